@@ -1,0 +1,76 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify from 'fastify';
+import { authPlugin } from './auth/auth.plugin.js';
+import { consentRoutes } from './consent/consent.routes.js';
+import type { Context } from './context.js';
+import { errorHandlerPlugin } from './errors/error-handler.js';
+import { opsRoutes } from './ops/ops.routes.js';
+import { coercingAjv, strictAjv } from './validation.js';
+
+const DOCS_PREFIX = '/docs';
+
+/**
+ * Builds the HTTP application on a ready context. Registration order is the architecture:
+ * infrastructure (validation, errors, metrics, docs, auth), then each domain's routes.
+ * Listening is the caller's business (server.ts), so tests use `inject` on the same app.
+ */
+function createFastify(ctx: Context) {
+  return Fastify({
+    loggerInstance: ctx.log,
+    trustProxy: ctx.config.trustProxy,
+    bodyLimit: ctx.config.bodyLimit,
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+}
+
+export type App = ReturnType<typeof createFastify>;
+
+export async function buildApp(ctx: Context): Promise<App> {
+  const app = createFastify(ctx);
+
+  // Bodies are JSON only: a text/plain body is refused with 415, not half-parsed.
+  app.removeContentTypeParser(['text/plain']);
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema),
+  );
+
+  await app.register(errorHandlerPlugin);
+
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = {
+      method: request.method,
+      route: request.routeOptions.url ?? 'unmatched',
+      status_code: String(reply.statusCode),
+    };
+    ctx.metrics.httpRequests.inc(labels);
+    ctx.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Custos',
+        version: '0.1.0',
+        description:
+          'Self-hosted privacy and consent platform. Errors share one body: {errorType, errorMessage, field?}.',
+      },
+      components: {
+        securitySchemes: { basic: { type: 'http', scheme: 'basic', description: 'email:API token' } },
+      },
+    },
+  });
+  // Before any route, so that its onRoute check sees every route, the docs UI's included.
+  await app.register(authPlugin, { database: ctx.database, publicPrefixes: [DOCS_PREFIX] });
+  await app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
+
+  await app.register(opsRoutes, { database: ctx.database, metrics: ctx.metrics });
+  app.get('/openapi.json', { config: { auth: { kind: 'public' } }, schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
+
+  await app.register(consentRoutes, { consent: ctx.consent });
+
+  return app;
+}

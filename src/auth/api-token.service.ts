@@ -1,0 +1,98 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { Database } from '../db/dialect.js';
+import { AppError } from '../errors/app-error.js';
+import * as repo from './api-token.repository.js';
+import type { ApiClientPrincipal } from './principal.js';
+
+/**
+ * API tokens for HTTP Basic `email:token`. A token is `cst_` + 43 base64url characters
+ * (256 random bits). The prefix lets secret scanners recognise leaked tokens; only its
+ * SHA-256 is stored (enough for a high-entropy secret: no dictionary to attack); the first
+ * characters after the prefix index the row so the hash comparison can be constant-time.
+ */
+const PREFIX = 'cst_';
+const LOOKUP_LENGTH = 12;
+const TOKEN_PATTERN = /^cst_[A-Za-z0-9_-]{43}$/;
+/** last_used_at is a coarse signal; writing it on every request would double the write load. */
+const TOUCH_INTERVAL_MS = 60_000;
+export const SCOPE_PATTERN = /^[a-z][a-z0-9-]*(:[a-z0-9-]+)+$/;
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+function sha256Hex(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('hex');
+}
+
+export interface CreatedToken {
+  token: string;
+  tokenId: string;
+  clientId: string;
+  createdClient: boolean;
+}
+
+export async function createToken(
+  database: Database,
+  input: { email: string; scopes: string[]; label?: string },
+): Promise<CreatedToken> {
+  const email = normalizeEmail(input.email);
+  for (const scope of input.scopes) {
+    if (!SCOPE_PATTERN.test(scope))
+      throw new AppError('VALIDATION_FAILED', `scope: invalid scope "${scope}"`, { field: 'scope' });
+  }
+  const token = PREFIX + randomBytes(32).toString('base64url');
+  const now = new Date().toISOString();
+  return database.writeTransaction(async (trx) => {
+    let client = await repo.findClientByEmail(trx, email);
+    const createdClient = client === undefined;
+    if (!client) {
+      client = { id: randomUUID(), email, created_at: now };
+      await repo.insertClient(trx, client);
+    }
+    await repo.grantScopes(trx, client.id, [...new Set(input.scopes)], now);
+    const tokenId = randomUUID();
+    await repo.insertToken(trx, {
+      id: tokenId,
+      client_id: client.id,
+      lookup_key: token.slice(PREFIX.length, PREFIX.length + LOOKUP_LENGTH),
+      token_hash: sha256Hex(token),
+      label: input.label ?? null,
+      created_at: now,
+    });
+    return { token, tokenId, clientId: client.id, createdClient };
+  });
+}
+
+/** The principal for `email:token`, or undefined when the pair is not valid (no reason given to callers). */
+export async function authenticateBasic(
+  database: Database,
+  email: string,
+  token: string,
+): Promise<ApiClientPrincipal | undefined> {
+  if (!TOKEN_PATTERN.test(token)) return undefined;
+  const row = await repo.findActiveTokenByLookupKey(
+    database.db,
+    token.slice(PREFIX.length, PREFIX.length + LOOKUP_LENGTH),
+  );
+  if (!row) return undefined;
+  const presented = Buffer.from(sha256Hex(token), 'hex');
+  const stored = Buffer.from(row.token_hash, 'hex');
+  const hashMatches = stored.length === presented.length && timingSafeEqual(stored, presented);
+  // The token must belong to the email it is presented with.
+  if (!hashMatches || row.email !== normalizeEmail(email)) return undefined;
+  const nowMs = Date.now();
+  if (row.last_used_at === null || nowMs - Date.parse(row.last_used_at) > TOUCH_INTERVAL_MS) {
+    await repo.touchToken(database.db, row.id, new Date(nowMs).toISOString());
+  }
+  const scopes = await repo.findScopes(database.db, row.client_id);
+  return { kind: 'api-client', clientId: row.client_id, tokenId: row.id, scopes: new Set(scopes) };
+}
+
+export const listTokens = (database: Database) => repo.listTokens(database.db);
+
+export async function revokeToken(database: Database, tokenId: string): Promise<boolean> {
+  return repo.revokeToken(database.db, tokenId, new Date().toISOString());
+}
+
+export const countClients = (database: Database) => repo.countClients(database.db);

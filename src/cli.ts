@@ -1,0 +1,143 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { createToken, listTokens, revokeToken } from './auth/api-token.service.js';
+import { withDatabase } from './cli/database.js';
+import { ConfigError, loadConfig } from './config.js';
+import { addNotice, listNotices } from './consent/notice.service.js';
+import { openDatabase } from './db/dialect.js';
+import { migrateToLatest } from './db/migrator.js';
+import { AppError } from './errors/app-error.js';
+import { startServer, startWorker, stopOnSignals } from './server.js';
+
+const program = new Command()
+  .name('custos')
+  .description(
+    'Custos: self-hosted privacy and consent platform. Configuration comes from the environment (see .env.example).',
+  )
+  .showHelpAfterError();
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const config = () => loadConfig();
+
+program
+  .command('serve')
+  .description('Start the HTTP API (PORT, HOST) with an in-process background worker')
+  .action(async () => {
+    const cfg = config();
+    const running = await startServer(cfg);
+    say(`Custos listening on ${running.url}`);
+    stopOnSignals(running, cfg.shutdownTimeoutMs, (m) => process.stderr.write(`${m}\n`));
+  });
+
+program
+  .command('worker')
+  .description('Run background work only (applying consent updates), beside one or more `serve` processes')
+  .action(async () => {
+    const cfg = config();
+    const running = await startWorker(cfg);
+    say('Custos worker running');
+    stopOnSignals(running, cfg.shutdownTimeoutMs, (m) => process.stderr.write(`${m}\n`));
+  });
+
+program
+  .command('migrate')
+  .description('Apply pending database migrations')
+  .action(async () => {
+    const database = openDatabase(config().databaseUrl, { pgPoolSize: 2 });
+    try {
+      const applied = await migrateToLatest(database.db);
+      say(applied.length === 0 ? 'Database is up to date' : `Applied: ${applied.join(', ')}`);
+    } finally {
+      await database.close();
+    }
+  });
+
+const token = program.command('token').description('Manage API tokens for HTTP Basic (email:token) clients');
+
+token
+  .command('create')
+  .description(
+    'Create a token (and the API client if needed), granting scopes; prints the token alone on the last line',
+  )
+  .requiredOption('--email <email>', 'the API client email used as the Basic username')
+  .requiredOption('--scope <scope...>', 'scope(s) to grant, e.g. manage:consent-hub-consent')
+  .option('--label <label>', 'a note to recognise the token by')
+  .action(async (opts: { email: string; scope: string[]; label?: string }) => {
+    const created = await withDatabase(config(), (db) =>
+      createToken(db, { email: opts.email, scopes: opts.scope, label: opts.label }),
+    );
+    say(
+      `${created.createdClient ? 'Created API client' : 'API client'} ${created.clientId}; token id ${created.tokenId}`,
+    );
+    say('Store this token now: it is shown only once.');
+    say(created.token);
+  });
+
+token
+  .command('list')
+  .description('List tokens (never their secrets)')
+  .action(async () => {
+    const rows = await withDatabase(config(), listTokens);
+    if (rows.length === 0) say('No tokens');
+    for (const r of rows) {
+      const state = r.revoked_at ? `revoked ${r.revoked_at}` : 'active';
+      say(
+        `${r.id}  ${r.email}  ${state}  created ${r.created_at}  last used ${r.last_used_at ?? 'never'}${r.label ? `  ${r.label}` : ''}`,
+      );
+    }
+  });
+
+token
+  .command('revoke')
+  .description('Revoke a token by id; it stops working at once')
+  .argument('<tokenId>')
+  .action(async (tokenId: string) => {
+    const revoked = await withDatabase(config(), (db) => revokeToken(db, tokenId));
+    if (!revoked) throw new AppError('NOT_FOUND', `No active token ${tokenId}`);
+    say(`Revoked ${tokenId}`);
+  });
+
+const notice = program.command('notice').description('Manage the registry of consent notice texts');
+
+notice
+  .command('add')
+  .description(
+    'Register a new version of a consent notice; granting that key then requires one of its registered texts',
+  )
+  .requiredOption('--key <key>', 'consent key, e.g. generalMarketingOptIn')
+  .requiredOption('--version <version>', 'version label, e.g. 2026-11')
+  .addOption(new Option('--text <text>', 'the exact text shown to users').conflicts('file'))
+  .addOption(new Option('--file <path>', 'read the exact text from a file').conflicts('text'))
+  .option('--effective <date>', 'when this version takes effect (ISO 8601; default now)')
+  .action(
+    async (opts: { key: string; version: string; text?: string; file?: string; effective?: string }) => {
+      const text = opts.text ?? (opts.file ? readFileSync(opts.file, 'utf8') : undefined);
+      if (text === undefined)
+        throw new AppError('VALIDATION_FAILED', 'Give the notice text with --text or --file');
+      const row = await withDatabase(config(), (db) =>
+        addNotice(db, { key: opts.key, version: opts.version, text, effectiveAt: opts.effective }),
+      );
+      say(`Registered ${row.key} version ${row.version} (sha256 ${row.sha256})`);
+    },
+  );
+
+notice
+  .command('list')
+  .description('List registered notice versions')
+  .action(async () => {
+    for (const n of await withDatabase(config(), listNotices)) {
+      say(
+        `${n.key}  ${n.version}  effective ${n.effective_at}  sha256 ${n.sha256}\n  ${JSON.stringify(n.text)}`,
+      );
+    }
+  });
+
+program.parseAsync().catch((error: unknown) => {
+  const message =
+    error instanceof AppError || error instanceof ConfigError || error instanceof Error
+      ? error.message
+      : String(error);
+  process.stderr.write(`custos: ${message}\n`);
+  process.exit(1);
+});

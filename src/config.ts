@@ -1,0 +1,80 @@
+import Type, { type Static } from 'typebox';
+import { coercingAjv } from './validation.js';
+
+/**
+ * Every setting Custos reads, validated once at boot. Nothing else reads `process.env`.
+ * `.env.example` documents each variable; keep the two in step.
+ */
+const EnvSchema = Type.Object({
+  DATABASE_URL: Type.String({ default: 'sqlite:./data/custos.db', pattern: '^(sqlite:|postgres(ql)?://)' }),
+  HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  CUSTOS_AUTO_MIGRATE: Type.Optional(Type.Boolean()),
+  CUSTOS_IN_PROCESS_WORKER: Type.Boolean({ default: true }),
+  CUSTOS_WORKER_POLL_MS: Type.Integer({ default: 50, minimum: 5, maximum: 60_000 }),
+  CUSTOS_GEOIP_DB: Type.Optional(Type.String({ minLength: 1 })),
+  CUSTOS_OPT_IN_COUNTRIES_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  CUSTOS_TRUST_PROXY: Type.Boolean({ default: false }),
+  CUSTOS_BODY_LIMIT: Type.Integer({ default: 65_536, minimum: 1024, maximum: 10_485_760 }),
+  CUSTOS_PG_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 500 }),
+  CUSTOS_SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000 }),
+});
+
+type Env = Static<typeof EnvSchema>;
+
+export interface Config {
+  databaseUrl: string;
+  host: string;
+  port: number;
+  logLevel: string;
+  /** Apply pending migrations when `serve` starts. */
+  autoMigrate: boolean;
+  inProcessWorker: boolean;
+  workerPollMs: number;
+  geoipDbPath: string | undefined;
+  optInCountriesFile: string | undefined;
+  trustProxy: boolean;
+  bodyLimit: number;
+  pgPoolSize: number;
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {}
+
+const validateEnv = coercingAjv.compile<Env>(EnvSchema);
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const names = Object.keys(EnvSchema.properties);
+  const input: Record<string, unknown> = {};
+  for (const name of names) {
+    const value = env[name];
+    if (value !== undefined && value !== '') input[name] = value;
+  }
+  if (!validateEnv(input)) {
+    const problems = (validateEnv.errors ?? []).map((e) => {
+      const name = e.instancePath.replace(/^\//, '') || String(e.params.missingProperty ?? '');
+      return `${name} ${e.message ?? 'is invalid'}`;
+    });
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = input as Env;
+  const isSqlite = e.DATABASE_URL.startsWith('sqlite:');
+  return {
+    databaseUrl: e.DATABASE_URL,
+    host: e.HOST,
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+    // SQLite is the zero-setup default, so it migrates itself; a shared PostgreSQL is
+    // migrated deliberately (`custos migrate`) unless the operator opts in.
+    autoMigrate: e.CUSTOS_AUTO_MIGRATE ?? isSqlite,
+    inProcessWorker: e.CUSTOS_IN_PROCESS_WORKER,
+    workerPollMs: e.CUSTOS_WORKER_POLL_MS,
+    geoipDbPath: e.CUSTOS_GEOIP_DB,
+    optInCountriesFile: e.CUSTOS_OPT_IN_COUNTRIES_FILE,
+    trustProxy: e.CUSTOS_TRUST_PROXY,
+    bodyLimit: e.CUSTOS_BODY_LIMIT,
+    pgPoolSize: e.CUSTOS_PG_POOL_SIZE,
+    shutdownTimeoutMs: e.CUSTOS_SHUTDOWN_TIMEOUT_MS,
+  };
+}

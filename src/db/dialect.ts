@@ -1,0 +1,110 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, type SelectQueryBuilder, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { DB } from './schema.js';
+
+/**
+ * Every difference between the two engines lives in this file; the rest of Custos is
+ * dialect-agnostic and only sees a `Database`.
+ */
+export type Engine = 'sqlite' | 'postgres';
+
+export interface Database {
+  db: Kysely<DB>;
+  engine: Engine;
+  /**
+   * Runs `fn` in a transaction that holds the write lock from its first statement. On
+   * SQLite this is `BEGIN IMMEDIATE`, so a transaction that reads before it writes cannot
+   * fail to upgrade its lock under concurrency; on PostgreSQL an ordinary transaction.
+   */
+  writeTransaction<T>(fn: (trx: Kysely<DB>) => Promise<T>): Promise<T>;
+  /** Lets concurrent workers skip rows another worker is processing (PostgreSQL); SQLite serialises writers anyway. */
+  skipLocked<O>(qb: SelectQueryBuilder<DB, keyof DB, O>): SelectQueryBuilder<DB, keyof DB, O>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  pgPoolSize?: number;
+}
+
+export function engineOf(url: string): Engine {
+  if (url.startsWith('sqlite:')) return 'sqlite';
+  if (/^postgres(ql)?:\/\//.test(url)) return 'postgres';
+  throw new Error('DATABASE_URL must start with sqlite: or postgres://');
+}
+
+export function sqlitePath(url: string): string {
+  const path = url.slice('sqlite:'.length).replace(/^\/\//, '');
+  if (path === '') throw new Error('DATABASE_URL sqlite: needs a file path, e.g. sqlite:./data/custos.db');
+  return path === ':memory:' ? path : resolve(path);
+}
+
+export function openDatabase(url: string, options: DatabaseOptions = {}): Database {
+  return engineOf(url) === 'sqlite' ? openSqlite(url) : openPostgres(url, options);
+}
+
+function openSqlite(url: string): Database {
+  const path = sqlitePath(url);
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const native = new SQLite(path);
+  // WAL lets readers run beside the single writer; synchronous=FULL fsyncs the WAL at every
+  // commit, which is what makes "committed" mean "survives a crash or power loss".
+  native.pragma('journal_mode = WAL');
+  native.pragma('synchronous = FULL');
+  native.pragma('foreign_keys = ON');
+  native.pragma('busy_timeout = 10000');
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: native }) });
+  return {
+    db,
+    engine: 'sqlite',
+    writeTransaction: (fn) =>
+      db.connection().execute(async (conn) => {
+        await sql`begin immediate`.execute(conn);
+        try {
+          const result = await fn(conn);
+          await sql`commit`.execute(conn);
+          return result;
+        } catch (error) {
+          await sql`rollback`.execute(conn);
+          throw error;
+        }
+      }),
+    skipLocked: (qb) => qb,
+    close: () => db.destroy(),
+  };
+}
+
+// int8 (bigint, bigserial, count(*)) arrives as a string by default; Custos's ids and counts
+// stay far below 2^53, so read them as numbers to match SQLite.
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === pg.types.builtins.INT8) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+function openPostgres(url: string, options: DatabaseOptions): Database {
+  const pool = new pg.Pool({ connectionString: url, max: options.pgPoolSize ?? 10, types: pgTypes });
+  // An idle client losing its connection must not crash the process; the pool replaces it.
+  pool.on('error', () => {});
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    engine: 'postgres',
+    writeTransaction: (fn) => db.transaction().execute(fn),
+    skipLocked: (qb) => qb.forUpdate().skipLocked(),
+    close: () => db.destroy(),
+  };
+}
+
+/** True when the error is a unique-constraint violation on either engine. */
+export function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: string } | undefined;
+  return (
+    e?.code === '23505' ||
+    e?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  );
+}

@@ -1,0 +1,28 @@
+import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
+import * as foundation from './migrations/20261124-0001-foundation.js';
+
+/**
+ * The one migration set for both engines, listed statically so that the compiled build
+ * carries them. Append new files here in order; never edit an applied migration.
+ */
+const migrations: Record<string, Migration> = {
+  '20261124-0001-foundation': foundation,
+};
+
+export function createMigrator(db: Kysely<any>): Migrator {
+  return new Migrator({ db, provider: { getMigrations: async () => migrations } });
+}
+
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  const result: MigrationResultSet = await createMigrator(db).migrateToLatest();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error');
+    throw new Error(`Migration ${failed?.migrationName ?? ''} failed: ${String(result.error)}`);
+  }
+  return (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+export async function hasPendingMigrations(db: Kysely<any>): Promise<boolean> {
+  const all = await createMigrator(db).getMigrations();
+  return all.some((m) => m.executedAt === undefined);
+}

@@ -1,0 +1,46 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * Prometheus metrics of one Custos process. A registry per instance (not prom-client's
+ * global one) so several apps in one process — tests — do not collide.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpRequests = new Counter({
+    name: 'custos_http_requests_total',
+    help: 'HTTP requests by route pattern, method and status code.',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'custos_http_request_duration_seconds',
+    help: 'HTTP request latency by route pattern, method and status code.',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly consentApplyLag = new Histogram({
+    name: 'custos_consent_apply_lag_seconds',
+    help: 'Time from accepting a consent request (202) to applying it, measured by the worker that applied it.',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+    registers: [this.registry],
+  });
+  readonly workerErrors = new Counter({
+    name: 'custos_worker_errors_total',
+    help: 'Background task runs that failed and will be retried.',
+    labelNames: ['task'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(queueDepth: () => Promise<number>) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'custos_' });
+    new Gauge({
+      name: 'custos_consent_queue_depth',
+      help: 'Accepted consent requests not yet applied.',
+      registers: [this.registry],
+      async collect() {
+        this.set(await queueDepth());
+      },
+    });
+  }
+}

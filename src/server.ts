@@ -1,0 +1,86 @@
+import { buildApp } from './app.js';
+import { countClients } from './auth/api-token.service.js';
+import { CONSENT_HUB_SCOPE } from './auth/principal.js';
+import type { Config } from './config.js';
+import { type Context, createContext } from './context.js';
+import { hasPendingMigrations } from './db/migrator.js';
+
+export interface Running {
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function requireMigrated(ctx: Context): Promise<void> {
+  if (await hasPendingMigrations(ctx.database.db)) {
+    throw new Error(
+      'The database has pending migrations: run `custos migrate` (or set CUSTOS_AUTO_MIGRATE=true)',
+    );
+  }
+}
+
+/**
+ * `custos serve`: the HTTP API plus, by default, an in-process worker so one command is a
+ * complete installation. Stopping finishes in-flight requests, commits everything already
+ * accepted and applies it before the database is closed.
+ */
+export async function startServer(config: Config): Promise<Running> {
+  const ctx = await createContext(config, { migrate: config.autoMigrate });
+  try {
+    await requireMigrated(ctx);
+    const app = await buildApp(ctx);
+    const url = await app.listen({ host: config.host, port: config.port });
+    if (config.inProcessWorker) ctx.worker.start();
+    if ((await countClients(ctx.database)) === 0) {
+      process.stdout.write(
+        `No API clients yet. Create a token: npx custos token create --email you@example.com --scope ${CONSENT_HUB_SCOPE}\n`,
+      );
+    }
+    return {
+      url,
+      async stop() {
+        await app.close();
+        await ctx.close();
+      },
+    };
+  } catch (error) {
+    await ctx.close();
+    throw error;
+  }
+}
+
+/** `custos worker`: background work only, for running workers apart from the API. */
+export async function startWorker(config: Config): Promise<Running> {
+  const ctx = await createContext(config, { migrate: false });
+  try {
+    await requireMigrated(ctx);
+  } catch (error) {
+    await ctx.close();
+    throw error;
+  }
+  ctx.worker.start();
+  return { url: '', stop: () => ctx.close() };
+}
+
+/** Stops cleanly on SIGTERM/SIGINT, or exits non-zero if stopping takes longer than the timeout. */
+export function stopOnSignals(running: Running, timeoutMs: number, log: (message: string) => void): void {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`received ${signal}, shutting down`);
+    const timer = setTimeout(() => {
+      log('shutdown timed out; exiting');
+      process.exit(1);
+    }, timeoutMs);
+    timer.unref();
+    running.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log(`shutdown failed: ${(error as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
