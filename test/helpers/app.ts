@@ -1,0 +1,70 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { buildApp, type App } from '../../src/app.js';
+import { createToken } from '../../src/auth/api-token.service.js';
+import { CONSENT_HUB_SCOPE } from '../../src/auth/principal.js';
+import { loadConfig } from '../../src/config.js';
+import { type Context, createContext } from '../../src/context.js';
+import { loggerOptions } from '../../src/logger.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+
+export interface TestApp {
+  app: App;
+  ctx: Context;
+  database: TestDatabase;
+  /** Every log line the app wrote, for checking what logs must never contain. */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+/** The real app on a fresh database of the engine under test, migrated, with logging captured. */
+export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const database = await createTestDatabase();
+  const config = loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'info', ...env });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, callback) {
+      logs.push(String(chunk));
+      callback();
+    },
+  });
+  const log = pino(loggerOptions(config.logLevel), sink);
+  const ctx = await createContext(config, { migrate: true, log });
+  const app = await buildApp(ctx);
+  await app.ready();
+  if (config.inProcessWorker) ctx.worker.start();
+  return {
+    app,
+    ctx,
+    database,
+    logs,
+    async close() {
+      await app.close();
+      await ctx.close();
+      await database.drop();
+    },
+  };
+}
+
+export function basic(email: string, token: string): string {
+  return `Basic ${Buffer.from(`${email}:${token}`).toString('base64')}`;
+}
+
+/** A consent-hub client: returns the Authorization header value for a fresh token. */
+export async function consentClient(t: TestApp, email = 'client@example.com', scopes = [CONSENT_HUB_SCOPE]) {
+  const { token, tokenId } = await createToken(t.ctx.database, { email, scopes });
+  return { authorization: basic(email, token), token, tokenId, email };
+}
+
+export const GMOI_TEXT =
+  'Yes, I would like to receive promotional emails including product news, events, and more from Atlassian and its affiliates.';
+
+/** Waits until every accepted consent request has been applied. */
+export async function waitForApplied(t: TestApp, timeoutMs = 5000): Promise<void> {
+  const { countPendingRequests } = await import('../../src/consent/consent.repository.js');
+  const deadline = Date.now() + timeoutMs;
+  while ((await countPendingRequests(t.ctx.database.db)) > 0) {
+    if (Date.now() > deadline) throw new Error('consent requests were not applied in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
