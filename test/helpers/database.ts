@@ -57,12 +57,27 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   };
 }
 
-/** Drops every test database left behind (by a crashed run, say). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Drops test databases left behind by test processes that no longer exist (a run that was
+ * killed, say). A database whose creating process is alive belongs to a run in progress.
+ */
 export async function dropLeftoverDatabases(): Promise<void> {
   await withAdmin(async (c) => {
     const { rows } = await c.query<{ datname: string }>(
       `SELECT datname FROM pg_database WHERE datname LIKE '${TEST_DB_PREFIX}%'`,
     );
-    for (const row of rows) await c.query(`DROP DATABASE IF EXISTS ${row.datname} WITH (FORCE)`);
+    for (const { datname } of rows) {
+      const pid = Number(datname.slice(TEST_DB_PREFIX.length).split('_')[0]);
+      if (Number.isInteger(pid) && !isAlive(pid)) await c.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
+    }
   });
 }
