@@ -7,7 +7,7 @@ import { ConsentInbox } from './consent/consent-inbox.js';
 import { NoticeRegistry } from './consent/notice.service.js';
 import { loadOptInPolicy } from './consent/opt-in-policy.js';
 import { type Database, openDatabase } from './db/dialect.js';
-import { migrateToLatest } from './db/migrator.js';
+import { ensureMigrated } from './db/migrator.js';
 import { openGeoIp } from './geo/geoip.js';
 import { loggerOptions } from './logger.js';
 import { Metrics } from './ops/metrics.js';
@@ -38,10 +38,8 @@ export async function createContext(config: Config, options: ContextOptions = {}
   const log = options.log ?? pino(loggerOptions(config.logLevel));
   const database = openDatabase(config.databaseUrl, { pgPoolSize: config.pgPoolSize });
   try {
-    if (options.migrate) {
-      const applied = await migrateToLatest(database.db);
-      if (applied.length > 0) log.info({ migrations: applied }, 'applied migrations');
-    }
+    const applied = await ensureMigrated(database.db, options.migrate ?? false);
+    if (applied.length > 0) log.info({ migrations: applied }, 'applied migrations');
     const geoip = await openGeoIp(config.geoipDbPath);
     const optIn = loadOptInPolicy(config.optInCountriesFile);
     const metrics = new Metrics(() => countPendingRequests(database.db));

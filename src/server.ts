@@ -2,20 +2,11 @@ import { buildApp } from './app.js';
 import { countClients } from './auth/api-token.service.js';
 import { CONSENT_HUB_SCOPE } from './auth/principal.js';
 import type { Config } from './config.js';
-import { type Context, createContext } from './context.js';
-import { hasPendingMigrations } from './db/migrator.js';
+import { createContext } from './context.js';
 
 export interface Running {
   url: string;
   stop(): Promise<void>;
-}
-
-async function requireMigrated(ctx: Context): Promise<void> {
-  if (await hasPendingMigrations(ctx.database.db)) {
-    throw new Error(
-      'The database has pending migrations: run `custos migrate` (or set CUSTOS_AUTO_MIGRATE=true)',
-    );
-  }
 }
 
 /**
@@ -26,7 +17,6 @@ async function requireMigrated(ctx: Context): Promise<void> {
 export async function startServer(config: Config): Promise<Running> {
   const ctx = await createContext(config, { migrate: config.autoMigrate });
   try {
-    await requireMigrated(ctx);
     const app = await buildApp(ctx);
     const url = await app.listen({ host: config.host, port: config.port });
     if (config.inProcessWorker) ctx.worker.start();
@@ -51,12 +41,6 @@ export async function startServer(config: Config): Promise<Running> {
 /** `custos worker`: background work only, for running workers apart from the API. */
 export async function startWorker(config: Config): Promise<Running> {
   const ctx = await createContext(config, { migrate: false });
-  try {
-    await requireMigrated(ctx);
-  } catch (error) {
-    await ctx.close();
-    throw error;
-  }
   ctx.worker.start();
   return { url: '', stop: () => ctx.close() };
 }

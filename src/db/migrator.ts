@@ -26,3 +26,14 @@ export async function hasPendingMigrations(db: Kysely<any>): Promise<boolean> {
   const all = await createMigrator(db).getMigrations();
   return all.some((m) => m.executedAt === undefined);
 }
+
+/** Migrates when allowed to; otherwise refuses to run against a database that is behind the code. */
+export async function ensureMigrated(db: Kysely<any>, autoMigrate: boolean): Promise<string[]> {
+  if (autoMigrate) return migrateToLatest(db);
+  if (await hasPendingMigrations(db)) {
+    throw new Error(
+      'The database has pending migrations: run `custos migrate` (or set CUSTOS_AUTO_MIGRATE=true)',
+    );
+  }
+  return [];
+}

@@ -32,31 +32,37 @@ export function bundledGeoIpPath(): string {
  * (192.168.1.1 → AU, 203.0.113.5 → AU, 2001:db8::1 → JP were all seen).
  */
 export function isGloballyRoutable(address: ipaddr.IPv4 | ipaddr.IPv6): boolean {
-  if (address.kind() === 'ipv6') {
-    const v6 = address as ipaddr.IPv6;
-    if (v6.isIPv4MappedAddress()) return isGloballyRoutable(v6.toIPv4Address());
-  }
   // Every named range other than plain unicast — private, loopback, link-local, CGNAT,
   // documentation ("reserved"), multicast, 6to4, Teredo, NAT64, … — is not a location.
   return address.range() === 'unicast';
 }
 
-/** Parses strictly: dotted-quad IPv4 or IPv6 (`127.1` and `0x7f.0.0.1` are malformed). */
+/**
+ * Parses strictly: dotted-quad IPv4 or IPv6 (`127.1` and `0x7f.0.0.1` are malformed). An
+ * IPv4-mapped IPv6 address (`::ffff:8.8.8.8`) is the IPv4 address it carries.
+ */
 export function parseIp(value: string): ipaddr.IPv4 | ipaddr.IPv6 {
   if (isIP(value) === 0) throw new InvalidIpError('not an IPv4 or IPv6 address');
-  return ipaddr.parse(value);
+  return ipaddr.process(value);
+}
+
+/** The country of a database record of either shape, or UNKNOWN. */
+export function countryFromRecord(record: CountryRecord | null | undefined): string {
+  const code = (record?.country?.iso_code ?? record?.country_code)?.toUpperCase();
+  return code && ISO_COUNTRIES.has(code) ? code : UNKNOWN_LOCALE;
 }
 
 export async function openGeoIp(path?: string): Promise<GeoIp> {
   // The reader's types know only MaxMind's shapes; records are read as CountryRecord.
   const reader: Reader<never> = await maxmind.open(path ?? bundledGeoIpPath());
+  const ipv4Only = reader.metadata.ipVersion === 4;
   return {
     countryOf(value: string): string {
       const address = parseIp(value);
       if (!isGloballyRoutable(address)) return UNKNOWN_LOCALE;
-      const record = reader.get(address.toString()) as CountryRecord | null;
-      const code = (record?.country?.iso_code ?? record?.country_code)?.toUpperCase();
-      return code && ISO_COUNTRIES.has(code) ? code : UNKNOWN_LOCALE;
+      // An IPv4-only database answers IPv6 queries with unrelated records instead of none.
+      if (ipv4Only && address.kind() === 'ipv6') return UNKNOWN_LOCALE;
+      return countryFromRecord(reader.get(address.toString()));
     },
   };
 }

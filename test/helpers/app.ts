@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { buildApp, type App } from '../../src/app.js';
+import { type App, buildApp } from '../../src/app.js';
 import { createToken } from '../../src/auth/api-token.service.js';
 import { CONSENT_HUB_SCOPE } from '../../src/auth/principal.js';
 import { loadConfig } from '../../src/config.js';

@@ -53,7 +53,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
-    drop: () => withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+    drop: () =>
+      withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
   };
 }
 
@@ -77,7 +78,8 @@ export async function dropLeftoverDatabases(): Promise<void> {
     );
     for (const { datname } of rows) {
       const pid = Number(datname.slice(TEST_DB_PREFIX.length).split('_')[0]);
-      if (Number.isInteger(pid) && !isAlive(pid)) await c.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
+      if (Number.isInteger(pid) && !isAlive(pid))
+        await c.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
     }
   });
 }

@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken, listTokens, revokeToken } from '../../src/auth/api-token.service.js';
+import { basic, consentClient, createTestApp, type TestApp } from '../helpers/app.js';
+
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(() => t.close());
+
+const routes = ['/consent-hub/consent', '/consent-hub/consent-config/get'];
+const validBody = { email: 'user@example.com', locale: 'US', consents: [] };
+
+function call(url: string, authorization?: string) {
+  return t.app.inject({
+    method: 'POST',
+    url,
+    headers: authorization === undefined ? {} : { authorization },
+    payload: url.endsWith('/get') ? {} : validBody,
+  });
+}
+
+describe('HTTP Basic API tokens', () => {
+  it('creates prefixed, high-entropy tokens and stores only their hash', async () => {
+    const { token } = await consentClient(t, 'hash@example.com');
+    expect(token).toMatch(/^cst_[A-Za-z0-9_-]{43}$/);
+    const rows = await t.ctx.database.db.selectFrom('api_tokens').selectAll().execute();
+    for (const row of rows) {
+      expect(JSON.stringify(row)).not.toContain(token);
+      expect(JSON.stringify(row)).not.toContain(token.slice(16));
+    }
+  });
+
+  describe.each(routes)('%s', (url) => {
+    const unauthorized = async (authorization?: string) => {
+      const res = await call(url, authorization);
+      expect(res.statusCode).toBe(401);
+      expect(res.headers['www-authenticate']).toBe('Basic realm="custos"');
+      expect(res.json().errorType).toBe('UNAUTHENTICATED');
+    };
+
+    it('401 without credentials', () => unauthorized());
+    it('401 for a non-Basic scheme', () => unauthorized('Bearer abc'));
+    it('401 for garbage Basic credentials', () => unauthorized('Basic !!!'));
+    it('401 for Basic credentials without a colon', () =>
+      unauthorized(`Basic ${Buffer.from('nocolon').toString('base64')}`));
+    it('401 for an unknown token', () => unauthorized(basic('client@example.com', `cst_${'A'.repeat(43)}`)));
+
+    it('401 when the token belongs to another email', async () => {
+      const { token } = await consentClient(t, 'owner@example.com');
+      await unauthorized(basic('someone-else@example.com', token));
+    });
+
+    it('401 for a revoked token', async () => {
+      const { token, tokenId } = await consentClient(t, 'revoked@example.com');
+      expect((await call(url, basic('revoked@example.com', token))).statusCode).not.toBe(401);
+      expect(await revokeToken(t.ctx.database, tokenId)).toBe(true);
+      await unauthorized(basic('revoked@example.com', token));
+    });
+
+    it('403 for a valid client without the ConsentHub scope', async () => {
+      const { token } = await createToken(t.ctx.database, {
+        email: 'noscope@example.com',
+        scopes: ['read:something'],
+      });
+      const res = await call(url, basic('noscope@example.com', token));
+      expect(res.statusCode).toBe(403);
+      expect(res.json().errorType).toBe('FORBIDDEN');
+    });
+
+    it('accepts the email case-insensitively', async () => {
+      const { token } = await consentClient(t, 'case@example.com');
+      expect((await call(url, basic('CASE@Example.com', token))).statusCode).toBeLessThan(300);
+    });
+  });
+
+  it('records when a token was last used', async () => {
+    const { token, tokenId } = await consentClient(t, 'lastused@example.com');
+    const before = (await listTokens(t.ctx.database)).find((r) => r.id === tokenId);
+    expect(before?.last_used_at).toBeNull();
+    await call(routes[1] as string, basic('lastused@example.com', token));
+    const after = (await listTokens(t.ctx.database)).find((r) => r.id === tokenId);
+    expect(after?.last_used_at).not.toBeNull();
+  });
+
+  it('grants further scopes to an existing client and keeps its earlier tokens', async () => {
+    const first = await createToken(t.ctx.database, {
+      email: 'grow@example.com',
+      scopes: ['read:something'],
+    });
+    const second = await createToken(t.ctx.database, {
+      email: 'GROW@example.com',
+      scopes: ['manage:consent-hub-consent'],
+    });
+    expect(second.clientId).toBe(first.clientId);
+    expect(second.createdClient).toBe(false);
+    expect((await call(routes[1] as string, basic('grow@example.com', first.token))).statusCode).toBe(200);
+  });
+
+  it('refuses malformed scopes', async () => {
+    await expect(
+      createToken(t.ctx.database, { email: 'x@example.com', scopes: ['Bad Scope'] }),
+    ).rejects.toThrow(/scope/);
+  });
+});
