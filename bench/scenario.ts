@@ -20,6 +20,8 @@ export interface BenchRequest {
    * a function producing headers per request; called by the load generator for each request.
    */
   headersFor?: () => Record<string, string>;
+  /** A body per request, when each request must differ (e.g. a different person each time). */
+  bodyFor?: () => string;
 }
 
 export interface BenchEnv {

@@ -62,7 +62,7 @@ export async function buildApp(ctx: Context): Promise<App> {
     },
   });
   // Before any route, so that its onRoute check sees every route, the docs UI's included.
-  await app.register(authPlugin, { database: ctx.database, publicPrefixes: [DOCS_PREFIX] });
+  await app.register(authPlugin, { tokens: ctx.tokens, publicPrefixes: [DOCS_PREFIX] });
   await app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
 
   await app.register(opsRoutes, { database: ctx.database, metrics: ctx.metrics });

@@ -18,6 +18,7 @@ const EnvSchema = Type.Object({
   CUSTOS_TRUST_PROXY: Type.Boolean({ default: false }),
   CUSTOS_BODY_LIMIT: Type.Integer({ default: 65_536, minimum: 1024, maximum: 10_485_760 }),
   CUSTOS_PG_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 500 }),
+  CUSTOS_AUTH_CACHE_MS: Type.Integer({ default: 2000, minimum: 0, maximum: 60_000 }),
   CUSTOS_SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000 }),
 });
 
@@ -38,6 +39,8 @@ export interface Config {
   bodyLimit: number;
   pgPoolSize: number;
   shutdownTimeoutMs: number;
+  /** How long a checked API token is trusted without re-reading it (a revocation elsewhere takes up to this long). */
+  authCacheMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -76,5 +79,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimit: e.CUSTOS_BODY_LIMIT,
     pgPoolSize: e.CUSTOS_PG_POOL_SIZE,
     shutdownTimeoutMs: e.CUSTOS_SHUTDOWN_TIMEOUT_MS,
+    authCacheMs: e.CUSTOS_AUTH_CACHE_MS,
   };
 }

@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { TokenAuthenticator } from './auth/api-token.service.js';
 import type { Config } from './config.js';
 import { countPendingRequests } from './consent/consent.repository.js';
 import { ConsentService } from './consent/consent.service.js';
@@ -24,6 +25,7 @@ export interface Context {
   metrics: Metrics;
   worker: Worker;
   inbox: ConsentInbox;
+  tokens: TokenAuthenticator;
   consent: ConsentService;
   close(): Promise<void>;
 }
@@ -61,6 +63,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
     );
     const inbox = new ConsentInbox(database, () => worker.poke());
     const consent = new ConsentService(database, notices, inbox, geoip, optIn);
+    const tokens = new TokenAuthenticator(database, config.authCacheMs);
 
     return {
       config,
@@ -69,6 +72,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       metrics,
       worker,
       inbox,
+      tokens,
       consent,
       async close() {
         await inbox.drain();

@@ -3,30 +3,22 @@ import type { LoggerOptions } from 'pino';
 
 /**
  * Logs must never carry personal data (emails, names, IP addresses) or secrets. Requests are
- * logged by route pattern only (no query string, no client address); any object logged with
- * a field of these names has it censored as a second line of defence.
+ * logged by route pattern only (no query string, no headers, no client address); a log call
+ * that passes a field of one of these names has it censored as a second line of defence.
  */
+// Top-level keys only: wildcard paths make every log line walk every object (measured at
+// ~8 % of a request's CPU). Requests and errors are already reduced by the serializers below.
 const redactPaths = [
   'email',
-  '*.email',
   'emailAddress',
-  '*.emailAddress',
   'userIp',
-  '*.userIp',
   'ip',
-  '*.ip',
   'remoteAddress',
-  '*.remoteAddress',
   'name',
-  '*.name',
   'displayName',
-  '*.displayName',
   'token',
-  '*.token',
   'secret',
-  '*.secret',
-  'headers.authorization',
-  '*.headers.authorization',
+  'authorization',
 ];
 
 /** Error fields only: drivers put row values (possibly PD) in extra properties such as `detail`. */

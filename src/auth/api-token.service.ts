@@ -15,6 +15,7 @@ const LOOKUP_LENGTH = 12;
 const TOKEN_PATTERN = /^cst_[A-Za-z0-9_-]{43}$/;
 /** last_used_at is a coarse signal; writing it on every request would double the write load. */
 const TOUCH_INTERVAL_MS = 60_000;
+const MAX_CACHED_TOKENS = 10_000;
 export const SCOPE_PATTERN = /^[a-z][a-z0-9-]*(:[a-z0-9-]+)+$/;
 
 export function normalizeEmail(email: string): string {
@@ -64,29 +65,70 @@ export async function createToken(
   });
 }
 
-/** The principal for `email:token`, or undefined when the pair is not valid (no reason given to callers). */
-export async function authenticateBasic(
-  database: Database,
-  email: string,
-  token: string,
-): Promise<ApiClientPrincipal | undefined> {
-  if (!TOKEN_PATTERN.test(token)) return undefined;
-  const row = await repo.findActiveTokenByLookupKey(
-    database.db,
-    token.slice(PREFIX.length, PREFIX.length + LOOKUP_LENGTH),
-  );
-  if (!row) return undefined;
-  const presented = Buffer.from(sha256Hex(token), 'hex');
-  const stored = Buffer.from(row.token_hash, 'hex');
-  const hashMatches = stored.length === presented.length && timingSafeEqual(stored, presented);
-  // The token must belong to the email it is presented with.
-  if (!hashMatches || row.email !== normalizeEmail(email)) return undefined;
-  const nowMs = Date.now();
-  if (row.last_used_at === null || nowMs - Date.parse(row.last_used_at) > TOUCH_INTERVAL_MS) {
-    await repo.touchToken(database.db, row.id, new Date(nowMs).toISOString());
+/**
+ * Checks `email:token` pairs. Successful checks are remembered for `cacheMs` (by the
+ * token's SHA-256, never the token) so the hot ConsentHub paths do not query the token
+ * tables on every call. A revocation made through this process takes effect at once; one
+ * made by another process (the CLI, another server) within `cacheMs`.
+ */
+export class TokenAuthenticator {
+  private readonly cache = new Map<
+    string,
+    { principal: ApiClientPrincipal; email: string; expiresAt: number }
+  >();
+
+  constructor(
+    private readonly database: Database,
+    private readonly cacheMs: number,
+  ) {}
+
+  /** The principal for `email:token`, or undefined when the pair is not valid (no reason given to callers). */
+  async authenticate(email: string, token: string): Promise<ApiClientPrincipal | undefined> {
+    if (!TOKEN_PATTERN.test(token)) return undefined;
+    const hash = sha256Hex(token);
+    const now = Date.now();
+    const cached = this.cache.get(hash);
+    if (cached && cached.expiresAt > now) {
+      return cached.email === normalizeEmail(email) ? cached.principal : undefined;
+    }
+    const found = await this.lookup(token, hash, now);
+    if (!found) return undefined;
+    if (this.cacheMs > 0) {
+      // Bounded: a flood of distinct valid tokens cannot grow memory without limit.
+      if (this.cache.size >= MAX_CACHED_TOKENS) this.cache.clear();
+      this.cache.set(hash, { ...found, expiresAt: now + this.cacheMs });
+    }
+    return found.email === normalizeEmail(email) ? found.principal : undefined;
   }
-  const scopes = await repo.findScopes(database.db, row.client_id);
-  return { kind: 'api-client', clientId: row.client_id, tokenId: row.id, scopes: new Set(scopes) };
+
+  async revoke(tokenId: string): Promise<boolean> {
+    const revoked = await revokeToken(this.database, tokenId);
+    for (const [hash, entry] of this.cache) if (entry.principal.tokenId === tokenId) this.cache.delete(hash);
+    return revoked;
+  }
+
+  private async lookup(token: string, hash: string, nowMs: number) {
+    const row = await repo.findActiveTokenByLookupKey(
+      this.database.db,
+      token.slice(PREFIX.length, PREFIX.length + LOOKUP_LENGTH),
+    );
+    if (!row) return undefined;
+    const presented = Buffer.from(hash, 'hex');
+    const stored = Buffer.from(row.token_hash, 'hex');
+    if (stored.length !== presented.length || !timingSafeEqual(stored, presented)) return undefined;
+    if (row.last_used_at === null || nowMs - Date.parse(row.last_used_at) > TOUCH_INTERVAL_MS) {
+      await repo.touchToken(this.database.db, row.id, new Date(nowMs).toISOString());
+    }
+    const scopes = await repo.findScopes(this.database.db, row.client_id);
+    const principal: ApiClientPrincipal = {
+      kind: 'api-client',
+      clientId: row.client_id,
+      tokenId: row.id,
+      scopes: new Set(scopes),
+    };
+    // The token must belong to the email it is presented with; the caller compares.
+    return { principal, email: row.email };
+  }
 }
 
 export const listTokens = (database: Database) => repo.listTokens(database.db);

@@ -1,8 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
-import { authenticateBasic } from './api-token.service.js';
+import type { TokenAuthenticator } from './api-token.service.js';
 import type { RouteAuth } from './principal.js';
 
 const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="custos"' };
@@ -24,7 +23,7 @@ function parseBasic(header: string | undefined): { email: string; token: string 
  * The check runs on request, before the body is parsed.
  */
 export const authPlugin = fp(
-  async (app: FastifyInstance, opts: { database: Database; publicPrefixes: string[] }) => {
+  async (app: FastifyInstance, opts: { tokens: TokenAuthenticator; publicPrefixes: string[] }) => {
     app.addHook('onRoute', (route) => {
       if (route.config?.auth) return;
       // Routes of third-party plugins (the docs UI) cannot declare config; they are listed as public by prefix in app.ts.
@@ -44,8 +43,7 @@ export const authPlugin = fp(
       }
       if (auth.kind === 'public') return;
       const credentials = parseBasic(request.headers.authorization);
-      const principal =
-        credentials && (await authenticateBasic(opts.database, credentials.email, credentials.token));
+      const principal = credentials && (await opts.tokens.authenticate(credentials.email, credentials.token));
       if (!principal) {
         throw new AppError('UNAUTHENTICATED', 'Missing or invalid credentials', { headers: BASIC_CHALLENGE });
       }

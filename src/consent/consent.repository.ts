@@ -1,4 +1,5 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
+import { compiledQuery } from '../db/compiled.js';
 import type { Database } from '../db/dialect.js';
 import type { ConsentEventTable, ConsentRequestTable, ConsentStateTable, DB } from '../db/schema.js';
 
@@ -90,13 +91,19 @@ export async function countPendingRequests(db: Kysely<DB>): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
-export function findChoice(db: Kysely<DB>, email: string, key: string) {
-  return db
-    .selectFrom('consent_state')
-    .select(['granted', 'updated_at'])
-    .where('email', '=', email)
-    .where('key', '=', key)
-    .executeTakeFirst();
+const selectChoice = compiledQuery<DB, { granted: number; updated_at: string }, [email: string, key: string]>(
+  (db) =>
+    db
+      .selectFrom('consent_state')
+      .select(['granted', 'updated_at'])
+      .where('email', '=', '')
+      .where('key', '=', ''),
+);
+
+/** The current choice of one person for one consent key (hot path of consent-config/get). */
+export async function findChoice(db: Kysely<DB>, email: string, key: string) {
+  const { rows } = await selectChoice(db, email, key);
+  return rows[0];
 }
 
 export function listEventsByEmail(db: Kysely<DB>, email: string) {

@@ -19,10 +19,19 @@ export interface Database {
    * SQLite this is `BEGIN IMMEDIATE`, so a transaction that reads before it writes cannot
    * fail to upgrade its lock under concurrency; on PostgreSQL an ordinary transaction.
    */
-  writeTransaction<T>(fn: (trx: Kysely<DB>) => Promise<T>): Promise<T>;
+  writeTransaction<T>(fn: (trx: Kysely<DB>) => Promise<T>, options?: WriteOptions): Promise<T>;
   /** Lets concurrent workers skip rows another worker is processing (PostgreSQL); SQLite serialises writers anyway. */
   skipLocked<O>(qb: SelectQueryBuilder<DB, keyof DB, O>): SelectQueryBuilder<DB, keyof DB, O>;
   close(): Promise<void>;
+}
+
+export interface WriteOptions {
+  /**
+   * false: the commit need not survive a power loss (it still survives a process crash).
+   * Only for work that is idempotent and re-derivable from durably stored data, such as
+   * applying the durable consent inbox: if such a commit is lost, the work is redone.
+   */
+  durable?: boolean;
 }
 
 export interface DatabaseOptions {
@@ -55,25 +64,61 @@ function openSqlite(url: string): Database {
   native.pragma('synchronous = FULL');
   native.pragma('foreign_keys = ON');
   native.pragma('busy_timeout = 10000');
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: native }) });
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(native) }) });
   return {
     db,
     engine: 'sqlite',
-    writeTransaction: (fn) =>
+    writeTransaction: (fn, options) =>
       db.connection().execute(async (conn) => {
-        await sql`begin immediate`.execute(conn);
+        const relaxed = options?.durable === false;
+        // synchronous=NORMAL in WAL mode skips the fsync at commit; set outside the transaction.
+        if (relaxed) await sql`pragma synchronous = NORMAL`.execute(conn);
         try {
-          const result = await fn(conn);
-          await sql`commit`.execute(conn);
-          return result;
-        } catch (error) {
-          await sql`rollback`.execute(conn);
-          throw error;
+          await sql`begin immediate`.execute(conn);
+          try {
+            const result = await fn(conn);
+            await sql`commit`.execute(conn);
+            return result;
+          } catch (error) {
+            await sql`rollback`.execute(conn);
+            throw error;
+          }
+        } finally {
+          if (relaxed) await sql`pragma synchronous = FULL`.execute(conn);
         }
       }),
     skipLocked: (qb) => qb,
     close: () => db.destroy(),
   };
+}
+
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * Kysely prepares every query anew; preparing costs more than running a small indexed
+ * query. Statements are reusable, and Kysely's SQLite driver runs one query at a time on
+ * its single connection, so keep the most recent ones (the hot paths' SQL is stable).
+ */
+function withStatementCache(native: SQLite.Database): SQLite.Database {
+  const cache = new Map<string, SQLite.Statement>();
+  const prepare = (source: string): SQLite.Statement => {
+    let statement = cache.get(source);
+    if (statement) {
+      cache.delete(source);
+    } else {
+      statement = native.prepare(source);
+      if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+    }
+    cache.set(source, statement);
+    return statement;
+  };
+  return new Proxy(native, {
+    get(target, property) {
+      if (property === 'prepare') return prepare;
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 // int8 (bigint, bigserial, count(*)) arrives as a string by default; Custos's ids and counts
@@ -93,7 +138,11 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
   return {
     db,
     engine: 'postgres',
-    writeTransaction: (fn) => db.transaction().execute(fn),
+    writeTransaction: (fn, options) =>
+      db.transaction().execute(async (trx) => {
+        if (options?.durable === false) await sql`set local synchronous_commit to off`.execute(trx);
+        return fn(trx);
+      }),
     skipLocked: (qb) => qb.forUpdate().skipLocked(),
     close: () => db.destroy(),
   };

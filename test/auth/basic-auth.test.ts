@@ -55,7 +55,7 @@ describe('HTTP Basic API tokens', () => {
     it('401 for a revoked token', async () => {
       const { token, tokenId } = await consentClient(t, 'revoked@example.com');
       expect((await call(url, basic('revoked@example.com', token))).statusCode).not.toBe(401);
-      expect(await revokeToken(t.ctx.database, tokenId)).toBe(true);
+      expect(await t.ctx.tokens.revoke(tokenId)).toBe(true);
       await unauthorized(basic('revoked@example.com', token));
     });
 
@@ -102,5 +102,28 @@ describe('HTTP Basic API tokens', () => {
     await expect(
       createToken(t.ctx.database, { email: 'x@example.com', scopes: ['Bad Scope'] }),
     ).rejects.toThrow(/scope/);
+  });
+});
+
+describe('revocation from another process', () => {
+  it('takes effect within the auth cache time', async () => {
+    const short = await createTestApp({ CUSTOS_AUTH_CACHE_MS: '200' });
+    try {
+      const { authorization, tokenId } = await consentClient(short, 'elsewhere@example.com');
+      const ask = () =>
+        short.app.inject({
+          method: 'POST',
+          url: '/consent-hub/consent-config/get',
+          headers: { authorization },
+          payload: {},
+        });
+      expect((await ask()).statusCode).toBe(200);
+      // As the CLI does it: straight in the database, not through this app.
+      expect(await revokeToken(short.ctx.database, tokenId)).toBe(true);
+      await new Promise((r) => setTimeout(r, 250));
+      expect((await ask()).statusCode).toBe(401);
+    } finally {
+      await short.close();
+    }
   });
 });
