@@ -22,7 +22,7 @@ export async function startServer(config: Config): Promise<Running> {
     if (config.inProcessWorker) ctx.worker.start();
     if ((await countClients(ctx.database)) === 0) {
       process.stdout.write(
-        `No API clients yet. Create a token: npx custos token create --email you@example.com --scope ${CONSENT_HUB_SCOPE}\n`,
+        `No API clients yet. Create a token: npm run custos -- token create --email you@example.com --scope ${CONSENT_HUB_SCOPE}\n`,
       );
     }
     return {
