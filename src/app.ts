@@ -6,6 +6,7 @@ import { authPlugin } from './auth/auth.plugin.js';
 import { consentRoutes } from './consent/consent.routes.js';
 import type { Context } from './context.js';
 import { errorHandlerPlugin } from './errors/error-handler.js';
+import { RequestLogController } from './logger.js';
 import { opsRoutes } from './ops/ops.routes.js';
 import { coercingAjv, strictAjv } from './validation.js';
 
@@ -22,6 +23,7 @@ function createFastify(ctx: Context) {
     trustProxy: ctx.config.trustProxy,
     bodyLimit: ctx.config.bodyLimit,
     return503OnClosing: true,
+    logController: new RequestLogController(),
   }).withTypeProvider<TypeBoxTypeProvider>();
 }
 

@@ -1,6 +1,6 @@
 import type { Insertable } from 'kysely';
 import type { Database } from '../db/dialect.js';
-import type { ConsentEventTable, ConsentStateTable } from '../db/schema.js';
+import type { ConsentEventTable } from '../db/schema.js';
 import * as repo from './consent.repository.js';
 import type { ResolvedConsent } from './consent.schemas.js';
 
@@ -11,13 +11,12 @@ export interface ApplyResult {
 }
 
 /**
- * Turns accepted requests into consent events and current choices, in one transaction per
- * batch: the events are appended (GDPR art. 7(1): the proof is never rewritten), the
- * current choice per (email, key) moves only forward in received order, and the requests
- * are marked applied. A crash before the commit leaves the batch pending; the unique
- * (request_seq, key) constraint means a retried batch can never record an event twice.
- * Because the current choice is "the latest received request wins", batches applied by
- * several workers at once still converge on the same state.
+ * Turns accepted requests into consent events, in one transaction per batch: the events are
+ * appended (GDPR art. 7(1): the proof is never rewritten) and the requests marked applied.
+ * A crash before the commit leaves the batch pending; the (request_seq, key) primary key
+ * means a retried batch can never record an event twice. The current choice is the event of
+ * the latest received request, so batches applied out of order, or by several workers at
+ * once, still give the same answer.
  */
 export async function applyPendingConsents(database: Database, limit = 500): Promise<ApplyResult> {
   return database.writeTransaction(
@@ -49,28 +48,7 @@ export async function applyPendingConsents(database: Database, limit = 500): Pro
           });
         }
       }
-      const inserted = await repo.insertEvents(trx, events);
-
-      // Only the latest request per (email, key) in this batch can become the current choice.
-      const eventIds = new Map(inserted.map((e) => [`${e.request_seq}\u0000${e.key}`, e.id]));
-      const latest = new Map<string, ConsentStateTable>();
-      for (const event of events) {
-        const id = eventIds.get(`${event.request_seq}\u0000${event.key}`);
-        if (id === undefined) continue;
-        const stateKey = `${event.email}\u0000${event.key}`;
-        const current = latest.get(stateKey);
-        if (!current || current.request_seq < event.request_seq) {
-          latest.set(stateKey, {
-            email: event.email,
-            key: event.key,
-            granted: event.granted,
-            request_seq: event.request_seq,
-            event_id: id,
-            updated_at: appliedAt,
-          });
-        }
-      }
-      await repo.upsertStates(trx, [...latest.values()]);
+      await repo.insertEvents(trx, events);
       await repo.markApplied(
         trx,
         requests.map((r) => r.seq),

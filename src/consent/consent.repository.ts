@@ -1,7 +1,7 @@
-import type { Insertable, Kysely, Selectable } from 'kysely';
+import { type Insertable, type Kysely, type Selectable, sql } from 'kysely';
 import { compiledQuery } from '../db/compiled.js';
 import type { Database } from '../db/dialect.js';
-import type { ConsentEventTable, ConsentRequestTable, ConsentStateTable, DB } from '../db/schema.js';
+import type { ConsentEventTable, ConsentRequestTable, DB } from '../db/schema.js';
 
 export type NewConsentRequest = Insertable<ConsentRequestTable>;
 export type ConsentRequest = Selectable<ConsentRequestTable>;
@@ -33,41 +33,12 @@ export function claimPendingRequests(
   return database.skipLocked(query).execute();
 }
 
-export async function insertEvents(
-  db: Kysely<DB>,
-  rows: Insertable<ConsentEventTable>[],
-): Promise<{ id: number; request_seq: number; key: string }[]> {
-  const inserted: { id: number; request_seq: number; key: string }[] = [];
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    inserted.push(
-      ...(await db
-        .insertInto('consent_events')
-        .values(rows.slice(i, i + INSERT_CHUNK))
-        .onConflict((oc) => oc.columns(['request_seq', 'key']).doNothing())
-        .returning(['id', 'request_seq', 'key'])
-        .execute()),
-    );
-  }
-  return inserted;
-}
-
-/** Sets the current choice unless a later-received request already decided it. */
-export async function upsertStates(db: Kysely<DB>, rows: ConsentStateTable[]): Promise<void> {
+export async function insertEvents(db: Kysely<DB>, rows: Insertable<ConsentEventTable>[]): Promise<void> {
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
     await db
-      .insertInto('consent_state')
+      .insertInto('consent_events')
       .values(rows.slice(i, i + INSERT_CHUNK))
-      .onConflict((oc) =>
-        oc
-          .columns(['email', 'key'])
-          .doUpdateSet((eb) => ({
-            granted: eb.ref('excluded.granted'),
-            request_seq: eb.ref('excluded.request_seq'),
-            event_id: eb.ref('excluded.event_id'),
-            updated_at: eb.ref('excluded.updated_at'),
-          }))
-          .whereRef('consent_state.request_seq', '<', 'excluded.request_seq'),
-      )
+      .onConflict((oc) => oc.columns(['request_seq', 'key']).doNothing())
       .execute();
   }
 }
@@ -91,13 +62,16 @@ export async function countPendingRequests(db: Kysely<DB>): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
-const selectChoice = compiledQuery<DB, { granted: number; updated_at: string }, [email: string, key: string]>(
+const selectChoice = compiledQuery<DB, { granted: number; applied_at: string }, [email: string, key: string]>(
   (db) =>
     db
-      .selectFrom('consent_state')
-      .select(['granted', 'updated_at'])
+      .selectFrom('consent_events')
+      .select(['granted', 'applied_at'])
       .where('email', '=', '')
-      .where('key', '=', ''),
+      .where('key', '=', '')
+      .orderBy('request_seq', 'desc')
+      // A literal, so that the compiled query's only parameters are email and key.
+      .limit(sql<number>`1`),
 );
 
 /** The current choice of one person for one consent key (hot path of consent-config/get). */
@@ -112,6 +86,6 @@ export function listEventsByEmail(db: Kysely<DB>, email: string) {
     .selectAll()
     .where('email', '=', email)
     .orderBy('request_seq')
-    .orderBy('id')
+    .orderBy('key')
     .execute();
 }

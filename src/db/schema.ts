@@ -55,9 +55,11 @@ export interface ConsentRequestTable {
   applied_at: string | null;
 }
 
-/** Append-only proof of every consent change (GDPR art. 7(1)). */
+/**
+ * Append-only proof of every consent change (GDPR art. 7(1)), one per (request, key). The
+ * current choice per (email, key) is the event of the latest received request.
+ */
 export interface ConsentEventTable {
-  id: Generated<number>;
   request_seq: number;
   email: string;
   key: string;
@@ -75,16 +77,6 @@ export interface ConsentEventTable {
   applied_at: string;
 }
 
-/** The current choice per email and key, derived from the events (latest received wins). */
-export interface ConsentStateTable {
-  email: string;
-  key: string;
-  granted: number;
-  request_seq: number;
-  event_id: number;
-  updated_at: string;
-}
-
 export interface DB {
   api_clients: ApiClientTable;
   api_client_scopes: ApiClientScopeTable;
@@ -92,5 +84,4 @@ export interface DB {
   consent_notices: ConsentNoticeTable;
   consent_requests: ConsentRequestTable;
   consent_events: ConsentEventTable;
-  consent_state: ConsentStateTable;
 }

@@ -84,12 +84,14 @@ export async function up(db: Kysely<any>): Promise<void> {
     .where(sql.ref('applied_at'), 'is', null)
     .execute();
 
+  // Append-only proof. One event per (request, key): applying a request twice can never
+  // record it twice. The current choice is the latest received event per (email, key),
+  // found by the index below.
   await db.schema
     .createTable('consent_events')
-    .addColumn('id', serial, (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
     .addColumn('request_seq', 'bigint', (c) => c.notNull())
-    .addColumn('email', 'text', (c) => c.notNull())
     .addColumn('key', 'text', (c) => c.notNull())
+    .addColumn('email', 'text', (c) => c.notNull())
     .addColumn('granted', 'integer', (c) => c.notNull())
     .addColumn('displayed_text', 'text')
     .addColumn('text_sha256', 'text')
@@ -102,30 +104,17 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('user_agent', 'text')
     .addColumn('received_at', 'text', (c) => c.notNull())
     .addColumn('applied_at', 'text', (c) => c.notNull())
-    // Applying a request twice can never record its events twice.
-    .addUniqueConstraint('consent_events_request_key_uq', ['request_seq', 'key'])
+    .addPrimaryKeyConstraint('consent_events_pk', ['request_seq', 'key'])
     .execute();
   await db.schema
-    .createIndex('consent_events_email_idx')
+    .createIndex('consent_events_choice_idx')
     .on('consent_events')
-    .columns(['email', 'id'])
-    .execute();
-
-  await db.schema
-    .createTable('consent_state')
-    .addColumn('email', 'text', (c) => c.notNull())
-    .addColumn('key', 'text', (c) => c.notNull())
-    .addColumn('granted', 'integer', (c) => c.notNull())
-    .addColumn('request_seq', 'bigint', (c) => c.notNull())
-    .addColumn('event_id', 'bigint', (c) => c.notNull())
-    .addColumn('updated_at', 'text', (c) => c.notNull())
-    .addPrimaryKeyConstraint('consent_state_pk', ['email', 'key'])
+    .columns(['email', 'key', 'request_seq'])
     .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
   for (const table of [
-    'consent_state',
     'consent_events',
     'consent_requests',
     'consent_notices',
