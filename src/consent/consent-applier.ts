@@ -13,7 +13,7 @@ export interface ApplyResult {
 /**
  * Turns accepted requests into consent events, in one transaction per batch: the events are
  * appended (GDPR art. 7(1): the proof is never rewritten) and the requests marked applied.
- * A crash before the commit leaves the batch pending; the (request_seq, key) primary key
+ * A crash before the commit leaves the batch pending; the (email, key, request_seq) primary key
  * means a retried batch can never record an event twice. The current choice is the event of
  * the latest received request, so batches applied out of order, or by several workers at
  * once, still give the same answer.

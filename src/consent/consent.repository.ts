@@ -38,7 +38,7 @@ export async function insertEvents(db: Kysely<DB>, rows: Insertable<ConsentEvent
     await db
       .insertInto('consent_events')
       .values(rows.slice(i, i + INSERT_CHUNK))
-      .onConflict((oc) => oc.columns(['request_seq', 'key']).doNothing())
+      .onConflict((oc) => oc.columns(['email', 'key', 'request_seq']).doNothing())
       .execute();
   }
 }

@@ -56,8 +56,9 @@ export interface ConsentRequestTable {
 }
 
 /**
- * Append-only proof of every consent change (GDPR art. 7(1)), one per (request, key). The
- * current choice per (email, key) is the event of the latest received request.
+ * Append-only proof of every consent change (GDPR art. 7(1)), one per (request, key), keyed
+ * (email, key, request_seq). The current choice per (email, key) is the event of the latest
+ * received request.
  */
 export interface ConsentEventTable {
   request_seq: number;

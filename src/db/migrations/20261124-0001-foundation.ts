@@ -85,8 +85,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
 
   // Append-only proof. One event per (request, key): applying a request twice can never
-  // record it twice. The current choice is the latest received event per (email, key),
-  // found by the index below.
+  // record it twice. The key leads with the email, so the current choice (the latest
+  // received event per email and key) is one index seek and the table can be distributed
+  // by email.
   await db.schema
     .createTable('consent_events')
     .addColumn('request_seq', 'bigint', (c) => c.notNull())
@@ -104,12 +105,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('user_agent', 'text')
     .addColumn('received_at', 'text', (c) => c.notNull())
     .addColumn('applied_at', 'text', (c) => c.notNull())
-    .addPrimaryKeyConstraint('consent_events_pk', ['request_seq', 'key'])
-    .execute();
-  await db.schema
-    .createIndex('consent_events_choice_idx')
-    .on('consent_events')
-    .columns(['email', 'key', 'request_seq'])
+    .addPrimaryKeyConstraint('consent_events_pk', ['email', 'key', 'request_seq'])
     .execute();
 }
 
