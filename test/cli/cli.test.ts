@@ -31,7 +31,9 @@ describe('custos CLI', () => {
   it('serve prints how to create a token on an empty database, and the token works', async () => {
     const { child, url, output } = await startServe(env);
     try {
-      expect(output()).toMatch(/npm run custos -- token create --email .* --scope manage:consent-hub-consent/);
+      expect(output()).toMatch(
+        /npm run custos -- token create --email .* --scope manage:consent-hub-consent/,
+      );
 
       const created = await runCustos(
         [

@@ -1,14 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listEventsByEmail } from '../../src/consent/consent.repository.js';
 import { addNotice } from '../../src/consent/notice.service.js';
-import { consentClient, createTestApp, GMOI_TEXT, type TestApp, waitForApplied } from '../helpers/app.js';
+import { createConsentTestApp, GMOI_TEXT, type TestApp, waitForApplied } from '../helpers/app.js';
 
 let t: TestApp;
 let auth: string;
 
 beforeAll(async () => {
-  t = await createTestApp();
-  auth = (await consentClient(t)).authorization;
+  ({ t, auth } = await createConsentTestApp());
 });
 afterAll(() => t.close());
 

@@ -56,6 +56,12 @@ export async function consentClient(t: TestApp, email = 'client@example.com', sc
   return { authorization: basic(email, token), token, tokenId, email };
 }
 
+/** A test app with a ConsentHub client: the setup most ConsentHub suites share. */
+export async function createConsentTestApp(env: Record<string, string> = {}) {
+  const t = await createTestApp(env);
+  return { t, auth: (await consentClient(t)).authorization };
+}
+
 export const GMOI_TEXT =
   'Yes, I would like to receive promotional emails including product news, events, and more from Atlassian and its affiliates.';
 

@@ -1,12 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consentClient, createTestApp, GMOI_TEXT, type TestApp, waitForApplied } from '../helpers/app.js';
+import {
+  consentClient,
+  createConsentTestApp,
+  createTestApp,
+  GMOI_TEXT,
+  type TestApp,
+  waitForApplied,
+} from '../helpers/app.js';
 
 let t: TestApp;
 let auth: string;
 
 beforeAll(async () => {
-  t = await createTestApp();
-  auth = (await consentClient(t)).authorization;
+  ({ t, auth } = await createConsentTestApp());
 });
 afterAll(() => t.close());
 
