@@ -78,6 +78,29 @@ export interface ConsentEventTable {
   applied_at: string;
 }
 
+export type WebhookStatus = 'pending' | 'delivered' | 'dead';
+
+/** The webhook outbox. `id` is the Standard Webhooks `webhook-id`, stable across retries. */
+export interface WebhookMessageTable {
+  seq: Generated<number>;
+  id: string;
+  app_key: string;
+  event_type: string;
+  /** Messages with the same app and ordering key are delivered one at a time, in order. */
+  ordering_key: string | null;
+  payload: string;
+  status: WebhookStatus;
+  attempts: number;
+  next_attempt_at: string;
+  /** While set in the future, a worker is delivering the message; expired leases are retried. */
+  lease_until: string | null;
+  created_at: string;
+  last_attempt_at: string | null;
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: string | null;
+}
+
 export interface DB {
   api_clients: ApiClientTable;
   api_client_scopes: ApiClientScopeTable;
@@ -85,4 +108,5 @@ export interface DB {
   consent_notices: ConsentNoticeTable;
   consent_requests: ConsentRequestTable;
   consent_events: ConsentEventTable;
+  webhook_messages: WebhookMessageTable;
 }

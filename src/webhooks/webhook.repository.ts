@@ -1,0 +1,111 @@
+import type { Insertable, Kysely, Selectable } from 'kysely';
+import type { Database } from '../db/dialect.js';
+import type { DB, WebhookMessageTable } from '../db/schema.js';
+
+export type WebhookMessage = Selectable<WebhookMessageTable>;
+
+export async function insertMessages(db: Kysely<DB>, rows: Insertable<WebhookMessageTable>[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 500) {
+    await db
+      .insertInto('webhook_messages')
+      .values(rows.slice(i, i + 500))
+      .execute();
+  }
+}
+
+/**
+ * Takes due messages for delivery: pending, due, not leased by another worker, and not
+ * behind an earlier pending message with the same app and ordering key. Sets a lease and
+ * counts the attempt, in one transaction, so two workers never deliver the same message
+ * at once and a worker that dies mid-delivery leaves a lease that simply runs out.
+ */
+export async function leaseDueMessages(
+  database: Database,
+  now: string,
+  leaseUntil: string,
+  limit: number,
+): Promise<WebhookMessage[]> {
+  return database.writeTransaction(async (trx) => {
+    const due = trx
+      .selectFrom('webhook_messages as m')
+      .select('m.seq')
+      .where('m.status', '=', 'pending')
+      .where('m.next_attempt_at', '<=', now)
+      .where((eb) => eb.or([eb('m.lease_until', 'is', null), eb('m.lease_until', '<', now)]))
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('webhook_messages as e')
+              .select('e.seq')
+              .whereRef('e.app_key', '=', 'm.app_key')
+              .whereRef('e.ordering_key', '=', 'm.ordering_key')
+              .where('e.status', '=', 'pending')
+              .whereRef('e.seq', '<', 'm.seq'),
+          ),
+        ),
+      )
+      .orderBy('m.seq')
+      .limit(limit);
+    const seqs = (await database.skipLocked(due as never).execute()) as { seq: number }[];
+    if (seqs.length === 0) return [];
+    return trx
+      .updateTable('webhook_messages')
+      .set((eb) => ({ lease_until: leaseUntil, attempts: eb('attempts', '+', 1), last_attempt_at: now }))
+      .where(
+        'seq',
+        'in',
+        seqs.map((s) => s.seq),
+      )
+      .returningAll()
+      .execute();
+  });
+}
+
+export async function recordDelivered(db: Kysely<DB>, id: string, status: number, at: string): Promise<void> {
+  await db
+    .updateTable('webhook_messages')
+    .set({ status: 'delivered', delivered_at: at, last_status: status, last_error: null, lease_until: null })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function recordFailure(
+  db: Kysely<DB>,
+  id: string,
+  outcome: { status: number | null; error: string; nextAttemptAt: string | null },
+): Promise<void> {
+  await db
+    .updateTable('webhook_messages')
+    .set({
+      status: outcome.nextAttemptAt === null ? 'dead' : 'pending',
+      next_attempt_at: outcome.nextAttemptAt ?? undefined,
+      last_status: outcome.status,
+      last_error: outcome.error.slice(0, 500),
+      lease_until: null,
+    })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** Dead messages back in the queue, due now (`custos webhook redeliver`). */
+export async function requeue(
+  db: Kysely<DB>,
+  filter: { id?: string; appKey?: string },
+  now: string,
+): Promise<number> {
+  let query = db
+    .updateTable('webhook_messages')
+    .set({ status: 'pending', next_attempt_at: now, lease_until: null })
+    .where('status', '=', 'dead');
+  if (filter.id) query = query.where('id', '=', filter.id);
+  if (filter.appKey) query = query.where('app_key', '=', filter.appKey);
+  const result = await query.executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+export function listMessages(db: Kysely<DB>, filter: { appKey?: string; status?: string; limit: number }) {
+  let query = db.selectFrom('webhook_messages').selectAll().orderBy('seq', 'desc').limit(filter.limit);
+  if (filter.appKey) query = query.where('app_key', '=', filter.appKey);
+  if (filter.status) query = query.where('status', '=', filter.status as WebhookMessage['status']);
+  return query.execute();
+}
