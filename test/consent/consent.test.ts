@@ -30,7 +30,10 @@ async function choice(email: string) {
   });
   expect(res.statusCode).toBe(200);
   const body = res.json();
-  return { made: body.hasUserMadeChoiceOnMarketingCommunicationOptIn, granted: body.usersChoiceOnMarketingCommunicationOptIn };
+  return {
+    made: body.hasUserMadeChoiceOnMarketingCommunicationOptIn,
+    granted: body.usersChoiceOnMarketingCommunicationOptIn,
+  };
 }
 
 async function requestCount(): Promise<number> {
@@ -41,7 +44,11 @@ async function requestCount(): Promise<number> {
   return Number(row.n);
 }
 
-const grant = (displayedText = `${GMOI_TEXT}\n`) => ({ key: 'generalMarketingOptIn', granted: true, displayedText });
+const grant = (displayedText = `${GMOI_TEXT}\n`) => ({
+  key: 'generalMarketingOptIn',
+  granted: true,
+  displayedText,
+});
 
 describe('POST /consent-hub/consent', () => {
   it('accepts the seed example with 202 and no body, then applies it', async () => {
@@ -60,7 +67,13 @@ describe('POST /consent-hub/consent', () => {
 
   it('records every proof field on the event', async () => {
     const res = await post(
-      { consents: [grant()], email: 'Proof@Example.COM', formUrl: 'https://forms.example.com/a?b=c', locale: 'gb', providerId: 'p-1' },
+      {
+        consents: [grant()],
+        email: 'Proof@Example.COM',
+        formUrl: 'https://forms.example.com/a?b=c',
+        locale: 'gb',
+        providerId: 'p-1',
+      },
       { 'user-agent': 'marketing-system/2.1' },
     );
     expect(res.statusCode).toBe(202);
@@ -85,14 +98,20 @@ describe('POST /consent-hub/consent', () => {
   });
 
   it('matches emails case-insensitively', async () => {
-    expect((await post({ consents: [grant()], email: 'MiXeD@Example.com', locale: 'DE' })).statusCode).toBe(202);
+    expect((await post({ consents: [grant()], email: 'MiXeD@Example.com', locale: 'DE' })).statusCode).toBe(
+      202,
+    );
     await waitForApplied(t);
     expect(await choice('mixed@example.COM')).toEqual({ made: true, granted: true });
   });
 
   it('accepts a withdrawal without any text, and keeps the original grant as history', async () => {
     await post({ consents: [grant()], email: 'withdraw@example.com', locale: 'FR' });
-    const res = await post({ consents: [{ key: 'generalMarketingOptIn', granted: false }], email: 'withdraw@example.com', locale: 'FR' });
+    const res = await post({
+      consents: [{ key: 'generalMarketingOptIn', granted: false }],
+      email: 'withdraw@example.com',
+      locale: 'FR',
+    });
     expect(res.statusCode).toBe(202);
     await waitForApplied(t);
     expect(await choice('withdraw@example.com')).toEqual({ made: true, granted: false });
@@ -111,7 +130,9 @@ describe('POST /consent-hub/consent', () => {
     await waitForApplied(t);
     const events = await listEventsByEmail(t.ctx.database.db, email);
     expect(events.map((e) => e.granted === 1)).toEqual(sequence);
-    expect(events.map((e) => e.request_seq)).toEqual([...events.map((e) => e.request_seq)].sort((a, b) => a - b));
+    expect(events.map((e) => e.request_seq)).toEqual(
+      [...events.map((e) => e.request_seq)].sort((a, b) => a - b),
+    );
     expect(await choice(email)).toEqual({ made: true, granted: false });
   });
 
@@ -119,7 +140,12 @@ describe('POST /consent-hub/consent', () => {
     const email = 'burst@example.com';
     const results = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
-        post({ consents: [i % 2 === 0 ? grant() : { key: 'generalMarketingOptIn', granted: false }], email, locale: 'NL', providerId: `burst-${i}` }),
+        post({
+          consents: [i % 2 === 0 ? grant() : { key: 'generalMarketingOptIn', granted: false }],
+          email,
+          locale: 'NL',
+          providerId: `burst-${i}`,
+        }),
       ),
     );
     expect(results.every((r) => r.statusCode === 202)).toBe(true);
@@ -134,15 +160,25 @@ describe('POST /consent-hub/consent', () => {
   });
 
   it('accepts an empty consents array and records no event', async () => {
-    expect((await post({ consents: [], email: 'nothing@example.com', locale: 'UNKNOWN' })).statusCode).toBe(202);
+    expect((await post({ consents: [], email: 'nothing@example.com', locale: 'UNKNOWN' })).statusCode).toBe(
+      202,
+    );
     await waitForApplied(t);
     expect(await listEventsByEmail(t.ctx.database.db, 'nothing@example.com')).toHaveLength(0);
     expect(await choice('nothing@example.com')).toEqual({ made: false, granted: false });
   });
 
   it('accepts a grant of an operator-registered notice version', async () => {
-    await addNotice(t.ctx.database, { key: 'generalMarketingOptIn', version: '2026-11', text: '  Send me news from Example Corp.  ' });
-    const res = await post({ consents: [grant('Send me news from Example Corp.')], email: 'v2@example.com', locale: 'IE' });
+    await addNotice(t.ctx.database, {
+      key: 'generalMarketingOptIn',
+      version: '2026-11',
+      text: '  Send me news from Example Corp.  ',
+    });
+    const res = await post({
+      consents: [grant('Send me news from Example Corp.')],
+      email: 'v2@example.com',
+      locale: 'IE',
+    });
     expect(res.statusCode).toBe(202);
     await waitForApplied(t);
     const [event] = await listEventsByEmail(t.ctx.database.db, 'v2@example.com');
@@ -159,16 +195,56 @@ describe('POST /consent-hub/consent', () => {
       ['locale too long', { email: 'a@example.com', locale: 'USA' }, 'locale'],
       ['lowercase unknown', { email: 'a@example.com', locale: 'unknown' }, 'locale'],
       ['consents not an array', { email: 'a@example.com', locale: 'US', consents: {} }, 'consents'],
-      ['consent without key', { email: 'a@example.com', locale: 'US', consents: [{ granted: true }] }, 'consents.0.key'],
-      ['granted not boolean', { email: 'a@example.com', locale: 'US', consents: [{ key: 'generalMarketingOptIn', granted: 'true' }] }, 'consents.0.granted'],
-      ['unknown consent property', { email: 'a@example.com', locale: 'US', consents: [{ ...grant(), extra: 1 }] }, 'consents.0.extra'],
-      ['unknown consent key', { email: 'a@example.com', locale: 'US', consents: [{ key: 'sellMyData', granted: false }] }, 'consents.0.key'],
-      ['grant with unregistered text', { email: 'a@example.com', locale: 'US', consents: [grant('Yes, spam me.')] }, 'consents.0.displayedText'],
-      ['grant without text', { email: 'a@example.com', locale: 'US', consents: [{ key: 'generalMarketingOptIn', granted: true }] }, 'consents.0.displayedText'],
-      ['same key twice', { email: 'a@example.com', locale: 'US', consents: [grant(), grant()] }, 'consents.1.key'],
+      [
+        'consent without key',
+        { email: 'a@example.com', locale: 'US', consents: [{ granted: true }] },
+        'consents.0.key',
+      ],
+      [
+        'granted not boolean',
+        {
+          email: 'a@example.com',
+          locale: 'US',
+          consents: [{ key: 'generalMarketingOptIn', granted: 'true' }],
+        },
+        'consents.0.granted',
+      ],
+      [
+        'unknown consent property',
+        { email: 'a@example.com', locale: 'US', consents: [{ ...grant(), extra: 1 }] },
+        'consents.0.extra',
+      ],
+      [
+        'unknown consent key',
+        { email: 'a@example.com', locale: 'US', consents: [{ key: 'sellMyData', granted: false }] },
+        'consents.0.key',
+      ],
+      [
+        'grant with unregistered text',
+        { email: 'a@example.com', locale: 'US', consents: [grant('Yes, spam me.')] },
+        'consents.0.displayedText',
+      ],
+      [
+        'grant without text',
+        { email: 'a@example.com', locale: 'US', consents: [{ key: 'generalMarketingOptIn', granted: true }] },
+        'consents.0.displayedText',
+      ],
+      [
+        'same key twice',
+        { email: 'a@example.com', locale: 'US', consents: [grant(), grant()] },
+        'consents.1.key',
+      ],
       ['relative formUrl', { email: 'a@example.com', locale: 'US', formUrl: '/signup' }, 'formUrl'],
-      ['non-http formUrl', { email: 'a@example.com', locale: 'US', formUrl: 'javascript:alert(1)' }, 'formUrl'],
-      ['providerId too long', { email: 'a@example.com', locale: 'US', providerId: 'x'.repeat(256) }, 'providerId'],
+      [
+        'non-http formUrl',
+        { email: 'a@example.com', locale: 'US', formUrl: 'javascript:alert(1)' },
+        'formUrl',
+      ],
+      [
+        'providerId too long',
+        { email: 'a@example.com', locale: 'US', providerId: 'x'.repeat(256) },
+        'providerId',
+      ],
       ['unknown top-level property', { email: 'a@example.com', locale: 'US', admin: true }, 'admin'],
       ['body not an object', [1, 2], 'body'],
     ];
@@ -183,7 +259,11 @@ describe('POST /consent-hub/consent', () => {
 
     it('an invalid consent anywhere in the list stores none of the valid ones', async () => {
       const before = await requestCount();
-      const res = await post({ email: 'partial@example.com', locale: 'US', consents: [grant(), { key: 'nope', granted: true }] });
+      const res = await post({
+        email: 'partial@example.com',
+        locale: 'US',
+        consents: [grant(), { key: 'nope', granted: true }],
+      });
       expect(res.statusCode).toBe(400);
       expect(res.json().errorType).toBe('UNKNOWN_CONSENT_KEY');
       expect(await requestCount()).toBe(before);
@@ -194,7 +274,9 @@ describe('POST /consent-hub/consent', () => {
     const malformed = await post('{"email": "a@example.com",');
     expect(malformed.statusCode).toBe(400);
     expect(malformed.json().errorType).toBe('MALFORMED_JSON');
-    const wrongType = await post('email=a@example.com', { 'content-type': 'application/x-www-form-urlencoded' });
+    const wrongType = await post('email=a@example.com', {
+      'content-type': 'application/x-www-form-urlencoded',
+    });
     expect(wrongType.statusCode).toBe(415);
     const plain = await post('hello', { 'content-type': 'text/plain' });
     expect(plain.statusCode).toBe(415);
