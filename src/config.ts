@@ -19,6 +19,10 @@ const EnvSchema = Type.Object({
   CUSTOS_BODY_LIMIT: Type.Integer({ default: 65_536, minimum: 1024, maximum: 10_485_760 }),
   CUSTOS_PG_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 500 }),
   CUSTOS_SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000 }),
+  CUSTOS_SECRET_KEY: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9+/]{43}=$' })),
+  CUSTOS_SECRET_KEY_FILE: Type.String({ default: './data/custos.key', minLength: 1 }),
+  CUSTOS_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#]+(/[^?#]*)?$' })),
+  CUSTOS_OAUTH_TOKEN_TTL_S: Type.Integer({ default: 3600, minimum: 60, maximum: 86_400 }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -38,6 +42,12 @@ export interface Config {
   bodyLimit: number;
   pgPoolSize: number;
   shutdownTimeoutMs: number;
+  /** Master key (base64, 32 bytes) for secrets at rest; when absent, read or created at secretKeyFile. */
+  secretKey: string | undefined;
+  secretKeyFile: string;
+  /** Base URL for links in responses (`self`, default avatars); else taken from the request. */
+  publicUrl: string | undefined;
+  oauthTokenTtlSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -76,5 +86,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimit: e.CUSTOS_BODY_LIMIT,
     pgPoolSize: e.CUSTOS_PG_POOL_SIZE,
     shutdownTimeoutMs: e.CUSTOS_SHUTDOWN_TIMEOUT_MS,
+    secretKey: e.CUSTOS_SECRET_KEY,
+    secretKeyFile: e.CUSTOS_SECRET_KEY_FILE,
+    publicUrl: e.CUSTOS_PUBLIC_URL?.replace(/\/$/, ''),
+    oauthTokenTtlSeconds: e.CUSTOS_OAUTH_TOKEN_TTL_S,
   };
 }

@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import * as foundation from './migrations/20261124-0001-foundation.js';
+import * as directory from './migrations/20261124-0002-directory.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -7,6 +8,7 @@ import * as foundation from './migrations/20261124-0001-foundation.js';
  */
 const migrations: Record<string, Migration> = {
   '20261124-0001-foundation': foundation,
+  '20261124-0002-directory': directory,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

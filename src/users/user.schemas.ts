@@ -1,0 +1,81 @@
+import Type, { type Static } from 'typebox';
+import { ACCOUNT_ID_PATTERN } from '../directory/account.model.js';
+
+/** Custos decides: at most this many accountIds per bulk call; more is a 400. */
+export const MAX_BULK_IDS = 200;
+
+const AccountId = Type.String({
+  pattern: ACCOUNT_ID_PATTERN,
+  description: 'An account ID (1–128 of A-Za-z0-9:-).',
+});
+
+const AvatarUrls = Type.Object(
+  {
+    '16x16': Type.String(),
+    '24x24': Type.String(),
+    '32x32': Type.String(),
+    '48x48': Type.String(),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * The user object of `GET /rest/api/3/user`, as the source platform documents it. Only
+ * these properties can ever be serialized: the response schema is the last barrier
+ * against leaking PD, so profile fields apps never get (job title, department, location,
+ * organization) are not even in it. A field hidden from the caller is absent.
+ */
+export const User = Type.Object(
+  {
+    self: Type.String({ description: 'URL of this user resource.' }),
+    accountId: Type.String(),
+    accountType: Type.String({ description: 'atlassian (a person), app or customer.' }),
+    emailAddress: Type.Optional(
+      Type.String({ description: 'Present only when the user made it visible to the caller.' }),
+    ),
+    avatarUrls: Type.Optional(AvatarUrls),
+    displayName: Type.String({
+      description: 'Full name if visible, else the public name; "Former user" for closed accounts.',
+    }),
+    active: Type.Boolean(),
+    timeZone: Type.Optional(Type.String()),
+    locale: Type.Optional(Type.String()),
+  },
+  { $id: 'User', additionalProperties: false },
+);
+export type User = Static<typeof User>;
+
+export const UserQuery = Type.Object({ accountId: AccountId }, { additionalProperties: false });
+
+export const BulkUserQuery = Type.Object(
+  {
+    accountId: Type.Array(AccountId, { minItems: 1, maxItems: MAX_BULK_IDS }),
+    startAt: Type.Integer({ minimum: 0, default: 0 }),
+    maxResults: Type.Integer({ minimum: 1, maximum: MAX_BULK_IDS, default: 10 }),
+  },
+  { additionalProperties: false },
+);
+export type BulkUserQuery = Static<typeof BulkUserQuery>;
+
+export const UserPage = Type.Object(
+  {
+    startAt: Type.Integer(),
+    maxResults: Type.Integer(),
+    total: Type.Integer(),
+    isLast: Type.Boolean(),
+    values: Type.Array(User),
+  },
+  { additionalProperties: false },
+);
+export type UserPage = Static<typeof UserPage>;
+
+export const BulkEmailQuery = Type.Object(
+  { accountId: Type.Array(AccountId, { minItems: 1, maxItems: MAX_BULK_IDS }) },
+  { additionalProperties: false },
+);
+
+export const UnrestrictedEmail = Type.Object(
+  { accountId: Type.String(), email: Type.String() },
+  { additionalProperties: false },
+);
+export type UnrestrictedEmail = Static<typeof UnrestrictedEmail>;
