@@ -47,9 +47,30 @@ export type User = Static<typeof User>;
 
 export const UserQuery = Type.Object({ accountId: AccountId }, { additionalProperties: false });
 
+/**
+ * Bulk `accountId`: the documented form repeats the parameter, one id each. Clients also
+ * send lists in one value: jira.js joins arrays with commas, and its bulkGetUsers sends one
+ * value holding `a&accountId=b` percent-encoded. Account ids contain neither `,` nor `&`,
+ * so expandAccountIds reads all three forms without ambiguity.
+ */
+const BulkAccountIds = Type.Array(
+  Type.String({
+    minLength: 1,
+    maxLength: 30_000,
+    description: 'An account ID; repeat the parameter per user.',
+  }),
+  { minItems: 1, maxItems: MAX_BULK_IDS },
+);
+
+export function expandAccountIds(values: string[]): string[] | undefined {
+  const ids = values.flatMap((value) => value.split(/,|&accountId=/));
+  const valid = new RegExp(ACCOUNT_ID_PATTERN);
+  return ids.length <= MAX_BULK_IDS && ids.every((id) => valid.test(id)) ? ids : undefined;
+}
+
 export const BulkUserQuery = Type.Object(
   {
-    accountId: Type.Array(AccountId, { minItems: 1, maxItems: MAX_BULK_IDS }),
+    accountId: BulkAccountIds,
     startAt: Type.Integer({ minimum: 0, default: 0 }),
     maxResults: Type.Integer({ minimum: 1, maximum: MAX_BULK_IDS, default: 10 }),
   },
@@ -69,10 +90,7 @@ export const UserPage = Type.Object(
 );
 export type UserPage = Static<typeof UserPage>;
 
-export const BulkEmailQuery = Type.Object(
-  { accountId: Type.Array(AccountId, { minItems: 1, maxItems: MAX_BULK_IDS }) },
-  { additionalProperties: false },
-);
+export const BulkEmailQuery = Type.Object({ accountId: BulkAccountIds }, { additionalProperties: false });
 
 export const UnrestrictedEmail = Type.Object(
   { accountId: Type.String(), email: Type.String() },

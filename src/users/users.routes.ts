@@ -2,10 +2,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { appOf } from '../auth/principal.js';
+import { validationError } from '../errors/app-error.js';
 import { errorResponses } from '../errors/error.schemas.js';
 import {
   BulkEmailQuery,
   BulkUserQuery,
+  expandAccountIds,
+  MAX_BULK_IDS,
   UnrestrictedEmail,
   User,
   UserPage,
@@ -16,6 +19,13 @@ import type { UserService } from './user.service.js';
 /** Apps call with a Connect JWT or an OAuth bearer token holding read:user (reference §4). */
 const auth = { kind: 'app', scope: 'read:user', via: ['jwt', 'oauth'] } as const;
 const security: { [scheme: string]: string[] }[] = [{ connectJwt: [] }, { oauth2: ['read:user'] }];
+
+function accountIdsOf(values: string[]): string[] {
+  const ids = expandAccountIds(values);
+  if (!ids)
+    throw validationError('accountId', `must be at most ${MAX_BULK_IDS} account IDs of 1–128 A-Za-z0-9:-`);
+  return ids;
+}
 
 /** The base of links in responses: the configured public URL, else this request's own origin. */
 function baseUrlOf(publicUrl: string | undefined, request: FastifyRequest): string {
@@ -60,7 +70,12 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         response: { 200: UserPage, ...errorResponses(400, 401, 403, 500, 503) },
       },
     },
-    async (request) => users.getUsers(appOf(request), request.query, baseUrlOf(publicUrl, request)),
+    async (request) =>
+      users.getUsers(
+        appOf(request),
+        { ...request.query, accountId: accountIdsOf(request.query.accountId) },
+        baseUrlOf(publicUrl, request),
+      ),
   );
 
   app.get(
@@ -95,7 +110,11 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (request) =>
-      users.getEmails(appOf(request), request.query.accountId, 'GET /rest/api/3/user/email/bulk'),
+      users.getEmails(
+        appOf(request),
+        accountIdsOf(request.query.accountId),
+        'GET /rest/api/3/user/email/bulk',
+      ),
   );
 
   app.get(
