@@ -1,5 +1,6 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createQueryStringHash, fromMethodAndUrl } from 'atlassian-jwt';
-import { decodeJwt, jwtVerify } from 'jose';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
 import { isValidAccountId } from '../directory/account.model.js';
@@ -9,6 +10,35 @@ import { APP_SCOPES, type AppPrincipal } from './principal.js';
 
 /** Clocks of apps and Custos differ a little; public clients sign with exp = iat + 180 s. */
 const CLOCK_TOLERANCE_S = 30;
+
+/**
+ * The HS256 signature check, done with node:crypto. WebCrypto (which jose uses) runs each
+ * HMAC on the thread pool, ten times the cost of the HMAC itself, and this check is on the
+ * path of every app call. The comparison is constant-time; the header must say HS256, so
+ * no `alg` confusion (none, RS256 with the secret as a public key) is possible.
+ */
+function hasValidHs256Signature(token: string, secret: string): boolean {
+  const parts = token.split('.');
+  if (parts.length !== 3 || !parts[0] || !parts[1] || !parts[2]) return false;
+  try {
+    if (decodeProtectedHeader(token).alg !== 'HS256') return false;
+  } catch {
+    return false;
+  }
+  const expected = createHmac('sha256', secret).update(`${parts[0]}.${parts[1]}`).digest();
+  const presented = Buffer.from(parts[2], 'base64url');
+  return presented.length === expected.length && timingSafeEqual(presented, expected);
+}
+
+const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
+/** Registered claims (RFC 7519 §4.1) as Connect uses them: exp and iat required, with the clock skew. */
+function hasValidTimes(claims: Record<string, unknown>, nowSeconds: number): boolean {
+  if (!isNumber(claims.exp) || !isNumber(claims.iat)) return false;
+  if (claims.exp <= nowSeconds - CLOCK_TOLERANCE_S) return false;
+  if (claims.iat > nowSeconds + CLOCK_TOLERANCE_S) return false;
+  return claims.nbf === undefined || (isNumber(claims.nbf) && claims.nbf <= nowSeconds + CLOCK_TOLERANCE_S);
+}
 
 /** qsh exactly as atlassian-jwt computes it: SHA-256 of `METHOD&path&sorted-query`. */
 export function queryStringHash(method: string, rawUrl: string): string {
@@ -27,29 +57,22 @@ export async function authenticateConnectJwt(
   token: string,
   request: { method: string; url: string },
 ): Promise<AppPrincipal | undefined> {
-  let issuer: unknown;
+  let claims: Record<string, unknown>;
   try {
-    issuer = decodeJwt(token).iss;
+    claims = decodeJwt(token);
   } catch {
     return undefined;
   }
+  const issuer = claims.iss;
   if (typeof issuer !== 'string' || issuer.length === 0 || issuer.length > 255) return undefined;
   const installation = await findInstallationByClientKey(database.db, issuer);
   if (!installation || installation.uninstalled_at !== null) return undefined;
   const secret = secrets.decrypt(installation.shared_secret_enc, secretContext.installation(installation.id));
-  let payload: Record<string, unknown>;
-  try {
-    ({ payload } = await jwtVerify(token, Buffer.from(secret, 'utf8'), {
-      algorithms: ['HS256'],
-      issuer,
-      clockTolerance: CLOCK_TOLERANCE_S,
-      requiredClaims: ['iat', 'exp', 'qsh'],
-    }));
-  } catch {
+  if (!hasValidHs256Signature(token, secret)) return undefined;
+  if (!hasValidTimes(claims, Math.floor(Date.now() / 1000))) return undefined;
+  if (typeof claims.qsh !== 'string' || claims.qsh !== queryStringHash(request.method, request.url))
     return undefined;
-  }
-  if (payload.qsh !== queryStringHash(request.method, request.url)) return undefined;
-  const sub = payload.sub;
+  const sub = claims.sub;
   if (sub !== undefined && (typeof sub !== 'string' || !isValidAccountId(sub))) return undefined;
   return {
     kind: 'app',

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomUUID, webcrypto } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
 import { verifySecret } from '../crypto/password-hash.js';
 import { deriveKey } from '../crypto/secret-box.js';
@@ -44,14 +44,21 @@ function secretVersion(secretHash: string): string {
  * uninstalling the app takes effect at once.
  */
 export class OAuthService {
-  private readonly key: Uint8Array;
+  /** Imported once: importing a WebCrypto key costs as much as using it. */
+  private readonly key: Promise<webcrypto.CryptoKey>;
 
   constructor(
     private readonly database: Database,
     masterKey: Buffer,
     private readonly ttlSeconds: number,
   ) {
-    this.key = deriveKey(masterKey, 'oauth-access-token');
+    this.key = webcrypto.subtle.importKey(
+      'raw',
+      deriveKey(masterKey, 'oauth-access-token'),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign', 'verify'],
+    );
   }
 
   async issueClientCredentialsToken(input: {
@@ -83,7 +90,7 @@ export class OAuthService {
       .setIssuedAt()
       .setExpirationTime(`${this.ttlSeconds}s`)
       .setJti(randomUUID())
-      .sign(this.key);
+      .sign(await this.key);
     return { access_token: accessToken, token_type: 'Bearer', expires_in: this.ttlSeconds, scope };
   }
 
@@ -91,7 +98,7 @@ export class OAuthService {
   async authenticateBearer(token: string): Promise<AppPrincipal | undefined> {
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, this.key, {
+      ({ payload } = await jwtVerify(token, await this.key, {
         algorithms: ['HS256'],
         issuer: ISSUER,
         audience: AUDIENCE,

@@ -63,7 +63,7 @@ function openSqlite(url: string): Database {
   native.pragma('synchronous = FULL');
   native.pragma('foreign_keys = ON');
   native.pragma('busy_timeout = 10000');
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: native }) });
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(native) }) });
   const writeTransaction = <T>(fn: (trx: Kysely<DB>) => Promise<T>): Promise<T> =>
     db.connection().execute(async (conn) => {
       await sql`begin immediate`.execute(conn);
@@ -86,6 +86,31 @@ function openSqlite(url: string): Database {
     skipLocked: (qb) => qb,
     close: () => db.destroy(),
   };
+}
+
+/**
+ * Kysely prepares every query anew; on SQLite preparing costs as much as running a point
+ * lookup. Reusing prepared statements by SQL text is safe on the single, synchronous
+ * connection (no statement is ever used by two queries at once). Bounded: cleared when full.
+ */
+function withStatementCache(native: SQLite.Database): SQLite.Database {
+  const cache = new Map<string, SQLite.Statement>();
+  const prepare = (source: string) => {
+    let statement = cache.get(source);
+    if (!statement) {
+      statement = native.prepare(source);
+      if (cache.size >= 1000) cache.clear();
+      cache.set(source, statement);
+    }
+    return statement;
+  };
+  return new Proxy(native, {
+    get(target, property) {
+      if (property === 'prepare') return prepare;
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 // int8 (bigint, bigserial, count(*)) arrives as a string by default; Custos's ids and counts
