@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { Database } from '../db/dialect.js';
-import type { DB } from '../db/schema.js';
+import type { AuditEventTable, DB } from '../db/schema.js';
 import * as repo from './audit.repository.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -43,17 +43,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** The fields a row's hash covers, in the form a verifier recomputes from the stored row. */
-export function hashOf(row: {
-  at: string;
-  actor_type: string;
-  actor_id: string;
-  action: string;
-  app_key: string | null;
-  installation_id: string | null;
-  account_id: string | null;
-  details: string;
-  prev_hash: string;
-}): string {
+export function hashOf(row: Omit<Selectable<AuditEventTable>, 'id' | 'hash'>): string {
   return createHash('sha256').update(canonicalJson(row), 'utf8').digest('hex');
 }
 

@@ -10,7 +10,7 @@ import { type Profile, profileColumns, withDefaultVisibility } from './account.m
 import * as accounts from './account.repository.js';
 import * as apps from './app.repository.js';
 import type { ImportAccount, ImportApp, ImportFile, ImportKind, ImportSummary } from './import.schemas.js';
-import { checkReferences, checkShape } from './import.validate.js';
+import { checkReferences, checkShape, inBatches } from './import.validate.js';
 import { secretContext } from './secrets.js';
 import * as sites from './site.repository.js';
 
@@ -108,13 +108,11 @@ export class DirectoryImporter {
 
   /** Stored rows of the file's accounts, read before any write so that changes compare against them. */
   private async loadAccounts(trx: Kysely<DB>, list: ImportAccount[]) {
-    const ids = list.map((a) => a.accountId);
-    const rows = new Map<string, Selectable<AccountTable>>();
-    for (let i = 0; i < ids.length; i += 500) {
-      for (const row of await accounts.findAccountRows(trx, ids.slice(i, i + 500)))
-        rows.set(row.account_id, row);
-    }
-    return rows;
+    const rows = await inBatches(
+      list.map((a) => a.accountId),
+      (batch) => accounts.findAccountRows(trx, batch),
+    );
+    return new Map(rows.map((row): [string, Selectable<AccountTable>] => [row.account_id, row]));
   }
 
   /** An email moving between two accounts of the file must not trip the unique index midway. */
@@ -203,39 +201,29 @@ export class DirectoryImporter {
   }
 
   /** A webhook secret given in the file wins; else the stored one is kept; else one is generated. */
+  /** A webhook secret given in the file wins; else the stored one is kept; else one is generated. */
   private webhookColumns(app: ImportApp, before: Selectable<AppTable> | undefined, now: string) {
     if (!app.webhook) return { webhook_url: null, webhook_secret_enc: null, webhook_secret_shown_at: null };
     const context = secretContext.webhook(app.key);
     const stored = before?.webhook_secret_enc
       ? this.secrets.decrypt(before.webhook_secret_enc, context)
       : undefined;
-    if (app.webhook.secret !== undefined && app.webhook.secret === stored) {
+    const given = app.webhook.secret;
+    if (stored !== undefined && (given === undefined || given === stored)) {
       return {
         webhook_url: app.webhook.url,
         webhook_secret_enc: before?.webhook_secret_enc ?? null,
         webhook_secret_shown_at: before?.webhook_secret_shown_at ?? null,
       };
     }
-    if (app.webhook.secret !== undefined) {
-      // The operator supplied it, so there is nothing left to reveal.
-      return {
-        webhook_url: app.webhook.url,
-        webhook_secret_enc: this.secrets.encrypt(app.webhook.secret, context),
-        webhook_secret_shown_at: now,
-      };
-    }
-    if (stored !== undefined) {
-      return {
-        webhook_url: app.webhook.url,
-        webhook_secret_enc: before?.webhook_secret_enc ?? null,
-        webhook_secret_shown_at: before?.webhook_secret_shown_at ?? null,
-      };
-    }
-    const generated = `whsec_${randomBytes(32).toString('base64')}`;
     return {
       webhook_url: app.webhook.url,
-      webhook_secret_enc: this.secrets.encrypt(generated, context),
-      webhook_secret_shown_at: null,
+      webhook_secret_enc: this.secrets.encrypt(
+        given ?? `whsec_${randomBytes(32).toString('base64')}`,
+        context,
+      ),
+      // An operator-supplied secret is known already; a generated one waits for `custos app show`.
+      webhook_secret_shown_at: given === undefined ? null : now,
     };
   }
 

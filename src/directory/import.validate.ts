@@ -66,7 +66,8 @@ function duplicates(problems: ImportProblem[], items: [string, string][], what: 
   }
 }
 
-async function existing<T>(ids: string[], find: (batch: string[]) => Promise<T[]>): Promise<T[]> {
+/** Runs a lookup by ids in batches that stay under both engines' bound-parameter limits. */
+export async function inBatches<T>(ids: string[], find: (batch: string[]) => Promise<T[]>): Promise<T[]> {
   const out: T[] = [];
   for (let i = 0; i < ids.length; i += 500) out.push(...(await find(ids.slice(i, i + 500))));
   return out;
@@ -173,7 +174,7 @@ export async function checkReferences(db: Kysely<DB>, file: ImportFile): Promise
     ),
   ];
   const knownOrgs = new Set(
-    (await existing(orgRefs, (b) => sites.findOrganizationIds(db, b))).map((r) => r.id),
+    (await inBatches(orgRefs, (b) => sites.findOrganizationIds(db, b))).map((r) => r.id),
   );
   accs.forEach((a, i) => {
     if (a.organization && !fileOrgs.has(a.organization) && !knownOrgs.has(a.organization))
@@ -185,7 +186,7 @@ export async function checkReferences(db: Kysely<DB>, file: ImportFile): Promise
     ...new Set(siteList.flatMap((s) => (s.members ?? []).filter((m) => !fileAccounts.has(m)))),
   ];
   const knownAccounts = new Set(
-    (await existing(memberRefs, (b) => accounts.findAccountRows(db, b))).map((r) => r.account_id),
+    (await inBatches(memberRefs, (b) => accounts.findAccountRows(db, b))).map((r) => r.account_id),
   );
   siteList.forEach((s, i) => {
     (s.members ?? []).forEach((m, j) => {
@@ -227,7 +228,7 @@ export async function checkReferences(db: Kysely<DB>, file: ImportFile): Promise
 async function checkOwnership(db: Kysely<DB>, file: ImportFile, problems: ImportProblem[]) {
   const accs = file.accounts ?? [];
   const fileAccountIds = new Set(accs.map((a) => a.accountId));
-  const stored = await existing(
+  const stored = await inBatches(
     accs.map((a) => a.accountId),
     (b) => accounts.findAccountRows(db, b),
   );
@@ -241,7 +242,7 @@ async function checkOwnership(db: Kysely<DB>, file: ImportFile, problems: Import
   });
   const emails = accs.flatMap((a) => (a.email ? [normalizeEmail(a.email)] : []));
   const owners = new Map(
-    (await existing(emails, (b) => accounts.findAccountIdsByEmails(db, b))).map((r) => [
+    (await inBatches(emails, (b) => accounts.findAccountIdsByEmails(db, b))).map((r) => [
       r.email,
       r.account_id,
     ]),

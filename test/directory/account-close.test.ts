@@ -85,24 +85,15 @@ describe('closing an account', () => {
     await expect(importExample(t, exampleDirectory())).rejects.toThrow(/closed/);
   });
 
-  it('answers 404 for an unknown account and 400 for an invalid id', async () => {
-    expect(
-      (
-        await t.app.inject({
-          method: 'POST',
-          url: '/admin/accounts/nobody/close',
-          headers: { authorization: admin },
-        })
-      ).statusCode,
-    ).toBe(404);
-    expect(
-      (
-        await t.app.inject({
-          method: 'POST',
-          url: '/admin/accounts/a%20b/close',
-          headers: { authorization: admin },
-        })
-      ).statusCode,
-    ).toBe(400);
+  it.each([
+    ['an unknown account', 'nobody', 404],
+    ['an invalid id', 'a%20b', 400],
+  ])('answers for %s with %i', async (_name, id, status) => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/admin/accounts/${id}/close`,
+      headers: { authorization: admin },
+    });
+    expect(res.statusCode).toBe(status);
   });
 });
