@@ -19,7 +19,11 @@ interface Seeded {
 
 let seeded: Promise<Seeded> | undefined;
 
-/** Imports the bench directory once per run (both scenarios share it) through `custos import`. */
+/**
+ * Imports the bench directory once per run (both scenarios share it) through `custos import`.
+ * The CLI must see the server's master key (CUSTOS_SECRET_KEY or the same key file) to
+ * store the installation secret the server will verify with.
+ */
 function seed(env: BenchEnv): Promise<Seeded> {
   seeded ??= (async () => {
     const secret = randomBytes(32).toString('base64url');

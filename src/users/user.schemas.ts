@@ -45,7 +45,17 @@ export const User = Type.Object(
 );
 export type User = Static<typeof User>;
 
-export const UserQuery = Type.Object({ accountId: AccountId }, { additionalProperties: false });
+export const UserQuery = Type.Object(
+  {
+    accountId: AccountId,
+    // Jira clients may ask to expand groups or application roles; Custos has neither, so it is accepted and ignored.
+    expand: Type.Optional(
+      Type.String({ maxLength: 200, description: 'Accepted for compatibility; ignored.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export const EmailQuery = Type.Object({ accountId: AccountId }, { additionalProperties: false });
 
 /**
  * Bulk `accountId`: the documented form repeats the parameter, one id each. Clients also

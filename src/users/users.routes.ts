@@ -7,6 +7,7 @@ import { errorResponses } from '../errors/error.schemas.js';
 import {
   BulkEmailQuery,
   BulkUserQuery,
+  EmailQuery,
   expandAccountIds,
   MAX_BULK_IDS,
   UnrestrictedEmail,
@@ -88,7 +89,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         description:
           'Only for apps approved for the Email API (otherwise 400), and only for members of sites the app is installed on (otherwise 404). Every disclosure is written to the audit log before the answer is sent. The address must never be shown in an app UI or passed to third parties.',
         security,
-        querystring: UserQuery,
+        querystring: EmailQuery,
         response: { 200: UnrestrictedEmail, ...errorResponses(400, 401, 403, 404, 500, 503) },
       },
     },
@@ -125,7 +126,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         tags: ['Users'],
         summary: 'The default avatar, shown for users whose avatar is hidden or unset',
         querystring: Type.Object({ size: Type.Optional(Type.Integer({ minimum: 1, maximum: 512 })) }),
-        response: { 200: Type.String({ description: 'An SVG image.' }) },
+        response: { 200: Type.String({ description: 'An SVG image.' }), ...errorResponses(400) },
       },
     },
     async (_request, reply) =>

@@ -56,6 +56,13 @@ describe('Connect JWT', () => {
       },
     ],
     ['no exp', () => connectJwt('ts-acme-1', SECRETS.tsAcme, 'GET', url, { exp: undefined })],
+    [
+      'a token issued in the future',
+      () => {
+        const now = Math.floor(Date.now() / 1000);
+        return connectJwt('ts-acme-1', SECRETS.tsAcme, 'GET', url, { iat: now + 600, exp: now + 780 });
+      },
+    ],
     ['an unknown issuer', () => connectJwt('nobody', SECRETS.tsAcme, 'GET', url)],
     [
       'an acting user that is not an accountId',

@@ -222,3 +222,11 @@ describe('logs', () => {
     expect(all).not.toContain('Ada Lovelace');
   });
 });
+
+describe('compatibility', () => {
+  it('accepts and ignores expand, as Jira clients may send it', async () => {
+    const res = await asJwt(`${userUrl(ADA)}&expand=groups,applicationRoles`);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).not.toHaveProperty('groups');
+  });
+});
