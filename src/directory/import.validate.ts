@@ -66,6 +66,8 @@ function duplicates(problems: ImportProblem[], items: [string, string][], what: 
   }
 }
 
+const unique = (values: string[]) => [...new Set(values)];
+
 /** Runs a lookup by ids in batches that stay under both engines' bound-parameter limits. */
 export async function inBatches<T>(ids: string[], find: (batch: string[]) => Promise<T[]>): Promise<T[]> {
   const out: T[] = [];
@@ -199,17 +201,15 @@ export async function checkReferences(db: Kysely<DB>, file: ImportFile): Promise
   const fileSites = new Set(siteList.map((s) => s.id));
   const knownApps = new Set(
     (
-      await apps.findAppKeys(
-        db,
-        installs.map((n) => n.app).filter((k) => !fileApps.has(k)),
+      await inBatches(unique(installs.map((n) => n.app).filter((k) => !fileApps.has(k))), (b) =>
+        apps.findAppKeys(db, b),
       )
     ).map((r) => r.key),
   );
   const knownSites = new Set(
     (
-      await sites.findSites(
-        db,
-        installs.map((n) => n.site).filter((k) => !fileSites.has(k)),
+      await inBatches(unique(installs.map((n) => n.site).filter((k) => !fileSites.has(k))), (b) =>
+        sites.findSites(db, b),
       )
     ).map((r) => r.id),
   );
@@ -257,9 +257,9 @@ async function checkOwnership(db: Kysely<DB>, file: ImportFile, problems: Import
   const fileOrgIds = new Set(orgs.map((o) => o.id));
   const domainOwners = new Map(
     (
-      await sites.findDomainOwners(
-        db,
+      await inBatches(
         orgs.flatMap((o) => (o.domains ?? []).map((d) => d.toLowerCase())),
+        (b) => sites.findDomainOwners(db, b),
       )
     ).map((r) => [r.domain, r.organization_id]),
   );
@@ -277,9 +277,9 @@ async function checkOwnership(db: Kysely<DB>, file: ImportFile, problems: Import
   const siteList = file.sites ?? [];
   const urlOwners = new Map(
     (
-      await sites.findSitesByUrls(
-        db,
+      await inBatches(
         siteList.map((s) => s.url),
+        (b) => sites.findSitesByUrls(db, b),
       )
     ).map((r) => [r.url, r.id]),
   );
@@ -290,12 +290,16 @@ async function checkOwnership(db: Kysely<DB>, file: ImportFile, problems: Import
   });
 
   const installs = file.installations ?? [];
-  const keyOwners = await apps.findInstallationsByClientKeys(
-    db,
-    installs.map((n) => n.clientKey),
+  const keyOwners = new Map(
+    (
+      await inBatches(
+        installs.map((n) => n.clientKey),
+        (b) => apps.findInstallationsByClientKeys(db, b),
+      )
+    ).map((r) => [r.client_key, r]),
   );
   installs.forEach((n, i) => {
-    const owner = keyOwners.find((k) => k.client_key === n.clientKey);
+    const owner = keyOwners.get(n.clientKey);
     if (owner && (owner.app_key !== n.app || owner.site_id !== n.site))
       problems.push({
         path: `installations[${i}].clientKey`,
@@ -304,13 +308,16 @@ async function checkOwnership(db: Kysely<DB>, file: ImportFile, problems: Import
   });
 
   const appList = file.apps ?? [];
-  const clients = await apps.findOAuthClientsOf(
-    db,
-    appList.flatMap((a) => (a.oauth ? [a.oauth.clientId] : [])),
-    [],
+  const clients = new Map(
+    (
+      await inBatches(
+        appList.flatMap((a) => (a.oauth ? [a.oauth.clientId] : [])),
+        (b) => apps.findOAuthClientsOf(db, b, []),
+      )
+    ).map((c) => [c.client_id, c]),
   );
   appList.forEach((a, i) => {
-    const owner = a.oauth ? clients.find((c) => c.client_id === a.oauth?.clientId) : undefined;
+    const owner = a.oauth ? clients.get(a.oauth.clientId) : undefined;
     if (owner && owner.app_key !== a.key)
       problems.push({ path: `apps[${i}].oauth.clientId`, message: 'already belongs to another app' });
   });
