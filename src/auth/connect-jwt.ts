@@ -40,6 +40,30 @@ function hasValidTimes(claims: Record<string, unknown>, nowSeconds: number): boo
   return claims.nbf === undefined || (isNumber(claims.nbf) && claims.nbf <= nowSeconds + CLOCK_TOLERANCE_S);
 }
 
+/**
+ * Decrypted shared secrets by their stored ciphertext: decrypting costs more than the HMAC.
+ * The installation row is still read on every request (so uninstalling or rotating takes
+ * effect at once); a rotated secret has a new ciphertext, hence a new entry. One cache per
+ * master key (SecretBox); bounded.
+ */
+const secretCaches = new WeakMap<SecretBox, Map<string, string>>();
+const SECRET_CACHE_MAX = 10_000;
+
+function sharedSecretOf(secrets: SecretBox, installation: { id: string; shared_secret_enc: string }): string {
+  let secretCache = secretCaches.get(secrets);
+  if (!secretCache) {
+    secretCache = new Map();
+    secretCaches.set(secrets, secretCache);
+  }
+  let secret = secretCache.get(installation.shared_secret_enc);
+  if (secret === undefined) {
+    secret = secrets.decrypt(installation.shared_secret_enc, secretContext.installation(installation.id));
+    if (secretCache.size >= SECRET_CACHE_MAX) secretCache.clear();
+    secretCache.set(installation.shared_secret_enc, secret);
+  }
+  return secret;
+}
+
 /** qsh exactly as atlassian-jwt computes it: SHA-256 of `METHOD&path&sorted-query`. */
 export function queryStringHash(method: string, rawUrl: string): string {
   return createQueryStringHash(fromMethodAndUrl(method, rawUrl));
@@ -67,7 +91,7 @@ export async function authenticateConnectJwt(
   if (typeof issuer !== 'string' || issuer.length === 0 || issuer.length > 255) return undefined;
   const installation = await findInstallationByClientKey(database.db, issuer);
   if (!installation || installation.uninstalled_at !== null) return undefined;
-  const secret = secrets.decrypt(installation.shared_secret_enc, secretContext.installation(installation.id));
+  const secret = sharedSecretOf(secrets, installation);
   if (!hasValidHs256Signature(token, secret)) return undefined;
   if (!hasValidTimes(claims, Math.floor(Date.now() / 1000))) return undefined;
   if (typeof claims.qsh !== 'string' || claims.qsh !== queryStringHash(request.method, request.url))
