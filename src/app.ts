@@ -3,11 +3,14 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify from 'fastify';
 import { authPlugin } from './auth/auth.plugin.js';
+import { oauthRoutes } from './auth/oauth.routes.js';
 import { consentRoutes } from './consent/consent.routes.js';
 import type { Context } from './context.js';
+import { adminDirectoryRoutes } from './directory/admin.routes.js';
 import { errorHandlerPlugin } from './errors/error-handler.js';
 import { RequestLogController } from './logger.js';
 import { opsRoutes } from './ops/ops.routes.js';
+import { userRoutes } from './users/users.routes.js';
 import { coercingAjv, strictAjv } from './validation.js';
 
 const DOCS_PREFIX = '/docs';
@@ -59,12 +62,38 @@ export async function buildApp(ctx: Context): Promise<App> {
           'Self-hosted privacy and consent platform. Errors share one body: {errorType, errorMessage, field?}.',
       },
       components: {
-        securitySchemes: { basic: { type: 'http', scheme: 'basic', description: 'email:API token' } },
+        securitySchemes: {
+          basic: { type: 'http', scheme: 'basic', description: 'email:API token' },
+          connectJwt: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'Authorization',
+            description:
+              "Connect-style JWT: `Authorization: JWT <token>`, HS256 with the installation's sharedSecret; iss = clientKey, exp, and qsh (the atlassian-jwt query string hash of this request) required; optional sub = acting accountId.",
+          },
+          oauth2: {
+            type: 'oauth2',
+            description: 'OAuth 2.0 client credentials; send the token as `Authorization: Bearer <token>`.',
+            flows: {
+              clientCredentials: {
+                tokenUrl: '/oauth/token',
+                scopes: {
+                  'read:user': 'Read users as their visibility settings allow; the Email API if approved',
+                  'report:personal-data': 'Report the account IDs the app stores',
+                },
+              },
+            },
+          },
+        },
       },
     },
   });
   // Before any route, so that its onRoute check sees every route, the docs UI's included.
-  await app.register(authPlugin, { tokens: ctx.tokens, publicPrefixes: [DOCS_PREFIX] });
+  await app.register(authPlugin, {
+    tokens: ctx.tokens,
+    appAuth: ctx.appAuth,
+    publicPrefixes: [DOCS_PREFIX],
+  });
   await app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
 
   await app.register(opsRoutes, { database: ctx.database, metrics: ctx.metrics });
@@ -73,6 +102,9 @@ export async function buildApp(ctx: Context): Promise<App> {
   );
 
   await app.register(consentRoutes, { consent: ctx.consent });
+  await app.register(oauthRoutes, { oauth: ctx.oauth });
+  await app.register(userRoutes, { users: ctx.users, publicUrl: ctx.config.publicUrl });
+  await app.register(adminDirectoryRoutes, { directory: ctx.directory, importer: ctx.importer });
 
   return app;
 }

@@ -3,10 +3,12 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { createToken, listTokens, revokeToken } from './auth/api-token.service.js';
 import { withDatabase } from './cli/database.js';
+import { OPERATOR, withDirectory } from './cli/directory.js';
 import { ConfigError, loadConfig } from './config.js';
 import { addNotice, listNotices } from './consent/notice.service.js';
 import { openDatabase } from './db/dialect.js';
 import { migrateToLatest } from './db/migrator.js';
+import { ImportValidationError } from './directory/import.validate.js';
 import { AppError } from './errors/app-error.js';
 import { startServer, startWorker, stopOnSignals } from './server.js';
 
@@ -133,7 +135,95 @@ notice
     }
   });
 
+program
+  .command('import')
+  .description(
+    'Load organizations, accounts, sites, apps and installations from a JSON file (idempotent upsert; all or nothing)',
+  )
+  .argument('<file>', 'the directory file (format: docs/app-developers.md)')
+  .action(async (file: string) => {
+    let data: unknown;
+    try {
+      data = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (error) {
+      throw new AppError('VALIDATION_FAILED', `${file}: not readable JSON (${(error as Error).message})`);
+    }
+    const summary = await withDirectory(config(), ({ importer }) => importer.importDirectory(data, OPERATOR));
+    for (const [kind, c] of Object.entries(summary)) {
+      say(`${kind}: ${c.created} created, ${c.updated} updated, ${c.unchanged} unchanged`);
+    }
+  });
+
+const account = program.command('account').description('Manage accounts');
+
+account
+  .command('close')
+  .description('Close an account: erase its profile PD, keep its accountId and the closure record')
+  .argument('<accountId>')
+  .action(async (accountId: string) => {
+    const closed = await withDirectory(config(), ({ directory }) =>
+      directory.closeAccount(accountId, OPERATOR),
+    );
+    say(
+      closed.alreadyClosed ? `${accountId} was already closed on ${closed.closedAt}` : `Closed ${accountId}`,
+    );
+  });
+
+const appCommand = program.command('app').description('Manage apps');
+
+appCommand
+  .command('show')
+  .description("Show an app's settings; a webhook secret Custos generated is shown once, the first time")
+  .argument('<key>')
+  .action(async (key: string) => {
+    const details = await withDirectory(config(), ({ directory }) =>
+      directory.showApp(key, { revealSecret: true }),
+    );
+    say(`${details.key}  ${details.name}  (${details.vendor})`);
+    say(`  privacy policy: ${details.privacyPolicyUrl ?? '-'}`);
+    say(`  terms: ${details.termsUrl ?? '-'}`);
+    say(`  stores personal data: ${details.storesPersonalData ? 'yes' : 'no'}`);
+    say(`  Email API approved: ${details.emailApiApproved ? 'yes' : 'no'}`);
+    say(`  webhook: ${details.webhookUrl ?? '-'}`);
+    if (details.webhookSecret) {
+      say('  webhook signing secret (store it now: it is shown only once):');
+      say(details.webhookSecret);
+    } else if (details.webhookUrl) {
+      say(`  webhook signing secret: already shown or operator-supplied (${details.webhookSecretShownAt})`);
+    }
+  });
+
+appCommand
+  .command('approve-email')
+  .description('Approve an app for the Email API (interim allow list), or revoke with --revoke')
+  .argument('<key>')
+  .option('--revoke', 'withdraw the approval')
+  .action(async (key: string, opts: { revoke?: boolean }) => {
+    await withDirectory(config(), ({ directory }) =>
+      directory.setEmailApiApproval(key, !opts.revoke, OPERATOR),
+    );
+    say(opts.revoke ? `${key} may no longer use the Email API` : `${key} is approved for the Email API`);
+  });
+
+program
+  .command('uninstall')
+  .description(
+    'Uninstall an app from a site by the installation clientKey; its credentials stop working at once',
+  )
+  .argument('<clientKey>')
+  .action(async (clientKey: string) => {
+    await withDirectory(config(), ({ directory }) => directory.uninstall(clientKey, OPERATOR));
+    say(`Uninstalled ${clientKey}`);
+  });
+
 program.parseAsync().catch((error: unknown) => {
+  if (error instanceof ImportValidationError) {
+    process.stderr.write(
+      `custos: the file was not imported; nothing was written. ${error.problems.length} problem(s):\n`,
+    );
+    for (const p of error.problems) process.stderr.write(`  ${p.path}: ${p.message}\n`);
+    process.exit(1);
+  }
   const message =
     error instanceof AppError || error instanceof ConfigError || error instanceof Error
       ? error.message

@@ -20,6 +20,10 @@ const EnvSchema = Type.Object({
   CUSTOS_PG_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 500 }),
   CUSTOS_AUTH_CACHE_MS: Type.Integer({ default: 2000, minimum: 0, maximum: 60_000 }),
   CUSTOS_SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000 }),
+  CUSTOS_SECRET_KEY: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9+/]{43}=$' })),
+  CUSTOS_SECRET_KEY_FILE: Type.String({ default: './data/custos.key', minLength: 1 }),
+  CUSTOS_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#]+(/[^?#]*)?$' })),
+  CUSTOS_OAUTH_TOKEN_TTL_S: Type.Integer({ default: 3600, minimum: 60, maximum: 86_400 }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -41,6 +45,12 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** How long a checked API token is trusted without re-reading it (a revocation elsewhere takes up to this long). */
   authCacheMs: number;
+  /** Master key (base64, 32 bytes) for secrets at rest; when absent, read or created at secretKeyFile. */
+  secretKey: string | undefined;
+  secretKeyFile: string;
+  /** Base URL for links in responses (`self`, default avatars); else taken from the request. */
+  publicUrl: string | undefined;
+  oauthTokenTtlSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -80,5 +90,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pgPoolSize: e.CUSTOS_PG_POOL_SIZE,
     shutdownTimeoutMs: e.CUSTOS_SHUTDOWN_TIMEOUT_MS,
     authCacheMs: e.CUSTOS_AUTH_CACHE_MS,
+    secretKey: e.CUSTOS_SECRET_KEY,
+    secretKeyFile: e.CUSTOS_SECRET_KEY_FILE,
+    publicUrl: e.CUSTOS_PUBLIC_URL?.replace(/\/$/, ''),
+    oauthTokenTtlSeconds: e.CUSTOS_OAUTH_TOKEN_TTL_S,
   };
 }

@@ -1,5 +1,8 @@
 import pino, { type Logger } from 'pino';
+import { AuditLog } from './audit/audit.service.js';
 import { TokenAuthenticator } from './auth/api-token.service.js';
+import { AppAuthenticator } from './auth/app-auth.js';
+import { OAuthService } from './auth/oauth.service.js';
 import type { Config } from './config.js';
 import { countPendingRequests } from './consent/consent.repository.js';
 import { ConsentService } from './consent/consent.service.js';
@@ -7,11 +10,16 @@ import { applyPendingConsents } from './consent/consent-applier.js';
 import { ConsentInbox } from './consent/consent-inbox.js';
 import { NoticeRegistry } from './consent/notice.service.js';
 import { loadOptInPolicy } from './consent/opt-in-policy.js';
+import { loadMasterKey } from './crypto/master-key.js';
+import { SecretBox } from './crypto/secret-box.js';
 import { type Database, openDatabase } from './db/dialect.js';
 import { ensureMigrated } from './db/migrator.js';
+import { DirectoryService } from './directory/directory.service.js';
+import { DirectoryImporter } from './directory/import.service.js';
 import { openGeoIp } from './geo/geoip.js';
 import { loggerOptions } from './logger.js';
 import { Metrics } from './ops/metrics.js';
+import { UserService } from './users/user.service.js';
 import { Worker, type WorkerTask } from './worker/worker.js';
 
 /**
@@ -27,6 +35,12 @@ export interface Context {
   inbox: ConsentInbox;
   tokens: TokenAuthenticator;
   consent: ConsentService;
+  audit: AuditLog;
+  directory: DirectoryService;
+  importer: DirectoryImporter;
+  oauth: OAuthService;
+  appAuth: AppAuthenticator;
+  users: UserService;
   close(): Promise<void>;
 }
 
@@ -65,6 +79,15 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const consent = new ConsentService(database, notices, inbox, geoip, optIn);
     const tokens = new TokenAuthenticator(database, config.authCacheMs);
 
+    const masterKey = loadMasterKey({ key: config.secretKey, keyFile: config.secretKeyFile });
+    const secrets = new SecretBox(masterKey);
+    const audit = new AuditLog(database);
+    const directory = new DirectoryService(database, secrets, audit);
+    const importer = new DirectoryImporter(database, secrets, audit);
+    const oauth = new OAuthService(database, masterKey, config.oauthTokenTtlSeconds);
+    const appAuth = new AppAuthenticator(database, secrets, oauth);
+    const users = new UserService(database, audit);
+
     return {
       config,
       log,
@@ -74,6 +97,12 @@ export async function createContext(config: Config, options: ContextOptions = {}
       inbox,
       tokens,
       consent,
+      audit,
+      directory,
+      importer,
+      oauth,
+      appAuth,
+      users,
       async close() {
         await inbox.drain();
         await worker.stop();

@@ -2,9 +2,14 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../errors/app-error.js';
 import type { TokenAuthenticator } from './api-token.service.js';
-import type { RouteAuth } from './principal.js';
+import { type AppAuthenticator, parseAppAuthorization } from './app-auth.js';
+import type { ApiClientPrincipal, AppPrincipal, RouteAuth } from './principal.js';
 
 const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="custos"' };
+const APP_CHALLENGE: Record<string, string> = {
+  jwt: 'JWT realm="custos"',
+  oauth: 'Bearer realm="custos"',
+};
 
 function parseBasic(header: string | undefined): { email: string; token: string } | undefined {
   if (!header) return undefined;
@@ -23,7 +28,41 @@ function parseBasic(header: string | undefined): { email: string; token: string 
  * The check runs on request, before the body is parsed.
  */
 export const authPlugin = fp(
-  async (app: FastifyInstance, opts: { tokens: TokenAuthenticator; publicPrefixes: string[] }) => {
+  async (
+    app: FastifyInstance,
+    opts: { tokens: TokenAuthenticator; appAuth: AppAuthenticator; publicPrefixes: string[] },
+  ) => {
+    async function apiClient(request: FastifyRequest, scope: string): Promise<ApiClientPrincipal> {
+      const credentials = parseBasic(request.headers.authorization);
+      const principal = credentials && (await opts.tokens.authenticate(credentials.email, credentials.token));
+      if (!principal) {
+        throw new AppError('UNAUTHENTICATED', 'Missing or invalid credentials', { headers: BASIC_CHALLENGE });
+      }
+      if (!principal.scopes.has(scope))
+        throw new AppError('FORBIDDEN', `This API client lacks the scope ${scope}`);
+      return principal;
+    }
+
+    async function appPrincipal(
+      request: FastifyRequest,
+      auth: Extract<RouteAuth, { kind: 'app' }>,
+    ): Promise<AppPrincipal> {
+      const presented = parseAppAuthorization(request.headers.authorization);
+      const principal =
+        presented && auth.via.includes(presented.scheme)
+          ? await opts.appAuth.authenticate(presented.scheme, presented.token, request)
+          : undefined;
+      if (!principal) {
+        const challenge = auth.via.map((scheme) => APP_CHALLENGE[scheme]).join(', ');
+        throw new AppError('UNAUTHENTICATED', 'Missing or invalid credentials', {
+          headers: { 'WWW-Authenticate': challenge },
+        });
+      }
+      if (!principal.scopes.has(auth.scope))
+        throw new AppError('FORBIDDEN', `This app lacks the scope ${auth.scope}`);
+      return principal;
+    }
+
     app.addHook('onRoute', (route) => {
       if (route.config?.auth) return;
       // Routes of third-party plugins (the docs UI) cannot declare config; they are listed as public by prefix in app.ts.
@@ -41,16 +80,16 @@ export const authPlugin = fp(
         if (request.is404) return;
         throw new AppError('FORBIDDEN', 'Route has no access rule');
       }
-      if (auth.kind === 'public') return;
-      const credentials = parseBasic(request.headers.authorization);
-      const principal = credentials && (await opts.tokens.authenticate(credentials.email, credentials.token));
-      if (!principal) {
-        throw new AppError('UNAUTHENTICATED', 'Missing or invalid credentials', { headers: BASIC_CHALLENGE });
+      switch (auth.kind) {
+        case 'public':
+          return;
+        case 'api-client':
+          request.principal = await apiClient(request, auth.scope);
+          return;
+        case 'app':
+          request.principal = await appPrincipal(request, auth);
+          return;
       }
-      if (!principal.scopes.has(auth.scope)) {
-        throw new AppError('FORBIDDEN', `This API client lacks the scope ${auth.scope}`);
-      }
-      request.principal = principal;
     });
   },
 );

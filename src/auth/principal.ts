@@ -6,17 +6,55 @@ export interface ApiClientPrincipal {
   scopes: ReadonlySet<string>;
 }
 
-export type Principal = ApiClientPrincipal;
+/** The two ways an app authenticates (reference §4). */
+export type AppAuthScheme = 'jwt' | 'oauth';
+
+/** The app scopes Custos knows; OAuth clients may be allowed only these. */
+export const APP_SCOPES = ['read:user', 'report:personal-data'] as const;
+export type AppScope = (typeof APP_SCOPES)[number];
+
+/**
+ * A third-party app. `siteIds` are the sites it may read, fixed at authentication: a
+ * Connect JWT speaks for one installation (one site); an OAuth token for every site the
+ * app is installed on now. `actingAccountId` is a JWT's `sub`, recorded but granting
+ * nothing (seed 003: impersonation does not widen what an app sees).
+ */
+export interface AppPrincipal {
+  kind: 'app';
+  appKey: string;
+  via: AppAuthScheme;
+  installationId?: string;
+  clientKey?: string;
+  oauthClientId?: string;
+  siteIds: readonly string[];
+  scopes: ReadonlySet<string>;
+  actingAccountId?: string;
+  emailApiApproved: boolean;
+}
+
+export type Principal = ApiClientPrincipal | AppPrincipal;
 
 /** What a route requires; checked before its handler runs. */
-export type RouteAuth = { kind: 'public' } | { kind: 'api-client'; scope: string };
+export type RouteAuth =
+  | { kind: 'public' }
+  | { kind: 'api-client'; scope: string }
+  /** An app authenticated by any scheme listed in `via`, holding `scope`. */
+  | { kind: 'app'; scope: AppScope; via: readonly AppAuthScheme[] };
 
 export const CONSENT_HUB_SCOPE = 'manage:consent-hub-consent';
+/** Held by the operator's own API clients: the admin API (issued with `custos token create --scope admin:custos`). */
+export const ADMIN_SCOPE = 'admin:custos';
 
 /** The caller of a route whose auth kind is 'api-client'; the auth hook has already checked it. */
 export function apiClientOf(request: { principal?: Principal }): ApiClientPrincipal {
   if (request.principal?.kind !== 'api-client')
     throw new Error('route reached without an API client principal');
+  return request.principal;
+}
+
+/** The caller of a route whose auth kind is 'app'; the auth hook has already checked it. */
+export function appOf(request: { principal?: Principal }): AppPrincipal {
+  if (request.principal?.kind !== 'app') throw new Error('route reached without an app principal');
   return request.principal;
 }
 

@@ -20,6 +20,14 @@ export interface Database {
    * fail to upgrade its lock under concurrency; on PostgreSQL an ordinary transaction.
    */
   writeTransaction<T>(fn: (trx: Kysely<DB>) => Promise<T>, options?: WriteOptions): Promise<T>;
+  /**
+   * A write transaction that is also serialized with every other one naming the same lock,
+   * for append-only chains whose next row depends on the last (the audit log). SQLite's
+   * single writer serializes already; PostgreSQL takes a transaction-scoped advisory lock.
+   */
+  serializedTransaction<T>(lock: string, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T>;
+  /** Takes the named lock inside a write transaction already open (see serializedTransaction). */
+  advisoryLock(trx: Kysely<DB>, lock: string): Promise<void>;
   /** Lets concurrent workers skip rows another worker is processing (PostgreSQL); SQLite serialises writers anyway. */
   skipLocked<O>(qb: SelectQueryBuilder<DB, keyof DB, O>): SelectQueryBuilder<DB, keyof DB, O>;
   close(): Promise<void>;
@@ -65,28 +73,32 @@ function openSqlite(url: string): Database {
   native.pragma('foreign_keys = ON');
   native.pragma('busy_timeout = 10000');
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(native) }) });
+  const writeTransaction = <T>(fn: (trx: Kysely<DB>) => Promise<T>, options?: WriteOptions): Promise<T> =>
+    db.connection().execute(async (conn) => {
+      const relaxed = options?.durable === false;
+      // synchronous=NORMAL in WAL mode skips the fsync at commit; set outside the transaction.
+      if (relaxed) await sql`pragma synchronous = NORMAL`.execute(conn);
+      try {
+        await sql`begin immediate`.execute(conn);
+        try {
+          const result = await fn(conn);
+          await sql`commit`.execute(conn);
+          return result;
+        } catch (error) {
+          await sql`rollback`.execute(conn);
+          throw error;
+        }
+      } finally {
+        if (relaxed) await sql`pragma synchronous = FULL`.execute(conn);
+      }
+    });
   return {
     db,
     engine: 'sqlite',
-    writeTransaction: (fn, options) =>
-      db.connection().execute(async (conn) => {
-        const relaxed = options?.durable === false;
-        // synchronous=NORMAL in WAL mode skips the fsync at commit; set outside the transaction.
-        if (relaxed) await sql`pragma synchronous = NORMAL`.execute(conn);
-        try {
-          await sql`begin immediate`.execute(conn);
-          try {
-            const result = await fn(conn);
-            await sql`commit`.execute(conn);
-            return result;
-          } catch (error) {
-            await sql`rollback`.execute(conn);
-            throw error;
-          }
-        } finally {
-          if (relaxed) await sql`pragma synchronous = FULL`.execute(conn);
-        }
-      }),
+    writeTransaction,
+    serializedTransaction: (_lock, fn) => writeTransaction(fn),
+    // BEGIN IMMEDIATE already holds the one writer lock for the whole transaction.
+    advisoryLock: async () => {},
     skipLocked: (qb) => qb,
     close: () => db.destroy(),
   };
@@ -130,6 +142,11 @@ const pgTypes = {
   },
 };
 
+/** Held until the transaction ends; hashtext maps the name onto the lock's integer key space. */
+async function pgAdvisoryLock(trx: Kysely<DB>, lock: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtext(${lock}))`.execute(trx);
+}
+
 function openPostgres(url: string, options: DatabaseOptions): Database {
   const pool = new pg.Pool({ connectionString: url, max: options.pgPoolSize ?? 10, types: pgTypes });
   // An idle client losing its connection must not crash the process; the pool replaces it.
@@ -143,6 +160,12 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
         if (options?.durable === false) await sql`set local synchronous_commit to off`.execute(trx);
         return fn(trx);
       }),
+    serializedTransaction: (lock, fn) =>
+      db.transaction().execute(async (trx) => {
+        await pgAdvisoryLock(trx, lock);
+        return fn(trx);
+      }),
+    advisoryLock: pgAdvisoryLock,
     skipLocked: (qb) => qb.forUpdate().skipLocked(),
     close: () => db.destroy(),
   };

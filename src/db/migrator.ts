@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import * as foundation from './migrations/20261124-0001-foundation.js';
+import * as directory from './migrations/20261124-0002-directory.js';
 import * as webhooks from './migrations/20261124-0003-webhooks.js';
 
 /**
@@ -8,6 +9,7 @@ import * as webhooks from './migrations/20261124-0003-webhooks.js';
  */
 const migrations: Record<string, Migration> = {
   '20261124-0001-foundation': foundation,
+  '20261124-0002-directory': directory,
   '20261124-0003-webhooks': webhooks,
 };
 

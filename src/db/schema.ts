@@ -101,6 +101,119 @@ export interface WebhookMessageTable {
   delivered_at: string | null;
 }
 
+export interface OrganizationTable {
+  id: string;
+  name: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface OrganizationDomainTable {
+  domain: string;
+  organization_id: string;
+}
+
+/** A person or app identity. Profile columns are personal data, erased when the account closes. */
+export interface AccountTable {
+  account_id: string;
+  account_type: string;
+  /** 'active' | 'closed' */
+  status: string;
+  organization_id: string | null;
+  email: string | null;
+  name: string | null;
+  nickname: string | null;
+  avatar_url: string | null;
+  job_title: string | null;
+  department: string | null;
+  location: string | null;
+  time_zone: string | null;
+  locale: string | null;
+  /** JSON object: profile field → 'public' | 'organization' | 'private', every field present. */
+  visibility: string;
+  created_at: string;
+  updated_at: string;
+  /** When any profile PD last changed: what "PD changed since T?" compares against. */
+  pd_updated_at: string;
+  closed_at: string | null;
+}
+
+/** What happened to an account, without PD; read by reporting and propagation. */
+export interface AccountEventTable {
+  id: Generated<number>;
+  account_id: string;
+  /** 'account.created' | 'account.updated' | 'account.closed' */
+  type: string;
+  at: string;
+}
+
+export interface SiteTable {
+  id: string;
+  url: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SiteMemberTable {
+  site_id: string;
+  account_id: string;
+}
+
+export interface AppTable {
+  key: string;
+  name: string;
+  vendor: string;
+  privacy_policy_url: string | null;
+  terms_url: string | null;
+  stores_personal_data: number;
+  webhook_url: string | null;
+  /** AES-256-GCM under the master key (see crypto/secret-box.ts). */
+  webhook_secret_enc: string | null;
+  /** Null while a generated secret has not yet been shown to the operator. */
+  webhook_secret_shown_at: string | null;
+  email_api_approved: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface InstallationTable {
+  id: string;
+  app_key: string;
+  site_id: string;
+  client_key: string;
+  /** AES-256-GCM under the master key: HS256 verification needs the plaintext. */
+  shared_secret_enc: string;
+  installed_at: string;
+  uninstalled_at: string | null;
+}
+
+export interface OAuthClientTable {
+  client_id: string;
+  app_key: string;
+  /** scrypt hash (see crypto/password-hash.ts); the secret itself is never stored. */
+  secret_hash: string;
+  /** JSON array of the scopes the client may be granted. */
+  scopes: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Append-only hash chain: hash = SHA-256(prev_hash + canonical entry). Ids only, never PD. */
+export interface AuditEventTable {
+  id: Generated<number>;
+  at: string;
+  actor_type: string;
+  actor_id: string;
+  action: string;
+  app_key: string | null;
+  installation_id: string | null;
+  account_id: string | null;
+  /** JSON object of ids and flags. */
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
 export interface DB {
   api_clients: ApiClientTable;
   api_client_scopes: ApiClientScopeTable;
@@ -108,5 +221,15 @@ export interface DB {
   consent_notices: ConsentNoticeTable;
   consent_requests: ConsentRequestTable;
   consent_events: ConsentEventTable;
+  organizations: OrganizationTable;
+  organization_domains: OrganizationDomainTable;
+  accounts: AccountTable;
+  account_events: AccountEventTable;
+  sites: SiteTable;
+  site_members: SiteMemberTable;
+  apps: AppTable;
+  installations: InstallationTable;
+  oauth_clients: OAuthClientTable;
+  audit_events: AuditEventTable;
   webhook_messages: WebhookMessageTable;
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { type App, buildApp } from '../../src/app.js';
@@ -20,7 +21,13 @@ export interface TestApp {
 /** The real app on a fresh database of the engine under test, migrated, with logging captured. */
 export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const database = await createTestDatabase();
-  const config = loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'info', ...env });
+  const config = loadConfig({
+    DATABASE_URL: database.url,
+    LOG_LEVEL: 'info',
+    // A key per test app: secrets at rest never touch a key file in the work tree.
+    CUSTOS_SECRET_KEY: randomBytes(32).toString('base64'),
+    ...env,
+  });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, callback) {

@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database } from '../db/dialect.js';
+import type { AuditEventTable, DB } from '../db/schema.js';
+import * as repo from './audit.repository.js';
+
+export const GENESIS_HASH = '0'.repeat(64);
+const CHAIN_LOCK = 'custos:audit-chain';
+
+export type AuditAction =
+  | 'email.disclosed'
+  | 'account.closed'
+  | 'app.email-api-approval-changed'
+  | 'installation.uninstalled'
+  | 'directory.imported';
+
+/** Who did it: an app (by key), an admin API client (by id), or the operator at the CLI. */
+export interface AuditActor {
+  type: 'app' | 'api-client' | 'operator';
+  id: string;
+}
+
+/** One entry. Ids and flags only: never an email, a name or any other PD (details included). */
+export interface AuditEntry {
+  actor: AuditActor;
+  action: AuditAction;
+  appKey?: string;
+  installationId?: string;
+  accountId?: string;
+  details?: Record<string, string | number | boolean | null>;
+}
+
+/** JSON with keys sorted at every level: the same entry always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The fields a row's hash covers, in the form a verifier recomputes from the stored row. */
+export function hashOf(row: Omit<Selectable<AuditEventTable>, 'id' | 'hash'>): string {
+  return createHash('sha256').update(canonicalJson(row), 'utf8').digest('hex');
+}
+
+async function appendChained(trx: Kysely<DB>, entries: AuditEntry[], at: string): Promise<void> {
+  let prev = (await repo.findLastHash(trx))?.hash ?? GENESIS_HASH;
+  const rows = entries.map((entry) => {
+    const row = {
+      at,
+      actor_type: entry.actor.type,
+      actor_id: entry.actor.id,
+      action: entry.action,
+      app_key: entry.appKey ?? null,
+      installation_id: entry.installationId ?? null,
+      account_id: entry.accountId ?? null,
+      details: canonicalJson(entry.details ?? {}),
+      prev_hash: prev,
+    };
+    prev = hashOf(row);
+    return { ...row, hash: prev };
+  });
+  await repo.insertAuditEvents(trx, rows);
+}
+
+/**
+ * The tamper-evident audit log (PRODUCT.md: every admin action and every PD disclosure).
+ * Each row carries the previous row's hash, so appends are serialized: two concurrent
+ * appends must not both chain onto the same predecessor.
+ */
+export class AuditLog {
+  constructor(private readonly database: Database) {}
+
+  /** Appends in its own serialized transaction; resolves once committed. */
+  async append(entries: AuditEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const at = new Date().toISOString();
+    await this.database.serializedTransaction(CHAIN_LOCK, (trx) => appendChained(trx, entries, at));
+  }
+
+  /**
+   * Appends inside the caller's write transaction, so the entry commits with the change it
+   * records. On PostgreSQL the chain lock is taken here; SQLite's writer lock already serializes.
+   */
+  async appendWithin(trx: Kysely<DB>, entries: AuditEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.database.advisoryLock(trx, CHAIN_LOCK);
+    await appendChained(trx, entries, new Date().toISOString());
+  }
+}

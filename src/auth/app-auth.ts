@@ -1,0 +1,33 @@
+import type { SecretBox } from '../crypto/secret-box.js';
+import type { Database } from '../db/dialect.js';
+import { authenticateConnectJwt } from './connect-jwt.js';
+import type { OAuthService } from './oauth.service.js';
+import type { AppAuthScheme, AppPrincipal } from './principal.js';
+
+/** `Authorization: JWT <token>` (Connect) or `Authorization: Bearer <token>` (OAuth 2.0). */
+export function parseAppAuthorization(
+  header: string | undefined,
+): { scheme: AppAuthScheme; token: string } | undefined {
+  const match = header ? /^(JWT|Bearer)\s+([A-Za-z0-9._~+/=-]+)\s*$/i.exec(header) : null;
+  if (!match?.[1] || !match[2]) return undefined;
+  return { scheme: match[1].toLowerCase() === 'jwt' ? 'jwt' : 'oauth', token: match[2] };
+}
+
+/** Both app authentication schemes behind one call, for the auth hook. */
+export class AppAuthenticator {
+  constructor(
+    private readonly database: Database,
+    private readonly secrets: SecretBox,
+    private readonly oauth: OAuthService,
+  ) {}
+
+  authenticate(
+    scheme: AppAuthScheme,
+    token: string,
+    request: { method: string; url: string },
+  ): Promise<AppPrincipal | undefined> {
+    return scheme === 'jwt'
+      ? authenticateConnectJwt(this.database, this.secrets, token, request)
+      : this.oauth.authenticateBearer(token);
+  }
+}

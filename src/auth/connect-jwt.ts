@@ -1,0 +1,113 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createQueryStringHash, fromMethodAndUrl } from 'atlassian-jwt';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import type { SecretBox } from '../crypto/secret-box.js';
+import type { Database } from '../db/dialect.js';
+import { isValidAccountId } from '../directory/account.model.js';
+import { findInstallationByClientKey } from '../directory/app.repository.js';
+import { secretContext } from '../directory/secrets.js';
+import { APP_SCOPES, type AppPrincipal } from './principal.js';
+
+/** Clocks of apps and Custos differ a little; public clients sign with exp = iat + 180 s. */
+const CLOCK_TOLERANCE_S = 30;
+
+/**
+ * The HS256 signature check, done with node:crypto. WebCrypto (which jose uses) runs each
+ * HMAC on the thread pool, ten times the cost of the HMAC itself, and this check is on the
+ * path of every app call. The comparison is constant-time; the header must say HS256, so
+ * no `alg` confusion (none, RS256 with the secret as a public key) is possible.
+ */
+function hasValidHs256Signature(token: string, secret: string): boolean {
+  const parts = token.split('.');
+  if (parts.length !== 3 || !parts[0] || !parts[1] || !parts[2]) return false;
+  try {
+    if (decodeProtectedHeader(token).alg !== 'HS256') return false;
+  } catch {
+    return false;
+  }
+  const expected = createHmac('sha256', secret).update(`${parts[0]}.${parts[1]}`).digest();
+  const presented = Buffer.from(parts[2], 'base64url');
+  return presented.length === expected.length && timingSafeEqual(presented, expected);
+}
+
+const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
+/** Registered claims (RFC 7519 §4.1) as Connect uses them: exp and iat required, with the clock skew. */
+function hasValidTimes(claims: Record<string, unknown>, nowSeconds: number): boolean {
+  if (!isNumber(claims.exp) || !isNumber(claims.iat)) return false;
+  if (claims.exp <= nowSeconds - CLOCK_TOLERANCE_S) return false;
+  if (claims.iat > nowSeconds + CLOCK_TOLERANCE_S) return false;
+  return claims.nbf === undefined || (isNumber(claims.nbf) && claims.nbf <= nowSeconds + CLOCK_TOLERANCE_S);
+}
+
+/**
+ * Decrypted shared secrets by their stored ciphertext: decrypting costs more than the HMAC.
+ * The installation row is still read on every request (so uninstalling or rotating takes
+ * effect at once); a rotated secret has a new ciphertext, hence a new entry. One cache per
+ * master key (SecretBox); bounded.
+ */
+const secretCaches = new WeakMap<SecretBox, Map<string, string>>();
+const SECRET_CACHE_MAX = 10_000;
+
+function sharedSecretOf(secrets: SecretBox, installation: { id: string; shared_secret_enc: string }): string {
+  let secretCache = secretCaches.get(secrets);
+  if (!secretCache) {
+    secretCache = new Map();
+    secretCaches.set(secrets, secretCache);
+  }
+  let secret = secretCache.get(installation.shared_secret_enc);
+  if (secret === undefined) {
+    secret = secrets.decrypt(installation.shared_secret_enc, secretContext.installation(installation.id));
+    if (secretCache.size >= SECRET_CACHE_MAX) secretCache.clear();
+    secretCache.set(installation.shared_secret_enc, secret);
+  }
+  return secret;
+}
+
+/** qsh exactly as atlassian-jwt computes it: SHA-256 of `METHOD&path&sorted-query`. */
+export function queryStringHash(method: string, rawUrl: string): string {
+  return createQueryStringHash(fromMethodAndUrl(method, rawUrl));
+}
+
+/**
+ * Verifies a Connect-style JWT (reference §4): HS256 with the shared secret of the
+ * installation named by `iss`, `exp` enforced, `qsh` bound to this very request.
+ * Undefined for anything wrong (unknown issuer, uninstalled, bad signature, expired,
+ * wrong qsh): the caller answers 401 without saying which, so probing learns nothing.
+ */
+export async function authenticateConnectJwt(
+  database: Database,
+  secrets: SecretBox,
+  token: string,
+  request: { method: string; url: string },
+): Promise<AppPrincipal | undefined> {
+  let claims: Record<string, unknown>;
+  try {
+    claims = decodeJwt(token);
+  } catch {
+    return undefined;
+  }
+  const issuer = claims.iss;
+  if (typeof issuer !== 'string' || issuer.length === 0 || issuer.length > 255) return undefined;
+  const installation = await findInstallationByClientKey(database.db, issuer);
+  if (!installation || installation.uninstalled_at !== null) return undefined;
+  const secret = sharedSecretOf(secrets, installation);
+  if (!hasValidHs256Signature(token, secret)) return undefined;
+  if (!hasValidTimes(claims, Math.floor(Date.now() / 1000))) return undefined;
+  if (typeof claims.qsh !== 'string' || claims.qsh !== queryStringHash(request.method, request.url))
+    return undefined;
+  const sub = claims.sub;
+  if (sub !== undefined && (typeof sub !== 'string' || !isValidAccountId(sub))) return undefined;
+  return {
+    kind: 'app',
+    appKey: installation.app_key,
+    via: 'jwt',
+    installationId: installation.id,
+    clientKey: installation.client_key,
+    siteIds: [installation.site_id],
+    // A Connect installation holds every app scope; OAuth clients are narrowed per client.
+    scopes: new Set(APP_SCOPES),
+    ...(sub === undefined ? {} : { actingAccountId: sub }),
+    emailApiApproved: installation.email_api_approved === 1,
+  };
+}

@@ -1,0 +1,30 @@
+import { AuditLog } from '../audit/audit.service.js';
+import type { Config } from '../config.js';
+import { loadMasterKey } from '../crypto/master-key.js';
+import { SecretBox } from '../crypto/secret-box.js';
+import { DirectoryService } from '../directory/directory.service.js';
+import { DirectoryImporter } from '../directory/import.service.js';
+import { withDatabase } from './database.js';
+
+export interface DirectoryCommands {
+  directory: DirectoryService;
+  importer: DirectoryImporter;
+}
+
+/** The directory services for one operator command, over the configured database and master key. */
+export function withDirectory<T>(
+  config: Config,
+  fn: (services: DirectoryCommands) => Promise<T>,
+): Promise<T> {
+  return withDatabase(config, (database) => {
+    const secrets = new SecretBox(loadMasterKey({ key: config.secretKey, keyFile: config.secretKeyFile }));
+    const audit = new AuditLog(database);
+    return fn({
+      directory: new DirectoryService(database, secrets, audit),
+      importer: new DirectoryImporter(database, secrets, audit),
+    });
+  });
+}
+
+/** Operator commands are audited as the operator at the command line. */
+export const OPERATOR = { type: 'operator', id: 'cli' } as const;

@@ -1,0 +1,126 @@
+import type { Selectable } from 'kysely';
+import type { AccountTable } from '../db/schema.js';
+
+/** PRODUCT.md: 1–128 characters of A-Z a-z 0-9 - :, opaque; `unknown` is reserved, never stored. */
+export const ACCOUNT_ID_PATTERN = '^[A-Za-z0-9:-]{1,128}$';
+export const RESERVED_ACCOUNT_ID = 'unknown';
+export const ACCOUNT_TYPES = ['atlassian', 'app', 'customer'] as const;
+export type AccountType = (typeof ACCOUNT_TYPES)[number];
+
+export function isValidAccountId(id: string): boolean {
+  return new RegExp(ACCOUNT_ID_PATTERN).test(id) && id !== RESERVED_ACCOUNT_ID;
+}
+
+export const VISIBILITIES = ['public', 'organization', 'private'] as const;
+export type Visibility = (typeof VISIBILITIES)[number];
+
+/**
+ * Profile fields whose visibility the user controls. The public name (nickname) is not among
+ * them: it is what others see when the full name is hidden, so it is always public (seed 003).
+ */
+export const VISIBILITY_FIELDS = [
+  'email',
+  'name',
+  'avatar',
+  'jobTitle',
+  'department',
+  'organization',
+  'location',
+  'timeZone',
+  'locale',
+] as const;
+export type VisibilityField = (typeof VISIBILITY_FIELDS)[number];
+export type VisibilitySettings = Record<VisibilityField, Visibility>;
+
+/** Seed 004: email is hidden by default; the other fields default to public, as on the source platform. */
+export const DEFAULT_VISIBILITY: VisibilitySettings = {
+  email: 'private',
+  name: 'public',
+  avatar: 'public',
+  jobTitle: 'public',
+  department: 'public',
+  organization: 'public',
+  location: 'public',
+  timeZone: 'public',
+  locale: 'public',
+};
+
+export function withDefaultVisibility(partial: Partial<VisibilitySettings> = {}): VisibilitySettings {
+  return { ...DEFAULT_VISIBILITY, ...partial };
+}
+
+/** The personal data of an account's profile: erased when the account closes. */
+export interface Profile {
+  email: string | null;
+  name: string | null;
+  nickname: string | null;
+  avatarUrl: string | null;
+  jobTitle: string | null;
+  department: string | null;
+  organizationId: string | null;
+  location: string | null;
+  timeZone: string | null;
+  locale: string | null;
+}
+
+export const EMPTY_PROFILE: Profile = {
+  email: null,
+  name: null,
+  nickname: null,
+  avatarUrl: null,
+  jobTitle: null,
+  department: null,
+  organizationId: null,
+  location: null,
+  timeZone: null,
+  locale: null,
+};
+
+export interface Account {
+  accountId: string;
+  accountType: AccountType;
+  active: boolean;
+  profile: Profile;
+  visibility: VisibilitySettings;
+  pdUpdatedAt: string;
+  closedAt: string | null;
+}
+
+export function accountFromRow(row: Selectable<AccountTable>): Account {
+  return {
+    accountId: row.account_id,
+    accountType: row.account_type as AccountType,
+    active: row.status === 'active',
+    profile: {
+      email: row.email,
+      name: row.name,
+      nickname: row.nickname,
+      avatarUrl: row.avatar_url,
+      jobTitle: row.job_title,
+      department: row.department,
+      organizationId: row.organization_id,
+      location: row.location,
+      timeZone: row.time_zone,
+      locale: row.locale,
+    },
+    visibility: withDefaultVisibility(JSON.parse(row.visibility) as Partial<VisibilitySettings>),
+    pdUpdatedAt: row.pd_updated_at,
+    closedAt: row.closed_at,
+  };
+}
+
+/** The profile columns of a row, for inserts and updates. */
+export function profileColumns(profile: Profile) {
+  return {
+    email: profile.email,
+    name: profile.name,
+    nickname: profile.nickname,
+    avatar_url: profile.avatarUrl,
+    job_title: profile.jobTitle,
+    department: profile.department,
+    organization_id: profile.organizationId,
+    location: profile.location,
+    time_zone: profile.timeZone,
+    locale: profile.locale,
+  };
+}

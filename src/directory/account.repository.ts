@@ -1,0 +1,63 @@
+import type { Insertable, Kysely, Updateable } from 'kysely';
+import type { AccountTable, DB } from '../db/schema.js';
+
+export function findAccountRow(db: Kysely<DB>, accountId: string) {
+  return db.selectFrom('accounts').selectAll().where('account_id', '=', accountId).executeTakeFirst();
+}
+
+export function findAccountRows(db: Kysely<DB>, accountIds: string[]) {
+  if (accountIds.length === 0) return Promise.resolve([]);
+  return db.selectFrom('accounts').selectAll().where('account_id', 'in', accountIds).execute();
+}
+
+/**
+ * Accounts among `accountIds` that are members of at least one of `siteIds`: the only
+ * accounts an app installed on those sites may learn anything about.
+ */
+export function findMemberAccountRows(db: Kysely<DB>, accountIds: string[], siteIds: readonly string[]) {
+  if (accountIds.length === 0 || siteIds.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom('accounts')
+    .selectAll()
+    .where('account_id', 'in', accountIds)
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('site_members')
+          .select('site_members.account_id')
+          .whereRef('site_members.account_id', '=', 'accounts.account_id')
+          .where('site_members.site_id', 'in', siteIds),
+      ),
+    )
+    .execute();
+}
+
+/** Accounts holding any of these (normalized) emails, for uniqueness checks. */
+export function findAccountIdsByEmails(db: Kysely<DB>, emails: string[]) {
+  if (emails.length === 0) return Promise.resolve([]);
+  return db.selectFrom('accounts').select(['account_id', 'email']).where('email', 'in', emails).execute();
+}
+
+export async function insertAccount(db: Kysely<DB>, row: Insertable<AccountTable>) {
+  await db.insertInto('accounts').values(row).execute();
+}
+
+export async function updateAccount(db: Kysely<DB>, accountId: string, changes: Updateable<AccountTable>) {
+  await db.updateTable('accounts').set(changes).where('account_id', '=', accountId).execute();
+}
+
+export async function insertAccountEvent(
+  db: Kysely<DB>,
+  event: { account_id: string; type: 'account.created' | 'account.updated' | 'account.closed'; at: string },
+) {
+  await db.insertInto('account_events').values(event).execute();
+}
+
+export function listAccountEvents(db: Kysely<DB>, accountId: string) {
+  return db
+    .selectFrom('account_events')
+    .select(['id', 'type', 'at'])
+    .where('account_id', '=', accountId)
+    .orderBy('id')
+    .execute();
+}

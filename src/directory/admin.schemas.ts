@@ -1,0 +1,84 @@
+import Type from 'typebox';
+import { ACCOUNT_ID_PATTERN, VISIBILITY_FIELDS, type VisibilityField } from './account.model.js';
+
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+const Visibility = Type.Union([
+  Type.Literal('public'),
+  Type.Literal('organization'),
+  Type.Literal('private'),
+]);
+
+export const AccountIdParams = Type.Object(
+  { accountId: Type.String({ pattern: ACCOUNT_ID_PATTERN }) },
+  { additionalProperties: false },
+);
+
+/** The admin view of an account: everything the visibility rule shows an admin, plus the settings. */
+export const AdminAccount = Type.Object(
+  {
+    accountId: Type.String(),
+    accountType: Type.String(),
+    active: Type.Boolean(),
+    profile: Type.Object(
+      {
+        email: Type.Optional(Type.String()),
+        name: Type.Optional(Type.String()),
+        nickname: Type.Optional(Type.String()),
+        avatarUrl: Type.Optional(Type.String()),
+        jobTitle: Type.Optional(Type.String()),
+        department: Type.Optional(Type.String()),
+        organizationId: Type.Optional(Type.String()),
+        location: Type.Optional(Type.String()),
+        timeZone: Type.Optional(Type.String()),
+        locale: Type.Optional(Type.String()),
+      },
+      { additionalProperties: false },
+    ),
+    visibility: Type.Object(
+      Object.fromEntries(VISIBILITY_FIELDS.map((f) => [f, Visibility])) as Record<
+        VisibilityField,
+        typeof Visibility
+      >,
+      { additionalProperties: false },
+    ),
+    pdUpdatedAt: Type.String({ description: 'When the profile PD last changed.' }),
+    closedAt: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const ClosedAccount = Type.Object(
+  { accountId: Type.String(), closedAt: Type.String(), alreadyClosed: Type.Boolean() },
+  { additionalProperties: false },
+);
+
+export const AppKeyParams = Type.Object(
+  { key: Type.String({ minLength: 1, maxLength: 128 }) },
+  { additionalProperties: false },
+);
+
+/** An app's settings, without any secret. */
+export const AdminApp = Type.Object(
+  {
+    key: Type.String(),
+    name: Type.String(),
+    vendor: Type.String(),
+    privacyPolicyUrl: Nullable(Type.String()),
+    termsUrl: Nullable(Type.String()),
+    storesPersonalData: Type.Boolean(),
+    emailApiApproved: Type.Boolean(),
+    webhookUrl: Nullable(Type.String()),
+    webhookSecretShownAt: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const EmailApiApprovalBody = Type.Object(
+  { approved: Type.Boolean() },
+  { additionalProperties: false },
+);
+
+export const ClientKeyParams = Type.Object(
+  { clientKey: Type.String({ minLength: 1, maxLength: 255 }) },
+  { additionalProperties: false },
+);

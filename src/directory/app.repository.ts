@@ -1,0 +1,134 @@
+import type { Insertable, Kysely, Updateable } from 'kysely';
+import type { AppTable, DB, InstallationTable, OAuthClientTable } from '../db/schema.js';
+
+export function findApp(db: Kysely<DB>, key: string) {
+  return db.selectFrom('apps').selectAll().where('key', '=', key).executeTakeFirst();
+}
+
+export function findAppKeys(db: Kysely<DB>, keys: string[]) {
+  if (keys.length === 0) return Promise.resolve([]);
+  return db.selectFrom('apps').select('key').where('key', 'in', keys).execute();
+}
+
+export async function insertApp(db: Kysely<DB>, row: Insertable<AppTable>) {
+  await db.insertInto('apps').values(row).execute();
+}
+
+export async function updateApp(db: Kysely<DB>, key: string, changes: Updateable<AppTable>) {
+  const result = await db.updateTable('apps').set(changes).where('key', '=', key).executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** The installation a Connect JWT's `iss` names, with its app's approval flag. */
+export function findInstallationByClientKey(db: Kysely<DB>, clientKey: string) {
+  return db
+    .selectFrom('installations')
+    .innerJoin('apps', 'apps.key', 'installations.app_key')
+    .select([
+      'installations.id',
+      'installations.app_key',
+      'installations.site_id',
+      'installations.client_key',
+      'installations.shared_secret_enc',
+      'installations.uninstalled_at',
+      'apps.email_api_approved',
+    ])
+    .where('installations.client_key', '=', clientKey)
+    .executeTakeFirst();
+}
+
+export function findInstallationsByClientKeys(db: Kysely<DB>, clientKeys: string[]) {
+  if (clientKeys.length === 0) return Promise.resolve([]);
+  return db.selectFrom('installations').selectAll().where('client_key', 'in', clientKeys).execute();
+}
+
+export function findInstallation(db: Kysely<DB>, appKey: string, siteId: string) {
+  return db
+    .selectFrom('installations')
+    .selectAll()
+    .where('app_key', '=', appKey)
+    .where('site_id', '=', siteId)
+    .executeTakeFirst();
+}
+
+export async function insertInstallation(db: Kysely<DB>, row: Insertable<InstallationTable>) {
+  await db.insertInto('installations').values(row).execute();
+}
+
+export async function updateInstallation(db: Kysely<DB>, id: string, changes: Updateable<InstallationTable>) {
+  const result = await db.updateTable('installations').set(changes).where('id', '=', id).executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** Sites on which the app is installed now: the only sites it may read (object-level authorization). */
+export async function findInstalledSiteIds(db: Kysely<DB>, appKey: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('installations')
+    .select('site_id')
+    .where('app_key', '=', appKey)
+    .where('uninstalled_at', 'is', null)
+    .execute();
+  return rows.map((r) => r.site_id);
+}
+
+export function findOAuthClient(db: Kysely<DB>, clientId: string) {
+  return db
+    .selectFrom('oauth_clients')
+    .innerJoin('apps', 'apps.key', 'oauth_clients.app_key')
+    .select([
+      'oauth_clients.client_id',
+      'oauth_clients.app_key',
+      'oauth_clients.secret_hash',
+      'oauth_clients.scopes',
+      'apps.email_api_approved',
+    ])
+    .where('oauth_clients.client_id', '=', clientId)
+    .executeTakeFirst();
+}
+
+export function findOAuthClientsOf(db: Kysely<DB>, clientIds: string[], appKeys: string[]) {
+  if (clientIds.length === 0 && appKeys.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom('oauth_clients')
+    .selectAll()
+    .where((eb) =>
+      eb.or([
+        ...(clientIds.length ? [eb('client_id', 'in', clientIds)] : []),
+        ...(appKeys.length ? [eb('app_key', 'in', appKeys)] : []),
+      ]),
+    )
+    .execute();
+}
+
+export async function upsertOAuthClient(db: Kysely<DB>, row: Insertable<OAuthClientTable>) {
+  await db.deleteFrom('oauth_clients').where('app_key', '=', row.app_key).execute();
+  await db.insertInto('oauth_clients').values(row).execute();
+}
+
+export async function deleteOAuthClientOf(db: Kysely<DB>, appKey: string) {
+  await db.deleteFrom('oauth_clients').where('app_key', '=', appKey).execute();
+}
+
+/**
+ * For each account, one installation of `appKey` through which it is visible (the account
+ * is a member of that installation's site, among `siteIds`): the installation an Email API
+ * disclosure is recorded against.
+ */
+export function findDisclosureInstallations(
+  db: Kysely<DB>,
+  appKey: string,
+  accountIds: string[],
+  siteIds: readonly string[],
+) {
+  if (accountIds.length === 0 || siteIds.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom('site_members')
+    .innerJoin('installations', 'installations.site_id', 'site_members.site_id')
+    .select(['site_members.account_id', 'installations.id as installation_id'])
+    .where('installations.app_key', '=', appKey)
+    .where('installations.uninstalled_at', 'is', null)
+    .where('site_members.account_id', 'in', accountIds)
+    .where('site_members.site_id', 'in', siteIds)
+    .orderBy('installations.id')
+    .execute();
+}

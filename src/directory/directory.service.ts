@@ -1,0 +1,126 @@
+import type { AuditActor, AuditLog } from '../audit/audit.service.js';
+import type { SecretBox } from '../crypto/secret-box.js';
+import type { Database } from '../db/dialect.js';
+import { AppError } from '../errors/app-error.js';
+import { type Account, accountFromRow, EMPTY_PROFILE, profileColumns } from './account.model.js';
+import * as accounts from './account.repository.js';
+import * as apps from './app.repository.js';
+import { secretContext } from './secrets.js';
+
+export interface AppDetails {
+  key: string;
+  name: string;
+  vendor: string;
+  privacyPolicyUrl: string | null;
+  termsUrl: string | null;
+  storesPersonalData: boolean;
+  emailApiApproved: boolean;
+  webhookUrl: string | null;
+  /** Present only the first time a generated secret is shown; never again. */
+  webhookSecret?: string;
+  webhookSecretShownAt: string | null;
+}
+
+/** Operator actions on the directory (CLI and admin API); each one is audited. */
+export class DirectoryService {
+  constructor(
+    private readonly database: Database,
+    private readonly secrets: SecretBox,
+    private readonly audit: AuditLog,
+  ) {}
+
+  async getAccount(accountId: string): Promise<Account> {
+    const row = await accounts.findAccountRow(this.database.db, accountId);
+    if (!row) throw new AppError('NOT_FOUND', 'No such account', { field: 'accountId' });
+    return accountFromRow(row);
+  }
+
+  /**
+   * Closes an account: the right to be forgotten. The profile PD is erased at once; the
+   * accountId, the closure time and the account.closed event remain, so that apps holding
+   * its data can be told to erase it (GDPR art. 17 and 19). Closing twice changes nothing.
+   */
+  async closeAccount(
+    accountId: string,
+    actor: AuditActor,
+  ): Promise<{ closedAt: string; alreadyClosed: boolean }> {
+    return this.database.writeTransaction(async (trx) => {
+      const row = await accounts.findAccountRow(trx, accountId);
+      if (!row) throw new AppError('NOT_FOUND', 'No such account', { field: 'accountId' });
+      if (row.status === 'closed') return { closedAt: row.closed_at ?? row.updated_at, alreadyClosed: true };
+      const now = new Date().toISOString();
+      await accounts.updateAccount(trx, accountId, {
+        status: 'closed',
+        closed_at: now,
+        updated_at: now,
+        pd_updated_at: now,
+        ...profileColumns(EMPTY_PROFILE),
+      });
+      await accounts.insertAccountEvent(trx, { account_id: accountId, type: 'account.closed', at: now });
+      await this.audit.appendWithin(trx, [{ actor, action: 'account.closed', accountId }]);
+      return { closedAt: now, alreadyClosed: false };
+    });
+  }
+
+  /** The interim Email API allow list (seed 004); a later review workflow replaces this flag. */
+  async setEmailApiApproval(appKey: string, approved: boolean, actor: AuditActor): Promise<void> {
+    await this.database.writeTransaction(async (trx) => {
+      const app = await apps.findApp(trx, appKey);
+      if (!app) throw new AppError('NOT_FOUND', 'No such app', { field: 'key' });
+      if ((app.email_api_approved === 1) === approved) return;
+      await apps.updateApp(trx, appKey, {
+        email_api_approved: approved ? 1 : 0,
+        updated_at: new Date().toISOString(),
+      });
+      await this.audit.appendWithin(trx, [
+        { actor, action: 'app.email-api-approval-changed', appKey, details: { approved } },
+      ]);
+    });
+  }
+
+  /** Uninstalling ends the app's access to the site at once: its JWTs and tokens stop reaching it. */
+  async uninstall(clientKey: string, actor: AuditActor): Promise<void> {
+    await this.database.writeTransaction(async (trx) => {
+      const installation = await apps.findInstallationByClientKey(trx, clientKey);
+      if (!installation) throw new AppError('NOT_FOUND', 'No such installation', { field: 'clientKey' });
+      if (installation.uninstalled_at !== null) return;
+      await apps.updateInstallation(trx, installation.id, { uninstalled_at: new Date().toISOString() });
+      await this.audit.appendWithin(trx, [
+        {
+          actor,
+          action: 'installation.uninstalled',
+          appKey: installation.app_key,
+          installationId: installation.id,
+        },
+      ]);
+    });
+  }
+
+  /**
+   * An app's settings. A webhook secret Custos generated is revealed once, to `custos app
+   * show`, and marked shown; the admin API never reveals it (revealSecret false).
+   */
+  async showApp(appKey: string, options: { revealSecret: boolean }): Promise<AppDetails> {
+    return this.database.writeTransaction(async (trx) => {
+      const app = await apps.findApp(trx, appKey);
+      if (!app) throw new AppError('NOT_FOUND', 'No such app', { field: 'key' });
+      const details: AppDetails = {
+        key: app.key,
+        name: app.name,
+        vendor: app.vendor,
+        privacyPolicyUrl: app.privacy_policy_url,
+        termsUrl: app.terms_url,
+        storesPersonalData: app.stores_personal_data === 1,
+        emailApiApproved: app.email_api_approved === 1,
+        webhookUrl: app.webhook_url,
+        webhookSecretShownAt: app.webhook_secret_shown_at,
+      };
+      if (options.revealSecret && app.webhook_secret_enc && app.webhook_secret_shown_at === null) {
+        details.webhookSecret = this.secrets.decrypt(app.webhook_secret_enc, secretContext.webhook(app.key));
+        details.webhookSecretShownAt = new Date().toISOString();
+        await apps.updateApp(trx, app.key, { webhook_secret_shown_at: details.webhookSecretShownAt });
+      }
+      return details;
+    });
+  }
+}

@@ -1,0 +1,121 @@
+import Type, { type Static } from 'typebox';
+import { APP_SCOPES } from '../auth/principal.js';
+import { ACCOUNT_ID_PATTERN, ACCOUNT_TYPES, VISIBILITIES, VISIBILITY_FIELDS } from './account.model.js';
+
+const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$', description: 'An identifier.' });
+const Text = (maxLength = 255) => Type.String({ minLength: 1, maxLength });
+const HttpUrl = Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048 });
+/** HS256 and webhook signing keys need at least 256 bits (RFC 7518 §3.2). */
+const Secret = Type.String({ minLength: 32, maxLength: 512 });
+const AccountId = Type.String({
+  pattern: ACCOUNT_ID_PATTERN,
+  description: '1–128 of A-Za-z0-9:- ; never "unknown".',
+});
+
+export const ImportOrganization = Type.Object(
+  {
+    id: Id,
+    name: Text(),
+    domains: Type.Optional(
+      Type.Array(Type.String({ format: 'hostname', maxLength: 253 }), { maxItems: 100, uniqueItems: true }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const ImportAccount = Type.Object(
+  {
+    accountId: AccountId,
+    accountType: Type.Enum(ACCOUNT_TYPES),
+    organization: Type.Optional(Id),
+    email: Type.Optional(Type.String({ format: 'email', maxLength: 254 })),
+    name: Type.Optional(Text()),
+    nickname: Type.Optional(Text()),
+    avatarUrl: Type.Optional(HttpUrl),
+    jobTitle: Type.Optional(Text()),
+    department: Type.Optional(Text()),
+    location: Type.Optional(Text()),
+    timeZone: Type.Optional(Type.String({ pattern: '^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$', maxLength: 64 })),
+    locale: Type.Optional(Type.String({ pattern: '^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$', maxLength: 35 })),
+    visibility: Type.Optional(
+      Type.Object(
+        Object.fromEntries(VISIBILITY_FIELDS.map((f) => [f, Type.Optional(Type.Enum(VISIBILITIES))])),
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const ImportSite = Type.Object(
+  {
+    id: Id,
+    url: HttpUrl,
+    members: Type.Optional(Type.Array(AccountId, { maxItems: 1_000_000 })),
+  },
+  { additionalProperties: false },
+);
+
+export const ImportApp = Type.Object(
+  {
+    key: Id,
+    name: Text(),
+    vendor: Text(),
+    privacyPolicyUrl: Type.Optional(HttpUrl),
+    termsUrl: Type.Optional(HttpUrl),
+    storesPersonalData: Type.Boolean(),
+    webhook: Type.Optional(
+      Type.Object({ url: HttpUrl, secret: Type.Optional(Secret) }, { additionalProperties: false }),
+    ),
+    oauth: Type.Optional(
+      Type.Object(
+        {
+          clientId: Id,
+          clientSecret: Secret,
+          scopes: Type.Array(Type.Enum(APP_SCOPES), {
+            minItems: 1,
+            uniqueItems: true,
+          }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const ImportInstallation = Type.Object(
+  { app: Id, site: Id, clientKey: Id, sharedSecret: Secret },
+  { additionalProperties: false },
+);
+
+export const ImportFile = Type.Object(
+  {
+    organizations: Type.Optional(Type.Array(ImportOrganization)),
+    accounts: Type.Optional(Type.Array(ImportAccount)),
+    sites: Type.Optional(Type.Array(ImportSite)),
+    apps: Type.Optional(Type.Array(ImportApp)),
+    installations: Type.Optional(Type.Array(ImportInstallation)),
+  },
+  { additionalProperties: false },
+);
+export type ImportFile = Static<typeof ImportFile>;
+export type ImportAccount = Static<typeof ImportAccount>;
+export type ImportApp = Static<typeof ImportApp>;
+
+const Counts = Type.Object(
+  { created: Type.Integer(), updated: Type.Integer(), unchanged: Type.Integer() },
+  { additionalProperties: false },
+);
+export const ImportSummary = Type.Object(
+  {
+    organizations: Counts,
+    accounts: Counts,
+    sites: Counts,
+    apps: Counts,
+    installations: Counts,
+  },
+  { additionalProperties: false },
+);
+export type ImportSummary = Static<typeof ImportSummary>;
+export type ImportKind = keyof ImportSummary;

@@ -1,0 +1,109 @@
+import Type, { type Static } from 'typebox';
+import { ACCOUNT_ID_PATTERN } from '../directory/account.model.js';
+
+/** Custos decides: at most this many accountIds per bulk call; more is a 400. */
+export const MAX_BULK_IDS = 200;
+
+const AccountId = Type.String({
+  pattern: ACCOUNT_ID_PATTERN,
+  description: 'An account ID (1–128 of A-Za-z0-9:-).',
+});
+
+const AvatarUrls = Type.Object(
+  {
+    '16x16': Type.String(),
+    '24x24': Type.String(),
+    '32x32': Type.String(),
+    '48x48': Type.String(),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * The user object of `GET /rest/api/3/user`, as the source platform documents it. Only
+ * these properties can ever be serialized: the response schema is the last barrier
+ * against leaking PD, so profile fields apps never get (job title, department, location,
+ * organization) are not even in it. A field hidden from the caller is absent.
+ */
+export const User = Type.Object(
+  {
+    self: Type.String({ description: 'URL of this user resource.' }),
+    accountId: Type.String(),
+    accountType: Type.String({ description: 'atlassian (a person), app or customer.' }),
+    emailAddress: Type.Optional(
+      Type.String({ description: 'Present only when the user made it visible to the caller.' }),
+    ),
+    avatarUrls: Type.Optional(AvatarUrls),
+    displayName: Type.String({
+      description: 'Full name if visible, else the public name; "Former user" for closed accounts.',
+    }),
+    active: Type.Boolean(),
+    timeZone: Type.Optional(Type.String()),
+    locale: Type.Optional(Type.String()),
+  },
+  { $id: 'User', additionalProperties: false },
+);
+export type User = Static<typeof User>;
+
+export const UserQuery = Type.Object(
+  {
+    accountId: AccountId,
+    // Jira clients may ask to expand groups or application roles; Custos has neither, so it is accepted and ignored.
+    expand: Type.Optional(
+      Type.String({ maxLength: 200, description: 'Accepted for compatibility; ignored.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export const EmailQuery = Type.Object({ accountId: AccountId }, { additionalProperties: false });
+
+/**
+ * Bulk `accountId`: the documented form repeats the parameter, one id each. Clients also
+ * send lists in one value: jira.js joins arrays with commas, and its bulkGetUsers sends one
+ * value holding `a&accountId=b` percent-encoded. Account ids contain neither `,` nor `&`,
+ * so expandAccountIds reads all three forms without ambiguity.
+ */
+const BulkAccountIds = Type.Array(
+  Type.String({
+    minLength: 1,
+    maxLength: 30_000,
+    description: 'An account ID; repeat the parameter per user.',
+  }),
+  { minItems: 1, maxItems: MAX_BULK_IDS },
+);
+
+export function expandAccountIds(values: string[]): string[] | undefined {
+  const ids = values.flatMap((value) => value.split(/,|&accountId=/));
+  const valid = new RegExp(ACCOUNT_ID_PATTERN);
+  return ids.length <= MAX_BULK_IDS && ids.every((id) => valid.test(id)) ? ids : undefined;
+}
+
+export const BulkUserQuery = Type.Object(
+  {
+    accountId: BulkAccountIds,
+    startAt: Type.Integer({ minimum: 0, default: 0 }),
+    maxResults: Type.Integer({ minimum: 1, maximum: MAX_BULK_IDS, default: 10 }),
+  },
+  { additionalProperties: false },
+);
+export type BulkUserQuery = Static<typeof BulkUserQuery>;
+
+export const UserPage = Type.Object(
+  {
+    startAt: Type.Integer(),
+    maxResults: Type.Integer(),
+    total: Type.Integer(),
+    isLast: Type.Boolean(),
+    values: Type.Array(User),
+  },
+  { additionalProperties: false },
+);
+export type UserPage = Static<typeof UserPage>;
+
+export const BulkEmailQuery = Type.Object({ accountId: BulkAccountIds }, { additionalProperties: false });
+
+export const UnrestrictedEmail = Type.Object(
+  { accountId: Type.String(), email: Type.String() },
+  { additionalProperties: false },
+);
+export type UnrestrictedEmail = Static<typeof UnrestrictedEmail>;

@@ -1,0 +1,108 @@
+import type { AuditLog } from '../audit/audit.service.js';
+import type { AppPrincipal } from '../auth/principal.js';
+import type { Database } from '../db/dialect.js';
+import { type Account, accountFromRow } from '../directory/account.model.js';
+import { findMemberAccountRows } from '../directory/account.repository.js';
+import { findDisclosureInstallations } from '../directory/app.repository.js';
+import { AppError } from '../errors/app-error.js';
+import { toUser } from './user.mapper.js';
+import type { BulkUserQuery, UnrestrictedEmail, User, UserPage } from './user.schemas.js';
+import type { Viewer } from './visibility.js';
+
+/** Whatever the JWT's `sub` says, an app is an app: impersonation widens nothing (seed 003). */
+const APP_VIEWER: Viewer = { kind: 'app' };
+
+const notFound = () => new AppError('NOT_FOUND', 'No such user', { field: 'accountId' });
+
+/**
+ * The user and Email APIs for apps (reference §3). An app only ever learns about accounts
+ * that are members of a site it is installed on; any other id answers exactly as an unknown
+ * one does (404, or left out of a bulk answer), so an app cannot even probe for existence.
+ */
+export class UserService {
+  constructor(
+    private readonly database: Database,
+    private readonly audit: AuditLog,
+  ) {}
+
+  private async visibleAccounts(app: AppPrincipal, accountIds: string[]): Promise<Map<string, Account>> {
+    const rows = await findMemberAccountRows(this.database.db, accountIds, app.siteIds);
+    return new Map(rows.map((row) => [row.account_id, accountFromRow(row)]));
+  }
+
+  async getUser(app: AppPrincipal, accountId: string, baseUrl: string): Promise<User> {
+    const account = (await this.visibleAccounts(app, [accountId])).get(accountId);
+    if (!account) throw notFound();
+    return toUser(account, APP_VIEWER, baseUrl);
+  }
+
+  /** Unknown and invisible ids are left out; the page runs over the found users in request order. */
+  async getUsers(app: AppPrincipal, query: BulkUserQuery, baseUrl: string): Promise<UserPage> {
+    const ids = [...new Set(query.accountId)];
+    const found = await this.visibleAccounts(app, ids);
+    const accounts = ids.flatMap((id) => found.get(id) ?? []);
+    const values = accounts
+      .slice(query.startAt, query.startAt + query.maxResults)
+      .map((account) => toUser(account, APP_VIEWER, baseUrl));
+    return {
+      startAt: query.startAt,
+      maxResults: query.maxResults,
+      total: accounts.length,
+      isLast: query.startAt + query.maxResults >= accounts.length,
+      values,
+    };
+  }
+
+  async getEmail(app: AppPrincipal, accountId: string, endpoint: string): Promise<UnrestrictedEmail> {
+    const [disclosed] = await this.disclose(app, [accountId], endpoint);
+    if (!disclosed) throw notFound();
+    return disclosed;
+  }
+
+  getEmails(app: AppPrincipal, accountIds: string[], endpoint: string): Promise<UnrestrictedEmail[]> {
+    return this.disclose(app, [...new Set(accountIds)], endpoint);
+  }
+
+  /**
+   * Seed 004: an approved app sees the email of every member of the sites it is installed
+   * on, regardless of visibility, and every disclosure is on record. The audit entries are
+   * committed before the emails are returned: no record, no disclosure.
+   */
+  private async disclose(
+    app: AppPrincipal,
+    accountIds: string[],
+    endpoint: string,
+  ): Promise<UnrestrictedEmail[]> {
+    if (!app.emailApiApproved)
+      throw new AppError('EMAIL_API_NOT_APPROVED', 'This app is not approved for the Email API');
+    const found = await this.visibleAccounts(app, accountIds);
+    const disclosed = accountIds.flatMap((id) => {
+      const account = found.get(id);
+      return account?.active && account.profile.email
+        ? [{ accountId: id, email: account.profile.email }]
+        : [];
+    });
+    if (disclosed.length === 0) return disclosed;
+    const via = new Map<string, string>();
+    const ids = disclosed.map((d) => d.accountId);
+    for (const row of await findDisclosureInstallations(this.database.db, app.appKey, ids, app.siteIds)) {
+      if (!via.has(row.account_id)) via.set(row.account_id, row.installation_id);
+    }
+    await this.audit.append(
+      disclosed.map(({ accountId }) => ({
+        actor: { type: 'app', id: app.appKey },
+        action: 'email.disclosed',
+        appKey: app.appKey,
+        installationId: app.installationId ?? via.get(accountId),
+        accountId,
+        details: {
+          endpoint,
+          via: app.via,
+          ...(app.oauthClientId ? { oauthClientId: app.oauthClientId } : {}),
+          ...(app.actingAccountId ? { actingAccountId: app.actingAccountId } : {}),
+        },
+      })),
+    );
+    return disclosed;
+  }
+}

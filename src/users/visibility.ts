@@ -1,0 +1,65 @@
+import type { Account, Profile, Visibility, VisibilityField } from '../directory/account.model.js';
+
+/**
+ * Who is looking at a profile. Apps are always `app`, whether or not their JWT names an
+ * acting user in `sub`: impersonation opens nothing (seed 003). `organization` visibility is
+ * for people of the same organization in Custos's own screens; admins (the operator's
+ * privacy team, admin API) see everything, as the source platform's "only you and admins".
+ */
+export type Viewer =
+  | { kind: 'app' }
+  | { kind: 'admin' }
+  | { kind: 'account'; accountId: string; organizationId: string | null };
+
+/** A profile with every field the viewer may not see removed (undefined). */
+export type VisibleProfile = { [K in keyof Profile]?: NonNullable<Profile[K]> };
+
+const FIELD_OF: Record<Exclude<keyof Profile, 'nickname'>, VisibilityField> = {
+  email: 'email',
+  name: 'name',
+  avatarUrl: 'avatar',
+  jobTitle: 'jobTitle',
+  department: 'department',
+  organizationId: 'organization',
+  location: 'location',
+  timeZone: 'timeZone',
+  locale: 'locale',
+};
+
+function mayView(visibility: Visibility, account: Account, viewer: Viewer): boolean {
+  if (visibility === 'public') return true;
+  switch (viewer.kind) {
+    case 'admin':
+      return true;
+    case 'app':
+      // Seed 003: by default apps get only what the user made public. (The 3LO grant that
+      // opens a user's own private PD to an app is a later feature.)
+      return false;
+    case 'account':
+      if (viewer.accountId === account.accountId) return true;
+      return (
+        visibility === 'organization' &&
+        viewer.organizationId !== null &&
+        viewer.organizationId === account.profile.organizationId
+      );
+  }
+}
+
+/**
+ * THE visibility rule: every surface that shows profile PD (user API, admin API, screens)
+ * goes through this one function. A closed account has no profile left to show.
+ */
+export function visibleProfile(account: Account, viewer: Viewer): VisibleProfile {
+  const out: VisibleProfile = {};
+  if (!account.active) return out;
+  const put = <K extends keyof Profile>(key: K) => {
+    const value = account.profile[key];
+    if (value !== null) out[key] = value as NonNullable<Profile[K]>;
+  };
+  // The public name is always visible: it stands in for a hidden full name.
+  put('nickname');
+  for (const key of Object.keys(FIELD_OF) as (keyof typeof FIELD_OF)[]) {
+    if (mayView(account.visibility[FIELD_OF[key]], account, viewer)) put(key);
+  }
+  return out;
+}

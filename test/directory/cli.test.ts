@@ -1,0 +1,49 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listAuditEvents } from '../../src/audit/audit.repository.js';
+import { createTestApp, type TestApp } from '../helpers/app.js';
+import { CLOSED_ID, exampleDirectory } from '../helpers/directory.js';
+
+const run = promisify(execFile);
+let t: TestApp;
+let custos: (...args: string[]) => Promise<string>;
+
+beforeAll(async () => {
+  t = await createTestApp();
+  const env = { ...process.env, DATABASE_URL: t.database.url, CUSTOS_SECRET_KEY: t.ctx.config.secretKey };
+  custos = async (...args) =>
+    (await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env })).stdout;
+  const file = join(mkdtempSync(join(tmpdir(), 'custos-cli-')), 'directory.json');
+  writeFileSync(file, JSON.stringify(exampleDirectory()));
+  await custos('import', file);
+});
+afterAll(() => t.close());
+
+describe('operator commands', () => {
+  it('app show prints a generated webhook secret once; approve-email and account close are audited', async () => {
+    const first = await custos('app', 'show', 'com.vendor.timesheets');
+    expect(first).toMatch(/^whsec_/m);
+    const second = await custos('app', 'show', 'com.vendor.timesheets');
+    expect(second).not.toContain('whsec_');
+    expect(second).toContain('already shown');
+
+    expect(await custos('app', 'approve-email', 'com.vendor.mailer')).toContain('approved');
+    expect(
+      (await t.ctx.directory.showApp('com.vendor.mailer', { revealSecret: false })).emailApiApproved,
+    ).toBe(true);
+
+    expect(await custos('account', 'close', CLOSED_ID)).toContain(`Closed ${CLOSED_ID}`);
+    expect((await t.ctx.directory.getAccount(CLOSED_ID)).active).toBe(false);
+    const actions = (await listAuditEvents(t.ctx.database.db)).map((e) => [e.action, e.actor_type]);
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        ['app.email-api-approval-changed', 'operator'],
+        ['account.closed', 'operator'],
+      ]),
+    );
+  });
+});
