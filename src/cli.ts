@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { createToken, listTokens, revokeToken } from './auth/api-token.service.js';
 import { withDatabase } from './cli/database.js';
 import { OPERATOR, withDirectory } from './cli/directory.js';
+import { registerWebhookCommands } from './cli/webhook.commands.js';
 import { ConfigError, loadConfig } from './config.js';
 import { addNotice, listNotices } from './consent/notice.service.js';
 import { openDatabase } from './db/dialect.js';
@@ -215,6 +216,8 @@ program
     await withDirectory(config(), ({ directory }) => directory.uninstall(clientKey, OPERATOR));
     say(`Uninstalled ${clientKey}`);
   });
+
+registerWebhookCommands(program, config, say);
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof ImportValidationError) {

@@ -20,6 +20,9 @@ const EnvSchema = Type.Object({
   CUSTOS_PG_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 500 }),
   CUSTOS_AUTH_CACHE_MS: Type.Integer({ default: 2000, minimum: 0, maximum: 60_000 }),
   CUSTOS_SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000 }),
+  CUSTOS_ALLOW_PRIVATE_WEBHOOKS: Type.Boolean({ default: false }),
+  CUSTOS_WEBHOOK_TIMEOUT_MS: Type.Integer({ default: 15_000, minimum: 100, maximum: 60_000 }),
+  CUSTOS_WEBHOOK_MAX_AGE_HOURS: Type.Number({ default: 72, minimum: 0.001, maximum: 720 }),
   CUSTOS_SECRET_KEY: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9+/]{43}=$' })),
   CUSTOS_SECRET_KEY_FILE: Type.String({ default: './data/custos.key', minLength: 1 }),
   CUSTOS_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#]+(/[^?#]*)?$' })),
@@ -45,6 +48,11 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** How long a checked API token is trusted without re-reading it (a revocation elsewhere takes up to this long). */
   authCacheMs: number;
+  /** Deliver webhooks to loopback/private addresses (tests, local demos); refused by default (SSRF). */
+  allowPrivateWebhooks: boolean;
+  webhookTimeoutMs: number;
+  /** Undelivered webhooks are retried this long, then dead-lettered. */
+  webhookMaxAgeMs: number;
   /** Master key (base64, 32 bytes) for secrets at rest; when absent, read or created at secretKeyFile. */
   secretKey: string | undefined;
   secretKeyFile: string;
@@ -90,6 +98,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pgPoolSize: e.CUSTOS_PG_POOL_SIZE,
     shutdownTimeoutMs: e.CUSTOS_SHUTDOWN_TIMEOUT_MS,
     authCacheMs: e.CUSTOS_AUTH_CACHE_MS,
+    allowPrivateWebhooks: e.CUSTOS_ALLOW_PRIVATE_WEBHOOKS,
+    webhookTimeoutMs: e.CUSTOS_WEBHOOK_TIMEOUT_MS,
+    webhookMaxAgeMs: Math.round(e.CUSTOS_WEBHOOK_MAX_AGE_HOURS * 3_600_000),
     secretKey: e.CUSTOS_SECRET_KEY,
     secretKeyFile: e.CUSTOS_SECRET_KEY_FILE,
     publicUrl: e.CUSTOS_PUBLIC_URL?.replace(/\/$/, ''),

@@ -16,10 +16,12 @@ import { type Database, openDatabase } from './db/dialect.js';
 import { ensureMigrated } from './db/migrator.js';
 import { DirectoryService } from './directory/directory.service.js';
 import { DirectoryImporter } from './directory/import.service.js';
+import { AppWebhookEndpoints } from './directory/webhook-endpoints.js';
 import { openGeoIp } from './geo/geoip.js';
 import { loggerOptions } from './logger.js';
 import { Metrics } from './ops/metrics.js';
 import { UserService } from './users/user.service.js';
+import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 import { Worker, type WorkerTask } from './worker/worker.js';
 
 /**
@@ -62,15 +64,31 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const notices = new NoticeRegistry(database);
     await notices.reload();
 
+    const masterKey = loadMasterKey({ key: config.secretKey, keyFile: config.secretKeyFile });
+    const secrets = new SecretBox(masterKey);
+
+    const webhooks = new WebhookDispatcher(
+      database,
+      new AppWebhookEndpoints(database, secrets),
+      {
+        allowPrivate: config.allowPrivateWebhooks,
+        timeoutMs: config.webhookTimeoutMs,
+        maxAgeMs: config.webhookMaxAgeMs,
+        concurrency: 16,
+      },
+      log.child({ component: 'webhooks' }),
+    );
     const tasks: WorkerTask[] = [
       {
         name: 'consent-apply',
+        drainOnStop: true,
         async runOnce() {
           const { applied, lagsMs } = await applyPendingConsents(database);
           for (const lag of lagsMs) metrics.consentApplyLag.observe(lag / 1000);
           return applied;
         },
       },
+      { name: 'webhook-deliver', runOnce: () => webhooks.runOnce() },
     ];
     const worker = new Worker(tasks, config.workerPollMs, log.child({ component: 'worker' }), (task) =>
       metrics.workerErrors.inc({ task }),
@@ -79,8 +97,6 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const consent = new ConsentService(database, notices, inbox, geoip, optIn);
     const tokens = new TokenAuthenticator(database, config.authCacheMs);
 
-    const masterKey = loadMasterKey({ key: config.secretKey, keyFile: config.secretKeyFile });
-    const secrets = new SecretBox(masterKey);
     const audit = new AuditLog(database);
     const directory = new DirectoryService(database, secrets, audit);
     const importer = new DirectoryImporter(database, secrets, audit);

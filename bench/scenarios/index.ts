@@ -1,5 +1,6 @@
 import type { BenchScenario } from '../scenario.js';
 import { consentConfigGet, consentPost } from './consent.js';
+import { scenarios as userApi } from './user-api.js';
 
 /** Every scenario `npm run bench` measures, in order. */
-export const scenarios: BenchScenario[] = [consentConfigGet, consentPost];
+export const scenarios: BenchScenario[] = [consentConfigGet, consentPost, ...userApi];

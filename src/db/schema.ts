@@ -171,6 +171,9 @@ export interface AppTable {
   webhook_secret_enc: string | null;
   /** Null while a generated secret has not yet been shown to the operator. */
   webhook_secret_shown_at: string | null;
+  /** Set when the endpoint answered 410 Gone: nothing is delivered until it is cleared. */
+  webhook_disabled_at: string | null;
+  webhook_disabled_reason: string | null;
   email_api_approved: number;
   created_at: string;
   updated_at: string;

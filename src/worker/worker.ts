@@ -4,21 +4,27 @@ import type { Logger } from 'pino';
 export interface WorkerTask {
   name: string;
   runOnce(): Promise<number>;
+  /**
+   * Finish all of this task's available work before a graceful stop (accepted consent must
+   * be applied). Tasks whose work waits on other systems (webhook delivery) leave it, safe
+   * in the database, to the next start.
+   */
+  drainOnStop?: boolean;
 }
 
 const ERROR_BACKOFF_MS = 1000;
 
 /**
  * Runs background tasks until stopped. Work is data in tables; a task takes a batch,
- * processes it in a transaction, and is called again at once while it finds work. When
- * idle the worker sleeps until `poke()` (same-process producers call it after committing)
- * or the poll interval (for work produced by other processes).
+ * processes it, and is called again at once while it finds work. Each task has its own
+ * loop, so a slow task (a webhook endpoint timing out) never holds up another (applying
+ * consent). When idle a task sleeps until `poke()` (same-process producers call it after
+ * committing) or the poll interval (for work produced by other processes).
  */
 export class Worker {
   private running = false;
-  private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
-  private poked = false;
+  private loops: Promise<void>[] = [];
+  private readonly wakers = new Set<() => void>();
 
   constructor(
     private readonly tasks: WorkerTask[],
@@ -30,59 +36,64 @@ export class Worker {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loop = this.run();
+    this.loops = this.tasks.map((task) => this.run(task));
   }
 
   poke(): void {
-    this.poked = true;
-    this.wake?.();
+    for (const wake of this.wakers) wake();
   }
 
-  /** Stops the loop after its current batch, then runs every task until none has work left. */
+  /** Stops every loop after its current batch, then drains the tasks that must finish. */
   async stop(): Promise<void> {
     this.running = false;
-    this.wake?.();
-    await this.loop;
-    await this.drain();
+    this.poke();
+    await Promise.all(this.loops);
+    await this.drain(this.tasks.filter((t) => t.drainOnStop));
   }
 
-  /** Processes until no task has work. */
-  async drain(): Promise<void> {
+  /** Processes until none of the given tasks has work. */
+  async drain(tasks: WorkerTask[] = this.tasks): Promise<void> {
     for (;;) {
       let done = 0;
-      for (const task of this.tasks) done += await task.runOnce();
+      for (const task of tasks) done += await task.runOnce();
       if (done === 0) return;
     }
   }
 
-  private async run(): Promise<void> {
-    while (this.running) {
-      this.poked = false;
-      let done = 0;
-      for (const task of this.tasks) {
+  private async run(task: WorkerTask): Promise<void> {
+    let poked = false;
+    const wake = () => {
+      poked = true;
+    };
+    this.wakers.add(wake);
+    try {
+      while (this.running) {
+        poked = false;
+        let done = 0;
         try {
-          done += await task.runOnce();
+          done = await task.runOnce();
         } catch (error) {
           this.onError(task.name);
           this.log.error({ err: error, task: task.name }, 'background task failed; retrying');
           await this.sleep(ERROR_BACKOFF_MS);
         }
+        if (done === 0 && !poked && this.running) await this.sleep(this.pollMs);
       }
-      if (done === 0 && !this.poked && this.running) await this.sleep(this.pollMs);
+    } finally {
+      this.wakers.delete(wake);
     }
   }
 
+  /** Sleeps for `ms`, or until poked or stopped. */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        this.wakers.delete(done);
         resolve();
-      }
-      this.wake = () => {
-        this.wake = undefined;
-        done();
       };
+      const timer = setTimeout(done, ms);
+      this.wakers.add(done);
     });
   }
 }

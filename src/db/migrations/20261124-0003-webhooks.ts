@@ -37,8 +37,14 @@ export async function up(db: Kysely<any>): Promise<void> {
     .on('webhook_messages')
     .columns(['app_key', 'ordering_key', 'seq'])
     .execute();
+
+  // An endpoint that answered 410 Gone is disabled until the operator enables it again.
+  await db.schema.alterTable('apps').addColumn('webhook_disabled_at', 'text').execute();
+  await db.schema.alterTable('apps').addColumn('webhook_disabled_reason', 'text').execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
+  await db.schema.alterTable('apps').dropColumn('webhook_disabled_reason').execute();
+  await db.schema.alterTable('apps').dropColumn('webhook_disabled_at').execute();
   await db.schema.dropTable('webhook_messages').execute();
 }
