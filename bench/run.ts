@@ -1,4 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,6 +169,8 @@ async function main() {
     LOG_LEVEL: 'info',
     CUSTOS_AUTO_MIGRATE: 'true',
     CUSTOS_ALLOW_PRIVATE_WEBHOOKS: 'true',
+    // The server and the seeding CLI must share the master key that protects stored secrets.
+    CUSTOS_SECRET_KEY: randomBytes(32).toString('base64'),
   };
   const baselineBodies = Object.fromEntries(
     scenarios.map((s) => [slug(s.name), { status: s.status ?? 200, body: s.baselineBody }]),
