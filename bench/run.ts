@@ -11,13 +11,15 @@ import { consentAuthorization, GMOI_TEXT } from './scenarios/consent.js';
 import { scenarios } from './scenarios/index.js';
 
 /**
- * `npm run bench [-- --engine postgres]`: starts Custos (built, logging and metrics on) and
+ * `npm run bench [-- --engine postgres] [--only <name part>]`: starts Custos (built, logging and metrics on) and
  * a bare Fastify baseline as separate processes, loads each scenario against both in the
  * same run, and prints throughput and latency side by side with the ratio to baseline.
  */
 const engine = process.argv.includes('--engine')
   ? process.argv[process.argv.indexOf('--engine') + 1]
   : 'sqlite';
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const selected = only ? scenarios.filter((s) => s.name.includes(only)) : scenarios;
 const duration = Number(process.env.BENCH_DURATION ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const adminPostgresUrl = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -27,6 +29,8 @@ const exec = promisify(execFile);
 
 interface Measured {
   rps: number;
+  /** Server CPU time per request (user + system), in µs: steadier than req/s on a shared machine. */
+  cpuUs: number;
   p50: number;
   p99: number;
   failures: number;
@@ -58,7 +62,19 @@ function startProcess(
   });
 }
 
-async function load(url: string, request: BenchRequest, seconds: number): Promise<Measured> {
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function load(
+  url: string,
+  request: BenchRequest,
+  seconds: number,
+  server: ChildProcess,
+): Promise<Measured> {
+  const cpuBefore = cpuSeconds(server.pid);
   const result = await autocannon({
     url,
     connections,
@@ -82,6 +98,7 @@ async function load(url: string, request: BenchRequest, seconds: number): Promis
     p50: result.latency.p50,
     p99: result.latency.p99,
     failures: result.non2xx + result.errors + result.timeouts,
+    cpuUs: ((cpuSeconds(server.pid) - cpuBefore) * 1e6) / Math.max(1, result.requests.total),
   };
 }
 
@@ -159,7 +176,7 @@ function verdict(s: BenchScenario, custos: Measured, base: Measured): string {
 
 const pct = (x: number) => `${Math.round(x * 100)} %`;
 const fmt = (m: Measured) =>
-  `${Math.round(m.rps).toString().padStart(7)} req/s  p50 ${m.p50.toFixed(1).padStart(5)} ms  p99 ${m.p99.toFixed(1).padStart(6)} ms`;
+  `${Math.round(m.rps).toString().padStart(7)} req/s  p50 ${m.p50.toFixed(1).padStart(5)} ms  p99 ${m.p99.toFixed(1).padStart(6)} ms  server CPU ${Math.round(m.cpuUs).toString().padStart(4)} µs/req`;
 
 async function main() {
   const database = await databaseUrl();
@@ -199,14 +216,14 @@ async function main() {
     console.log(
       `Custos benchmark on ${engine}: ${connections} connections, ${duration} s per measurement, same-run baseline\n`,
     );
-    for (const scenario of scenarios) {
+    for (const scenario of selected) {
       const request = await scenario.setup(env);
       const baseRequest = { ...request, path: `/baseline/${slug(scenario.name)}` };
-      await load(baseline.url, baseRequest, 2);
-      const base = await load(baseline.url, baseRequest, duration);
-      await load(custos.url, request, 2);
+      await load(baseline.url, baseRequest, 2, baseline.child);
+      const base = await load(baseline.url, baseRequest, duration, baseline.child);
+      await load(custos.url, request, 2, custos.child);
       const isConsentPost = scenario.name.startsWith('consent POST');
-      const measured = load(custos.url, request, duration);
+      const measured = load(custos.url, request, duration, custos.child);
       const lagRun = isConsentPost
         ? visibilityLag(custos.url, await consentAuthorization(env.cli), measured)
         : undefined;
@@ -221,7 +238,9 @@ async function main() {
       rows.push(row);
       console.log(`${scenario.name}`);
       console.log(`  baseline  ${fmt(base)}`);
-      console.log(`  custos    ${fmt(result)}   ratio ${pct(result.rps / base.rps)}   ${row.verdict}`);
+      console.log(
+        `  custos    ${fmt(result)}   ratio ${pct(result.rps / base.rps)} (CPU per request: ${pct(base.cpuUs / result.cpuUs)} of baseline's efficiency)   ${row.verdict}`,
+      );
     }
     if (lags.length > 0) {
       const p99 = percentile(lags, 99);
