@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { createToken, listTokens, revokeToken } from './auth/api-token.service.js';
+import { registerAccessCommands } from './cli/access.commands.js';
+import { registerAuditCommands } from './cli/audit.commands.js';
 import { withDatabase } from './cli/database.js';
 import { OPERATOR, withDirectory } from './cli/directory.js';
 import { registerWebhookCommands } from './cli/webhook.commands.js';
@@ -185,6 +187,10 @@ appCommand
     say(`  terms: ${details.termsUrl ?? '-'}`);
     say(`  stores personal data: ${details.storesPersonalData ? 'yes' : 'no'}`);
     say(`  Email API approved: ${details.emailApiApproved ? 'yes' : 'no'}`);
+    for (const i of details.installations) {
+      const state = i.uninstalledAt ? `uninstalled ${i.uninstalledAt}` : `scopes ${i.scopes.join(' ')}`;
+      say(`  installation ${i.clientKey} on ${i.siteId}: ${state}`);
+    }
     say(`  webhook: ${details.webhookUrl ?? '-'}`);
     if (details.webhookSecret) {
       say('  webhook signing secret (store it now: it is shown only once):');
@@ -192,18 +198,6 @@ appCommand
     } else if (details.webhookUrl) {
       say(`  webhook signing secret: already shown or operator-supplied (${details.webhookSecretShownAt})`);
     }
-  });
-
-appCommand
-  .command('approve-email')
-  .description('Approve an app for the Email API (interim allow list), or revoke with --revoke')
-  .argument('<key>')
-  .option('--revoke', 'withdraw the approval')
-  .action(async (key: string, opts: { revoke?: boolean }) => {
-    await withDirectory(config(), ({ directory }) =>
-      directory.setEmailApiApproval(key, !opts.revoke, OPERATOR),
-    );
-    say(opts.revoke ? `${key} may no longer use the Email API` : `${key} is approved for the Email API`);
   });
 
 program
@@ -218,6 +212,8 @@ program
   });
 
 registerWebhookCommands(program, config, say);
+registerAccessCommands(program, config, say);
+registerAuditCommands(program, config, say);
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof ImportValidationError) {
