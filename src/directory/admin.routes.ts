@@ -63,7 +63,7 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (request) => {
-      const account = await directory.getAccount(request.params.accountId);
+      const account = await directory.viewAccount(request.params.accountId, actorOf(request));
       return {
         accountId: account.accountId,
         accountType: account.accountType,

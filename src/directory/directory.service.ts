@@ -49,6 +49,13 @@ export class DirectoryService {
     return accountFromRow(row);
   }
 
+  /** An admin reads an account's profile: a disclosure of PD to a person, so it is on record. */
+  async viewAccount(accountId: string, actor: AuditActor): Promise<Account> {
+    const account = await this.getAccount(accountId);
+    await this.audit.append([{ actor, action: 'admin.account-viewed', accountId }]);
+    return account;
+  }
+
   /**
    * Closes an account: the right to be forgotten. The profile PD is erased at once; the
    * accountId, the closure time and the account.closed event remain, so that apps holding
