@@ -31,7 +31,7 @@ describe('the access migration', () => {
       created_at: now,
       updated_at: now,
     });
-    await (db.db as unknown as Kysely<any>)
+    await (db.db as unknown as Kysely<{ apps: ReturnType<typeof app> }>)
       .insertInto('apps')
       .values([app('com.vendor.approved', 1), app('com.vendor.plain', 0)])
       .execute();
