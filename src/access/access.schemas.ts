@@ -1,9 +1,9 @@
 import Type, { type Static } from 'typebox';
+import { Nullable } from '../directory/admin.schemas.js';
 
 const HttpUrl = Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048 });
 const Text = (maxLength: number, description: string) =>
   Type.String({ minLength: 1, maxLength, pattern: '\\S', description });
-const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 
 export const USE_CASE_ID_PATTERN = '^[a-z0-9][a-z0-9-]{0,63}$';
 

@@ -6,8 +6,9 @@ import type { DB } from '../db/schema.js';
 import { findApp } from '../directory/app.repository.js';
 import { AppError } from '../errors/app-error.js';
 import { enqueueWebhooks } from '../webhooks/webhook-dispatcher.js';
+import { toAccessRequest } from './access.mapper.js';
 import * as repo from './access.repository.js';
-import { type AccessRequestRow, findGrantingRequests } from './access.repository.js';
+import { findGrantingRequests } from './access.repository.js';
 import { canTransition, evaluateRequest, type ReportingCheck } from './access.rules.js';
 import type { AccessRequest, AccessRequestBody, AccessStatus, UseCase } from './access.schemas.js';
 import type { ReportingCompliance } from './reporting-compliance.js';
@@ -25,31 +26,6 @@ const WEBHOOK_EVENT: Partial<Record<AccessStatus, string>> = {
   rejected: 'access.rejected',
   revoked: 'access.revoked',
 };
-
-export function toAccessRequest(row: AccessRequestRow): AccessRequest {
-  return {
-    id: row.id,
-    appKey: row.app_key,
-    status: row.status,
-    companyName: row.company_name,
-    appName: row.app_name,
-    listingUrl: row.listing_url,
-    privacyPolicyUrl: row.privacy_policy_url,
-    termsUrl: row.terms_url,
-    storesPersonalData: row.stores_personal_data === 1,
-    useCases: JSON.parse(row.use_cases) as string[],
-    description: row.description,
-    privacyPolicyExcerpt: row.privacy_policy_excerpt,
-    reportingCheck: row.reporting_check,
-    reason: row.reason,
-    submittedBy: row.submitted_by,
-    submittedAt: row.submitted_at,
-    decidedBy: row.decided_by,
-    decidedAt: row.decided_at,
-    revokedBy: row.revoked_by,
-    revokedAt: row.revoked_at,
-  };
-}
 
 /**
  * The Email API access programme (seed 004, privacy-apis.md §5): requests, automatic and

@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
+import { Nullable } from '../directory/admin.schemas.js';
 
-const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const IsoTime = Type.String({ format: 'date-time', description: 'ISO 8601, e.g. 2026-11-24T00:00:00.000Z' });
 
 export const AuditQuery = Type.Object(

@@ -1,7 +1,8 @@
 import Type from 'typebox';
 import { ACCOUNT_ID_PATTERN, VISIBILITY_FIELDS, type VisibilityField } from './account.model.js';
 
-const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+/** A value or null, for admin API responses. */
+export const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const Visibility = Type.Union([
   Type.Literal('public'),
   Type.Literal('organization'),
