@@ -2,6 +2,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify from 'fastify';
+import { accessRoutes } from './access/access.routes.js';
+import { auditRoutes } from './audit/audit.routes.js';
 import { authPlugin } from './auth/auth.plugin.js';
 import { oauthRoutes } from './auth/oauth.routes.js';
 import { consentRoutes } from './consent/consent.routes.js';
@@ -105,6 +107,8 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(oauthRoutes, { oauth: ctx.oauth });
   await app.register(userRoutes, { users: ctx.users, publicUrl: ctx.config.publicUrl });
   await app.register(adminDirectoryRoutes, { directory: ctx.directory, importer: ctx.importer });
+  await app.register(accessRoutes, { access: ctx.access });
+  await app.register(auditRoutes, { database: ctx.database });
 
   return app;
 }

@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { createToken, listTokens, revokeToken } from './auth/api-token.service.js';
-import { withDatabase } from './cli/database.js';
+import { registerAccessCommands } from './cli/access.commands.js';
+import { registerAuditCommands } from './cli/audit.commands.js';
+import { auditOperator, withDatabase } from './cli/database.js';
 import { OPERATOR, withDirectory } from './cli/directory.js';
 import { registerWebhookCommands } from './cli/webhook.commands.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -67,9 +69,14 @@ token
   .requiredOption('--scope <scope...>', 'scope(s) to grant, e.g. manage:consent-hub-consent')
   .option('--label <label>', 'a note to recognise the token by')
   .action(async (opts: { email: string; scope: string[]; label?: string }) => {
-    const created = await withDatabase(config(), (db) =>
-      createToken(db, { email: opts.email, scopes: opts.scope, label: opts.label }),
-    );
+    const created = await withDatabase(config(), async (db) => {
+      const made = await createToken(db, { email: opts.email, scopes: opts.scope, label: opts.label });
+      await auditOperator(db, {
+        action: 'admin.token-created',
+        details: { clientId: made.clientId, tokenId: made.tokenId, scopes: opts.scope.join(' ') },
+      });
+      return made;
+    });
     say(
       `${created.createdClient ? 'Created API client' : 'API client'} ${created.clientId}; token id ${created.tokenId}`,
     );
@@ -96,7 +103,11 @@ token
   .description('Revoke a token by id; it stops working at once')
   .argument('<tokenId>')
   .action(async (tokenId: string) => {
-    const revoked = await withDatabase(config(), (db) => revokeToken(db, tokenId));
+    const revoked = await withDatabase(config(), async (db) => {
+      const done = await revokeToken(db, tokenId);
+      if (done) await auditOperator(db, { action: 'admin.token-revoked', details: { tokenId } });
+      return done;
+    });
     if (!revoked) throw new AppError('NOT_FOUND', `No active token ${tokenId}`);
     say(`Revoked ${tokenId}`);
   });
@@ -118,9 +129,19 @@ notice
       const text = opts.text ?? (opts.file ? readFileSync(opts.file, 'utf8') : undefined);
       if (text === undefined)
         throw new AppError('VALIDATION_FAILED', 'Give the notice text with --text or --file');
-      const row = await withDatabase(config(), (db) =>
-        addNotice(db, { key: opts.key, version: opts.version, text, effectiveAt: opts.effective }),
-      );
+      const row = await withDatabase(config(), async (db) => {
+        const added = await addNotice(db, {
+          key: opts.key,
+          version: opts.version,
+          text,
+          effectiveAt: opts.effective,
+        });
+        await auditOperator(db, {
+          action: 'admin.notice-added',
+          details: { key: added.key, version: added.version, sha256: added.sha256 },
+        });
+        return added;
+      });
       say(`Registered ${row.key} version ${row.version} (sha256 ${row.sha256})`);
     },
   );
@@ -185,6 +206,10 @@ appCommand
     say(`  terms: ${details.termsUrl ?? '-'}`);
     say(`  stores personal data: ${details.storesPersonalData ? 'yes' : 'no'}`);
     say(`  Email API approved: ${details.emailApiApproved ? 'yes' : 'no'}`);
+    for (const i of details.installations) {
+      const state = i.uninstalledAt ? `uninstalled ${i.uninstalledAt}` : `scopes ${i.scopes.join(' ')}`;
+      say(`  installation ${i.clientKey} on ${i.siteId}: ${state}`);
+    }
     say(`  webhook: ${details.webhookUrl ?? '-'}`);
     if (details.webhookSecret) {
       say('  webhook signing secret (store it now: it is shown only once):');
@@ -192,18 +217,6 @@ appCommand
     } else if (details.webhookUrl) {
       say(`  webhook signing secret: already shown or operator-supplied (${details.webhookSecretShownAt})`);
     }
-  });
-
-appCommand
-  .command('approve-email')
-  .description('Approve an app for the Email API (interim allow list), or revoke with --revoke')
-  .argument('<key>')
-  .option('--revoke', 'withdraw the approval')
-  .action(async (key: string, opts: { revoke?: boolean }) => {
-    await withDirectory(config(), ({ directory }) =>
-      directory.setEmailApiApproval(key, !opts.revoke, OPERATOR),
-    );
-    say(opts.revoke ? `${key} may no longer use the Email API` : `${key} is approved for the Email API`);
   });
 
 program
@@ -218,6 +231,8 @@ program
   });
 
 registerWebhookCommands(program, config, say);
+registerAccessCommands(program, config, say);
+registerAuditCommands(program, config, say);
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof ImportValidationError) {

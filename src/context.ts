@@ -1,4 +1,6 @@
 import pino, { type Logger } from 'pino';
+import { AccessProgramme } from './access/access.service.js';
+import { type ReportingCompliance, unknownReportingCompliance } from './access/reporting-compliance.js';
 import { AuditLog } from './audit/audit.service.js';
 import { TokenAuthenticator } from './auth/api-token.service.js';
 import { AppAuthenticator } from './auth/app-auth.js';
@@ -43,8 +45,16 @@ export interface Context {
   oauth: OAuthService;
   appAuth: AppAuthenticator;
   users: UserService;
+  access: AccessProgramme;
   close(): Promise<void>;
 }
+
+/**
+ * Whether an app reported its account ids within its cycle (seed 004), for the access
+ * programme. Until the holdings register is wired in here the answer is always unknown.
+ */
+export const reportingComplianceFor = (_database: Database): ReportingCompliance =>
+  unknownReportingCompliance;
 
 export interface ContextOptions {
   /** Apply migrations before building services (serve on SQLite by default; tests). */
@@ -78,12 +88,13 @@ export async function createContext(config: Config, options: ContextOptions = {}
       },
       log.child({ component: 'webhooks' }),
     );
+    const audit = new AuditLog(database);
     const tasks: WorkerTask[] = [
       {
         name: 'consent-apply',
         drainOnStop: true,
         async runOnce() {
-          const { applied, lagsMs } = await applyPendingConsents(database);
+          const { applied, lagsMs } = await applyPendingConsents(database, audit);
           for (const lag of lagsMs) metrics.consentApplyLag.observe(lag / 1000);
           return applied;
         },
@@ -97,12 +108,14 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const consent = new ConsentService(database, notices, inbox, geoip, optIn);
     const tokens = new TokenAuthenticator(database, config.authCacheMs);
 
-    const audit = new AuditLog(database);
     const directory = new DirectoryService(database, secrets, audit);
     const importer = new DirectoryImporter(database, secrets, audit);
     const oauth = new OAuthService(database, masterKey, config.oauthTokenTtlSeconds);
     const appAuth = new AppAuthenticator(database, secrets, oauth);
-    const users = new UserService(database, audit);
+    const access = new AccessProgramme(database, audit, reportingComplianceFor(database), () =>
+      worker.poke(),
+    );
+    const users = new UserService(database, audit, access);
 
     return {
       config,
@@ -119,6 +132,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       oauth,
       appAuth,
       users,
+      access,
       async close() {
         await inbox.drain();
         await worker.stop();

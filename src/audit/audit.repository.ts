@@ -20,3 +20,37 @@ export function listAuditEvents(db: Kysely<DB>, filter: { accountId?: string; ac
   if (filter.action) query = query.where('action', '=', filter.action);
   return query.execute();
 }
+
+export interface AuditQuery {
+  appKey?: string;
+  accountId?: string;
+  action?: string;
+  from?: string;
+  to?: string;
+  afterId?: number;
+  limit: number;
+}
+
+/** A page of entries in chain order, for the admin API (`GET /admin/audit-events`). */
+export function queryAuditEvents(db: Kysely<DB>, q: AuditQuery) {
+  let query = db.selectFrom('audit_events').selectAll().orderBy('id').limit(q.limit);
+  if (q.appKey) query = query.where('app_key', '=', q.appKey);
+  if (q.accountId) query = query.where('account_id', '=', q.accountId);
+  if (q.action) query = query.where('action', '=', q.action);
+  // ISO-8601 UTC text compares in time order on both engines.
+  if (q.from) query = query.where('at', '>=', q.from);
+  if (q.to) query = query.where('at', '<', q.to);
+  if (q.afterId !== undefined) query = query.where('id', '>', q.afterId);
+  return query.execute();
+}
+
+/** The next `limit` rows of the chain after `afterId`: verification reads it in bounded batches. */
+export function readChainBatch(db: Kysely<DB>, afterId: number, limit: number) {
+  return db
+    .selectFrom('audit_events')
+    .selectAll()
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}

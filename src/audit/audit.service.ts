@@ -7,16 +7,22 @@ import * as repo from './audit.repository.js';
 export const GENESIS_HASH = '0'.repeat(64);
 const CHAIN_LOCK = 'custos:audit-chain';
 
+/** What is logged (docs/audit-log.md lists each action and its details). */
 export type AuditAction =
   | 'email.disclosed'
   | 'account.closed'
-  | 'app.email-api-approval-changed'
   | 'installation.uninstalled'
-  | 'directory.imported';
+  | 'directory.imported'
+  | 'consent.changed'
+  | `access.${'submitted' | 'auto-approved' | 'auto-rejected' | 'in-review' | 'approved' | 'rejected' | 'revoked' | 'use-case-added'}`
+  | `admin.${string}`;
 
-/** Who did it: an app (by key), an admin API client (by id), or the operator at the CLI. */
+/**
+ * Who did it: an app (by key), an API client (by id), the operator at the CLI, or Custos
+ * itself (`system`, e.g. the access programme's automatic decisions).
+ */
 export interface AuditActor {
-  type: 'app' | 'api-client' | 'operator';
+  type: 'app' | 'api-client' | 'operator' | 'system';
   id: string;
 }
 

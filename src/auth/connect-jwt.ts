@@ -108,6 +108,5 @@ export async function authenticateConnectJwt(
     // A Connect installation holds every app scope; OAuth clients are narrowed per client.
     scopes: new Set(APP_SCOPES),
     ...(sub === undefined ? {} : { actingAccountId: sub }),
-    emailApiApproved: installation.email_api_approved === 1,
   };
 }

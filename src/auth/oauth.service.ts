@@ -124,7 +124,6 @@ export class OAuthService {
       oauthClientId: client.client_id,
       siteIds,
       scopes: new Set(granted),
-      emailApiApproved: client.email_api_approved === 1,
     };
   }
 }

@@ -29,7 +29,6 @@ export interface AppPrincipal {
   siteIds: readonly string[];
   scopes: ReadonlySet<string>;
   actingAccountId?: string;
-  emailApiApproved: boolean;
 }
 
 export type Principal = ApiClientPrincipal | AppPrincipal;

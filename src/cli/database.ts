@@ -1,3 +1,4 @@
+import { type AuditEntry, AuditLog } from '../audit/audit.service.js';
 import type { Config } from '../config.js';
 import { type Database, openDatabase } from '../db/dialect.js';
 import { ensureMigrated } from '../db/migrator.js';
@@ -11,4 +12,12 @@ export async function withDatabase<T>(config: Config, fn: (database: Database) =
   } finally {
     await database.close();
   }
+}
+
+/**
+ * Records an operator command that has no audit entry of its own (PRODUCT.md: every admin
+ * action is on the log). Appended once the command has succeeded: a refused command changed nothing.
+ */
+export function auditOperator(database: Database, entry: Omit<AuditEntry, 'actor'>): Promise<void> {
+  return new AuditLog(database).append([{ actor: { type: 'operator', id: 'cli' }, ...entry }]);
 }

@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import * as apps from '../directory/app.repository.js';
 import { AppError } from '../errors/app-error.js';
 import { listMessages, requeue } from '../webhooks/webhook.repository.js';
-import { withDatabase } from './database.js';
+import { auditOperator, withDatabase } from './database.js';
 
 const STATUSES = ['pending', 'delivered', 'dead'];
 
@@ -48,9 +48,15 @@ export function registerWebhookCommands(program: Command, config: () => Config, 
     .action(async (messageId: string | undefined, opts: { app?: string }) => {
       if (!messageId && !opts.app)
         throw new AppError('VALIDATION_FAILED', 'Give a message id or --app <key>');
-      const count = await withDatabase(config(), (db) =>
-        requeue(db.db, { id: messageId, appKey: opts.app }, new Date().toISOString()),
-      );
+      const count = await withDatabase(config(), async (db) => {
+        const requeued = await requeue(db.db, { id: messageId, appKey: opts.app }, new Date().toISOString());
+        await auditOperator(db, {
+          action: 'admin.webhooks-requeued',
+          appKey: opts.app,
+          details: { messageId: messageId ?? null, count: requeued },
+        });
+        return requeued;
+      });
       say(`Requeued ${count} message${count === 1 ? '' : 's'}`);
     });
 
@@ -62,6 +68,7 @@ export function registerWebhookCommands(program: Command, config: () => Config, 
       await withDatabase(config(), async (db) => {
         if (!(await apps.findApp(db.db, appKey))) throw new AppError('NOT_FOUND', `No app ${appKey}`);
         await apps.updateApp(db.db, appKey, { webhook_disabled_at: null, webhook_disabled_reason: null });
+        await auditOperator(db, { action: 'admin.webhook-enabled', appKey });
       });
       say(
         `Webhook endpoint of ${appKey} enabled; requeue its dead messages with: webhook redeliver --app ${appKey}`,

@@ -1,4 +1,5 @@
 import type { Insertable } from 'kysely';
+import type { AuditEntry, AuditLog } from '../audit/audit.service.js';
 import type { Database } from '../db/dialect.js';
 import type { ConsentEventTable } from '../db/schema.js';
 import * as repo from './consent.repository.js';
@@ -16,9 +17,15 @@ export interface ApplyResult {
  * A crash before the commit leaves the batch pending; the (email, key, request_seq) primary key
  * means a retried batch can never record an event twice. The current choice is the event of
  * the latest received request, so batches applied out of order, or by several workers at
- * once, still give the same answer.
+ * once, still give the same answer. Each change is also on the audit log, in the same
+ * transaction and one append per batch; the entry names the event by request seq and consent
+ * key, never by the email address the consent tables are keyed by (no PD in the log).
  */
-export async function applyPendingConsents(database: Database, limit = 500): Promise<ApplyResult> {
+export async function applyPendingConsents(
+  database: Database,
+  audit: AuditLog,
+  limit = 500,
+): Promise<ApplyResult> {
   return database.writeTransaction(
     async (trx) => {
       const requests = await repo.claimPendingRequests(database, trx, limit);
@@ -27,8 +34,14 @@ export async function applyPendingConsents(database: Database, limit = 500): Pro
       const appliedAt = new Date(appliedAtMs).toISOString();
 
       const events: Insertable<ConsentEventTable>[] = [];
+      const entries: AuditEntry[] = [];
       for (const request of requests) {
         for (const consent of JSON.parse(request.consents) as ResolvedConsent[]) {
+          entries.push({
+            actor: { type: 'api-client', id: request.client_id },
+            action: 'consent.changed',
+            details: { requestSeq: Number(request.seq), consentKey: consent.key, granted: consent.granted },
+          });
           events.push({
             request_seq: request.seq,
             email: request.email,
@@ -49,6 +62,7 @@ export async function applyPendingConsents(database: Database, limit = 500): Pro
         }
       }
       await repo.insertEvents(trx, events);
+      await audit.appendWithin(trx, entries);
       await repo.markApplied(
         trx,
         requests.map((r) => r.seq),

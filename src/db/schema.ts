@@ -174,7 +174,6 @@ export interface AppTable {
   /** Set when the endpoint answered 410 Gone: nothing is delivered until it is cleared. */
   webhook_disabled_at: string | null;
   webhook_disabled_reason: string | null;
-  email_api_approved: number;
   created_at: string;
   updated_at: string;
 }
@@ -217,6 +216,43 @@ export interface AuditEventTable {
   hash: string;
 }
 
+/** The Email API use-case catalogue (seed 004); operators add rows with `custos access use-case add`. */
+export interface AccessUseCaseTable {
+  id: string;
+  category: string;
+  functionality: string;
+  decision: 'auto' | 'review' | 'never';
+  created_at: string;
+}
+
+/** An Email API access request and its place in the programme's state machine (src/access/). */
+export interface AccessRequestTable {
+  seq: Generated<number>;
+  id: string;
+  app_key: string;
+  status: 'submitted' | 'auto-approved' | 'auto-rejected' | 'in-review' | 'approved' | 'rejected' | 'revoked';
+  company_name: string;
+  app_name: string;
+  listing_url: string | null;
+  privacy_policy_url: string;
+  terms_url: string;
+  stores_personal_data: number;
+  /** JSON array of use-case ids. */
+  use_cases: string;
+  description: string;
+  privacy_policy_excerpt: string;
+  reporting_check: 'met' | 'not-met' | 'pending' | 'not-required';
+  reason: string | null;
+  /** `<actor type>:<actor id>`, as in the audit log. */
+  submitted_by: string;
+  submitted_at: string;
+  decided_by: string | null;
+  decided_at: string | null;
+  revoked_by: string | null;
+  revoked_at: string | null;
+  updated_at: string;
+}
+
 export interface DB {
   api_clients: ApiClientTable;
   api_client_scopes: ApiClientScopeTable;
@@ -235,4 +271,6 @@ export interface DB {
   oauth_clients: OAuthClientTable;
   audit_events: AuditEventTable;
   webhook_messages: WebhookMessageTable;
+  access_use_cases: AccessUseCaseTable;
+  access_requests: AccessRequestTable;
 }

@@ -11,7 +11,6 @@ import {
   AppKeyParams,
   ClientKeyParams,
   ClosedAccount,
-  EmailApiApprovalBody,
 } from './admin.schemas.js';
 import type { DirectoryService } from './directory.service.js';
 import { ImportFile, ImportSummary } from './import.schemas.js';
@@ -64,7 +63,7 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (request) => {
-      const account = await directory.getAccount(request.params.accountId);
+      const account = await directory.viewAccount(request.params.accountId, actorOf(request));
       return {
         accountId: account.accountId,
         accountType: account.accountType,
@@ -110,26 +109,6 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (request) => directory.showApp(request.params.key, { revealSecret: false }),
-  );
-
-  app.put(
-    '/admin/apps/:key/email-api-approval',
-    {
-      config: { auth },
-      schema: {
-        tags: ['Admin'],
-        summary: 'Approves an app for the Email API, or revokes the approval',
-        description: 'Interim allow list until the access-request workflow exists. Audited.',
-        security,
-        params: AppKeyParams,
-        body: EmailApiApprovalBody,
-        response: { 200: AdminApp, ...errorResponses(400, 401, 403, 404, 415, 500, 503) },
-      },
-    },
-    async (request) => {
-      await directory.setEmailApiApproval(request.params.key, request.body.approved, actorOf(request));
-      return directory.showApp(request.params.key, { revealSecret: false });
-    },
   );
 
   app.post(

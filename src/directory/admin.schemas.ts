@@ -1,7 +1,8 @@
 import Type from 'typebox';
 import { ACCOUNT_ID_PATTERN, VISIBILITY_FIELDS, type VisibilityField } from './account.model.js';
 
-const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+/** A value or null, for admin API responses. */
+export const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const Visibility = Type.Union([
   Type.Literal('public'),
   Type.Literal('organization'),
@@ -66,15 +67,24 @@ export const AdminApp = Type.Object(
     privacyPolicyUrl: Nullable(Type.String()),
     termsUrl: Nullable(Type.String()),
     storesPersonalData: Type.Boolean(),
-    emailApiApproved: Type.Boolean(),
+    emailApiApproved: Type.Boolean({ description: 'On the Email API allow list (the access programme).' }),
+    installations: Type.Array(
+      Type.Object(
+        {
+          clientKey: Type.String(),
+          siteId: Type.String(),
+          installedAt: Type.String(),
+          uninstalledAt: Nullable(Type.String()),
+          scopes: Type.Array(Type.String(), {
+            description: 'Includes read:email-address:custos while the app is approved for the Email API.',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     webhookUrl: Nullable(Type.String()),
     webhookSecretShownAt: Nullable(Type.String()),
   },
-  { additionalProperties: false },
-);
-
-export const EmailApiApprovalBody = Type.Object(
-  { approved: Type.Boolean() },
   { additionalProperties: false },
 );
 

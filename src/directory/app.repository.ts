@@ -19,7 +19,7 @@ export async function updateApp(db: Kysely<DB>, key: string, changes: Updateable
   return Number(result.numUpdatedRows) > 0;
 }
 
-/** The installation a Connect JWT's `iss` names, with its app's approval flag. */
+/** The installation a Connect JWT's `iss` names. */
 export function findInstallationByClientKey(db: Kysely<DB>, clientKey: string) {
   return db
     .selectFrom('installations')
@@ -31,10 +31,19 @@ export function findInstallationByClientKey(db: Kysely<DB>, clientKey: string) {
       'installations.client_key',
       'installations.shared_secret_enc',
       'installations.uninstalled_at',
-      'apps.email_api_approved',
     ])
     .where('installations.client_key', '=', clientKey)
     .executeTakeFirst();
+}
+
+export function listInstallationsOf(db: Kysely<DB>, appKey: string) {
+  return db
+    .selectFrom('installations')
+    .select(['client_key', 'site_id', 'installed_at', 'uninstalled_at'])
+    .where('app_key', '=', appKey)
+    .orderBy('installed_at')
+    .orderBy('client_key')
+    .execute();
 }
 
 export function findInstallationsByClientKeys(db: Kysely<DB>, clientKeys: string[]) {
@@ -80,7 +89,6 @@ export function findOAuthClient(db: Kysely<DB>, clientId: string) {
       'oauth_clients.app_key',
       'oauth_clients.secret_hash',
       'oauth_clients.scopes',
-      'apps.email_api_approved',
     ])
     .where('oauth_clients.client_id', '=', clientId)
     .executeTakeFirst();

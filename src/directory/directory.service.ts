@@ -1,4 +1,7 @@
+import { isOnAllowList } from '../access/access.repository.js';
+import { EMAIL_ADDRESS_SCOPE } from '../access/access.service.js';
 import type { AuditActor, AuditLog } from '../audit/audit.service.js';
+import { APP_SCOPES } from '../auth/principal.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
@@ -14,11 +17,22 @@ export interface AppDetails {
   privacyPolicyUrl: string | null;
   termsUrl: string | null;
   storesPersonalData: boolean;
+  /** On the Email API allow list: derived from the access programme, the one truth. */
   emailApiApproved: boolean;
+  installations: InstallationDetails[];
   webhookUrl: string | null;
   /** Present only the first time a generated secret is shown; never again. */
   webhookSecret?: string;
   webhookSecretShownAt: string | null;
+}
+
+export interface InstallationDetails {
+  clientKey: string;
+  siteId: string;
+  installedAt: string;
+  uninstalledAt: string | null;
+  /** What the installation may do; shows the Email API scope while the app is approved (seed 004). */
+  scopes: string[];
 }
 
 /** Operator actions on the directory (CLI and admin API); each one is audited. */
@@ -33,6 +47,13 @@ export class DirectoryService {
     const row = await accounts.findAccountRow(this.database.db, accountId);
     if (!row) throw new AppError('NOT_FOUND', 'No such account', { field: 'accountId' });
     return accountFromRow(row);
+  }
+
+  /** An admin reads an account's profile: a disclosure of PD to a person, so it is on record. */
+  async viewAccount(accountId: string, actor: AuditActor): Promise<Account> {
+    const account = await this.getAccount(accountId);
+    await this.audit.append([{ actor, action: 'admin.account-viewed', accountId }]);
+    return account;
   }
 
   /**
@@ -62,22 +83,6 @@ export class DirectoryService {
     });
   }
 
-  /** The interim Email API allow list (seed 004); a later review workflow replaces this flag. */
-  async setEmailApiApproval(appKey: string, approved: boolean, actor: AuditActor): Promise<void> {
-    await this.database.writeTransaction(async (trx) => {
-      const app = await apps.findApp(trx, appKey);
-      if (!app) throw new AppError('NOT_FOUND', 'No such app', { field: 'key' });
-      if ((app.email_api_approved === 1) === approved) return;
-      await apps.updateApp(trx, appKey, {
-        email_api_approved: approved ? 1 : 0,
-        updated_at: new Date().toISOString(),
-      });
-      await this.audit.appendWithin(trx, [
-        { actor, action: 'app.email-api-approval-changed', appKey, details: { approved } },
-      ]);
-    });
-  }
-
   /** Uninstalling ends the app's access to the site at once: its JWTs and tokens stop reaching it. */
   async uninstall(clientKey: string, actor: AuditActor): Promise<void> {
     await this.database.writeTransaction(async (trx) => {
@@ -104,6 +109,15 @@ export class DirectoryService {
     return this.database.writeTransaction(async (trx) => {
       const app = await apps.findApp(trx, appKey);
       if (!app) throw new AppError('NOT_FOUND', 'No such app', { field: 'key' });
+      const approved = await isOnAllowList(trx, app.key);
+      const scopes = approved ? [...APP_SCOPES, EMAIL_ADDRESS_SCOPE] : [...APP_SCOPES];
+      const installations = (await apps.listInstallationsOf(trx, app.key)).map((i) => ({
+        clientKey: i.client_key,
+        siteId: i.site_id,
+        installedAt: i.installed_at,
+        uninstalledAt: i.uninstalled_at,
+        scopes: i.uninstalled_at === null ? scopes : [],
+      }));
       const details: AppDetails = {
         key: app.key,
         name: app.name,
@@ -111,7 +125,8 @@ export class DirectoryService {
         privacyPolicyUrl: app.privacy_policy_url,
         termsUrl: app.terms_url,
         storesPersonalData: app.stores_personal_data === 1,
-        emailApiApproved: app.email_api_approved === 1,
+        emailApiApproved: approved,
+        installations,
         webhookUrl: app.webhook_url,
         webhookSecretShownAt: app.webhook_secret_shown_at,
       };

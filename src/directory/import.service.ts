@@ -190,7 +190,6 @@ export class DirectoryImporter {
       await apps.insertApp(trx, {
         key: app.key,
         ...columns,
-        email_api_approved: 0,
         created_at: now,
         updated_at: now,
       });

@@ -12,6 +12,11 @@ import type { Viewer } from './visibility.js';
 /** Whatever the JWT's `sub` says, an app is an app: impersonation widens nothing (seed 003). */
 const APP_VIEWER: Viewer = { kind: 'app' };
 
+/** The Email API allow list (the access programme, src/access/), read on every call. */
+export interface EmailApiAllowList {
+  isApproved(appKey: string): Promise<boolean>;
+}
+
 const notFound = () => new AppError('NOT_FOUND', 'No such user', { field: 'accountId' });
 
 /**
@@ -23,6 +28,7 @@ export class UserService {
   constructor(
     private readonly database: Database,
     private readonly audit: AuditLog,
+    private readonly allowList: EmailApiAllowList,
   ) {}
 
   private async visibleAccounts(app: AppPrincipal, accountIds: string[]): Promise<Map<string, Account>> {
@@ -73,7 +79,8 @@ export class UserService {
     accountIds: string[],
     endpoint: string,
   ): Promise<UnrestrictedEmail[]> {
-    if (!app.emailApiApproved)
+    // Checked now, not at authentication: a token issued before a revocation must not outlive it.
+    if (!(await this.allowList.isApproved(app.appKey)))
       throw new AppError('EMAIL_API_NOT_APPROVED', 'This app is not approved for the Email API');
     const found = await this.visibleAccounts(app, accountIds);
     const disclosed = accountIds.flatMap((id) => {

@@ -24,26 +24,16 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 describe('operator commands', () => {
-  it('app show prints a generated webhook secret once; approve-email and account close are audited', async () => {
+  it('app show prints a generated webhook secret once; account close is audited', async () => {
     const first = await custos('app', 'show', 'com.vendor.timesheets');
     expect(first).toMatch(/^whsec_/m);
     const second = await custos('app', 'show', 'com.vendor.timesheets');
     expect(second).not.toContain('whsec_');
     expect(second).toContain('already shown');
 
-    expect(await custos('app', 'approve-email', 'com.vendor.mailer')).toContain('approved');
-    expect(
-      (await t.ctx.directory.showApp('com.vendor.mailer', { revealSecret: false })).emailApiApproved,
-    ).toBe(true);
-
     expect(await custos('account', 'close', CLOSED_ID)).toContain(`Closed ${CLOSED_ID}`);
     expect((await t.ctx.directory.getAccount(CLOSED_ID)).active).toBe(false);
     const actions = (await listAuditEvents(t.ctx.database.db)).map((e) => [e.action, e.actor_type]);
-    expect(actions).toEqual(
-      expect.arrayContaining([
-        ['app.email-api-approval-changed', 'operator'],
-        ['account.closed', 'operator'],
-      ]),
-    );
+    expect(actions).toEqual(expect.arrayContaining([['account.closed', 'operator']]));
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAuditEvents } from '../../src/audit/audit.repository.js';
 import { GENESIS_HASH, hashOf } from '../../src/audit/audit.service.js';
+import { approveForEmailApi } from '../helpers/access.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import {
   ACTIVE_ID,
@@ -42,17 +43,16 @@ describe('Email API', () => {
     expect(await disclosures()).toEqual([]);
   });
 
-  it('is opened by the admin API approval flag, which is audited', async () => {
+  it('is opened by an approved access request, which is audited', async () => {
+    await approveForEmailApi(t, 'com.vendor.mailer');
     const res = await t.app.inject({
-      method: 'PUT',
-      url: '/admin/apps/com.vendor.mailer/email-api-approval',
+      method: 'GET',
+      url: '/admin/apps/com.vendor.mailer',
       headers: { authorization: await adminClient(t) },
-      payload: { approved: true },
     });
-    expect(res.statusCode).toBe(200);
     expect(res.json().emailApiApproved).toBe(true);
-    const [entry] = await listAuditEvents(t.ctx.database.db, { action: 'app.email-api-approval-changed' });
-    expect(entry).toMatchObject({ actor_type: 'api-client', app_key: 'com.vendor.mailer' });
+    const [entry] = await listAuditEvents(t.ctx.database.db, { action: 'access.auto-approved' });
+    expect(entry).toMatchObject({ actor_type: 'system', app_key: 'com.vendor.mailer' });
   });
 
   it('returns a private email to an approved app and records the disclosure first', async () => {
@@ -131,7 +131,7 @@ describe('Email API', () => {
   });
 
   it('stops when the approval is revoked', async () => {
-    await t.ctx.directory.setEmailApiApproval('com.vendor.mailer', false, { type: 'operator', id: 'test' });
+    await t.ctx.access.revoke('com.vendor.mailer', 'audit finding', { type: 'operator', id: 'test' });
     expect((await asMailer(emailUrl(ADA))).statusCode).toBe(400);
   });
 });

@@ -1,5 +1,6 @@
 import { Version3Client } from 'jira.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approveForEmailApi } from '../helpers/access.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { ACTIVE_ID, ADA, GINA, importExample, oauthToken, SECRETS } from '../helpers/directory.js';
 
@@ -14,7 +15,7 @@ let host: string;
 beforeAll(async () => {
   t = await createTestApp();
   await importExample(t);
-  await t.ctx.directory.setEmailApiApproval('com.vendor.mailer', true, { type: 'operator', id: 'test' });
+  await approveForEmailApi(t, 'com.vendor.mailer');
   host = await t.app.listen({ host: '127.0.0.1', port: 0 });
 });
 afterAll(() => t.close());

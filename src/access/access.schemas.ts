@@ -1,0 +1,115 @@
+import Type, { type Static } from 'typebox';
+import { Nullable } from '../directory/admin.schemas.js';
+
+const HttpUrl = Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048 });
+const Text = (maxLength: number, description: string) =>
+  Type.String({ minLength: 1, maxLength, pattern: '\\S', description });
+
+export const USE_CASE_ID_PATTERN = '^[a-z0-9][a-z0-9-]{0,63}$';
+
+/** Privacy-apis.md §5 / seed 004: every field a vendor must give to request the Email API. */
+export const AccessRequestBody = Type.Object(
+  {
+    companyName: Text(200, 'The company that makes the app.'),
+    appName: Text(200, 'The app, as the customer knows it.'),
+    appKey: Type.String({
+      minLength: 1,
+      maxLength: 128,
+      description: "The app's key; must be the caller's.",
+    }),
+    listingUrl: Type.Optional(HttpUrl),
+    privacyPolicyUrl: HttpUrl,
+    termsUrl: HttpUrl,
+    storesPersonalData: Type.Boolean({ description: 'Whether the app collects and stores personal data.' }),
+    useCases: Type.Array(Type.String({ pattern: USE_CASE_ID_PATTERN }), {
+      minItems: 1,
+      maxItems: 20,
+      uniqueItems: true,
+      description: 'Use-case ids from the catalogue (GET /admin/email-access/use-cases, docs).',
+    }),
+    description: Text(5000, 'The functionality that needs email addresses.'),
+    privacyPolicyExcerpt: Text(5000, 'The privacy-policy language on how email addresses are processed.'),
+  },
+  { additionalProperties: false },
+);
+export type AccessRequestBody = Static<typeof AccessRequestBody>;
+
+export const ACCESS_STATUSES = [
+  'submitted',
+  'auto-approved',
+  'auto-rejected',
+  'in-review',
+  'approved',
+  'rejected',
+  'revoked',
+] as const;
+export type AccessStatus = (typeof ACCESS_STATUSES)[number];
+
+export const SubmittedRequest = Type.Object(
+  { id: Type.String(), status: Type.Enum(ACCESS_STATUSES) },
+  { additionalProperties: false },
+);
+
+/** A request as the operator reviews it. Vendor-supplied text only: no user's PD. */
+export const AccessRequest = Type.Object(
+  {
+    id: Type.String(),
+    appKey: Type.String(),
+    status: Type.Enum(ACCESS_STATUSES),
+    companyName: Type.String(),
+    appName: Type.String(),
+    listingUrl: Nullable(Type.String()),
+    privacyPolicyUrl: Type.String(),
+    termsUrl: Type.String(),
+    storesPersonalData: Type.Boolean(),
+    useCases: Type.Array(Type.String()),
+    description: Type.String(),
+    privacyPolicyExcerpt: Type.String(),
+    reportingCheck: Type.Enum(['met', 'not-met', 'pending', 'not-required']),
+    reason: Nullable(Type.String()),
+    submittedBy: Type.String(),
+    submittedAt: Type.String(),
+    decidedBy: Nullable(Type.String()),
+    decidedAt: Nullable(Type.String()),
+    revokedBy: Nullable(Type.String()),
+    revokedAt: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+export type AccessRequest = Static<typeof AccessRequest>;
+
+export const AccessRequestPage = Type.Object(
+  { values: Type.Array(AccessRequest), nextCursor: Nullable(Type.String()) },
+  { additionalProperties: false },
+);
+
+export const AccessListQuery = Type.Object(
+  {
+    status: Type.Optional(Type.Enum(ACCESS_STATUSES)),
+    app: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
+    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$' })),
+  },
+  { additionalProperties: false },
+);
+
+export const RequestIdParams = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: 64 }) },
+  { additionalProperties: false },
+);
+
+export const ReasonBody = Type.Object(
+  { reason: Text(2000, 'Why: shown to the vendor in the webhook and kept on record.') },
+  { additionalProperties: false },
+);
+
+export const UseCase = Type.Object(
+  {
+    id: Type.String(),
+    category: Type.String(),
+    functionality: Type.String(),
+    decision: Type.Enum(['auto', 'review', 'never']),
+  },
+  { additionalProperties: false },
+);
+export type UseCase = Static<typeof UseCase>;

@@ -1,0 +1,43 @@
+import Type, { type Static } from 'typebox';
+import { Nullable } from '../directory/admin.schemas.js';
+
+const IsoTime = Type.String({ format: 'date-time', description: 'ISO 8601, e.g. 2026-11-24T00:00:00.000Z' });
+
+export const AuditQuery = Type.Object(
+  {
+    app: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    account: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    action: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    from: Type.Optional(IsoTime),
+    to: Type.Optional(IsoTime),
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+    cursor: Type.Optional(
+      Type.String({ pattern: '^[0-9]{1,18}$', description: 'nextCursor of the previous page.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type AuditQuery = Static<typeof AuditQuery>;
+
+/** An entry as stored: ids and flags only (no PD), with its place in the hash chain. */
+export const AuditEvent = Type.Object(
+  {
+    id: Type.Integer(),
+    at: Type.String(),
+    actorType: Type.String(),
+    actorId: Type.String(),
+    action: Type.String(),
+    appKey: Nullable(Type.String()),
+    installationId: Nullable(Type.String()),
+    accountId: Nullable(Type.String()),
+    details: Type.String({ description: 'Canonical JSON, exactly as hashed.' }),
+    prevHash: Type.String(),
+    hash: Type.String(),
+  },
+  { additionalProperties: false },
+);
+
+export const AuditPage = Type.Object(
+  { values: Type.Array(AuditEvent), nextCursor: Nullable(Type.String()) },
+  { additionalProperties: false },
+);

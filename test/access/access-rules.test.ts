@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canTransition } from '../../src/access/access.rules.js';
+import { ACCESS_STATUSES, type AccessStatus } from '../../src/access/access.schemas.js';
+import { AccessProgramme } from '../../src/access/access.service.js';
+import type { ReportingCompliance } from '../../src/access/reporting-compliance.js';
+import { accessRequest } from '../helpers/access.js';
+import { createTestApp, type TestApp } from '../helpers/app.js';
+import { importExample, OPERATOR } from '../helpers/directory.js';
+
+/** Seed 004's states: submitted → auto-approved | auto-rejected | in-review → approved | rejected; approved → revoked. */
+const ALLOWED: [AccessStatus, AccessStatus][] = [
+  ['submitted', 'auto-approved'],
+  ['submitted', 'auto-rejected'],
+  ['submitted', 'in-review'],
+  ['in-review', 'approved'],
+  ['in-review', 'rejected'],
+  ['auto-approved', 'revoked'],
+  ['approved', 'revoked'],
+];
+
+describe('the state machine', () => {
+  for (const from of ACCESS_STATUSES) {
+    for (const to of ACCESS_STATUSES) {
+      const allowed = ALLOWED.some(([f, t]) => f === from && t === to);
+      it(`${allowed ? 'allows' : 'refuses'} ${from} → ${to}`, () => {
+        expect(canTransition(from, to)).toBe(allowed);
+      });
+    }
+  }
+});
+
+describe('the personal-data reporting prerequisite (seed 004)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+    await importExample(t);
+  });
+  afterAll(() => t.close());
+
+  const programme = (answer: 'yes' | 'no' | 'unknown') => {
+    const reporting: ReportingCompliance = { reportedWithinCycle: async () => answer };
+    return new AccessProgramme(t.ctx.database, t.ctx.audit, reporting);
+  };
+  const storesPd = accessRequest('com.vendor.reporter', { storesPersonalData: true });
+
+  it('approves an app that stores PD and reported within its cycle', async () => {
+    const { id, status } = await programme('yes').submit(storesPd, OPERATOR);
+    expect(status).toBe('auto-approved');
+    expect((await t.ctx.access.get(id)).reportingCheck).toBe('met');
+    await t.ctx.access.revoke('com.vendor.reporter', 'reset', OPERATOR);
+  });
+
+  it('sends an app that has not reported to review', async () => {
+    const { id, status } = await programme('no').submit(storesPd, OPERATOR);
+    expect(status).toBe('in-review');
+    expect(await t.ctx.access.get(id)).toMatchObject({
+      reportingCheck: 'not-met',
+      reason: expect.stringContaining('not reported'),
+    });
+  });
+
+  it('records the check as pending when the register cannot tell, and sends the request to review', async () => {
+    const { id, status } = await t.ctx.access.submit(storesPd, OPERATOR);
+    expect(status).toBe('in-review');
+    expect((await t.ctx.access.get(id)).reportingCheck).toBe('pending');
+  });
+
+  it('needs no check from an app that stores no PD (the app record counts as well as the request)', async () => {
+    const { id, status } = await programme('unknown').submit(accessRequest('com.vendor.mailer'), OPERATOR);
+    expect(status).toBe('auto-approved');
+    expect((await t.ctx.access.get(id)).reportingCheck).toBe('not-required');
+    const reporterClaimsNoPd = accessRequest('com.vendor.reporter', { storesPersonalData: false });
+    expect((await programme('unknown').submit(reporterClaimsNoPd, OPERATOR)).status).toBe('in-review');
+  });
+
+  it('refuses a request for an app that does not exist', async () => {
+    await expect(t.ctx.access.submit(accessRequest('com.vendor.none'), OPERATOR)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+  });
+});
