@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { AuditLog } from './audit/audit.service.js';
 import { TokenAuthenticator } from './auth/api-token.service.js';
@@ -20,6 +21,8 @@ import { AppWebhookEndpoints } from './directory/webhook-endpoints.js';
 import { openGeoIp } from './geo/geoip.js';
 import { loggerOptions } from './logger.js';
 import { Metrics } from './ops/metrics.js';
+import { ComplianceService } from './reporting/compliance.service.js';
+import { ReportingService } from './reporting/reporting.service.js';
 import { UserService } from './users/user.service.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 import { Worker, type WorkerTask } from './worker/worker.js';
@@ -43,6 +46,11 @@ export interface Context {
   oauth: OAuthService;
   appAuth: AppAuthenticator;
   users: UserService;
+  reporting: ReportingService;
+  compliance: ComplianceService;
+  secrets: SecretBox;
+  /** Shared rate-limit counters when several processes run (CUSTOS_REDIS_URL). */
+  redis: Redis | undefined;
   close(): Promise<void>;
 }
 
@@ -98,11 +106,20 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const tokens = new TokenAuthenticator(database, config.authCacheMs);
 
     const audit = new AuditLog(database);
-    const directory = new DirectoryService(database, secrets, audit);
-    const importer = new DirectoryImporter(database, secrets, audit);
+    const poke = () => worker.poke();
+    const directory = new DirectoryService(database, secrets, audit, poke);
+    const importer = new DirectoryImporter(database, secrets, audit, {
+      allowPrivateWebhooks: config.allowPrivateWebhooks,
+      onWebhooks: poke,
+    });
     const oauth = new OAuthService(database, masterKey, config.oauthTokenTtlSeconds);
     const appAuth = new AppAuthenticator(database, secrets, oauth);
     const users = new UserService(database, audit);
+    const reporting = new ReportingService(database);
+    const compliance = new ComplianceService(database, config.reportCycleDays);
+    const redis = config.redisUrl
+      ? new Redis(config.redisUrl, { connectTimeout: 1000, maxRetriesPerRequest: 1 })
+      : undefined;
 
     return {
       config,
@@ -119,9 +136,14 @@ export async function createContext(config: Config, options: ContextOptions = {}
       oauth,
       appAuth,
       users,
+      reporting,
+      compliance,
+      secrets,
+      redis,
       async close() {
         await inbox.drain();
         await worker.stop();
+        await redis?.quit();
         await database.close();
       },
     };

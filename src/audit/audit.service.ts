@@ -12,6 +12,7 @@ export type AuditAction =
   | 'account.closed'
   | 'app.email-api-approval-changed'
   | 'installation.uninstalled'
+  | 'app.webhook-secret-rotated'
   | 'directory.imported';
 
 /** Who did it: an app (by key), an admin API client (by id), or the operator at the CLI. */

@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationResultSet, Migrator } from '
 import * as foundation from './migrations/20261124-0001-foundation.js';
 import * as directory from './migrations/20261124-0002-directory.js';
 import * as webhooks from './migrations/20261124-0003-webhooks.js';
+import * as reporting from './migrations/20261124-0004-reporting.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -11,6 +12,7 @@ const migrations: Record<string, Migration> = {
   '20261124-0001-foundation': foundation,
   '20261124-0002-directory': directory,
   '20261124-0003-webhooks': webhooks,
+  '20261124-0004-reporting': reporting,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -1,0 +1,84 @@
+import type { AppPrincipal } from '../auth/principal.js';
+import type { Database } from '../db/dialect.js';
+import type { ReportedAccount } from './report-accounts.js';
+import * as repo from './reporting.repository.js';
+
+export type ReportStatus = 'closed' | 'updated';
+
+export interface ReportAnswer {
+  accountId: string;
+  status: ReportStatus;
+}
+
+/**
+ * Personal data reporting (seed 004, reference §2). What an app may learn is bounded by
+ * the sites it is installed on: an account that is not a member of any of them, or does
+ * not exist, gets no status at all and is not recorded as a holding, so the answer is the
+ * same for "unknown" and "not yours" and never reveals whether an account exists.
+ */
+export class ReportingService {
+  constructor(private readonly database: Database) {}
+
+  async report(app: AppPrincipal, reported: ReportedAccount[]): Promise<ReportAnswer[]> {
+    const ids = reported.map((r) => r.accountId);
+    const states = await repo.findVisibleAccountStates(this.database.db, ids, app.siteIds);
+    const byId = new Map(states.map((s) => [s.account_id, s]));
+    const answers: ReportAnswer[] = [];
+    const holdings: repo.HoldingReport[] = [];
+    for (const r of reported) {
+      const state = byId.get(r.accountId);
+      if (!state) continue;
+      holdings.push({ accountId: r.accountId, retrievedAt: new Date(r.retrievedMs).toISOString() });
+      if (state.status === 'closed') answers.push({ accountId: r.accountId, status: 'closed' });
+      else if (Date.parse(state.pd_updated_at) > r.retrievedMs)
+        answers.push({ accountId: r.accountId, status: 'updated' });
+    }
+    await this.record(app.appKey, holdings, answers);
+    return answers;
+  }
+
+  /**
+   * One transaction: the holdings upsert, the app's last report time, and (for `closed`
+   * answers) the art. 19 notice that the app was told. Not fsynced on SQLite: the register
+   * is rebuilt by the next report, and a closure notice is also on record from its webhook.
+   */
+  private async record(appKey: string, holdings: repo.HoldingReport[], answers: ReportAnswer[]) {
+    const now = new Date().toISOString();
+    const closed = answers.filter((a) => a.status === 'closed');
+    await this.database.writeTransaction(
+      async (trx) => {
+        await repo.upsertHoldings(trx, appKey, holdings, now);
+        await repo.markAppReported(trx, appKey, now);
+        await repo.insertNotices(
+          trx,
+          closed.map((a) => ({
+            // One report notice per (app, account): the first time it was told is what counts.
+            id: `report:${appKey}:${a.accountId}`,
+            app_key: appKey,
+            account_id: a.accountId,
+            event_type: 'account.closed',
+            channel: 'report',
+            message_id: null,
+            told_at: now,
+          })),
+        );
+      },
+      { durable: false },
+    );
+  }
+
+  /**
+   * An app confirms it erased these accounts' data; it stops holding them. Accounts it
+   * can see, or holds (an app uninstalled since still holds what it reported), count;
+   * others are ignored without saying so, as in reports.
+   */
+  async confirmErasure(app: AppPrincipal, accountIds: string[]): Promise<void> {
+    const db = this.database.db;
+    const visible = await repo.findVisibleAccountStates(db, accountIds, app.siteIds);
+    const held = await repo.findHeldAccountIds(db, app.appKey, accountIds);
+    const ids = [...new Set([...visible.map((v) => v.account_id), ...held])];
+    if (ids.length === 0) return;
+    const now = new Date().toISOString();
+    await this.database.writeTransaction((trx) => repo.confirmErasures(trx, app.appKey, ids, now));
+  }
+}
