@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import Type from 'typebox';
 import { type AppAuthScheme, appOf, type RouteAuth } from '../auth/principal.js';
 import { AppError } from '../errors/app-error.js';
+import { sharedMemoryStore } from './memory-rate-store.js';
 import { parseReport } from './report-accounts.js';
 import { ErasureBody, ReportAnswer, ReportBody, ReportError } from './reporting.schemas.js';
 import type { ReportingService } from './reporting.service.js';
@@ -32,9 +33,9 @@ export const reportingRoutes: FastifyPluginAsyncTypebox<ReportingRouteOptions> =
   const { reporting, cycleDays } = opts;
   await app.register(rateLimit, {
     global: false,
-    redis: opts.rateLimit.redis,
+    ...(opts.rateLimit.redis ? { redis: opts.rateLimit.redis } : { store: sharedMemoryStore() }),
     nameSpace: `${opts.rateLimit.prefix}rate:`,
-    // A Redis outage must not stop apps from learning about erasures: count locally-less, answer.
+    // A Redis outage must not stop apps from learning about erasures: answer without counting.
     skipOnError: true,
   });
   // After the hook chain fails or succeeds alike: the contract puts the header on every response.
