@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { createToken, listTokens, revokeToken } from './auth/api-token.service.js';
 import { withDatabase } from './cli/database.js';
 import { OPERATOR, withDirectory } from './cli/directory.js';
+import { registerReportingCommands } from './cli/reporting.commands.js';
 import { registerWebhookCommands } from './cli/webhook.commands.js';
 import { ConfigError, loadConfig } from './config.js';
 import { addNotice, listNotices } from './consent/notice.service.js';
@@ -218,6 +219,7 @@ program
   });
 
 registerWebhookCommands(program, config, say);
+registerReportingCommands(program, config, say);
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof ImportValidationError) {
