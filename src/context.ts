@@ -142,6 +142,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       redis,
       async close() {
         await inbox.drain();
+        await reporting.drain();
         await worker.stop();
         await redis?.quit();
         await database.close();

@@ -67,8 +67,49 @@ export async function upsertHoldings(
     .execute();
 }
 
-export async function markAppReported(db: Kysely<DB>, appKey: string, now: string): Promise<void> {
-  await db.updateTable('apps').set({ last_reported_at: now }).where('key', '=', appKey).execute();
+export interface ReportRecord {
+  appKey: string;
+  holdings: HoldingReport[];
+  /** Accounts the answer called closed: the app was told (GDPR art. 19 evidence). */
+  closed: string[];
+}
+
+/**
+ * Writes a batch of reports: the holdings upsert (the last report of an (app, account) in
+ * the batch wins; one statement may not touch a row twice), each app's last report time,
+ * and one report notice per (app, closed account), kept at the first time it was told.
+ */
+export async function recordReports(db: Kysely<DB>, reports: ReportRecord[]): Promise<void> {
+  const now = new Date().toISOString();
+  const latest = new Map<string, { appKey: string; holding: HoldingReport }>();
+  for (const r of reports)
+    for (const h of r.holdings)
+      latest.set(`${r.appKey}\u0000${h.accountId}`, { appKey: r.appKey, holding: h });
+  const byApp = new Map<string, HoldingReport[]>();
+  for (const { appKey, holding } of latest.values()) {
+    const list = byApp.get(appKey);
+    if (list) list.push(holding);
+    else byApp.set(appKey, [holding]);
+  }
+  for (const [appKey, holdings] of byApp)
+    for (let i = 0; i < holdings.length; i += 500)
+      await upsertHoldings(db, appKey, holdings.slice(i, i + 500), now);
+  const apps = [...new Set(reports.map((r) => r.appKey))];
+  await db.updateTable('apps').set({ last_reported_at: now }).where('key', 'in', apps).execute();
+  await insertNotices(
+    db,
+    reports.flatMap((r) =>
+      r.closed.map((accountId) => ({
+        id: `report:${r.appKey}:${accountId}`,
+        app_key: r.appKey,
+        account_id: accountId,
+        event_type: 'account.closed',
+        channel: 'report' as const,
+        message_id: null,
+        told_at: now,
+      })),
+    ),
+  );
 }
 
 export interface NoticeRow {

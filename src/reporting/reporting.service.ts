@@ -1,5 +1,6 @@
 import type { AppPrincipal } from '../auth/principal.js';
 import type { Database } from '../db/dialect.js';
+import { GroupCommit } from '../db/group-commit.js';
 import type { ReportedAccount } from './report-accounts.js';
 import * as repo from './reporting.repository.js';
 
@@ -17,7 +18,16 @@ export interface ReportAnswer {
  * same for "unknown" and "not yours" and never reveals whether an account exists.
  */
 export class ReportingService {
-  constructor(private readonly database: Database) {}
+  /**
+   * Register writes by group commit: concurrent reports (the official helper sends its
+   * chunks at once) share one transaction. Not fsynced on SQLite: the register is rebuilt
+   * by the next report, and a closure notice is also on record from its webhook.
+   */
+  private readonly register: GroupCommit<repo.ReportRecord>;
+
+  constructor(private readonly database: Database) {
+    this.register = new GroupCommit(database, repo.recordReports, undefined, { durable: false });
+  }
 
   async report(app: AppPrincipal, reported: ReportedAccount[]): Promise<ReportAnswer[]> {
     const ids = reported.map((r) => r.accountId);
@@ -33,38 +43,17 @@ export class ReportingService {
       else if (Date.parse(state.pd_updated_at) > r.retrievedMs)
         answers.push({ accountId: r.accountId, status: 'updated' });
     }
-    await this.record(app.appKey, holdings, answers);
+    await this.register.enqueue({
+      appKey: app.appKey,
+      holdings,
+      closed: answers.filter((a) => a.status === 'closed').map((a) => a.accountId),
+    });
     return answers;
   }
 
-  /**
-   * One transaction: the holdings upsert, the app's last report time, and (for `closed`
-   * answers) the art. 19 notice that the app was told. Not fsynced on SQLite: the register
-   * is rebuilt by the next report, and a closure notice is also on record from its webhook.
-   */
-  private async record(appKey: string, holdings: repo.HoldingReport[], answers: ReportAnswer[]) {
-    const now = new Date().toISOString();
-    const closed = answers.filter((a) => a.status === 'closed');
-    await this.database.writeTransaction(
-      async (trx) => {
-        await repo.upsertHoldings(trx, appKey, holdings, now);
-        await repo.markAppReported(trx, appKey, now);
-        await repo.insertNotices(
-          trx,
-          closed.map((a) => ({
-            // One report notice per (app, account): the first time it was told is what counts.
-            id: `report:${appKey}:${a.accountId}`,
-            app_key: appKey,
-            account_id: a.accountId,
-            event_type: 'account.closed',
-            channel: 'report',
-            message_id: null,
-            told_at: now,
-          })),
-        );
-      },
-      { durable: false },
-    );
+  /** Waits for register writes still in flight (graceful stop). */
+  drain(): Promise<void> {
+    return this.register.drain();
   }
 
   /**

@@ -5,7 +5,8 @@ import type { Kysely } from 'kysely';
 export async function up(db: Kysely<any>): Promise<void> {
   // The holdings register (PRODUCT.md "Holding"): what each app last reported it stores.
   // Keyed (app, account) so a report is one batched upsert; the account index serves the
-  // per-account view ("apps that hold this account's data").
+  // per-account view ("apps that hold this account's data"). No index on reported_at: every
+  // report rewrites it, and the compliance view reads each app's rows through the key anyway.
   await db.schema
     .createTable('holdings')
     .addColumn('app_key', 'text', (c) => c.notNull())
@@ -16,11 +17,6 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addPrimaryKeyConstraint('holdings_pk', ['app_key', 'account_id'])
     .execute();
   await db.schema.createIndex('holdings_account_idx').on('holdings').column('account_id').execute();
-  await db.schema
-    .createIndex('holdings_reported_idx')
-    .on('holdings')
-    .columns(['app_key', 'reported_at'])
-    .execute();
 
   // GDPR art. 19 evidence: each time an app was told that an account changed or closed,
   // by webhook (message_id links the delivery record) or in a report-accounts answer.
