@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
+import { memberAccounts } from '../directory/account.repository.js';
 
 /** What report-accounts needs of an account the app may see: no PD. */
 export interface ReportedAccountState {
@@ -18,19 +19,26 @@ export function findVisibleAccountStates(
   siteIds: readonly string[],
 ): Promise<ReportedAccountState[]> {
   if (accountIds.length === 0 || siteIds.length === 0) return Promise.resolve([]);
+  return memberAccounts(db, accountIds, siteIds).select(['account_id', 'status', 'pd_updated_at']).execute();
+}
+
+/**
+ * Accounts among `accountIds` that this app holds (it reported them before), whatever its
+ * sites now: an app that holds a closed account's data must hear `closed` even after the
+ * account left its sites.
+ */
+export function findHeldAccountStates(
+  db: Kysely<DB>,
+  appKey: string,
+  accountIds: string[],
+): Promise<ReportedAccountState[]> {
+  if (accountIds.length === 0) return Promise.resolve([]);
   return db
-    .selectFrom('accounts')
-    .select(['account_id', 'status', 'pd_updated_at'])
-    .where('account_id', 'in', accountIds)
-    .where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('site_members')
-          .select('site_members.account_id')
-          .whereRef('site_members.account_id', '=', 'accounts.account_id')
-          .where('site_members.site_id', 'in', siteIds),
-      ),
-    )
+    .selectFrom('holdings')
+    .innerJoin('accounts', 'accounts.account_id', 'holdings.account_id')
+    .select(['accounts.account_id', 'accounts.status', 'accounts.pd_updated_at'])
+    .where('holdings.app_key', '=', appKey)
+    .where('holdings.account_id', 'in', accountIds)
     .execute();
 }
 

@@ -13,9 +13,10 @@ export interface ReportAnswer {
 
 /**
  * Personal data reporting (seed 004, reference §2). What an app may learn is bounded by
- * the sites it is installed on: an account that is not a member of any of them, or does
- * not exist, gets no status at all and is not recorded as a holding, so the answer is the
- * same for "unknown" and "not yours" and never reveals whether an account exists.
+ * the sites it is installed on, and by what it already holds: an account that is neither
+ * a member of one of its sites nor held by it, or that does not exist, gets no status at
+ * all and is not recorded as a holding, so the answer is the same for "unknown" and "not
+ * yours" and never reveals whether an account exists.
  */
 export class ReportingService {
   /**
@@ -31,8 +32,11 @@ export class ReportingService {
 
   async report(app: AppPrincipal, reported: ReportedAccount[]): Promise<ReportAnswer[]> {
     const ids = reported.map((r) => r.accountId);
-    const states = await repo.findVisibleAccountStates(this.database.db, ids, app.siteIds);
+    const db = this.database.db;
+    const states = await repo.findVisibleAccountStates(db, ids, app.siteIds);
     const byId = new Map(states.map((s) => [s.account_id, s]));
+    const others = ids.filter((id) => !byId.has(id));
+    for (const s of await repo.findHeldAccountStates(db, app.appKey, others)) byId.set(s.account_id, s);
     const answers: ReportAnswer[] = [];
     const holdings: repo.HoldingReport[] = [];
     for (const r of reported) {

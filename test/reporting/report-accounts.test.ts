@@ -5,6 +5,7 @@ import {
   ADA,
   adminClient,
   CLOSED_ID,
+  exampleDirectory,
   GINA,
   importExample,
   OPERATOR,
@@ -128,6 +129,19 @@ describe('report-accounts: statuses', () => {
       .orderBy('account_id')
       .execute();
     expect(rows.map((r) => r.account_id).sort()).toEqual([ADA, ACTIVE_ID, CLOSED_ID, GINA].sort());
+  });
+});
+
+describe("report-accounts: an account that left the app's sites", () => {
+  it('is still closed for an app that holds it, and unknown to one that never did', async () => {
+    const file = exampleDirectory();
+    file.accounts = file.accounts?.filter((a) => a.accountId !== CLOSED_ID);
+    file.sites = file.sites?.map((s) => ({ ...s, members: s.members?.filter((m) => m !== CLOSED_ID) }));
+    await importExample(t, file);
+    const res = await reportWithJwt(t, 'ts-acme-1', SECRETS.tsAcme, accounts([CLOSED_ID, now()]));
+    expect(res.json()).toEqual({ accounts: [{ accountId: CLOSED_ID, status: 'closed' }] });
+    const reporter = await oauthToken(t, 'reporter', SECRETS.readerClient, 'report:personal-data');
+    expect((await reportWithBearer(t, reporter, accounts([CLOSED_ID, now()]))).statusCode).toBe(204);
   });
 });
 
