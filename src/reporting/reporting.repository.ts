@@ -24,8 +24,7 @@ export function findVisibleAccountStates(
 
 /**
  * Accounts among `accountIds` that this app holds (it reported them before), whatever its
- * sites now: an app that holds a closed account's data must hear `closed` even after the
- * account left its sites.
+ * sites now.
  */
 export function findHeldAccountStates(
   db: Kysely<DB>,

@@ -13,9 +13,8 @@ export interface ReportAnswer {
 
 /**
  * Personal data reporting (seed 004, reference §2). What an app may learn is bounded by
- * the sites it is installed on, and by what it already holds: an account that is neither
- * a member of one of its sites nor held by it, or that does not exist, gets no status at
- * all and is not recorded as a holding, so the answer is the same for "unknown" and "not
+ * the sites it is installed on: an account that is not a member of one of them, or that
+ * does not exist, gets no status at all and is not recorded as a holding, so the answer is the same for "unknown" and "not
  * yours" and never reveals whether an account exists.
  */
 export class ReportingService {
@@ -35,8 +34,11 @@ export class ReportingService {
     const db = this.database.db;
     const states = await repo.findVisibleAccountStates(db, ids, app.siteIds);
     const byId = new Map(states.map((s) => [s.account_id, s]));
+    // One exception, for erasure (GDPR art. 17(2)): an app that holds an account which has
+    // since closed and left its sites is still told `closed`; it already knows the id.
     const others = ids.filter((id) => !byId.has(id));
-    for (const s of await repo.findHeldAccountStates(db, app.appKey, others)) byId.set(s.account_id, s);
+    for (const s of await repo.findHeldAccountStates(db, app.appKey, others))
+      if (s.status === 'closed') byId.set(s.account_id, s);
     const answers: ReportAnswer[] = [];
     const holdings: repo.HoldingReport[] = [];
     for (const r of reported) {

@@ -84,7 +84,10 @@ describe('lifecycle notices', () => {
   it('tells each app with an endpoint about its installations, with ids only', async () => {
     await until(async () => (await received('app.installed')).length === 3);
     const installed = await received('app.installed');
-    expect(installed.map((i) => [i.app, i.event.data.siteId])).toEqual([
+    const pairs = installed
+      .map((i) => [i.app, i.event.data.siteId])
+      .sort((a, b) => `${a}`.localeCompare(`${b}`));
+    expect(pairs).toEqual([
       [MAILER, 'acme-prod'],
       [TIMESHEETS, 'acme-prod'],
       [TIMESHEETS, 'globex-prod'],
