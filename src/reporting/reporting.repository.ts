@@ -74,6 +74,8 @@ export async function upsertHoldings(
     .execute();
 }
 
+const UPSERT_CHUNK = 90;
+
 export interface ReportRecord {
   appKey: string;
   holdings: HoldingReport[];
@@ -98,9 +100,10 @@ export async function recordReports(db: Kysely<DB>, reports: ReportRecord[]): Pr
     if (list) list.push(holding);
     else byApp.set(appKey, [holding]);
   }
+  // Fixed-size chunks: few distinct statement texts, so prepared statements are reused.
   for (const [appKey, holdings] of byApp)
-    for (let i = 0; i < holdings.length; i += 500)
-      await upsertHoldings(db, appKey, holdings.slice(i, i + 500), now);
+    for (let i = 0; i < holdings.length; i += UPSERT_CHUNK)
+      await upsertHoldings(db, appKey, holdings.slice(i, i + UPSERT_CHUNK), now);
   const apps = [...new Set(reports.map((r) => r.appKey))];
   await db.updateTable('apps').set({ last_reported_at: now }).where('key', 'in', apps).execute();
   await insertNotices(
