@@ -12,6 +12,8 @@ import { adminDirectoryRoutes } from './directory/admin.routes.js';
 import { errorHandlerPlugin } from './errors/error-handler.js';
 import { RequestLogController } from './logger.js';
 import { opsRoutes } from './ops/ops.routes.js';
+import { complianceRoutes } from './reporting/compliance.routes.js';
+import { reportingRoutes } from './reporting/reporting.routes.js';
 import { userRoutes } from './users/users.routes.js';
 import { coercingAjv, strictAjv } from './validation.js';
 
@@ -33,6 +35,20 @@ function createFastify(ctx: Context) {
 }
 
 export type App = ReturnType<typeof createFastify>;
+
+function reportingOptions(ctx: Context) {
+  const { config } = ctx;
+  return {
+    reporting: ctx.reporting,
+    cycleDays: config.reportCycleDays,
+    rateLimit: {
+      max: config.reportRateLimit,
+      windowMs: config.reportRateWindowMs,
+      redis: ctx.redis,
+      prefix: config.redisKeyPrefix,
+    },
+  };
+}
 
 export async function buildApp(ctx: Context): Promise<App> {
   const app = createFastify(ctx);
@@ -109,6 +125,8 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(adminDirectoryRoutes, { directory: ctx.directory, importer: ctx.importer });
   await app.register(accessRoutes, { access: ctx.access });
   await app.register(auditRoutes, { database: ctx.database });
+  await app.register(reportingRoutes, reportingOptions(ctx));
+  await app.register(complianceRoutes, { compliance: ctx.compliance });
 
   return app;
 }

@@ -6,6 +6,7 @@ import { registerAccessCommands } from './cli/access.commands.js';
 import { registerAuditCommands } from './cli/audit.commands.js';
 import { auditOperator, withDatabase } from './cli/database.js';
 import { OPERATOR, withDirectory } from './cli/directory.js';
+import { registerReportingCommands } from './cli/reporting.commands.js';
 import { registerWebhookCommands } from './cli/webhook.commands.js';
 import { ConfigError, loadConfig } from './config.js';
 import { addNotice, listNotices } from './consent/notice.service.js';
@@ -231,6 +232,7 @@ program
   });
 
 registerWebhookCommands(program, config, say);
+registerReportingCommands(program, config, say);
 registerAccessCommands(program, config, say);
 registerAuditCommands(program, config, say);
 

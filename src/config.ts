@@ -27,6 +27,12 @@ const EnvSchema = Type.Object({
   CUSTOS_SECRET_KEY_FILE: Type.String({ default: './data/custos.key', minLength: 1 }),
   CUSTOS_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#]+(/[^?#]*)?$' })),
   CUSTOS_OAUTH_TOKEN_TTL_S: Type.Integer({ default: 3600, minimum: 60, maximum: 86_400 }),
+  CUSTOS_REPORT_CYCLE_DAYS: Type.Integer({ default: 15, minimum: 1, maximum: 365 }),
+  CUSTOS_REPORT_RATE_LIMIT: Type.Integer({ default: 6000, minimum: 1, maximum: 1_000_000 }),
+  CUSTOS_REPORT_RATE_WINDOW_S: Type.Integer({ default: 60, minimum: 1, maximum: 86_400 }),
+  CUSTOS_REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  CUSTOS_REDIS_KEY_PREFIX: Type.String({ default: 'custos:', minLength: 1 }),
+  CUSTOS_WEBHOOK_SECRET_GRACE_HOURS: Type.Number({ default: 24, minimum: 0, maximum: 720 }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -59,6 +65,16 @@ export interface Config {
   /** Base URL for links in responses (`self`, default avatars); else taken from the request. */
   publicUrl: string | undefined;
   oauthTokenTtlSeconds: number;
+  /** How often an app must report each account it holds (the `Cycle-Period` header, whole days). */
+  reportCycleDays: number;
+  /** report-accounts requests each app may make per window; 429 with Retry-After past it. */
+  reportRateLimit: number;
+  reportRateWindowMs: number;
+  /** Shared store for rate limits across processes; in-memory (one process) when absent. */
+  redisUrl: string | undefined;
+  redisKeyPrefix: string;
+  /** After a webhook secret rotation, the previous secret keeps signing this long. */
+  webhookSecretGraceMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -105,5 +121,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKeyFile: e.CUSTOS_SECRET_KEY_FILE,
     publicUrl: e.CUSTOS_PUBLIC_URL?.replace(/\/$/, ''),
     oauthTokenTtlSeconds: e.CUSTOS_OAUTH_TOKEN_TTL_S,
+    reportCycleDays: e.CUSTOS_REPORT_CYCLE_DAYS,
+    reportRateLimit: e.CUSTOS_REPORT_RATE_LIMIT,
+    reportRateWindowMs: e.CUSTOS_REPORT_RATE_WINDOW_S * 1000,
+    redisUrl: e.CUSTOS_REDIS_URL,
+    redisKeyPrefix: e.CUSTOS_REDIS_KEY_PREFIX,
+    webhookSecretGraceMs: Math.round(e.CUSTOS_WEBHOOK_SECRET_GRACE_HOURS * 3_600_000),
   };
 }

@@ -1,6 +1,6 @@
+import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { AccessProgramme } from './access/access.service.js';
-import { type ReportingCompliance, unknownReportingCompliance } from './access/reporting-compliance.js';
 import { AuditLog } from './audit/audit.service.js';
 import { TokenAuthenticator } from './auth/api-token.service.js';
 import { AppAuthenticator } from './auth/app-auth.js';
@@ -22,6 +22,8 @@ import { AppWebhookEndpoints } from './directory/webhook-endpoints.js';
 import { openGeoIp } from './geo/geoip.js';
 import { loggerOptions } from './logger.js';
 import { Metrics } from './ops/metrics.js';
+import { ComplianceService } from './reporting/compliance.service.js';
+import { ReportingService } from './reporting/reporting.service.js';
 import { UserService } from './users/user.service.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 import { Worker, type WorkerTask } from './worker/worker.js';
@@ -46,15 +48,13 @@ export interface Context {
   appAuth: AppAuthenticator;
   users: UserService;
   access: AccessProgramme;
+  reporting: ReportingService;
+  compliance: ComplianceService;
+  secrets: SecretBox;
+  /** Shared rate-limit counters when several processes run (CUSTOS_REDIS_URL). */
+  redis: Redis | undefined;
   close(): Promise<void>;
 }
-
-/**
- * Whether an app reported its account ids within its cycle (seed 004), for the access
- * programme. Until the holdings register is wired in here the answer is always unknown.
- */
-export const reportingComplianceFor = (_database: Database): ReportingCompliance =>
-  unknownReportingCompliance;
 
 export interface ContextOptions {
   /** Apply migrations before building services (serve on SQLite by default; tests). */
@@ -108,14 +108,22 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const consent = new ConsentService(database, notices, inbox, geoip, optIn);
     const tokens = new TokenAuthenticator(database, config.authCacheMs);
 
-    const directory = new DirectoryService(database, secrets, audit);
-    const importer = new DirectoryImporter(database, secrets, audit);
+    const poke = () => worker.poke();
+    const directory = new DirectoryService(database, secrets, audit, poke);
+    const importer = new DirectoryImporter(database, secrets, audit, {
+      allowPrivateWebhooks: config.allowPrivateWebhooks,
+      onWebhooks: poke,
+    });
     const oauth = new OAuthService(database, masterKey, config.oauthTokenTtlSeconds);
     const appAuth = new AppAuthenticator(database, secrets, oauth);
-    const access = new AccessProgramme(database, audit, reportingComplianceFor(database), () =>
-      worker.poke(),
-    );
+    const compliance = new ComplianceService(database, config.reportCycleDays);
+    // The access programme's prerequisite "reports within its cycle" is read from the holdings register.
+    const access = new AccessProgramme(database, audit, compliance, poke);
     const users = new UserService(database, audit, access);
+    const reporting = new ReportingService(database);
+    const redis = config.redisUrl
+      ? new Redis(config.redisUrl, { connectTimeout: 1000, maxRetriesPerRequest: 1 })
+      : undefined;
 
     return {
       config,
@@ -133,9 +141,15 @@ export async function createContext(config: Config, options: ContextOptions = {}
       appAuth,
       users,
       access,
+      reporting,
+      compliance,
+      secrets,
+      redis,
       async close() {
         await inbox.drain();
+        await reporting.drain();
         await worker.stop();
+        await redis?.quit();
         await database.close();
       },
     };

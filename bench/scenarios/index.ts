@@ -1,6 +1,7 @@
 import type { BenchScenario } from '../scenario.js';
 import { consentConfigGet, consentPost } from './consent.js';
+import { reportAccounts } from './report-accounts.js';
 import { scenarios as userApi } from './user-api.js';
 
 /** Every scenario `npm run bench` measures, in order. */
-export const scenarios: BenchScenario[] = [consentConfigGet, consentPost, ...userApi];
+export const scenarios: BenchScenario[] = [consentConfigGet, consentPost, ...userApi, reportAccounts];

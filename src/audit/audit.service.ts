@@ -12,6 +12,7 @@ export type AuditAction =
   | 'email.disclosed'
   | 'account.closed'
   | 'installation.uninstalled'
+  | 'app.webhook-secret-rotated'
   | 'directory.imported'
   | 'consent.changed'
   | `access.${'submitted' | 'auto-approved' | 'auto-rejected' | 'in-review' | 'approved' | 'rejected' | 'revoked' | 'use-case-added'}`

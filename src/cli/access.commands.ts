@@ -10,9 +10,9 @@ import {
 import { AccessProgramme } from '../access/access.service.js';
 import { AuditLog } from '../audit/audit.service.js';
 import type { Config } from '../config.js';
-import { reportingComplianceFor } from '../context.js';
 import { AppError } from '../errors/app-error.js';
 import { fromValidation } from '../errors/error-handler.js';
+import { ComplianceService } from '../reporting/compliance.service.js';
 import { strictAjv } from '../validation.js';
 import { withDatabase } from './database.js';
 import { OPERATOR } from './directory.js';
@@ -21,7 +21,13 @@ const validateRequest = strictAjv.compile(AccessRequestBody);
 
 function withAccess<T>(config: Config, fn: (access: AccessProgramme) => Promise<T>): Promise<T> {
   return withDatabase(config, (database) =>
-    fn(new AccessProgramme(database, new AuditLog(database), reportingComplianceFor(database))),
+    fn(
+      new AccessProgramme(
+        database,
+        new AuditLog(database),
+        new ComplianceService(database, config.reportCycleDays),
+      ),
+    ),
   );
 }
 

@@ -21,7 +21,9 @@ export function withDirectory<T>(
     const audit = new AuditLog(database);
     return fn({
       directory: new DirectoryService(database, secrets, audit),
-      importer: new DirectoryImporter(database, secrets, audit),
+      importer: new DirectoryImporter(database, secrets, audit, {
+        allowPrivateWebhooks: config.allowPrivateWebhooks,
+      }),
     });
   });
 }

@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationResultSet, Migrator } from '
 import * as foundation from './migrations/20261124-0001-foundation.js';
 import * as directory from './migrations/20261124-0002-directory.js';
 import * as webhooks from './migrations/20261124-0003-webhooks.js';
+import * as reporting from './migrations/20261124-0004-reporting.js';
 import * as access from './migrations/20261124-0005-access.js';
 
 /**
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '20261124-0001-foundation': foundation,
   '20261124-0002-directory': directory,
   '20261124-0003-webhooks': webhooks,
+  '20261124-0004-reporting': reporting,
   '20261124-0005-access': access,
 };
 

@@ -176,6 +176,11 @@ export interface AppTable {
   webhook_disabled_reason: string | null;
   created_at: string;
   updated_at: string;
+  /** The app's latest report-accounts call (compliance: "never reported" when null). */
+  last_reported_at: string | null;
+  /** During a secret rotation the previous secret also signs, until `webhook_previous_secret_until`. */
+  webhook_previous_secret_enc: string | null;
+  webhook_previous_secret_until: string | null;
 }
 
 export interface InstallationTable {
@@ -253,6 +258,35 @@ export interface AccessRequestTable {
   updated_at: string;
 }
 
+/** The holdings register: app X reported at `reported_at` that it stores PD of the account, retrieved at `retrieved_at`. */
+export interface HoldingTable {
+  app_key: string;
+  account_id: string;
+  retrieved_at: string;
+  reported_at: string;
+  first_reported_at: string;
+}
+
+/** GDPR art. 19 evidence: an app was told of an account's change or closure. */
+export interface AccountNoticeTable {
+  id: string;
+  app_key: string;
+  account_id: string;
+  /** 'account.closed' | 'account.updated' */
+  event_type: string;
+  /** 'webhook' (message_id set: its delivery record) | 'report' (a report-accounts answer) */
+  channel: string;
+  message_id: string | null;
+  told_at: string;
+}
+
+/** An app's statement that it erased the account's data. */
+export interface ErasureConfirmationTable {
+  app_key: string;
+  account_id: string;
+  confirmed_at: string;
+}
+
 export interface DB {
   api_clients: ApiClientTable;
   api_client_scopes: ApiClientScopeTable;
@@ -273,4 +307,7 @@ export interface DB {
   webhook_messages: WebhookMessageTable;
   access_use_cases: AccessUseCaseTable;
   access_requests: AccessRequestTable;
+  holdings: HoldingTable;
+  account_notices: AccountNoticeTable;
+  erasure_confirmations: ErasureConfirmationTable;
 }

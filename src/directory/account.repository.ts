@@ -12,13 +12,12 @@ export function findAccountRows(db: Kysely<DB>, accountIds: string[]) {
 
 /**
  * Accounts among `accountIds` that are members of at least one of `siteIds`: the only
- * accounts an app installed on those sites may learn anything about.
+ * accounts an app installed on those sites may learn anything about. Callers choose the
+ * columns; the lists must not be empty.
  */
-export function findMemberAccountRows(db: Kysely<DB>, accountIds: string[], siteIds: readonly string[]) {
-  if (accountIds.length === 0 || siteIds.length === 0) return Promise.resolve([]);
+export function memberAccounts(db: Kysely<DB>, accountIds: string[], siteIds: readonly string[]) {
   return db
     .selectFrom('accounts')
-    .selectAll()
     .where('account_id', 'in', accountIds)
     .where((eb) =>
       eb.exists(
@@ -28,8 +27,12 @@ export function findMemberAccountRows(db: Kysely<DB>, accountIds: string[], site
           .whereRef('site_members.account_id', '=', 'accounts.account_id')
           .where('site_members.site_id', 'in', siteIds),
       ),
-    )
-    .execute();
+    );
+}
+
+export function findMemberAccountRows(db: Kysely<DB>, accountIds: string[], siteIds: readonly string[]) {
+  if (accountIds.length === 0 || siteIds.length === 0) return Promise.resolve([]);
+  return memberAccounts(db, accountIds, siteIds).selectAll().execute();
 }
 
 /** Accounts holding any of these (normalized) emails, for uniqueness checks. */

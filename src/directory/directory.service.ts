@@ -5,6 +5,7 @@ import { APP_SCOPES } from '../auth/principal.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
+import { announceAccountEvent, announceLifecycleEvent } from '../reporting/account-events.js';
 import { type Account, accountFromRow, EMPTY_PROFILE, profileColumns } from './account.model.js';
 import * as accounts from './account.repository.js';
 import * as apps from './app.repository.js';
@@ -41,6 +42,8 @@ export class DirectoryService {
     private readonly database: Database,
     private readonly secrets: SecretBox,
     private readonly audit: AuditLog,
+    /** Called after a commit that wrote webhook messages, so delivery starts at once. */
+    private readonly onWebhooks: () => void = () => {},
   ) {}
 
   async getAccount(accountId: string): Promise<Account> {
@@ -65,7 +68,7 @@ export class DirectoryService {
     accountId: string,
     actor: AuditActor,
   ): Promise<{ closedAt: string; alreadyClosed: boolean }> {
-    return this.database.writeTransaction(async (trx) => {
+    const result = await this.database.writeTransaction(async (trx) => {
       const row = await accounts.findAccountRow(trx, accountId);
       if (!row) throw new AppError('NOT_FOUND', 'No such account', { field: 'accountId' });
       if (row.status === 'closed') return { closedAt: row.closed_at ?? row.updated_at, alreadyClosed: true };
@@ -78,9 +81,15 @@ export class DirectoryService {
         ...profileColumns(EMPTY_PROFILE),
       });
       await accounts.insertAccountEvent(trx, { account_id: accountId, type: 'account.closed', at: now });
-      await this.audit.appendWithin(trx, [{ actor, action: 'account.closed', accountId }]);
+      // GDPR art. 17(2)/19: every app holding the data is told, in this same transaction.
+      const told = await announceAccountEvent(trx, accountId, 'account.closed', now);
+      await this.audit.appendWithin(trx, [
+        { actor, action: 'account.closed', accountId, details: { appsNotified: told } },
+      ]);
       return { closedAt: now, alreadyClosed: false };
     });
+    if (!result.alreadyClosed) this.onWebhooks();
+    return result;
   }
 
   /** Uninstalling ends the app's access to the site at once: its JWTs and tokens stop reaching it. */
@@ -89,7 +98,9 @@ export class DirectoryService {
       const installation = await apps.findInstallationByClientKey(trx, clientKey);
       if (!installation) throw new AppError('NOT_FOUND', 'No such installation', { field: 'clientKey' });
       if (installation.uninstalled_at !== null) return;
-      await apps.updateInstallation(trx, installation.id, { uninstalled_at: new Date().toISOString() });
+      const now = new Date().toISOString();
+      await apps.updateInstallation(trx, installation.id, { uninstalled_at: now });
+      await announceLifecycleEvent(trx, installation, 'app.uninstalled', now);
       await this.audit.appendWithin(trx, [
         {
           actor,
@@ -99,6 +110,7 @@ export class DirectoryService {
         },
       ]);
     });
+    this.onWebhooks();
   }
 
   /**

@@ -6,6 +6,8 @@ import { hashSecret, verifySecret } from '../crypto/password-hash.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
 import type { AccountTable, AppTable, DB } from '../db/schema.js';
+import { announceAccountEvent, announceLifecycleEvent } from '../reporting/account-events.js';
+import { assertRegistrableUrl } from '../webhooks/webhook-url.js';
 import { type Profile, profileColumns, withDefaultVisibility } from './account.model.js';
 import * as accounts from './account.repository.js';
 import * as apps from './app.repository.js';
@@ -54,15 +56,24 @@ export class DirectoryImporter {
     private readonly database: Database,
     private readonly secrets: SecretBox,
     private readonly audit: AuditLog,
+    private readonly options: { allowPrivateWebhooks?: boolean; onWebhooks?: () => void } = {},
   ) {}
 
   async importDirectory(input: unknown, actor: AuditActor): Promise<ImportSummary> {
     const file = checkShape(input);
+    // SSRF (OWASP API7): a vendor's webhook URL must not point into the operator's network.
+    for (const [i, app] of (file.apps ?? []).entries())
+      if (app.webhook)
+        await assertRegistrableUrl(
+          app.webhook.url,
+          this.options.allowPrivateWebhooks ?? false,
+          `apps.${i}.webhook.url`,
+        );
     // Hash OAuth secrets before taking the write lock: scrypt is slow on purpose.
     const hashes = new Map<string, string>();
     for (const app of file.apps ?? [])
       if (app.oauth) hashes.set(app.key, await hashSecret(app.oauth.clientSecret));
-    return this.database.writeTransaction(async (trx) => {
+    const summary = await this.database.writeTransaction(async (trx) => {
       await checkReferences(trx, file);
       const now = new Date().toISOString();
       const summary = emptySummary();
@@ -73,12 +84,19 @@ export class DirectoryImporter {
         count('organizations', await this.upsertOrganization(trx, org, now));
       const stored = await this.loadAccounts(trx, file.accounts ?? []);
       await this.clearChangingEmails(trx, file.accounts ?? [], stored);
-      for (const account of file.accounts ?? [])
-        count('accounts', await this.upsertAccount(trx, account, stored.get(account.accountId), now));
+      const changedAccounts: string[] = [];
+      for (const account of file.accounts ?? []) {
+        const outcome = await this.upsertAccount(trx, account, stored.get(account.accountId), now);
+        if (outcome === 'updated') changedAccounts.push(account.accountId);
+        count('accounts', outcome);
+      }
       for (const site of file.sites ?? []) count('sites', await this.upsertSite(trx, site, now));
       for (const app of file.apps ?? []) count('apps', await this.upsertApp(trx, app, hashes, now));
       for (const installation of file.installations ?? [])
         count('installations', await this.upsertInstallation(trx, installation, now));
+      // After sites and installations, so that the news reaches the apps as the file leaves them.
+      for (const accountId of changedAccounts)
+        await announceAccountEvent(trx, accountId, 'account.updated', now);
       const details = Object.fromEntries(
         Object.entries(summary).flatMap(([kind, c]) => [
           [`${kind}.created`, c.created],
@@ -88,6 +106,9 @@ export class DirectoryImporter {
       await this.audit.appendWithin(trx, [{ actor, action: 'directory.imported', details }]);
       return summary;
     });
+    // A poke is cheap; the worker finds nothing to do if the import announced nothing.
+    this.options.onWebhooks?.();
+    return summary;
   }
 
   private async upsertOrganization(
@@ -268,6 +289,8 @@ export class DirectoryImporter {
         installed_at: now,
         uninstalled_at: null,
       });
+      const installed = { id, app_key: n.app, site_id: n.site, client_key: n.clientKey };
+      await announceLifecycleEvent(trx, installed, 'app.installed', now);
       return 'created';
     }
     const sameSecret =
@@ -283,6 +306,8 @@ export class DirectoryImporter {
       uninstalled_at: null,
       installed_at: before.uninstalled_at === null ? before.installed_at : now,
     });
+    if (before.uninstalled_at !== null)
+      await announceLifecycleEvent(trx, { ...before, client_key: n.clientKey }, 'app.installed', now);
     return 'updated';
   }
 }

@@ -14,9 +14,15 @@ export class AppWebhookEndpoints implements WebhookEndpoints {
   async find(appKey: string): Promise<WebhookEndpoint | undefined> {
     const app = await apps.findApp(this.database.db, appKey);
     if (!app?.webhook_url || !app.webhook_secret_enc) return undefined;
+    const context = secretContext.webhook(app.key);
+    const secrets = [this.secrets.decrypt(app.webhook_secret_enc, context)];
+    // During a rotation's grace period the previous secret signs too.
+    const until = app.webhook_previous_secret_until;
+    if (app.webhook_previous_secret_enc && until && until > new Date().toISOString())
+      secrets.push(this.secrets.decrypt(app.webhook_previous_secret_enc, context));
     return {
       url: app.webhook_url,
-      secrets: [this.secrets.decrypt(app.webhook_secret_enc, secretContext.webhook(app.key))],
+      secrets,
       disabled: app.webhook_disabled_at !== null,
     };
   }

@@ -72,10 +72,18 @@ function publicMessage(code: ErrorCode): string {
   }
 }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route's contract documents exactly {errorType, errorMessage} (report-accounts): no `field`. */
+    bareErrorBody?: boolean;
+  }
+}
+
 export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
   const body: Record<string, string> = { errorType: error.code, errorMessage: error.message };
-  if (error.field !== undefined) body.field = error.field;
+  if (error.field !== undefined && !reply.request.routeOptions.config?.bareErrorBody)
+    body.field = error.field;
   return reply.status(errorStatus[error.code]).type('application/json').send(body);
 }
 

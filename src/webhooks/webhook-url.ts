@@ -54,6 +54,21 @@ export async function assertDeliverableUrl(
   return url;
 }
 
+/**
+ * The registration-time check (import, admin API): refuses a URL whose host is, or resolves
+ * to, a non-public address. A name that does not resolve yet is accepted: nothing can be
+ * sent to it, and every delivery re-checks the address it connects to (guardedLookup).
+ */
+export async function assertRegistrableUrl(value: string, allowPrivate: boolean, field = 'webhook.url') {
+  try {
+    return await assertDeliverableUrl(value, allowPrivate, field);
+  } catch (error) {
+    if (error instanceof AppError && error.message.endsWith('host does not resolve'))
+      return parseWebhookUrl(value, field);
+    throw error;
+  }
+}
+
 function lookupAll(host: string): Promise<LookupAddress[]> {
   return new Promise((resolve, reject) =>
     dnsLookup(host, { all: true }, (error, addresses) => (error ? reject(error) : resolve(addresses))),

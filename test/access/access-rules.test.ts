@@ -5,7 +5,7 @@ import { AccessProgramme } from '../../src/access/access.service.js';
 import type { ReportingCompliance } from '../../src/access/reporting-compliance.js';
 import { accessRequest } from '../helpers/access.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { importExample, OPERATOR } from '../helpers/directory.js';
+import { ADA, importExample, OPERATOR, oauthToken, SECRETS } from '../helpers/directory.js';
 
 /** Seed 004's states: submitted → auto-approved | auto-rejected | in-review → approved | rejected; approved → revoked. */
 const ALLOWED: [AccessStatus, AccessStatus][] = [
@@ -60,7 +60,7 @@ describe('the personal-data reporting prerequisite (seed 004)', () => {
   });
 
   it('records the check as pending when the register cannot tell, and sends the request to review', async () => {
-    const { id, status } = await t.ctx.access.submit(storesPd, OPERATOR);
+    const { id, status } = await programme('unknown').submit(storesPd, OPERATOR);
     expect(status).toBe('in-review');
     expect((await t.ctx.access.get(id)).reportingCheck).toBe('pending');
   });
@@ -77,5 +77,36 @@ describe('the personal-data reporting prerequisite (seed 004)', () => {
     await expect(t.ctx.access.submit(accessRequest('com.vendor.none'), OPERATOR)).rejects.toMatchObject({
       code: 'NOT_FOUND',
     });
+  });
+});
+
+describe('the reporting prerequisite, read from the holdings register', () => {
+  let r: TestApp;
+  beforeAll(async () => {
+    r = await createTestApp();
+    await importExample(r);
+  });
+  afterAll(() => r.close());
+
+  it('sends a PD-storing app that never reported to review, and approves it once it reports within its cycle', async () => {
+    const storesPd = accessRequest('com.vendor.reporter', { storesPersonalData: true });
+    const first = await r.ctx.access.submit(storesPd, OPERATOR);
+    expect(first.status).toBe('in-review');
+    expect((await r.ctx.access.get(first.id)).reportingCheck).toBe('not-met');
+    await r.ctx.access.decide(first.id, 'rejected', 'report first', OPERATOR);
+
+    const token = await oauthToken(r, 'reporter', SECRETS.readerClient, 'report:personal-data');
+    const reported = await r.app.inject({
+      method: 'POST',
+      url: '/app/report-accounts/',
+      headers: { authorization: `Bearer ${token}` },
+      payload: { accounts: [{ accountId: ADA, updatedAt: new Date().toISOString() }] },
+    });
+    expect(reported.statusCode).toBe(204);
+    await r.ctx.reporting.drain();
+
+    const second = await r.ctx.access.submit(storesPd, OPERATOR);
+    expect(second.status).toBe('auto-approved');
+    expect((await r.ctx.access.get(second.id)).reportingCheck).toBe('met');
   });
 });

@@ -1,0 +1,90 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { ADMIN_SCOPE } from '../auth/principal.js';
+import { AccountIdParams } from '../directory/admin.schemas.js';
+import { errorResponses } from '../errors/error.schemas.js';
+import type { ComplianceService } from './compliance.service.js';
+
+const auth = { kind: 'api-client', scope: ADMIN_SCOPE } as const;
+const security = [{ basic: [] }];
+const Time = Type.Union([Type.String(), Type.Null()]);
+
+const AppCompliance = Type.Object(
+  {
+    appKey: Type.String(),
+    name: Type.String(),
+    storesPersonalData: Type.Boolean(),
+    lastReportedAt: Time,
+    heldAccounts: Type.Integer(),
+    overdueAccounts: Type.Integer(),
+    state: Type.Union([
+      Type.Literal('ok'),
+      Type.Literal('overdue'),
+      Type.Literal('never-reported'),
+      Type.Literal('not-applicable'),
+    ]),
+  },
+  { additionalProperties: false },
+);
+
+const AccountEvidence = Type.Object(
+  {
+    accountId: Type.String(),
+    closedAt: Time,
+    apps: Type.Array(
+      Type.Object(
+        {
+          appKey: Type.String(),
+          holds: Type.Boolean(),
+          retrievedAt: Time,
+          reportedAt: Time,
+          toldAt: Time,
+          toldBy: Type.Array(Type.String()),
+          deliveredAt: Time,
+          webhookStatus: Time,
+          confirmedAt: Time,
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** The operator's compliance views (admin console): ids and times only, no PD. */
+export const complianceRoutes: FastifyPluginAsyncTypebox<{ compliance: ComplianceService }> = async (
+  app,
+  { compliance },
+) => {
+  app.get(
+    '/admin/compliance/apps',
+    {
+      config: { auth },
+      schema: {
+        tags: ['Admin'],
+        summary: 'Per-app reporting compliance: held and overdue accounts, last report, never-reporting apps',
+        security,
+        response: {
+          200: Type.Object({ apps: Type.Array(AppCompliance) }, { additionalProperties: false }),
+          ...errorResponses(401, 403, 500, 503),
+        },
+      },
+    },
+    async () => ({ apps: await compliance.listApps() }),
+  );
+
+  app.get(
+    '/admin/compliance/accounts/:accountId',
+    {
+      config: { auth },
+      schema: {
+        tags: ['Admin'],
+        summary: "Apps that hold this account's data, and who was told of its closure, when (GDPR art. 19)",
+        security,
+        params: AccountIdParams,
+        response: { 200: AccountEvidence, ...errorResponses(400, 401, 403, 404, 500, 503) },
+      },
+    },
+    async (request) => compliance.accountEvidence(request.params.accountId),
+  );
+};

@@ -1,0 +1,126 @@
+import type { ReportingCompliance } from '../access/reporting-compliance.js';
+import type { Database } from '../db/dialect.js';
+import { AppError } from '../errors/app-error.js';
+import * as repo from './compliance.repository.js';
+
+export interface AppCompliance {
+  appKey: string;
+  name: string;
+  storesPersonalData: boolean;
+  lastReportedAt: string | null;
+  /** Accounts the app says it holds. */
+  heldAccounts: number;
+  /** Held accounts not reported again within the cycle (seed 004: every 15 days by default). */
+  overdueAccounts: number;
+  /** 'never-reported': stores PD but never called report-accounts; 'overdue': a report is late. */
+  state: 'ok' | 'overdue' | 'never-reported' | 'not-applicable';
+}
+
+export interface AppEvidence {
+  appKey: string;
+  holds: boolean;
+  retrievedAt: string | null;
+  reportedAt: string | null;
+  /** First time the app was told of the closure, by webhook or in a report answer. */
+  toldAt: string | null;
+  toldBy: string[];
+  /** When the closure webhook was accepted by the app's endpoint. */
+  deliveredAt: string | null;
+  webhookStatus: string | null;
+  confirmedAt: string | null;
+}
+
+const min = (a: string | null, b: string | null) => (a === null ? b : b === null ? a : a < b ? a : b);
+
+/**
+ * The operator's views of the holdings register (seed 004) and the art. 19 evidence
+ * (seed 000); also the access programme's answer to "did this app report within its cycle?".
+ */
+export class ComplianceService implements ReportingCompliance {
+  constructor(
+    private readonly database: Database,
+    private readonly cycleDays: number,
+  ) {}
+
+  /** Yes when the app has reported and no account it holds is past the cycle; unknown for an unknown app. */
+  async reportedWithinCycle(appKey: string, now = new Date()): Promise<'yes' | 'no' | 'unknown'> {
+    const cutoff = new Date(now.getTime() - this.cycleDays * 86_400_000).toISOString();
+    const row = await repo.findAppReporting(this.database.db, appKey, cutoff);
+    if (!row) return 'unknown';
+    const reportedInCycle = row.last_reported_at !== null && row.last_reported_at >= cutoff;
+    return reportedInCycle && Number(row.overdue ?? 0) === 0 ? 'yes' : 'no';
+  }
+
+  async listApps(now = new Date()): Promise<AppCompliance[]> {
+    const cutoff = new Date(now.getTime() - this.cycleDays * 86_400_000).toISOString();
+    const rows = await repo.listAppCompliance(this.database.db, cutoff);
+    return rows.map((r) => {
+      const storesPd = r.stores_personal_data === 1;
+      const overdue = Number(r.overdue);
+      const lateReport = r.last_reported_at !== null && r.last_reported_at < cutoff;
+      let state: AppCompliance['state'] = 'ok';
+      if (r.last_reported_at === null) state = storesPd ? 'never-reported' : 'not-applicable';
+      else if (overdue > 0 || (storesPd && lateReport)) state = 'overdue';
+      return {
+        appKey: r.key,
+        name: r.name,
+        storesPersonalData: storesPd,
+        lastReportedAt: r.last_reported_at,
+        heldAccounts: Number(r.held),
+        overdueAccounts: overdue,
+        state,
+      };
+    });
+  }
+
+  /** Per app that holds, held, or was told about this account: the GDPR art. 19 record. */
+  async accountEvidence(
+    accountId: string,
+  ): Promise<{ accountId: string; closedAt: string | null; apps: AppEvidence[] }> {
+    const db = this.database.db;
+    const account = await db
+      .selectFrom('accounts')
+      .select(['closed_at'])
+      .where('account_id', '=', accountId)
+      .executeTakeFirst();
+    if (!account) throw new AppError('NOT_FOUND', 'No such account', { field: 'accountId' });
+    const byApp = new Map<string, AppEvidence>();
+    const entry = (appKey: string) => {
+      let e = byApp.get(appKey);
+      if (!e) {
+        e = {
+          appKey,
+          holds: false,
+          retrievedAt: null,
+          reportedAt: null,
+          toldAt: null,
+          toldBy: [],
+          deliveredAt: null,
+          webhookStatus: null,
+          confirmedAt: null,
+        };
+        byApp.set(appKey, e);
+      }
+      return e;
+    };
+    for (const h of await repo.findHoldingsOfAccount(db, accountId))
+      Object.assign(entry(h.app_key), {
+        holds: true,
+        retrievedAt: h.retrieved_at,
+        reportedAt: h.reported_at,
+      });
+    for (const n of await repo.findClosureNoticesOfAccount(db, accountId)) {
+      const e = entry(n.app_key);
+      e.toldAt = min(e.toldAt, n.told_at);
+      if (!e.toldBy.includes(n.channel)) e.toldBy.push(n.channel);
+      if (n.channel === 'webhook') {
+        e.deliveredAt = min(e.deliveredAt, n.delivered_at);
+        e.webhookStatus = n.status;
+      }
+    }
+    for (const c of await repo.findConfirmationsOfAccount(db, accountId))
+      entry(c.app_key).confirmedAt = c.confirmed_at;
+    const apps = [...byApp.values()].sort((a, b) => a.appKey.localeCompare(b.appKey));
+    return { accountId, closedAt: account.closed_at, apps };
+  }
+}

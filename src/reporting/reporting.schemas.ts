@@ -1,0 +1,55 @@
+import Type from 'typebox';
+
+/** The documented body (reference §2); the handler reads it itself to answer in the contract's words. */
+export const ReportBody = Type.Object(
+  {
+    accounts: Type.Array(
+      Type.Object(
+        {
+          accountId: Type.String({ pattern: '^[A-Za-z0-9:-]{1,128}$' }),
+          updatedAt: Type.String({
+            format: 'date-time',
+            description: 'RFC 3339: when the app retrieved this PD (the oldest, if several pieces)',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: 90 },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const ReportAnswer = Type.Object(
+  {
+    accounts: Type.Array(
+      Type.Object(
+        {
+          accountId: Type.String(),
+          status: Type.Union([Type.Literal('closed'), Type.Literal('updated')]),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** The contract's error body, exactly. */
+export const ReportError = Type.Object(
+  { errorType: Type.String(), errorMessage: Type.String() },
+  { additionalProperties: false },
+);
+
+export const ErasureBody = Type.Object(
+  {
+    accounts: Type.Array(
+      Type.Object(
+        { accountId: Type.String({ pattern: '^[A-Za-z0-9:-]{1,128}$' }) },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: 90 },
+    ),
+  },
+  { additionalProperties: false },
+);
