@@ -22,6 +22,10 @@ const engine = process.argv.includes('--engine')
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const selected = only ? scenarios.filter((s) => s.name.includes(only)) : scenarios;
 const duration = Number(process.env.BENCH_DURATION ?? 10);
+// BENCH_CPU_PROFILE=<dir>: write a V8 CPU profile of the Custos server there, for finding where time goes.
+const profileArgs = process.env.BENCH_CPU_PROFILE
+  ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
+  : [];
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const adminPostgresUrl = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const root = new URL('..', import.meta.url).pathname;
@@ -200,7 +204,11 @@ async function main() {
     { BENCH_BASELINE: JSON.stringify(baselineBodies) },
     join(work, 'baseline.log'),
   );
-  const custos = await startProcess(['dist/cli.js', 'serve'], custosEnv, join(work, 'custos.log'));
+  const custos = await startProcess(
+    [...profileArgs, 'dist/cli.js', 'serve'],
+    custosEnv,
+    join(work, 'custos.log'),
+  );
   const env: BenchEnv = {
     baseUrl: custos.url,
     databaseUrl: database.url,
