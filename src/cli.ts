@@ -38,7 +38,9 @@ program
 
 program
   .command('worker')
-  .description('Run background work only (applying consent updates), beside one or more `serve` processes')
+  .description(
+    'Run background work only (applying consent updates, delivering webhooks), beside one or more `serve` processes',
+  )
   .action(async () => {
     const cfg = config();
     const running = await startWorker(cfg);

@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
 import { enqueueWebhooks, type OutgoingMessage } from '../webhooks/webhook-dispatcher.js';
-import { findAppsConcerned, findMemberSiteIds, insertNotices } from './reporting.repository.js';
+import {
+  findActiveInstallationsOn,
+  findAppsConcerned,
+  findMemberSiteIds,
+  insertNotices,
+} from './reporting.repository.js';
 
 export type AccountEventType = 'account.closed' | 'account.updated';
 export type LifecycleEventType = 'app.installed' | 'app.uninstalled';
@@ -25,16 +30,7 @@ export async function announceAccountEvent(
   const appKeys = await findAppsConcerned(trx, accountId);
   if (appKeys.length === 0) return 0;
   const memberSites = await findMemberSiteIds(trx, accountId);
-  const installed =
-    memberSites.length === 0
-      ? []
-      : await trx
-          .selectFrom('installations')
-          .select(['app_key', 'site_id'])
-          .where('app_key', 'in', appKeys)
-          .where('site_id', 'in', memberSites)
-          .where('uninstalled_at', 'is', null)
-          .execute();
+  const installed = await findActiveInstallationsOn(trx, appKeys, memberSites);
   const id = eventId();
   const messages: OutgoingMessage[] = appKeys.map((appKey) => ({
     appKey,

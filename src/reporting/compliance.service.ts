@@ -1,5 +1,6 @@
 import type { ReportingCompliance } from '../access/reporting-compliance.js';
 import type { Database } from '../db/dialect.js';
+import { findAccountRow } from '../directory/account.repository.js';
 import { AppError } from '../errors/app-error.js';
 import * as repo from './compliance.repository.js';
 
@@ -78,11 +79,7 @@ export class ComplianceService implements ReportingCompliance {
     accountId: string,
   ): Promise<{ accountId: string; closedAt: string | null; apps: AppEvidence[] }> {
     const db = this.database.db;
-    const account = await db
-      .selectFrom('accounts')
-      .select(['closed_at'])
-      .where('account_id', '=', accountId)
-      .executeTakeFirst();
+    const account = await findAccountRow(db, accountId);
     if (!account) throw new AppError('NOT_FOUND', 'No such account', { field: 'accountId' });
     const byApp = new Map<string, AppEvidence>();
     const entry = (appKey: string) => {

@@ -218,3 +218,15 @@ export async function findMemberSiteIds(db: Kysely<DB>, accountId: string): Prom
     .execute();
   return rows.map((r) => r.site_id);
 }
+
+/** The live installations of these apps on these sites. */
+export function findActiveInstallationsOn(db: Kysely<DB>, appKeys: string[], siteIds: string[]) {
+  if (appKeys.length === 0 || siteIds.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom('installations')
+    .select(['app_key', 'site_id'])
+    .where('app_key', 'in', appKeys)
+    .where('site_id', 'in', siteIds)
+    .where('uninstalled_at', 'is', null)
+    .execute();
+}
