@@ -104,9 +104,13 @@ export class AuditCheckpoints {
     // Read from the database, not remembered: several processes may run the worker.
     const latest = await repo.findLatestCheckpoint(db);
     const dueAt = latest ? Date.parse(latest.at) + this.intervalMs : nowMs;
-    const grown = Number((await findLastEvent(db))?.id ?? 0) > Number(latest?.last_id ?? 0);
+    const tip = await findLastEvent(db);
+    // Grown, or (an alarm, raised by create) cut or rewritten: only an unchanged tip is skipped.
+    const moved = latest
+      ? Number(tip?.id ?? 0) !== Number(latest.last_id) || (tip?.hash ?? GENESIS_HASH) !== latest.last_hash
+      : tip !== undefined;
     let done = 0;
-    if (nowMs >= dueAt && grown) {
+    if (nowMs >= dueAt && moved) {
       try {
         await this.create();
         done++;

@@ -11,6 +11,7 @@ import { verifyAuditChain } from '../../src/audit/audit.verify.js';
 import { CheckpointSigner, verifyCheckpointJws } from '../../src/audit/checkpoint.jws.js';
 import { checkpointSigner } from '../../src/audit/checkpoint.service.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { appendEntries } from '../helpers/audit.js';
 import { runCustos } from '../helpers/process.js';
 
 let t: TestApp;
@@ -23,14 +24,7 @@ const db = () => t.ctx.database.db;
 const rows = () => listAuditEvents(db());
 const verify = (file = witnessFile, ...args: string[]) =>
   runCustos(['audit', 'verify', '--batch-size', '4', '--checkpoint', file, ...args], env);
-const append = (n: number) =>
-  t.ctx.audit.append(
-    Array.from({ length: n }, (_, i) => ({
-      actor: { type: 'operator' as const, id: 'cli' },
-      action: 'admin.test-entry' as const,
-      details: { n: i },
-    })),
-  );
+const append = (n: number) => appendEntries(t, n);
 /** The claims of every checkpoint in the witness file, signatures verified. */
 async function witnessed() {
   const keys = [(await checkpointSigner(t.ctx.config)()).publicJwk];

@@ -10,6 +10,7 @@ import { checkpointSigner, createAuditCheckpoints } from '../../src/audit/checkp
 import { loadConfig } from '../../src/config.js';
 import { loadSigningKey } from '../../src/crypto/signing-key.js';
 import { consentClient, createTestApp, type TestApp } from '../helpers/app.js';
+import { appendEntries } from '../helpers/audit.js';
 import { adminClient } from '../helpers/directory.js';
 import { runCustos } from '../helpers/process.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
@@ -25,14 +26,7 @@ let admin: string;
 
 const db = () => t.ctx.database.db;
 const publicJwk = async () => (await checkpointSigner(t.ctx.config)()).publicJwk;
-const append = (n: number) =>
-  t.ctx.audit.append(
-    Array.from({ length: n }, (_, i) => ({
-      actor: { type: 'operator' as const, id: 'cli' },
-      action: 'admin.test-entry' as const,
-      details: { n: i },
-    })),
-  );
+const append = (n: number) => appendEntries(t, n);
 const witnessLines = () =>
   readFileSync(witnessFile, 'utf8')
     .trim()
@@ -128,7 +122,8 @@ describe('POST /admin/audit-checkpoints', () => {
     const rest = (await list(`?limit=10&cursor=${page.nextCursor}`)).json();
     expect(rest.nextCursor).toBeNull();
     expect(rest.values).toHaveLength(1);
-    expect(rest.values[0].at < page.values[0].at).toBe(true);
+    expect(rest.values[0].id).not.toBe(page.values[0].id);
+    expect(rest.values[0].at <= page.values[0].at).toBe(true);
     expect((await list('?cursor=x')).statusCode).toBe(400);
     const noAuth = await t.app.inject({ method: 'GET', url: '/admin/audit-checkpoints' });
     expect(noAuth.statusCode).toBe(401);
@@ -196,6 +191,24 @@ describe('witness failures and the periodic run', () => {
     expect(await count()).toBe(before + 1);
     expect(await service.runOnce(now + 4 * HOUR)).toBe(0); // nothing appended since
     expect(await count()).toBe(before + 1);
+  });
+
+  it('raises an alarm instead of signing when the log was cut since the last checkpoint', async () => {
+    const { service, lines } = checkpointsWith({ CUSTOS_AUDIT_CHECKPOINT_MINUTES: '60' });
+    await append(1);
+    await service.create();
+    const last = (await listAuditEvents(db())).at(-1);
+    if (!last) throw new Error('expected entries');
+    await db().deleteFrom('audit_events').where('id', '=', Number(last.id)).execute();
+    try {
+      const before = (await list('?limit=1000')).json().values.length;
+      expect(await service.runOnce(Date.now() + 2 * HOUR)).toBe(0);
+      expect((await list('?limit=1000')).json().values.length).toBe(before);
+      expect(lines.join('')).toContain('audit checkpoint refused');
+      expect(lines.join('')).toContain(`before entry ${Number(last.id)}`);
+    } finally {
+      await db().insertInto('audit_events').values(last).execute();
+    }
   });
 
   it('`custos audit checkpoint` signs, witnesses and prints the JWS on its last line', async () => {
