@@ -82,7 +82,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('custos audit verify --checkpoint', () => {
+// Each test runs the CLI as separate processes: margins for a loaded machine.
+describe('custos audit verify --checkpoint', { timeout: 120_000 }, () => {
   it('passes on an untouched log and says what the latest checkpoint covers', async () => {
     expect((await witnessed()).map((c) => [c.lastId, c.count])).toEqual([
       [Number(original[5]?.id), 6],

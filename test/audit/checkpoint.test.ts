@@ -211,7 +211,9 @@ describe('witness failures and the periodic run', () => {
     }
   });
 
-  it('`custos audit checkpoint` signs, witnesses and prints the JWS on its last line', async () => {
+  it('`custos audit checkpoint` signs, witnesses and prints the JWS on its last line', {
+    timeout: 120_000,
+  }, async () => {
     await append(1);
     const res = await runCustos(['audit', 'checkpoint'], {
       DATABASE_URL: t.database.url,
