@@ -124,7 +124,7 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(userRoutes, { users: ctx.users, publicUrl: ctx.config.publicUrl });
   await app.register(adminDirectoryRoutes, { directory: ctx.directory, importer: ctx.importer });
   await app.register(accessRoutes, { access: ctx.access });
-  await app.register(auditRoutes, { database: ctx.database });
+  await app.register(auditRoutes, { database: ctx.database, checkpoints: ctx.auditCheckpoints });
   await app.register(reportingRoutes, reportingOptions(ctx));
   await app.register(complianceRoutes, { compliance: ctx.compliance });
 

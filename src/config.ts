@@ -1,4 +1,6 @@
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import Type, { type Static } from 'typebox';
+import { sqlitePath } from './db/dialect.js';
 import { coercingAjv } from './validation.js';
 
 /**
@@ -36,6 +38,12 @@ const EnvSchema = Type.Object({
   CUSTOS_REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   CUSTOS_REDIS_KEY_PREFIX: Type.String({ default: 'custos:', minLength: 1 }),
   CUSTOS_WEBHOOK_SECRET_GRACE_HOURS: Type.Number({ default: 24, minimum: 0, maximum: 720 }),
+  CUSTOS_AUDIT_SIGNING_KEY: Type.Optional(Type.String({ pattern: '^\\s*-----BEGIN PRIVATE KEY-----' })),
+  CUSTOS_AUDIT_SIGNING_KEY_FILE: Type.String({ default: './data/audit-signing.key', minLength: 1 }),
+  CUSTOS_AUDIT_CHECKPOINT_MINUTES: Type.Number({ default: 60, minimum: 0, maximum: 10_080 }),
+  CUSTOS_AUDIT_WITNESS_URL: Type.Optional(Type.String({ pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+' })),
+  CUSTOS_AUDIT_WITNESS_SECRET: Type.Optional(Type.String({ pattern: '^whsec_[A-Za-z0-9+/]{32,}={0,2}$' })),
+  CUSTOS_AUDIT_WITNESS_FILE: Type.Optional(Type.String({ minLength: 1 })),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -85,6 +93,16 @@ export interface Config {
   redisKeyPrefix: string;
   /** After a webhook secret rotation, the previous secret keeps signing this long. */
   webhookSecretGraceMs: number;
+  /** Ed25519 key (PKCS #8 PEM) signing audit checkpoints; when absent, read or created at auditSigningKeyFile. */
+  auditSigningKey: string | undefined;
+  auditSigningKeyFile: string;
+  /** How often the worker signs a checkpoint of a grown audit log; 0: only on demand. */
+  auditCheckpointIntervalMs: number;
+  /** Where each checkpoint is also sent (Standard Webhooks, signed with auditWitnessSecret). */
+  auditWitnessUrl: string | undefined;
+  auditWitnessSecret: string | undefined;
+  /** An append-only file, one JSON line per checkpoint, outside the database's directory. */
+  auditWitnessFile: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -107,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = input as Env;
   const isSqlite = e.DATABASE_URL.startsWith('sqlite:');
+  checkAuditWitness(e, isSqlite);
   return {
     databaseUrl: e.DATABASE_URL,
     host: e.HOST,
@@ -140,5 +159,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.CUSTOS_REDIS_URL,
     redisKeyPrefix: e.CUSTOS_REDIS_KEY_PREFIX,
     webhookSecretGraceMs: Math.round(e.CUSTOS_WEBHOOK_SECRET_GRACE_HOURS * 3_600_000),
+    auditSigningKey: e.CUSTOS_AUDIT_SIGNING_KEY,
+    auditSigningKeyFile: e.CUSTOS_AUDIT_SIGNING_KEY_FILE,
+    auditCheckpointIntervalMs: Math.round(e.CUSTOS_AUDIT_CHECKPOINT_MINUTES * 60_000),
+    auditWitnessUrl: e.CUSTOS_AUDIT_WITNESS_URL,
+    auditWitnessSecret: e.CUSTOS_AUDIT_WITNESS_SECRET,
+    auditWitnessFile: e.CUSTOS_AUDIT_WITNESS_FILE,
   };
+}
+
+/**
+ * A witness is only worth having out of reach of whoever can change the database: a URL
+ * that cannot check who sent it proves nothing, and a file beside the SQLite database is
+ * lost, restored or edited with it.
+ */
+function checkAuditWitness(e: Env, isSqlite: boolean): void {
+  if (e.CUSTOS_AUDIT_WITNESS_URL && !e.CUSTOS_AUDIT_WITNESS_SECRET)
+    throw new ConfigError(
+      'Invalid configuration: CUSTOS_AUDIT_WITNESS_SECRET is required with CUSTOS_AUDIT_WITNESS_URL (a whsec_… secret the witness verifies)',
+    );
+  const database = e.CUSTOS_AUDIT_WITNESS_FILE && isSqlite ? sqlitePath(e.DATABASE_URL) : ':memory:';
+  if (e.CUSTOS_AUDIT_WITNESS_FILE && database !== ':memory:') {
+    const fromDatabase = relative(dirname(database), resolve(e.CUSTOS_AUDIT_WITNESS_FILE));
+    const outside = fromDatabase === '..' || fromDatabase.startsWith(`..${sep}`) || isAbsolute(fromDatabase);
+    if (!outside)
+      throw new ConfigError(
+        'Invalid configuration: CUSTOS_AUDIT_WITNESS_FILE must be outside the database directory, where whoever can change the database cannot reach it',
+      );
+  }
 }

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { AccessProgramme } from './access/access.service.js';
 import { AuditLog } from './audit/audit.service.js';
+import { type AuditCheckpoints, createAuditCheckpoints } from './audit/checkpoint.service.js';
 import { TokenAuthenticator } from './auth/api-token.service.js';
 import { AppAuthenticator } from './auth/app-auth.js';
 import { CredentialLimiter } from './auth/credential-limiter.js';
@@ -43,6 +44,7 @@ export interface Context {
   tokens: TokenAuthenticator;
   consent: ConsentService;
   audit: AuditLog;
+  auditCheckpoints: AuditCheckpoints;
   directory: DirectoryService;
   importer: DirectoryImporter;
   oauth: OAuthService;
@@ -105,6 +107,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       log.child({ component: 'webhooks' }),
     );
     const audit = new AuditLog(database);
+    const auditCheckpoints = createAuditCheckpoints(config, database, log.child({ component: 'audit' }));
     const tasks: WorkerTask[] = [
       {
         name: 'consent-apply',
@@ -116,6 +119,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
         },
       },
       { name: 'webhook-deliver', runOnce: () => webhooks.runOnce() },
+      { name: 'audit-checkpoint', runOnce: () => auditCheckpoints.runOnce() },
     ];
     const worker = new Worker(tasks, config.workerPollMs, log.child({ component: 'worker' }), (task) =>
       metrics.workerErrors.inc({ task }),
@@ -158,6 +162,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       tokens,
       consent,
       audit,
+      auditCheckpoints,
       directory,
       importer,
       oauth,
