@@ -6,6 +6,7 @@ import type { Database } from '../db/dialect.js';
 import { isValidAccountId } from '../directory/account.model.js';
 import { findInstallationByClientKey } from '../directory/app.repository.js';
 import { secretContext } from '../directory/secrets.js';
+import { isStorableText } from '../validation.js';
 import { APP_SCOPES, type AppPrincipal } from './principal.js';
 
 /** Clocks of apps and Custos differ a little; public clients sign with exp = iat + 180 s. */
@@ -89,6 +90,8 @@ export async function authenticateConnectJwt(
   }
   const issuer = claims.iss;
   if (typeof issuer !== 'string' || issuer.length === 0 || issuer.length > 255) return undefined;
+  // No installation can have such a key, and PostgreSQL would refuse to even look it up.
+  if (!isStorableText(issuer)) return undefined;
   const installation = await findInstallationByClientKey(database.db, issuer);
   if (!installation || installation.uninstalled_at !== null) return undefined;
   const secret = sharedSecretOf(secrets, installation);

@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import { fromValidation } from '../errors/error-handler.js';
+import { UNSTORABLE_TEXT_MESSAGE, unstorableField } from '../validation.js';
 import { OAuthError, type OAuthService } from './oauth.service.js';
 
 const TokenRequest = Type.Object(
@@ -75,12 +77,16 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ oauth: OAuthService }> = a
     async (request, reply) => {
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
       try {
+        const invalid = request.validationError?.validation;
+        if (invalid) throw new OAuthError('invalid_request', fromValidation(invalid, 'body').message);
         if (request.validationError || typeof request.body !== 'object' || request.body === null)
           throw new OAuthError('invalid_request', 'Malformed token request');
         const body = request.body;
         if (body.grant_type !== 'client_credentials')
           throw new OAuthError('unsupported_grant_type', 'Only grant_type=client_credentials is supported');
         const basic = basicClient(request.headers.authorization);
+        const unstorable = basic && unstorableField({ client_id: basic.id, client_secret: basic.secret });
+        if (unstorable) throw new OAuthError('invalid_request', `${unstorable} ${UNSTORABLE_TEXT_MESSAGE}`);
         const clientId = basic?.id ?? body.client_id;
         const clientSecret = basic?.secret ?? body.client_secret;
         if (!clientId || !clientSecret)
