@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/auth/api-token.service.js';
 import { ADMIN_SCOPE, CONSENT_HUB_SCOPE } from '../../src/auth/principal.js';
 import { basic, createTestApp } from '../helpers/app.js';
-import { connectJwt, importExample, oauthToken, SECRETS } from '../helpers/directory.js';
+import { connectJwt, importExample, oauthToken, SECRETS, unsignedJwt } from '../helpers/directory.js';
 
 /**
  * Property-based requests to every route the OpenAPI description lists, generated from
@@ -190,11 +190,6 @@ function wellFormed(schema: Schema, fuzz: boolean): fc.Arbitrary<unknown> {
 function valueFor(schema: Schema, fuzz: boolean): fc.Arbitrary<unknown> {
   const valid = wellFormed(schema, fuzz);
   return fuzz ? fc.oneof({ weight: 6, arbitrary: valid }, { weight: 1, arbitrary: hostile }) : valid;
-}
-
-function unsignedJwt(claims: Record<string, unknown>): string {
-  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  return `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}.${part({})}`;
 }
 
 const BROKEN_CREDENTIALS = [

@@ -4,7 +4,7 @@ import { CONSENT_HUB_SCOPE } from '../../src/auth/principal.js';
 import type { ImportFile } from '../../src/directory/import.schemas.js';
 import { accessRequest } from '../helpers/access.js';
 import { basic, consentClient, createTestApp, type TestApp } from '../helpers/app.js';
-import { adminClient, connectJwt, importExample, SECRETS } from '../helpers/directory.js';
+import { adminClient, connectJwt, importExample, SECRETS, unsignedJwt } from '../helpers/directory.js';
 import { accounts, now, reportWithJwt } from '../helpers/reporting.js';
 
 /**
@@ -47,12 +47,6 @@ const consent = (body: Record<string, unknown>) =>
   });
 
 const getAsAdmin = (url: string) => t.app.inject({ method: 'GET', url, headers: { authorization: admin } });
-
-/** A Connect JWT whose signature is garbage: the issuer is looked at before any secret is. */
-function unsignedJwt(claims: Record<string, unknown>): string {
-  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  return `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}.${Buffer.alloc(32).toString('base64url')}`;
-}
 
 describe('text no engine can store', () => {
   it.each([
