@@ -9,7 +9,7 @@ import { oauthRoutes } from './auth/oauth.routes.js';
 import { consentRoutes } from './consent/consent.routes.js';
 import type { Context } from './context.js';
 import { adminDirectoryRoutes } from './directory/admin.routes.js';
-import { errorHandlerPlugin } from './errors/error-handler.js';
+import { errorHandlerPlugin, frameworkErrors } from './errors/error-handler.js';
 import { RequestLogController } from './logger.js';
 import { opsRoutes } from './ops/ops.routes.js';
 import { complianceRoutes } from './reporting/compliance.routes.js';
@@ -30,6 +30,9 @@ function createFastify(ctx: Context) {
     trustProxy: ctx.config.trustProxy,
     bodyLimit: ctx.config.bodyLimit,
     return503OnClosing: true,
+    // The longest path parameter a route schema admits (an installation's clientKey).
+    maxParamLength: 255,
+    frameworkErrors,
     logController: new RequestLogController(),
   }).withTypeProvider<TypeBoxTypeProvider>();
 }

@@ -1,14 +1,18 @@
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import Type, { type Static } from 'typebox';
 import { sqlitePath } from './db/dialect.js';
-import { coercingAjv } from './validation.js';
+import { coercingAjv, problemsOf } from './validation.js';
 
 /**
  * Every setting Custos reads, validated once at boot. Nothing else reads `process.env`.
  * `.env.example` documents each variable; keep the two in step.
  */
 const EnvSchema = Type.Object({
-  DATABASE_URL: Type.String({ default: 'sqlite:./data/custos.db', pattern: '^(sqlite:|postgres(ql)?://)' }),
+  DATABASE_URL: Type.String({
+    default: 'sqlite:./data/custos.db',
+    pattern: '^(sqlite:|postgres(ql)?://)',
+    errorMessage: 'must start with sqlite: or postgres://',
+  }),
   HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
   PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
@@ -25,9 +29,20 @@ const EnvSchema = Type.Object({
   CUSTOS_ALLOW_PRIVATE_WEBHOOKS: Type.Boolean({ default: false }),
   CUSTOS_WEBHOOK_TIMEOUT_MS: Type.Integer({ default: 15_000, minimum: 100, maximum: 60_000 }),
   CUSTOS_WEBHOOK_MAX_AGE_HOURS: Type.Number({ default: 72, minimum: 0.001, maximum: 720 }),
-  CUSTOS_SECRET_KEY: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9+/]{43}=$' })),
+  CUSTOS_SECRET_KEY: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9+/]{43}=$',
+      errorMessage:
+        'must be 32 bytes in base64 (44 characters ending in =), e.g. from openssl rand -base64 32',
+    }),
+  ),
   CUSTOS_SECRET_KEY_FILE: Type.String({ default: './data/custos.key', minLength: 1 }),
-  CUSTOS_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#]+(/[^?#]*)?$' })),
+  CUSTOS_PUBLIC_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://[^/?#]+(/[^?#]*)?$',
+      errorMessage: 'must be an http(s) URL without query or fragment, e.g. https://custos.example.com',
+    }),
+  ),
   CUSTOS_OAUTH_TOKEN_TTL_S: Type.Integer({ default: 3600, minimum: 60, maximum: 86_400 }),
   CUSTOS_REPORT_CYCLE_DAYS: Type.Integer({ default: 15, minimum: 1, maximum: 365 }),
   CUSTOS_REPORT_RATE_LIMIT: Type.Integer({ default: 6000, minimum: 1, maximum: 1_000_000 }),
@@ -35,14 +50,31 @@ const EnvSchema = Type.Object({
   CUSTOS_AUTH_FAILURE_LIMIT: Type.Integer({ default: 10, minimum: 1, maximum: 1_000_000 }),
   CUSTOS_AUTH_FAILURE_ADDRESS_LIMIT: Type.Integer({ default: 100, minimum: 1, maximum: 1_000_000 }),
   CUSTOS_AUTH_FAILURE_WINDOW_S: Type.Integer({ default: 900, minimum: 1, maximum: 86_400 }),
-  CUSTOS_REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  CUSTOS_REDIS_URL: Type.Optional(
+    Type.String({ pattern: '^rediss?://', errorMessage: 'must start with redis:// or rediss://' }),
+  ),
   CUSTOS_REDIS_KEY_PREFIX: Type.String({ default: 'custos:', minLength: 1 }),
   CUSTOS_WEBHOOK_SECRET_GRACE_HOURS: Type.Number({ default: 24, minimum: 0, maximum: 720 }),
-  CUSTOS_AUDIT_SIGNING_KEY: Type.Optional(Type.String({ pattern: '^\\s*-----BEGIN PRIVATE KEY-----' })),
+  CUSTOS_AUDIT_SIGNING_KEY: Type.Optional(
+    Type.String({
+      pattern: '^\\s*-----BEGIN PRIVATE KEY-----',
+      errorMessage: 'must be a PEM private key (-----BEGIN PRIVATE KEY-----)',
+    }),
+  ),
   CUSTOS_AUDIT_SIGNING_KEY_FILE: Type.String({ default: './data/audit-signing.key', minLength: 1 }),
   CUSTOS_AUDIT_CHECKPOINT_MINUTES: Type.Number({ default: 60, minimum: 0, maximum: 10_080 }),
-  CUSTOS_AUDIT_WITNESS_URL: Type.Optional(Type.String({ pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+' })),
-  CUSTOS_AUDIT_WITNESS_SECRET: Type.Optional(Type.String({ pattern: '^whsec_[A-Za-z0-9+/]{32,}={0,2}$' })),
+  CUSTOS_AUDIT_WITNESS_URL: Type.Optional(
+    Type.String({
+      pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+',
+      errorMessage: 'must be an absolute http(s) URL',
+    }),
+  ),
+  CUSTOS_AUDIT_WITNESS_SECRET: Type.Optional(
+    Type.String({
+      pattern: '^whsec_[A-Za-z0-9+/]{32,}={0,2}$',
+      errorMessage: 'must be whsec_ followed by at least 24 base64-encoded bytes',
+    }),
+  ),
   CUSTOS_AUDIT_WITNESS_FILE: Type.Optional(Type.String({ minLength: 1 })),
 });
 
@@ -117,10 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (value !== undefined && value !== '') input[name] = value;
   }
   if (!validateEnv(input)) {
-    const problems = (validateEnv.errors ?? []).map((e) => {
-      const name = e.instancePath.replace(/^\//, '') || String(e.params.missingProperty ?? '');
-      return `${name} ${e.message ?? 'is invalid'}`;
-    });
+    const problems = problemsOf(validateEnv.errors ?? []).map((p) => `${p.path.join('.')} ${p.message}`);
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   const e = input as Env;

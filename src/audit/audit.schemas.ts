@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { Nullable } from '../directory/admin.schemas.js';
+import { PAGE_CURSOR_RULE } from '../validation.js';
 
 const IsoTime = Type.String({ format: 'date-time', description: 'ISO 8601, e.g. 2026-11-24T00:00:00.000Z' });
 
@@ -12,7 +13,7 @@ export const AuditQuery = Type.Object(
     to: Type.Optional(IsoTime),
     limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
     cursor: Type.Optional(
-      Type.String({ pattern: '^[0-9]{1,18}$', description: 'nextCursor of the previous page.' }),
+      Type.String({ ...PAGE_CURSOR_RULE, description: 'nextCursor of the previous page.' }),
     ),
   },
   { additionalProperties: false },
@@ -46,7 +47,7 @@ export const CheckpointQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
     cursor: Type.Optional(
-      Type.String({ pattern: '^[0-9]{1,18}$', description: 'nextCursor of the previous page.' }),
+      Type.String({ ...PAGE_CURSOR_RULE, description: 'nextCursor of the previous page.' }),
     ),
   },
   { additionalProperties: false },

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
-import { AppError } from '../errors/app-error.js';
+import { AppError, validationError } from '../errors/app-error.js';
 import { ErrorBody } from '../errors/error.schemas.js';
+import { UNSTORABLE_TEXT_MESSAGE, unstorableField } from '../validation.js';
 import type { TokenAuthenticator } from './api-token.service.js';
 import { type AppAuthenticator, parseAppAuthorization } from './app-auth.js';
 import type { ApiClientPrincipal, AppPrincipal, RouteAuth } from './principal.js';
@@ -47,6 +48,8 @@ export const authPlugin = fp(
   ) => {
     async function apiClient(request: FastifyRequest, scope: string): Promise<ApiClientPrincipal> {
       const credentials = parseBasic(request.headers.authorization);
+      const unstorable = credentials && unstorableField(credentials);
+      if (unstorable) throw validationError(`authorization.${unstorable}`, UNSTORABLE_TEXT_MESSAGE);
       const principal =
         credentials && (await opts.tokens.authenticate(credentials.email, credentials.token, request.ip));
       if (!principal) {

@@ -6,6 +6,7 @@ import type { Database } from '../db/dialect.js';
 import { isValidAccountId } from '../directory/account.model.js';
 import { findInstallationByClientKey } from '../directory/app.repository.js';
 import { secretContext } from '../directory/secrets.js';
+import { isStorableText } from '../validation.js';
 import type { CredentialLimiter } from './credential-limiter.js';
 import { APP_SCOPES, type AppPrincipal } from './principal.js';
 
@@ -97,7 +98,10 @@ export async function authenticateConnectJwt(
   const issuer = claims.iss;
   if (typeof issuer !== 'string' || issuer.length === 0 || issuer.length > 255) return undefined;
   await limiter.check('connect-issuer', issuer, request.ip);
-  const installation = await findInstallationByClientKey(database.db, issuer);
+  // No installation can have a key no engine can store, and PostgreSQL would refuse to even look it up.
+  const installation = isStorableText(issuer)
+    ? await findInstallationByClientKey(database.db, issuer)
+    : undefined;
   if (!installation || !hasValidHs256Signature(token, sharedSecretOf(secrets, installation))) {
     await limiter.recordFailure('connect-issuer', issuer, request.ip);
     return undefined;

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyError, FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { classifyError } from '../errors/error-handler.js';
+import { UNSTORABLE_TEXT_MESSAGE, unstorableField } from '../validation.js';
 import { OAUTH_ERROR_CODES, OAuthError, type OAuthService } from './oauth.service.js';
 
 const TOKEN_MEDIA_TYPES = 'application/x-www-form-urlencoded or application/json';
@@ -114,6 +115,8 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ oauth: OAuthService }> = a
       if (body.grant_type !== 'client_credentials')
         throw new OAuthError('unsupported_grant_type', 'Only grant_type=client_credentials is supported');
       const basic = basicClient(request.headers.authorization);
+      const unstorable = basic && unstorableField({ client_id: basic.id, client_secret: basic.secret });
+      if (unstorable) throw new OAuthError('invalid_request', `${unstorable} ${UNSTORABLE_TEXT_MESSAGE}`);
       const clientId = basic?.id ?? body.client_id;
       const clientSecret = basic?.secret ?? body.client_secret;
       if (!clientId || !clientSecret)

@@ -4,8 +4,9 @@ import type { AuditActor, AuditLog } from '../audit/audit.service.js';
 import { normalizeEmail } from '../auth/api-token.service.js';
 import { hashSecret, verifySecret } from '../crypto/password-hash.js';
 import type { SecretBox } from '../crypto/secret-box.js';
-import type { Database } from '../db/dialect.js';
+import { type Database, isUniqueViolation } from '../db/dialect.js';
 import type { AccountTable, AppTable, DB } from '../db/schema.js';
+import { AppError } from '../errors/app-error.js';
 import { announceAccountEvent, announceLifecycleEvent } from '../reporting/account-events.js';
 import { assertRegistrableUrl } from '../webhooks/webhook-url.js';
 import { type Profile, profileColumns, withDefaultVisibility } from './account.model.js';
@@ -17,6 +18,9 @@ import { secretContext } from './secrets.js';
 import * as sites from './site.repository.js';
 
 type Outcome = 'created' | 'updated' | 'unchanged';
+
+/** Transactions an import may start when concurrent imports keep claiming the same values. */
+const IMPORT_ATTEMPTS = 3;
 
 function emptySummary(): ImportSummary {
   const counts = () => ({ created: 0, updated: 0, unchanged: 0 });
@@ -73,7 +77,7 @@ export class DirectoryImporter {
     const hashes = new Map<string, string>();
     for (const app of file.apps ?? [])
       if (app.oauth) hashes.set(app.key, await hashSecret(app.oauth.clientSecret));
-    const summary = await this.database.writeTransaction(async (trx) => {
+    const summary = await this.writeRechecking(async (trx) => {
       await checkReferences(trx, file);
       const now = new Date().toISOString();
       const summary = emptySummary();
@@ -109,6 +113,25 @@ export class DirectoryImporter {
     // A poke is cheap; the worker finds nothing to do if the import announced nothing.
     this.options.onWebhooks?.();
     return summary;
+  }
+
+  /**
+   * The import's transaction, run again when it trips a unique index. On PostgreSQL two
+   * imports can both check that an email (a clientKey, a domain) is free and then both
+   * claim it; the second to commit hits the index. Running again re-reads the directory,
+   * so the checks now name the field that is taken, or the upsert updates what the other
+   * import created. A violation the checks still do not explain is a conflict to retry.
+   */
+  private async writeRechecking<T>(fn: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.database.writeTransaction(fn);
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+        if (attempt >= IMPORT_ATTEMPTS)
+          throw new AppError('CONFLICT', 'The directory changed while importing; send the import again');
+      }
+    }
   }
 
   private async upsertOrganization(
