@@ -9,8 +9,10 @@ import { oauthRoutes } from './auth/oauth.routes.js';
 import { consentRoutes } from './consent/consent.routes.js';
 import type { Context } from './context.js';
 import { adminDirectoryRoutes } from './directory/admin.routes.js';
+import { validationError } from './errors/app-error.js';
 import { errorHandlerPlugin } from './errors/error-handler.js';
 import { RequestLogController } from './logger.js';
+import { ConnectionGuard, httpLimitOptions } from './ops/connection-guard.js';
 import { opsRoutes } from './ops/ops.routes.js';
 import { complianceRoutes } from './reporting/compliance.routes.js';
 import { reportingRoutes } from './reporting/reporting.routes.js';
@@ -24,13 +26,15 @@ const DOCS_PREFIX = '/docs';
  * infrastructure (validation, errors, metrics, docs, auth), then each domain's routes.
  * Listening is the caller's business (server.ts), so tests use `inject` on the same app.
  */
-function createFastify(ctx: Context) {
+function createFastify(ctx: Context, guard: ConnectionGuard) {
   return Fastify({
     loggerInstance: ctx.log,
     trustProxy: ctx.config.trustProxy,
     bodyLimit: ctx.config.bodyLimit,
     return503OnClosing: true,
     logController: new RequestLogController(),
+    ...httpLimitOptions(ctx.config),
+    clientErrorHandler: guard.onClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 }
 
@@ -51,7 +55,10 @@ function reportingOptions(ctx: Context) {
 }
 
 export async function buildApp(ctx: Context): Promise<App> {
-  const app = createFastify(ctx);
+  const guard = new ConnectionGuard(ctx.config, ctx.metrics, ctx.log);
+  const app = createFastify(ctx, guard);
+  guard.attach(app.server);
+  app.addHook('preClose', async () => guard.closeUnbusy());
 
   // Bodies are JSON only: a text/plain body is refused with 415, not half-parsed.
   app.removeContentTypeParser(['text/plain']);
@@ -60,6 +67,14 @@ export async function buildApp(ctx: Context): Promise<App> {
   );
 
   await app.register(errorHandlerPlugin);
+
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400. Before authentication,
+  // so that the answer does not depend on credentials.
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersion === '1.1' && !request.headers.host) {
+      throw validationError('host', 'the Host header is required');
+    }
+  });
 
   app.addHook('onResponse', async (request, reply) => {
     const labels = {
