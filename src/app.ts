@@ -6,6 +6,7 @@ import { accessRoutes } from './access/access.routes.js';
 import { auditRoutes } from './audit/audit.routes.js';
 import { authPlugin } from './auth/auth.plugin.js';
 import { oauthRoutes } from './auth/oauth.routes.js';
+import type { Config } from './config.js';
 import { consentRoutes } from './consent/consent.routes.js';
 import type { Context } from './context.js';
 import { adminDirectoryRoutes } from './directory/admin.routes.js';
@@ -39,6 +40,25 @@ function createFastify(ctx: Context, guard: ConnectionGuard) {
 }
 
 export type App = ReturnType<typeof createFastify>;
+
+/**
+ * The base of links in answers (`self`, default avatars). Never the request's Host header,
+ * which any client sets: `Host: evil.example` would turn Custos's answers into links to
+ * another site (and poison shared caches). Without CUSTOS_PUBLIC_URL, the address Custos
+ * listens on, with the port actually bound (PORT=0 picks one).
+ */
+function linkBase(config: Config, app: App): () => string {
+  const { publicUrl } = config;
+  if (publicUrl) return () => publicUrl;
+  const wildcard = config.host === '0.0.0.0' || config.host === '::';
+  const host = wildcard ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  let base = `http://${host}:${config.port}`;
+  app.server.once('listening', () => {
+    const address = app.server.address();
+    if (address && typeof address === 'object') base = `http://${host}:${address.port}`;
+  });
+  return () => base;
+}
 
 function reportingOptions(ctx: Context) {
   const { config } = ctx;
@@ -136,7 +156,7 @@ export async function buildApp(ctx: Context): Promise<App> {
 
   await app.register(consentRoutes, { consent: ctx.consent });
   await app.register(oauthRoutes, { oauth: ctx.oauth });
-  await app.register(userRoutes, { users: ctx.users, publicUrl: ctx.config.publicUrl });
+  await app.register(userRoutes, { users: ctx.users, baseUrl: linkBase(ctx.config, app) });
   await app.register(adminDirectoryRoutes, { directory: ctx.directory, importer: ctx.importer });
   await app.register(accessRoutes, { access: ctx.access });
   await app.register(auditRoutes, { database: ctx.database });

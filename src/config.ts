@@ -80,7 +80,7 @@ export interface Config {
   /** Master key (base64, 32 bytes) for secrets at rest; when absent, read or created at secretKeyFile. */
   secretKey: string | undefined;
   secretKeyFile: string;
-  /** Base URL for links in responses (`self`, default avatars); else taken from the request. */
+  /** Base URL for links in responses (`self`, default avatars); else the address Custos listens on. */
   publicUrl: string | undefined;
   oauthTokenTtlSeconds: number;
   /** How often an app must report each account it holds (the `Cycle-Period` header, whole days). */
