@@ -6,6 +6,9 @@ import { consentClient, createTestApp, GMOI_TEXT, type TestApp } from '../helper
 const BODY_TIMEOUT_MS = 1000;
 const HEADERS_TIMEOUT_MS = 1000;
 const REQUEST_TIMEOUT_MS = 3000;
+const KEEP_ALIVE_TIMEOUT_MS = 2000;
+/** Node keeps an idle connection this much longer than the keep-alive timeout it announces. */
+const KEEP_ALIVE_GRACE_MS = 1000;
 const MAX_CONNECTIONS = 20;
 const SLACK_MS = 3000;
 
@@ -19,6 +22,7 @@ beforeAll(async () => {
     CUSTOS_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
     CUSTOS_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
     CUSTOS_MAX_CONNECTIONS: String(MAX_CONNECTIONS),
+    CUSTOS_KEEP_ALIVE_TIMEOUT_MS: String(KEEP_ALIVE_TIMEOUT_MS),
   });
   auth = (await consentClient(t)).authorization;
   await t.app.listen({ host: '127.0.0.1', port: 0 });
@@ -132,6 +136,23 @@ describe('timeouts and the connection cap, over real connections', () => {
     slow.socket.on('data', () => slow.socket.end());
     const result = await slow.closed;
     expect(result.response).toMatch(/^HTTP\/1\.1 202 /);
+  });
+
+  it('keeps a connection open after its answer until the keep-alive timeout, then closes it', async () => {
+    const pieces = [consentBody.slice(0, 40), consentBody.slice(40)];
+    const client = rawClient(consentHead(consentBody.length), pieces, 100);
+    let answeredAt = 0;
+    client.socket.once('data', () => {
+      answeredAt = Date.now();
+    });
+    const result = await client.closed;
+    expect(result.response).toMatch(/^HTTP\/1\.1 202 /);
+    expect(result.response).toContain(`Keep-Alive: timeout=${KEEP_ALIVE_TIMEOUT_MS / 1000}`);
+    // Closed for idleness, without a second answer: neither cut by the body timeout nor kept forever.
+    const idleMs = Date.now() - answeredAt;
+    expect(idleMs).toBeGreaterThanOrEqual(KEEP_ALIVE_TIMEOUT_MS - 50);
+    expect(idleMs).toBeLessThan(KEEP_ALIVE_TIMEOUT_MS + KEEP_ALIVE_GRACE_MS + SLACK_MS);
+    expect(result.response.match(/HTTP\/1\.1/g)).toHaveLength(1);
   });
 
   it('cuts a connection whose headers never finish after the headers timeout', async () => {
