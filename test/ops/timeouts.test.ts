@@ -100,17 +100,19 @@ async function droppedCount(reason: string): Promise<number> {
   return Number(match?.[1] ?? 0);
 }
 
+/** The server answered 408 with `message` and closed the connection, `limitMs` after it opened. */
+function expectCut(result: { elapsedMs: number; response: string }, limitMs: number, message: string) {
+  expect(result.elapsedMs).toBeGreaterThanOrEqual(limitMs - 50);
+  expect(result.elapsedMs).toBeLessThan(limitMs + SLACK_MS);
+  expect(result.response).toMatch(/^HTTP\/1\.1 408 /);
+  expect(bodyOf(result.response)).toEqual({ errorType: 'REQUEST_TIMEOUT', errorMessage: message });
+}
+
 describe('timeouts and the connection cap, over real connections', () => {
   it('cuts a stalled body after the body timeout with a 408, while other clients are served', async () => {
     const stalled = rawClient(consentHead(consentBody.length) + consentBody.slice(0, 20));
     const [result, answered] = await Promise.all([stalled.closed, servedMeanwhile(stalled.closed)]);
-    expect(result.elapsedMs).toBeGreaterThanOrEqual(BODY_TIMEOUT_MS - 50);
-    expect(result.elapsedMs).toBeLessThan(BODY_TIMEOUT_MS + SLACK_MS);
-    expect(result.response).toMatch(/^HTTP\/1\.1 408 /);
-    expect(bodyOf(result.response)).toEqual({
-      errorType: 'REQUEST_TIMEOUT',
-      errorMessage: 'The request body stalled',
-    });
+    expectCut(result, BODY_TIMEOUT_MS, 'The request body stalled');
     expect(answered).toBeGreaterThan(2);
     expect(await droppedCount('body_timeout')).toBeGreaterThanOrEqual(1);
   });
@@ -120,13 +122,7 @@ describe('timeouts and the connection cap, over real connections', () => {
     const trickled = rawClient(consentHead(consentBody.length), bytes, BODY_TIMEOUT_MS / 4);
     const [result, answered] = await Promise.all([trickled.closed, servedMeanwhile(trickled.closed)]);
     // Well past the body timeout (the trickle kept it alive), and cut by the request timeout.
-    expect(result.elapsedMs).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50);
-    expect(result.elapsedMs).toBeLessThan(REQUEST_TIMEOUT_MS + SLACK_MS);
-    expect(result.response).toMatch(/^HTTP\/1\.1 408 /);
-    expect(bodyOf(result.response)).toEqual({
-      errorType: 'REQUEST_TIMEOUT',
-      errorMessage: 'The request was not received in time',
-    });
+    expectCut(result, REQUEST_TIMEOUT_MS, 'The request was not received in time');
     expect(answered).toBeGreaterThan(5);
   });
 
@@ -158,10 +154,7 @@ describe('timeouts and the connection cap, over real connections', () => {
   it('cuts a connection whose headers never finish after the headers timeout', async () => {
     const before = await droppedCount('request_timeout');
     const idle = rawClient('GET /healthz HTTP/1.1\r\nHost: localhost\r\n');
-    const result = await idle.closed;
-    expect(result.elapsedMs).toBeGreaterThanOrEqual(HEADERS_TIMEOUT_MS - 50);
-    expect(result.elapsedMs).toBeLessThan(HEADERS_TIMEOUT_MS + SLACK_MS);
-    expect(result.response).toMatch(/^HTTP\/1\.1 408 /);
+    expectCut(await idle.closed, HEADERS_TIMEOUT_MS, 'The request was not received in time');
     expect(await droppedCount('request_timeout')).toBeGreaterThan(before);
   });
 
