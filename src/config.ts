@@ -35,6 +35,9 @@ const EnvSchema = Type.Object({
   CUSTOS_REPORT_CYCLE_DAYS: Type.Integer({ default: 15, minimum: 1, maximum: 365 }),
   CUSTOS_REPORT_RATE_LIMIT: Type.Integer({ default: 6000, minimum: 1, maximum: 1_000_000 }),
   CUSTOS_REPORT_RATE_WINDOW_S: Type.Integer({ default: 60, minimum: 1, maximum: 86_400 }),
+  CUSTOS_AUTH_FAILURE_LIMIT: Type.Integer({ default: 10, minimum: 1, maximum: 1_000_000 }),
+  CUSTOS_AUTH_FAILURE_ADDRESS_LIMIT: Type.Integer({ default: 100, minimum: 1, maximum: 1_000_000 }),
+  CUSTOS_AUTH_FAILURE_WINDOW_S: Type.Integer({ default: 900, minimum: 1, maximum: 86_400 }),
   CUSTOS_REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   CUSTOS_REDIS_KEY_PREFIX: Type.String({ default: 'custos:', minLength: 1 }),
   CUSTOS_WEBHOOK_SECRET_GRACE_HOURS: Type.Number({ default: 24, minimum: 0, maximum: 720 }),
@@ -88,6 +91,13 @@ export interface Config {
   /** report-accounts requests each app may make per window; 429 with Retry-After past it. */
   reportRateLimit: number;
   reportRateWindowMs: number;
+  /**
+   * Failed sign-ins allowed per credential key (OAuth client id, API client email, Connect
+   * issuer) and per caller address within the window; past either, 429 with Retry-After.
+   */
+  authFailureLimit: number;
+  authFailureAddressLimit: number;
+  authFailureWindowSeconds: number;
   /** Shared store for rate limits across processes; in-memory (one process) when absent. */
   redisUrl: string | undefined;
   redisKeyPrefix: string;
@@ -153,6 +163,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reportCycleDays: e.CUSTOS_REPORT_CYCLE_DAYS,
     reportRateLimit: e.CUSTOS_REPORT_RATE_LIMIT,
     reportRateWindowMs: e.CUSTOS_REPORT_RATE_WINDOW_S * 1000,
+    authFailureLimit: e.CUSTOS_AUTH_FAILURE_LIMIT,
+    authFailureAddressLimit: e.CUSTOS_AUTH_FAILURE_ADDRESS_LIMIT,
+    authFailureWindowSeconds: e.CUSTOS_AUTH_FAILURE_WINDOW_S,
     redisUrl: e.CUSTOS_REDIS_URL,
     redisKeyPrefix: e.CUSTOS_REDIS_KEY_PREFIX,
     webhookSecretGraceMs: Math.round(e.CUSTOS_WEBHOOK_SECRET_GRACE_HOURS * 3_600_000),

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError, type ErrorCode, errorStatus } from './app-error.js';
 
@@ -88,19 +88,24 @@ export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
 }
 
 /**
- * The one error handler. Client mistakes become catalogue errors naming the field; anything
- * else is a 500 whose details (stack, driver message — which may quote personal data) go
- * only to the log, in redacted form, never to the client.
+ * The catalogue error a failure is answered with. Client mistakes become catalogue errors
+ * naming the field; anything else is a 500 whose details (stack, driver message — which
+ * may quote personal data) go only to the log, in redacted form, never to the client.
  */
+export function classifyError(error: FastifyError, request: FastifyRequest): AppError {
+  const known = toAppError(error);
+  if (known) return known;
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return new AppError('VALIDATION_FAILED', 'Bad request');
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return new AppError('INTERNAL', 'Internal server error');
+}
+
+/** The one error handler; a route with a contract of its own (the OAuth token endpoint) renders classifyError itself. */
 export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const known = toAppError(error);
-    if (known) return sendError(reply, known);
-    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
-      return sendError(reply, new AppError('VALIDATION_FAILED', 'Bad request'));
-    }
-    request.log.error({ err: error }, 'unhandled error');
-    return sendError(reply, new AppError('INTERNAL', 'Internal server error'));
-  });
+  app.setErrorHandler((error: FastifyError, request, reply) =>
+    sendError(reply, classifyError(error, request)),
+  );
   app.setNotFoundHandler((_request, reply) => sendError(reply, new AppError('NOT_FOUND', 'Route not found')));
 });
