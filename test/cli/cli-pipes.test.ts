@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -11,7 +12,8 @@ let env: Record<string, string>;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  env = { DATABASE_URL: database.url };
+  // A key of its own: no key file in the work tree.
+  env = { DATABASE_URL: database.url, CUSTOS_SECRET_KEY: randomBytes(32).toString('base64') };
   // Migrated first on both engines: the commands below run at once.
   expect((await runCustos(['migrate'], env)).code).toBe(0);
 });

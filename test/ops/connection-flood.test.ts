@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase, testEngine } from '../helpers/database.js';
@@ -14,6 +15,8 @@ beforeAll(async () => {
   database = await createTestDatabase();
   env = {
     DATABASE_URL: database.url,
+    // A key of its own: no key file in the work tree.
+    CUSTOS_SECRET_KEY: randomBytes(32).toString('base64'),
     // Timeouts far longer than the test: only the connection cap stands between the slow
     // clients and the descriptor limit.
     CUSTOS_HEADERS_TIMEOUT_MS: '120000',
