@@ -6,11 +6,14 @@ import { accessRoutes } from './access/access.routes.js';
 import { auditRoutes } from './audit/audit.routes.js';
 import { authPlugin } from './auth/auth.plugin.js';
 import { oauthRoutes } from './auth/oauth.routes.js';
+import type { Config } from './config.js';
 import { consentRoutes } from './consent/consent.routes.js';
 import type { Context } from './context.js';
 import { adminDirectoryRoutes } from './directory/admin.routes.js';
+import { validationError } from './errors/app-error.js';
 import { errorHandlerPlugin, frameworkErrors } from './errors/error-handler.js';
 import { RequestLogController } from './logger.js';
+import { ConnectionGuard, httpLimitOptions } from './ops/connection-guard.js';
 import { opsRoutes } from './ops/ops.routes.js';
 import { complianceRoutes } from './reporting/compliance.routes.js';
 import { reportingRoutes } from './reporting/reporting.routes.js';
@@ -24,7 +27,7 @@ const DOCS_PREFIX = '/docs';
  * infrastructure (validation, errors, metrics, docs, auth), then each domain's routes.
  * Listening is the caller's business (server.ts), so tests use `inject` on the same app.
  */
-function createFastify(ctx: Context) {
+function createFastify(ctx: Context, guard: ConnectionGuard) {
   return Fastify({
     loggerInstance: ctx.log,
     trustProxy: ctx.config.trustProxy,
@@ -34,10 +37,31 @@ function createFastify(ctx: Context) {
     maxParamLength: 255,
     frameworkErrors,
     logController: new RequestLogController(),
+    ...httpLimitOptions(ctx.config),
+    clientErrorHandler: guard.onClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 }
 
 export type App = ReturnType<typeof createFastify>;
+
+/**
+ * The base of links in answers (`self`, default avatars). Never the request's Host header,
+ * which any client sets: `Host: evil.example` would turn Custos's answers into links to
+ * another site (and poison shared caches). Without CUSTOS_PUBLIC_URL, the address Custos
+ * listens on, with the port actually bound (PORT=0 picks one).
+ */
+function linkBase(config: Config, app: App): () => string {
+  const { publicUrl } = config;
+  if (publicUrl) return () => publicUrl;
+  const wildcard = config.host === '0.0.0.0' || config.host === '::';
+  const host = wildcard ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  let base = `http://${host}:${config.port}`;
+  app.server.once('listening', () => {
+    const address = app.server.address();
+    if (address && typeof address === 'object') base = `http://${host}:${address.port}`;
+  });
+  return () => base;
+}
 
 function reportingOptions(ctx: Context) {
   const { config } = ctx;
@@ -54,7 +78,10 @@ function reportingOptions(ctx: Context) {
 }
 
 export async function buildApp(ctx: Context): Promise<App> {
-  const app = createFastify(ctx);
+  const guard = new ConnectionGuard(ctx.config, ctx.metrics, ctx.log);
+  const app = createFastify(ctx, guard);
+  guard.attach(app.server);
+  app.addHook('preClose', async () => guard.closeUnbusy());
 
   // Bodies are JSON only: a text/plain body is refused with 415, not half-parsed.
   app.removeContentTypeParser(['text/plain']);
@@ -63,6 +90,14 @@ export async function buildApp(ctx: Context): Promise<App> {
   );
 
   await app.register(errorHandlerPlugin);
+
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400. Before authentication,
+  // so that the answer does not depend on credentials.
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersion === '1.1' && !request.headers.host) {
+      throw validationError('host', 'the Host header is required');
+    }
+  });
 
   app.addHook('onResponse', async (request, reply) => {
     const labels = {
@@ -124,7 +159,7 @@ export async function buildApp(ctx: Context): Promise<App> {
 
   await app.register(consentRoutes, { consent: ctx.consent });
   await app.register(oauthRoutes, { oauth: ctx.oauth });
-  await app.register(userRoutes, { users: ctx.users, publicUrl: ctx.config.publicUrl });
+  await app.register(userRoutes, { users: ctx.users, baseUrl: linkBase(ctx.config, app) });
   await app.register(adminDirectoryRoutes, { directory: ctx.directory, importer: ctx.importer });
   await app.register(accessRoutes, { access: ctx.access });
   await app.register(auditRoutes, { database: ctx.database, checkpoints: ctx.auditCheckpoints });

@@ -26,10 +26,24 @@ const program = new Command()
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const config = () => loadConfig();
 
+/**
+ * A reader that stops early (`custos token list | head`) closes the pipe, and the next write
+ * fails with EPIPE. That ends a one-shot command, successfully, as it ends `ls | head`; a
+ * server keeps serving (its log already drops writes to a closed pipe).
+ */
+let serving = false;
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    if (!serving) process.exit(0);
+  });
+}
+
 program
   .command('serve')
   .description('Start the HTTP API (PORT, HOST) with an in-process background worker')
   .action(async () => {
+    serving = true;
     const cfg = config();
     const running = await startServer(cfg);
     say(`Custos listening on ${running.url}`);
@@ -42,6 +56,7 @@ program
     'Run background work only (applying consent updates, delivering webhooks), beside one or more `serve` processes',
   )
   .action(async () => {
+    serving = true;
     const cfg = config();
     const running = await startWorker(cfg);
     say('Custos worker running');

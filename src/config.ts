@@ -23,6 +23,11 @@ const EnvSchema = Type.Object({
   CUSTOS_OPT_IN_COUNTRIES_FILE: Type.Optional(Type.String({ minLength: 1 })),
   CUSTOS_TRUST_PROXY: Type.Boolean({ default: false }),
   CUSTOS_BODY_LIMIT: Type.Integer({ default: 65_536, minimum: 1024, maximum: 10_485_760 }),
+  CUSTOS_HEADERS_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000 }),
+  CUSTOS_BODY_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000 }),
+  CUSTOS_REQUEST_TIMEOUT_MS: Type.Integer({ default: 30_000, minimum: 100, maximum: 3_600_000 }),
+  CUSTOS_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100, maximum: 600_000 }),
+  CUSTOS_MAX_CONNECTIONS: Type.Integer({ default: 900, minimum: 1, maximum: 1_000_000 }),
   CUSTOS_PG_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 500 }),
   CUSTOS_AUTH_CACHE_MS: Type.Integer({ default: 2000, minimum: 0, maximum: 60_000 }),
   CUSTOS_SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000 }),
@@ -93,6 +98,19 @@ export interface Config {
   optInCountriesFile: string | undefined;
   trustProxy: boolean;
   bodyLimit: number;
+  /** A request's headers must arrive within this long of its first byte (slow-header attacks). */
+  headersTimeoutMs: number;
+  /** The longest pause allowed while a request body arrives: a stalled body is cut after it. */
+  bodyTimeoutMs: number;
+  /** A whole request (headers and body) must arrive within this long: a trickled body is cut after it. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutMs: number;
+  /**
+   * Open client connections, below the process's descriptor limit with room left for the
+   * database, Redis and webhook sockets; past it the oldest idle or stalled one is closed.
+   */
+  maxConnections: number;
   pgPoolSize: number;
   shutdownTimeoutMs: number;
   /** How long a checked API token is trusted without re-reading it (a revocation elsewhere takes up to this long). */
@@ -105,7 +123,7 @@ export interface Config {
   /** Master key (base64, 32 bytes) for secrets at rest; when absent, read or created at secretKeyFile. */
   secretKey: string | undefined;
   secretKeyFile: string;
-  /** Base URL for links in responses (`self`, default avatars); else taken from the request. */
+  /** Base URL for links in responses (`self`, default avatars); else the address Custos listens on. */
   publicUrl: string | undefined;
   oauthTokenTtlSeconds: number;
   /** How often an app must report each account it holds (the `Cycle-Period` header, whole days). */
@@ -153,6 +171,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   const e = input as Env;
+  // Node refuses a headers timeout longer than the request timeout; say so in Custos's terms.
+  if (e.CUSTOS_HEADERS_TIMEOUT_MS > e.CUSTOS_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError(
+      'Invalid configuration: CUSTOS_HEADERS_TIMEOUT_MS must not exceed CUSTOS_REQUEST_TIMEOUT_MS',
+    );
+  }
   const isSqlite = e.DATABASE_URL.startsWith('sqlite:');
   checkAuditWitness(e, isSqlite);
   return {
@@ -169,6 +193,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     optInCountriesFile: e.CUSTOS_OPT_IN_COUNTRIES_FILE,
     trustProxy: e.CUSTOS_TRUST_PROXY,
     bodyLimit: e.CUSTOS_BODY_LIMIT,
+    headersTimeoutMs: e.CUSTOS_HEADERS_TIMEOUT_MS,
+    bodyTimeoutMs: e.CUSTOS_BODY_TIMEOUT_MS,
+    requestTimeoutMs: e.CUSTOS_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: e.CUSTOS_KEEP_ALIVE_TIMEOUT_MS,
+    maxConnections: e.CUSTOS_MAX_CONNECTIONS,
     pgPoolSize: e.CUSTOS_PG_POOL_SIZE,
     shutdownTimeoutMs: e.CUSTOS_SHUTDOWN_TIMEOUT_MS,
     authCacheMs: e.CUSTOS_AUTH_CACHE_MS,

@@ -19,6 +19,17 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly openConnections = new Gauge({
+    name: 'custos_http_open_connections',
+    help: 'Client connections open now (capped by CUSTOS_MAX_CONNECTIONS).',
+    registers: [this.registry],
+  });
+  readonly droppedConnections = new Counter({
+    name: 'custos_http_dropped_connections_total',
+    help: 'Client connections Custos closed unanswered: evicted or refused at the connection cap, a stalled body (body_timeout), headers or a request not received in time (request_timeout), malformed HTTP (bad_request).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly consentApplyLag = new Histogram({
     name: 'custos_consent_apply_lag_seconds',
     help: 'Time from accepting a consent request (202) to applying it, measured by the worker that applied it.',

@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { appOf } from '../auth/principal.js';
 import { validationError } from '../errors/app-error.js';
@@ -28,18 +27,14 @@ function accountIdsOf(values: string[]): string[] {
   return ids;
 }
 
-/** The base of links in responses: the configured public URL, else this request's own origin. */
-function baseUrlOf(publicUrl: string | undefined, request: FastifyRequest): string {
-  return publicUrl ?? `${request.protocol}://${request.host}`;
-}
-
 const DEFAULT_AVATAR = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 48 48"><rect width="48" height="48" rx="24" fill="#8993a4"/><circle cx="24" cy="19" r="8" fill="#fff"/><path d="M10 40c2-8 8-12 14-12s12 4 14 12" fill="#fff"/></svg>`;
 
 /** User API and Email API (reference §3), wire-compatible with the documented Jira Cloud endpoints. */
 export const userRoutes: FastifyPluginAsyncTypebox<{
   users: UserService;
-  publicUrl: string | undefined;
-}> = async (app, { users, publicUrl }) => {
+  /** The base of `self` and default avatar links (never taken from the request). */
+  baseUrl: () => string;
+}> = async (app, { users, baseUrl }) => {
   app.get(
     '/rest/api/3/user',
     {
@@ -54,7 +49,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         response: { 200: User, ...errorResponses(400, 401, 403, 404, 500, 503) },
       },
     },
-    async (request) => users.getUser(appOf(request), request.query.accountId, baseUrlOf(publicUrl, request)),
+    async (request) => users.getUser(appOf(request), request.query.accountId, baseUrl()),
   );
 
   app.get(
@@ -75,7 +70,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
       users.getUsers(
         appOf(request),
         { ...request.query, accountId: accountIdsOf(request.query.accountId) },
-        baseUrlOf(publicUrl, request),
+        baseUrl(),
       ),
   );
 

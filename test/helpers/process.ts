@@ -11,9 +11,24 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
  */
 export const TEST_AUDIT_SIGNING_KEY_FILE = join(tmpdir(), 'custos-test-audit-signing.key');
 
+export interface SpawnOptions {
+  /** Run under `ulimit -n` of this many descriptors. */
+  maxOpenFiles?: number;
+}
+
 /** The `custos` CLI from source, as a separate process (real signals, real crashes). */
-export function spawnCustos(args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+export function spawnCustos(
+  args: string[],
+  env: Record<string, string>,
+  options: SpawnOptions = {},
+): ChildProcess {
+  const command = [process.execPath, '--import', 'tsx', 'src/cli.ts', ...args];
+  // `exec` so that the child is Custos itself, not a shell around it (signals reach it).
+  const [file, argv] =
+    options.maxOpenFiles === undefined
+      ? [process.execPath, command.slice(1)]
+      : ['sh', ['-c', `ulimit -n ${options.maxOpenFiles} && exec "$@"`, 'sh', ...command]];
+  return spawn(file, argv, {
     cwd: root,
     env: {
       ...process.env,
@@ -50,8 +65,9 @@ export function runCustos(args: string[], env: Record<string, string>): Promise<
 /** Starts `custos serve` on a free port and resolves with its base URL once it listens. */
 export async function startServe(
   env: Record<string, string>,
+  options: SpawnOptions = {},
 ): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawnCustos(['serve'], { PORT: '0', ...env });
+  const child = spawnCustos(['serve'], { PORT: '0', ...env }, options);
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 20_000);

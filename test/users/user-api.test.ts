@@ -78,14 +78,14 @@ describe('GET /rest/api/3/user', () => {
     const res = await asJwt(userUrl(ADA));
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({
-      self: `http://localhost:80/rest/api/3/user?accountId=${ADA}`,
+      self: `http://127.0.0.1:8080/rest/api/3/user?accountId=${ADA}`,
       accountId: ADA,
       accountType: 'atlassian',
       avatarUrls: {
-        '16x16': 'http://localhost:80/avatars/default.svg?size=16',
-        '24x24': 'http://localhost:80/avatars/default.svg?size=24',
-        '32x32': 'http://localhost:80/avatars/default.svg?size=32',
-        '48x48': 'http://localhost:80/avatars/default.svg?size=48',
+        '16x16': 'http://127.0.0.1:8080/avatars/default.svg?size=16',
+        '24x24': 'http://127.0.0.1:8080/avatars/default.svg?size=24',
+        '32x32': 'http://127.0.0.1:8080/avatars/default.svg?size=32',
+        '48x48': 'http://127.0.0.1:8080/avatars/default.svg?size=48',
       },
       displayName: 'Ada Lovelace',
       active: true,
@@ -142,7 +142,7 @@ describe('GET /rest/api/3/user', () => {
     const res = await asJwt(userUrl(CLOSED_ID));
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({
-      self: `http://localhost:80/rest/api/3/user?accountId=${CLOSED_ID}`,
+      self: `http://127.0.0.1:8080/rest/api/3/user?accountId=${CLOSED_ID}`,
       accountId: CLOSED_ID,
       accountType: 'atlassian',
       displayName: 'Former user',
@@ -160,6 +160,22 @@ describe('GET /rest/api/3/user', () => {
     const own = await getAsInstallation(t, 'ts-globex-1', SECRETS.tsGlobex, userUrl(GINA));
     expect(own.statusCode).toBe(200);
     expect((await getAsInstallation(t, 'ts-globex-1', SECRETS.tsGlobex, userUrl(ADA))).statusCode).toBe(404);
+  });
+
+  it('never builds links from the Host header: without CUSTOS_PUBLIC_URL they name the listen address', async () => {
+    const res = await t.app.inject({
+      method: 'GET',
+      url: userUrl(ADA),
+      headers: {
+        authorization: `Bearer ${bearer}`,
+        host: 'evil.example',
+        'x-forwarded-host': 'evil.example',
+      },
+    });
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.self).toBe(`http://127.0.0.1:8080/rest/api/3/user?accountId=${ADA}`);
+    expect(JSON.stringify(body)).not.toContain('evil.example');
   });
 
   it('scopes an OAuth token to the sites its app is installed on', async () => {
