@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { createToken, listTokens, revokeToken } from './auth/api-token.service.js';
+import { API_CLIENT_SCOPES } from './auth/principal.js';
 import { registerAccessCommands } from './cli/access.commands.js';
 import { registerAuditCommands } from './cli/audit.commands.js';
 import { auditOperator, withDatabase } from './cli/database.js';
@@ -84,7 +85,7 @@ token
     'Create a token (and the API client if needed), granting scopes; prints the token alone on the last line',
   )
   .requiredOption('--email <email>', 'the API client email used as the Basic username')
-  .requiredOption('--scope <scope...>', 'scope(s) to grant, e.g. manage:consent-hub-consent')
+  .requiredOption('--scope <scope...>', `scope(s) to grant: ${API_CLIENT_SCOPES.join(', ')}`)
   .option('--label <label>', 'a note to recognise the token by')
   .action(async (opts: { email: string; scope: string[]; label?: string }) => {
     const created = await withDatabase(config(), async (db) => {
@@ -104,14 +105,15 @@ token
 
 token
   .command('list')
-  .description('List tokens (never their secrets)')
+  .description("List tokens with their client's scopes (never their secrets)")
   .action(async () => {
     const rows = await withDatabase(config(), listTokens);
     if (rows.length === 0) say('No tokens');
     for (const r of rows) {
       const state = r.revoked_at ? `revoked ${r.revoked_at}` : 'active';
+      const scopes = r.scopes.length > 0 ? r.scopes.join(',') : 'no scopes';
       say(
-        `${r.id}  ${r.email}  ${state}  created ${r.created_at}  last used ${r.last_used_at ?? 'never'}${r.label ? `  ${r.label}` : ''}`,
+        `${r.id}  ${r.email}  ${scopes}  ${state}  created ${r.created_at}  last used ${r.last_used_at ?? 'never'}${r.label ? `  ${r.label}` : ''}`,
       );
     }
   });

@@ -81,6 +81,7 @@ const EnvSchema = Type.Object({
     }),
   ),
   CUSTOS_AUDIT_WITNESS_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  CUSTOS_ACCESS_REQUESTS_PER_DAY: Type.Integer({ default: 5, minimum: 1, maximum: 1000 }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -153,6 +154,8 @@ export interface Config {
   auditWitnessSecret: string | undefined;
   /** An append-only file, one JSON line per checkpoint, outside the database's directory. */
   auditWitnessFile: string | undefined;
+  /** Email API access requests one app may file in any 24 hours; 429 with Retry-After past it. */
+  accessRequestsPerDay: number;
 }
 
 export class ConfigError extends Error {}
@@ -223,6 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auditWitnessUrl: e.CUSTOS_AUDIT_WITNESS_URL,
     auditWitnessSecret: e.CUSTOS_AUDIT_WITNESS_SECRET,
     auditWitnessFile: e.CUSTOS_AUDIT_WITNESS_FILE,
+    accessRequestsPerDay: e.CUSTOS_ACCESS_REQUESTS_PER_DAY,
   };
 }
 

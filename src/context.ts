@@ -148,7 +148,13 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const appAuth = new AppAuthenticator(database, secrets, oauth, credentialLimiter);
     const compliance = new ComplianceService(database, config.reportCycleDays);
     // The access programme's prerequisite "reports within its cycle" is read from the holdings register.
-    const access = new AccessProgramme(database, audit, compliance, poke);
+    const access = new AccessProgramme(
+      database,
+      audit,
+      compliance,
+      { requestsPerDay: config.accessRequestsPerDay },
+      poke,
+    );
     const users = new UserService(database, audit, access);
     const reporting = new ReportingService(database);
 

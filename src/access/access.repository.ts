@@ -1,6 +1,6 @@
 import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
 import type { AccessRequestTable, AccessUseCaseTable, DB } from '../db/schema.js';
-import { GRANTING_STATUSES } from './access.rules.js';
+import { GRANTING_STATUSES, OPEN_STATUSES } from './access.rules.js';
 
 export type AccessRequestRow = Selectable<AccessRequestTable>;
 
@@ -49,6 +49,28 @@ export function findGrantingRequests(db: Kysely<DB>, appKey: string) {
     .where('status', 'in', [...GRANTING_STATUSES])
     .orderBy('seq')
     .execute();
+}
+
+/** The app's request waiting for a decision, if any (there is at most one). */
+export function findOpenRequest(db: Kysely<DB>, appKey: string) {
+  return db
+    .selectFrom('access_requests')
+    .select('id')
+    .where('app_key', '=', appKey)
+    .where('status', 'in', [...OPEN_STATUSES])
+    .executeTakeFirst();
+}
+
+/** When the app's requests filed since `since` were submitted, oldest first. */
+export async function listSubmissionTimes(db: Kysely<DB>, appKey: string, since: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('access_requests')
+    .select('submitted_at')
+    .where('app_key', '=', appKey)
+    .where('submitted_at', '>=', since)
+    .orderBy('submitted_at')
+    .execute();
+  return rows.map((r) => r.submitted_at);
 }
 
 /** The allow list (seed 004): an app is on it while one of its requests is approved. */

@@ -40,10 +40,13 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }
         tags,
         summary: 'Requests access to the Email API for the calling app',
         description:
-          'Every field of the request (privacy-apis.md §5). Decided at once when possible: auto-approved, auto-rejected (a never-approved use case), or in-review. The decision also arrives as a signed webhook.',
+          'Every field of the request (privacy-apis.md §5). Decided at once when possible: auto-approved, auto-rejected (a never-approved use case), or in-review. The decision also arrives as a signed webhook. One request per app may be in review at a time (409 naming it), and an app files at most CUSTOS_ACCESS_REQUESTS_PER_DAY requests in any 24 hours (429 with Retry-After).',
         security: appSecurity,
         body: AccessRequestBody,
-        response: { 201: SubmittedRequest, ...errorResponses(400, 401, 403, 404, 415, 500, 503) },
+        response: {
+          201: SubmittedRequest,
+          ...errorResponses(400, 401, 403, 404, 409, 415, 429, 500, 503),
+        },
       },
     },
     async (request, reply) => {

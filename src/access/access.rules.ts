@@ -18,6 +18,15 @@ const TRANSITIONS: Record<AccessStatus, readonly AccessStatus[]> = {
 /** The states in which an app may use the Email API. */
 export const GRANTING_STATUSES: readonly AccessStatus[] = ['auto-approved', 'approved'];
 
+/**
+ * The states of a request still waiting for a decision. An app has at most one: a reviewer
+ * decides what it asks once, and a vendor cannot bury its request under copies.
+ */
+export const OPEN_STATUSES: readonly AccessStatus[] = ['submitted', 'in-review'];
+
+/** The window over which an app's requests are counted against CUSTOS_ACCESS_REQUESTS_PER_DAY. */
+export const FILING_WINDOW_MS = 24 * 3_600_000;
+
 export function canTransition(from: AccessStatus, to: AccessStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }

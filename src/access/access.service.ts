@@ -9,7 +9,7 @@ import { enqueueWebhooks } from '../webhooks/webhook-dispatcher.js';
 import { toAccessRequest } from './access.mapper.js';
 import * as repo from './access.repository.js';
 import { findGrantingRequests } from './access.repository.js';
-import { canTransition, evaluateRequest, type ReportingCheck } from './access.rules.js';
+import { canTransition, evaluateRequest, FILING_WINDOW_MS, type ReportingCheck } from './access.rules.js';
 import type { AccessRequest, AccessRequestBody, AccessStatus, UseCase } from './access.schemas.js';
 import type { ReportingCompliance } from './reporting-compliance.js';
 
@@ -37,6 +37,7 @@ export class AccessProgramme {
     private readonly database: Database,
     private readonly audit: AuditLog,
     private readonly reporting: ReportingCompliance,
+    private readonly limits: { requestsPerDay: number },
     /** Called after a commit that queued webhooks (wakes the worker). */
     private readonly onQueued: () => void = () => {},
   ) {}
@@ -58,7 +59,11 @@ export class AccessProgramme {
 
     const id = `ear_${randomUUID().replaceAll('-', '')}`;
     await this.database.writeTransaction(async (trx) => {
-      const now = new Date().toISOString();
+      // Filings of one app are serialized, so two at once cannot both find no open request.
+      await this.database.advisoryLock(trx, `access-request:${body.appKey}`);
+      const at = new Date();
+      await this.assertMayFile(trx, body.appKey, at);
+      const now = at.toISOString();
       await repo.insertRequest(trx, {
         id,
         app_key: body.appKey,
@@ -177,6 +182,34 @@ export class AccessProgramme {
         },
       ]);
     });
+  }
+
+  /**
+   * An app files one request at a time and at most `requestsPerDay` in any 24 hours, whoever
+   * files them: each request costs a reviewer's attention, an audit entry and a webhook, so
+   * an app must not be able to flood the queue. A decided request (even a rejected one)
+   * leaves the app free to file a corrected one.
+   */
+  private async assertMayFile(trx: Kysely<DB>, appKey: string, at: Date): Promise<void> {
+    const open = await repo.findOpenRequest(trx, appKey);
+    if (open)
+      throw new AppError(
+        'CONFLICT',
+        `Access request ${open.id} of ${appKey} is still in review; file another after its decision`,
+        { field: 'appKey' },
+      );
+    const limit = this.limits.requestsPerDay;
+    const since = new Date(at.getTime() - FILING_WINDOW_MS).toISOString();
+    const recent = await repo.listSubmissionTimes(trx, appKey, since);
+    if (recent.length < limit) return;
+    // The next filing is possible once enough of the counted ones leave the window.
+    const freedAt = Date.parse(recent[recent.length - limit] as string) + FILING_WINDOW_MS;
+    const retryAfterS = Math.max(1, Math.ceil((freedAt - at.getTime()) / 1000));
+    throw new AppError(
+      'RATE_LIMITED',
+      `${appKey} has filed ${recent.length} access requests in the last 24 hours (at most ${limit}); file again after ${new Date(freedAt).toISOString()}`,
+      { field: 'appKey', headers: { 'Retry-After': String(retryAfterS) } },
+    );
   }
 
   private async resolveUseCases(ids: string[]): Promise<UseCase[]> {

@@ -67,6 +67,7 @@ export function listTokens(db: Kysely<DB>) {
     .innerJoin('api_clients', 'api_clients.id', 'api_tokens.client_id')
     .select([
       'api_tokens.id',
+      'api_tokens.client_id',
       'api_clients.email',
       'api_tokens.label',
       'api_tokens.created_at',
@@ -74,6 +75,16 @@ export function listTokens(db: Kysely<DB>) {
       'api_tokens.revoked_at',
     ])
     .orderBy('api_tokens.created_at')
+    .execute();
+}
+
+/** Every client's scopes, in name order (a small table: one row per client and scope). */
+export function listClientScopes(db: Kysely<DB>) {
+  return db
+    .selectFrom('api_client_scopes')
+    .select(['client_id', 'scope'])
+    .orderBy('client_id')
+    .orderBy('scope')
     .execute();
 }
 

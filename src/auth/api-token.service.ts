@@ -3,7 +3,7 @@ import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
 import * as repo from './api-token.repository.js';
 import type { CredentialLimiter } from './credential-limiter.js';
-import type { ApiClientPrincipal } from './principal.js';
+import { API_CLIENT_SCOPES, type ApiClientPrincipal } from './principal.js';
 
 /**
  * API tokens for HTTP Basic `email:token`. A token is `cst_` + 43 base64url characters
@@ -17,7 +17,6 @@ const TOKEN_PATTERN = /^cst_[A-Za-z0-9_-]{43}$/;
 /** last_used_at is a coarse signal; writing it on every request would double the write load. */
 const TOUCH_INTERVAL_MS = 60_000;
 const MAX_CACHED_TOKENS = 10_000;
-export const SCOPE_PATTERN = /^[a-z][a-z0-9-]*(:[a-z0-9-]+)+$/;
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
@@ -39,10 +38,14 @@ export async function createToken(
   input: { email: string; scopes: string[]; label?: string },
 ): Promise<CreatedToken> {
   const email = normalizeEmail(input.email);
-  for (const scope of input.scopes) {
-    if (!SCOPE_PATTERN.test(scope))
-      throw new AppError('VALIDATION_FAILED', `scope: invalid scope "${scope}"`, { field: 'scope' });
-  }
+  const known: readonly string[] = API_CLIENT_SCOPES;
+  const unknown = input.scopes.filter((scope) => !known.includes(scope));
+  if (unknown.length > 0)
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `scope: unknown ${unknown.map((s) => `"${s}"`).join(', ')}; API clients may hold ${API_CLIENT_SCOPES.join(', ')}`,
+      { field: 'scope' },
+    );
   const token = PREFIX + randomBytes(32).toString('base64url');
   const now = new Date().toISOString();
   return database.writeTransaction(async (trx) => {
@@ -142,7 +145,16 @@ export class TokenAuthenticator {
   }
 }
 
-export const listTokens = (database: Database) => repo.listTokens(database.db);
+/** Every token (never its secret) with the scopes of its client, which all its tokens share. */
+export async function listTokens(database: Database) {
+  const [tokens, grants] = await Promise.all([
+    repo.listTokens(database.db),
+    repo.listClientScopes(database.db),
+  ]);
+  const scopes = new Map<string, string[]>();
+  for (const { client_id, scope } of grants) scopes.set(client_id, [...(scopes.get(client_id) ?? []), scope]);
+  return tokens.map((t) => ({ ...t, scopes: scopes.get(t.client_id) ?? [] }));
+}
 
 export async function revokeToken(database: Database, tokenId: string): Promise<boolean> {
   return repo.revokeToken(database.db, tokenId, new Date().toISOString());

@@ -36,13 +36,20 @@ export type Principal = ApiClientPrincipal | AppPrincipal;
 /** What a route requires; checked before its handler runs. */
 export type RouteAuth =
   | { kind: 'public' }
-  | { kind: 'api-client'; scope: string }
+  | { kind: 'api-client'; scope: ApiClientScope }
   /** An app authenticated by any scheme listed in `via`, holding `scope`. */
   | { kind: 'app'; scope: AppScope; via: readonly AppAuthScheme[] };
 
 export const CONSENT_HUB_SCOPE = 'manage:consent-hub-consent';
 /** Held by the operator's own API clients: the admin API (issued with `custos token create --scope admin:custos`). */
 export const ADMIN_SCOPE = 'admin:custos';
+/**
+ * Every scope an API client (HTTP Basic email:token) can hold: the ones routes require. A
+ * route can declare no other (RouteAuth), and `token create` grants no other, so a typo
+ * cannot produce a token that silently opens nothing.
+ */
+export const API_CLIENT_SCOPES = [CONSENT_HUB_SCOPE, ADMIN_SCOPE] as const;
+export type ApiClientScope = (typeof API_CLIENT_SCOPES)[number];
 
 /** The caller of a route whose auth kind is 'api-client'; the auth hook has already checked it. */
 export function apiClientOf(request: { principal?: Principal }): ApiClientPrincipal {

@@ -26,6 +26,7 @@ function withAccess<T>(config: Config, fn: (access: AccessProgramme) => Promise<
         database,
         new AuditLog(database),
         new ComplianceService(database, config.reportCycleDays),
+        { requestsPerDay: config.accessRequestsPerDay },
       ),
     ),
   );

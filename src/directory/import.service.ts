@@ -71,7 +71,7 @@ export class DirectoryImporter {
         await assertRegistrableUrl(
           app.webhook.url,
           this.options.allowPrivateWebhooks ?? false,
-          `apps.${i}.webhook.url`,
+          `apps[${i}].webhook.url`,
         );
     // Hash OAuth secrets before taking the write lock: scrypt is slow on purpose.
     const hashes = new Map<string, string>();

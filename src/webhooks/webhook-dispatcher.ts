@@ -5,6 +5,7 @@ import type { Database } from '../db/dialect.js';
 import type { DB } from '../db/schema.js';
 import * as repo from './webhook.repository.js';
 import { type PostResponse, postSignedWebhook } from './webhook-post.js';
+import type { Resolver } from './webhook-url.js';
 
 /** Where an app receives webhooks. Several secrets during a rotation: each signs. */
 export interface WebhookEndpoint {
@@ -36,6 +37,8 @@ export interface DispatcherOptions {
   concurrency: number;
   /** First retry delay; doubles per attempt. */
   baseDelayMs?: number;
+  /** How target names are resolved: the system resolver unless a test gives a fixed table. */
+  resolve?: Resolver;
 }
 
 const BASE_DELAY_MS = 5_000;
@@ -160,6 +163,7 @@ export class WebhookDispatcher {
       payload: message.payload,
       timeoutMs: this.options.timeoutMs,
       allowPrivate: this.options.allowPrivate,
+      resolve: this.options.resolve,
     });
   }
 }

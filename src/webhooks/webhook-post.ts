@@ -1,8 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
-import { isIP } from 'node:net';
 import { Webhook } from 'standardwebhooks';
-import { guardedLookup, isPublicAddress } from './webhook-url.js';
+import { guardedLookup, hostRefusal, privateTarget, type Resolver } from './webhook-url.js';
 
 export interface SignedPost {
   url: string;
@@ -15,6 +14,8 @@ export interface SignedPost {
   timeoutMs: number;
   /** Connect to loopback/private addresses too; refused otherwise (SSRF). */
   allowPrivate: boolean;
+  /** How the host name is resolved: the system resolver unless a test gives a fixed table. */
+  resolve?: Resolver;
 }
 
 export interface PostResponse {
@@ -32,11 +33,9 @@ export function postSignedWebhook(post: SignedPost): Promise<PostResponse> {
   // One signature per active secret, space-separated, so receivers accept either during a rotation.
   const signature = post.secrets.map((s) => new Webhook(s).sign(post.id, timestamp, post.payload)).join(' ');
   const url = new URL(post.url);
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  // An IP literal is connected to without a lookup, so the lookup guard cannot see it.
-  if (!post.allowPrivate && isIP(host) !== 0 && !isPublicAddress(host)) {
-    return Promise.reject(Object.assign(new Error('private webhook target'), { code: 'ECUSTOSPRIVATE' }));
-  }
+  // An IP literal is connected to without a lookup, so the lookup guard cannot see it;
+  // local-only names are refused before any lookup.
+  if (!post.allowPrivate && hostRefusal(url)) return Promise.reject(privateTarget());
   const client = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const request = client.request(
@@ -44,7 +43,7 @@ export function postSignedWebhook(post: SignedPost): Promise<PostResponse> {
       {
         method: 'POST',
         timeout: post.timeoutMs,
-        lookup: guardedLookup(post.allowPrivate) as never,
+        lookup: guardedLookup(post.allowPrivate, post.resolve) as never,
         headers: {
           'content-type': 'application/json',
           'user-agent': 'Custos-Webhooks/1',

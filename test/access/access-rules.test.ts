@@ -39,7 +39,9 @@ describe('the personal-data reporting prerequisite (seed 004)', () => {
 
   const programme = (answer: 'yes' | 'no' | 'unknown') => {
     const reporting: ReportingCompliance = { reportedWithinCycle: async () => answer };
-    return new AccessProgramme(t.ctx.database, t.ctx.audit, reporting);
+    return new AccessProgramme(t.ctx.database, t.ctx.audit, reporting, {
+      requestsPerDay: t.ctx.config.accessRequestsPerDay,
+    });
   };
   const storesPd = accessRequest('com.vendor.reporter', { storesPersonalData: true });
 
@@ -57,12 +59,14 @@ describe('the personal-data reporting prerequisite (seed 004)', () => {
       reportingCheck: 'not-met',
       reason: expect.stringContaining('not reported'),
     });
+    await t.ctx.access.decide(id, 'rejected', 'report first', OPERATOR);
   });
 
   it('records the check as pending when the register cannot tell, and sends the request to review', async () => {
     const { id, status } = await programme('unknown').submit(storesPd, OPERATOR);
     expect(status).toBe('in-review');
     expect((await t.ctx.access.get(id)).reportingCheck).toBe('pending');
+    await t.ctx.access.decide(id, 'rejected', 'report first', OPERATOR);
   });
 
   it('needs no check from an app that stores no PD (the app record counts as well as the request)', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, listTokens, revokeToken } from '../../src/auth/api-token.service.js';
+import { ADMIN_SCOPE, API_CLIENT_SCOPES, CONSENT_HUB_SCOPE } from '../../src/auth/principal.js';
 import { basic, consentClient, createTestApp, type TestApp } from '../helpers/app.js';
 
 let t: TestApp;
@@ -62,7 +63,7 @@ describe('HTTP Basic API tokens', () => {
     it('403 for a valid client without the ConsentHub scope', async () => {
       const { token } = await createToken(t.ctx.database, {
         email: 'noscope@example.com',
-        scopes: ['read:something'],
+        scopes: [ADMIN_SCOPE],
       });
       const res = await call(url, basic('noscope@example.com', token));
       expect(res.statusCode).toBe(403);
@@ -87,7 +88,7 @@ describe('HTTP Basic API tokens', () => {
   it('grants further scopes to an existing client and keeps its earlier tokens', async () => {
     const first = await createToken(t.ctx.database, {
       email: 'grow@example.com',
-      scopes: ['read:something'],
+      scopes: [ADMIN_SCOPE],
     });
     const second = await createToken(t.ctx.database, {
       email: 'GROW@example.com',
@@ -98,10 +99,16 @@ describe('HTTP Basic API tokens', () => {
     expect((await call(routes[1] as string, basic('grow@example.com', first.token))).statusCode).toBe(200);
   });
 
-  it('refuses malformed scopes', async () => {
-    await expect(
-      createToken(t.ctx.database, { email: 'x@example.com', scopes: ['Bad Scope'] }),
-    ).rejects.toThrow(/scope/);
+  it('refuses malformed and unknown scopes, listing the known ones', async () => {
+    for (const scope of ['Bad Scope', 'manage:consent', 'read:user'])
+      await expect(
+        createToken(t.ctx.database, { email: 'x@example.com', scopes: [CONSENT_HUB_SCOPE, scope] }),
+      ).rejects.toMatchObject({
+        code: 'VALIDATION_FAILED',
+        field: 'scope',
+        message: `scope: unknown "${scope}"; API clients may hold ${API_CLIENT_SCOPES.join(', ')}`,
+      });
+    expect((await listTokens(t.ctx.database)).map((r) => r.email)).not.toContain('x@example.com');
   });
 });
 
