@@ -1,12 +1,15 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { listAuditEvents } from '../../src/audit/audit.repository.js';
 import { accessRequest } from '../helpers/access.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { ADA, getAsInstallation, importExample, SECRETS } from '../helpers/directory.js';
 import { runCustos } from '../helpers/process.js';
+
+// Each test starts several CLI processes; each start takes seconds on a busy machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 let t: TestApp;
 let env: Record<string, string>;

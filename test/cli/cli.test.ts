@@ -1,6 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, type TestDatabase, testEngine } from '../helpers/database.js';
 import { exited, runCustos, startServe } from '../helpers/process.js';
+
+// Each test starts several CLI processes; each start takes seconds on a busy machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 let database: TestDatabase;
 let env: Record<string, string>;

@@ -3,10 +3,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { listAuditEvents } from '../../src/audit/audit.repository.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { CLOSED_ID, exampleDirectory } from '../helpers/directory.js';
+
+// Each test starts several CLI processes; each start takes seconds on a busy machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 const run = promisify(execFile);
 let t: TestApp;

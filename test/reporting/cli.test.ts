@@ -1,10 +1,13 @@
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AppWebhookEndpoints } from '../../src/directory/webhook-endpoints.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { ACTIVE_ID, CLOSED_ID, exampleDirectory, importExample, OPERATOR } from '../helpers/directory.js';
 import { runCustos } from '../helpers/process.js';
 import { accounts, now, reportWithBearer, timesheetsToken } from '../helpers/reporting.js';
+
+// Each test starts several CLI processes; each start takes seconds on a busy machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 const SECRET = `whsec_${Buffer.from('cli-test-secret-of-thirty-two-b!').toString('base64')}`;
 let t: TestApp;
