@@ -52,7 +52,8 @@ program
   .command('migrate')
   .description('Apply pending database migrations')
   .action(async () => {
-    const database = openDatabase(config().databaseUrl, { pgPoolSize: 2 });
+    const cfg = config();
+    const database = openDatabase(cfg.databaseUrl, { pgPoolSize: 2, lockWaitMs: cfg.sqliteLockWaitMs });
     try {
       const applied = await migrateToLatest(database.db);
       say(applied.length === 0 ? 'Database is up to date' : `Applied: ${applied.join(', ')}`);

@@ -18,6 +18,7 @@ const EnvSchema = Type.Object({
   CUSTOS_TRUST_PROXY: Type.Boolean({ default: false }),
   CUSTOS_BODY_LIMIT: Type.Integer({ default: 65_536, minimum: 1024, maximum: 10_485_760 }),
   CUSTOS_PG_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 500 }),
+  CUSTOS_SQLITE_LOCK_WAIT_MS: Type.Integer({ default: 15_000, minimum: 0, maximum: 600_000 }),
   CUSTOS_AUTH_CACHE_MS: Type.Integer({ default: 2000, minimum: 0, maximum: 60_000 }),
   CUSTOS_SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000 }),
   CUSTOS_ALLOW_PRIVATE_WEBHOOKS: Type.Boolean({ default: false }),
@@ -51,6 +52,11 @@ export interface Config {
   trustProxy: boolean;
   bodyLimit: number;
   pgPoolSize: number;
+  /**
+   * SQLite: how long a request's statement waits, without blocking the process, while another
+   * process holds the write lock; then 503 with Retry-After.
+   */
+  sqliteLockWaitMs: number;
   shutdownTimeoutMs: number;
   /** How long a checked API token is trusted without re-reading it (a revocation elsewhere takes up to this long). */
   authCacheMs: number;
@@ -112,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: e.CUSTOS_TRUST_PROXY,
     bodyLimit: e.CUSTOS_BODY_LIMIT,
     pgPoolSize: e.CUSTOS_PG_POOL_SIZE,
+    sqliteLockWaitMs: e.CUSTOS_SQLITE_LOCK_WAIT_MS,
     shutdownTimeoutMs: e.CUSTOS_SHUTDOWN_TIMEOUT_MS,
     authCacheMs: e.CUSTOS_AUTH_CACHE_MS,
     allowPrivateWebhooks: e.CUSTOS_ALLOW_PRIVATE_WEBHOOKS,
