@@ -164,7 +164,7 @@ notice
 program
   .command('import')
   .description(
-    'Load organizations, accounts, sites, apps and installations from a JSON file (idempotent upsert; all or nothing)',
+    'Load organizations, accounts, sites, apps and installations from a JSON file (checked whole, then written in short transactions; idempotent: run it again to complete an interrupted import)',
   )
   .argument('<file>', 'the directory file (format: docs/app-developers.md)')
   .action(async (file: string) => {

@@ -120,9 +120,9 @@ function isBusy(error: unknown): boolean {
 }
 
 const FIRST_PAUSE_MS = 1;
-const LONGEST_PAUSE_MS = 25;
+const LONGEST_PAUSE_MS = 10;
 
-/** Doubling pauses up to 25 ms, jittered so that two waiting processes do not poll in step. */
+/** Doubling pauses up to 10 ms, jittered so that two waiting processes do not poll in step. */
 function pauseBefore(attempt: number): number {
   const ceiling = Math.min(LONGEST_PAUSE_MS, FIRST_PAUSE_MS * 2 ** attempt);
   return ceiling / 2 + (Math.random() * ceiling) / 2;
