@@ -116,7 +116,9 @@ export async function inBatches<T>(ids: string[], find: (batch: string[]) => Pro
 /**
  * Checks the file against itself and against what is stored: duplicates, references to
  * objects that exist neither in the file nor in the directory, and values another stored
- * object already owns. Runs inside the import's transaction so nothing changes in between.
+ * object already owns. Runs before the import's write transactions, holding no lock; a
+ * value another writer takes in between makes a write fail, and the importer then runs
+ * this again to name it.
  */
 export async function checkReferences(db: Kysely<DB>, file: ImportFile): Promise<void> {
   const problems: ImportProblem[] = [];
