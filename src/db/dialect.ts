@@ -186,7 +186,8 @@ function openSqlite(url: string, options: DatabaseOptions): Database {
             } catch (error) {
               // SQLite may have rolled back already (e.g. on SQLITE_FULL); keep the original error.
               if (native.inTransaction) native.exec('rollback');
-              throw error;
+              // Only BEGIN is retried: running `fn` again after it has begun is not ours to do.
+              throw isBusy(error) ? new DatabaseBusyError() : error;
             }
           } finally {
             if (relaxed) native.pragma('synchronous = FULL');

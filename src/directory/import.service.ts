@@ -108,6 +108,8 @@ interface Prepared {
   matchingHashes: Map<string, string>;
   /** Which account of the file takes each email. */
   emailTakers: Map<string, string>;
+  /** Stored accounts whose email another account of the file takes. */
+  handingOn: string[];
   /** Accounts this run has counted as updated already (an email handed on counts once). */
   updated: Set<string>;
 }
@@ -144,14 +146,21 @@ export class DirectoryImporter {
     for (const app of file.apps ?? [])
       if (app.oauth) hashes.set(app.key, await hashSecret(app.oauth.clientSecret));
     await checkReferences(this.database.db, file);
+    const emailTakers = new Map(
+      (file.accounts ?? []).flatMap((a) => (a.email ? [[normalizeEmail(a.email), a.accountId]] : [])),
+    );
+    const owners = await inBatches([...emailTakers.keys()], (batch) =>
+      accounts.findAccountIdsByEmails(this.database.db, batch),
+    );
     const prepared: Prepared = {
       file,
       now: new Date().toISOString(),
       hashes,
       matchingHashes: await this.matchingOAuthHashes(file),
-      emailTakers: new Map(
-        (file.accounts ?? []).flatMap((a) => (a.email ? [[normalizeEmail(a.email), a.accountId]] : [])),
-      ),
+      emailTakers,
+      handingOn: owners
+        .filter((o) => emailTakers.get(o.email ?? '') !== o.account_id)
+        .map((o) => o.account_id),
       updated: new Set(),
     };
     let summary: ImportSummary;
@@ -227,9 +236,10 @@ export class DirectoryImporter {
         tally.count('organizations', await this.upsertOrganization(trx, org, p.now));
         return 1 + (org.domains?.length ?? 0);
       };
-    const batches = slices(file.accounts ?? [], ACCOUNT_BATCH);
-    for (const batch of batches) yield (trx, tally) => this.releaseHandedOnEmails(trx, batch, p, tally);
-    for (const batch of batches) yield (trx, tally) => this.upsertAccounts(trx, batch, p, tally);
+    for (const batch of slices(p.handingOn, ACCOUNT_BATCH))
+      yield (trx, tally) => this.releaseHandedOnEmails(trx, batch, p, tally);
+    for (const batch of slices(file.accounts ?? [], ACCOUNT_BATCH))
+      yield (trx, tally) => this.upsertAccounts(trx, batch, p, tally);
     for (const site of file.sites ?? []) {
       const members = { add: [] as string[], remove: [] as string[] };
       yield async (trx, tally) => {
@@ -301,11 +311,8 @@ export class DirectoryImporter {
    * PD in its own right, recorded and announced in the same transaction, so an import
    * interrupted right after it still leaves every change told.
    */
-  private async releaseHandedOnEmails(trx: Kysely<DB>, batch: ImportAccount[], p: Prepared, tally: Tally) {
-    const stored = await accounts.findAccountRows(
-      trx,
-      batch.map((a) => a.accountId),
-    );
+  private async releaseHandedOnEmails(trx: Kysely<DB>, accountIds: string[], p: Prepared, tally: Tally) {
+    const stored = await accounts.findAccountRows(trx, accountIds);
     let rows = 1;
     for (const row of stored) {
       const taker = row.email === null ? undefined : p.emailTakers.get(row.email);
@@ -356,7 +363,7 @@ export class DirectoryImporter {
       trx,
       created.map((a) => ({ account_id: a.accountId, type: 'account.created' as const, at: p.now })),
     );
-    for (const _ of created) tally.count('accounts', 'created');
+    tally.summary.accounts.created += created.length;
     let rows = 2 * created.length;
     for (const a of batch) {
       const before = stored.get(a.accountId);

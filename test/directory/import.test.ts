@@ -509,6 +509,41 @@ describe('directory import', () => {
       expect(await countResume('account_events')).toBe(1500);
     });
 
+    it('names a value another writer took between the check and the write, like validation does', async () => {
+      const real = t.ctx.database;
+      const now = new Date().toISOString();
+      // Another writer stores an account with the file's new email just before the first write.
+      const raced: Database = {
+        ...real,
+        writeTransaction: async (fn, options) => {
+          await real.db
+            .insertInto('accounts')
+            .values({
+              account_id: 'raced-first',
+              account_type: 'atlassian',
+              status: 'active',
+              email: 'raced@bulk.test',
+              visibility: '{}',
+              created_at: now,
+              updated_at: now,
+              pd_updated_at: now,
+            })
+            .onConflict((oc) => oc.doNothing())
+            .execute();
+          return real.writeTransaction(fn, options);
+        },
+      };
+      const importer = new DirectoryImporter(raced, t.ctx.secrets, t.ctx.audit);
+      const file: ImportFile = {
+        accounts: [{ accountId: 'raced-second', accountType: 'atlassian', email: 'raced@bulk.test' }],
+      };
+      const error = await importer.importDirectory(file, OPERATOR).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ImportValidationError);
+      expect((error as ImportValidationError).problems).toEqual([
+        { path: 'accounts[0].email', message: 'already belongs to another account' },
+      ]);
+    });
+
     it('hands emails between accounts of one file, each change recorded', async () => {
       const [a, b] = accountsNamed('swap', 2) as [ImportAccount, ImportAccount];
       await importExample(t, { accounts: [a, b] });
