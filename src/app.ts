@@ -9,7 +9,7 @@ import { oauthRoutes } from './auth/oauth.routes.js';
 import { consentRoutes } from './consent/consent.routes.js';
 import type { Context } from './context.js';
 import { adminDirectoryRoutes } from './directory/admin.routes.js';
-import { errorHandlerPlugin } from './errors/error-handler.js';
+import { errorHandlerPlugin, frameworkErrors } from './errors/error-handler.js';
 import { RequestLogController } from './logger.js';
 import { opsRoutes } from './ops/ops.routes.js';
 import { complianceRoutes } from './reporting/compliance.routes.js';
@@ -30,6 +30,9 @@ function createFastify(ctx: Context) {
     trustProxy: ctx.config.trustProxy,
     bodyLimit: ctx.config.bodyLimit,
     return503OnClosing: true,
+    // The longest path parameter a route schema admits (an installation's clientKey).
+    maxParamLength: 255,
+    frameworkErrors,
     logController: new RequestLogController(),
   }).withTypeProvider<TypeBoxTypeProvider>();
 }
@@ -124,7 +127,7 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(userRoutes, { users: ctx.users, publicUrl: ctx.config.publicUrl });
   await app.register(adminDirectoryRoutes, { directory: ctx.directory, importer: ctx.importer });
   await app.register(accessRoutes, { access: ctx.access });
-  await app.register(auditRoutes, { database: ctx.database });
+  await app.register(auditRoutes, { database: ctx.database, checkpoints: ctx.auditCheckpoints });
   await app.register(reportingRoutes, reportingOptions(ctx));
   await app.register(complianceRoutes, { compliance: ctx.compliance });
 

@@ -1,12 +1,18 @@
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import Type, { type Static } from 'typebox';
-import { coercingAjv } from './validation.js';
+import { sqlitePath } from './db/dialect.js';
+import { coercingAjv, problemsOf } from './validation.js';
 
 /**
  * Every setting Custos reads, validated once at boot. Nothing else reads `process.env`.
  * `.env.example` documents each variable; keep the two in step.
  */
 const EnvSchema = Type.Object({
-  DATABASE_URL: Type.String({ default: 'sqlite:./data/custos.db', pattern: '^(sqlite:|postgres(ql)?://)' }),
+  DATABASE_URL: Type.String({
+    default: 'sqlite:./data/custos.db',
+    pattern: '^(sqlite:|postgres(ql)?://)',
+    errorMessage: 'must start with sqlite: or postgres://',
+  }),
   HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
   PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
@@ -24,16 +30,53 @@ const EnvSchema = Type.Object({
   CUSTOS_ALLOW_PRIVATE_WEBHOOKS: Type.Boolean({ default: false }),
   CUSTOS_WEBHOOK_TIMEOUT_MS: Type.Integer({ default: 15_000, minimum: 100, maximum: 60_000 }),
   CUSTOS_WEBHOOK_MAX_AGE_HOURS: Type.Number({ default: 72, minimum: 0.001, maximum: 720 }),
-  CUSTOS_SECRET_KEY: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9+/]{43}=$' })),
+  CUSTOS_SECRET_KEY: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9+/]{43}=$',
+      errorMessage:
+        'must be 32 bytes in base64 (44 characters ending in =), e.g. from openssl rand -base64 32',
+    }),
+  ),
   CUSTOS_SECRET_KEY_FILE: Type.String({ default: './data/custos.key', minLength: 1 }),
-  CUSTOS_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#]+(/[^?#]*)?$' })),
+  CUSTOS_PUBLIC_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://[^/?#]+(/[^?#]*)?$',
+      errorMessage: 'must be an http(s) URL without query or fragment, e.g. https://custos.example.com',
+    }),
+  ),
   CUSTOS_OAUTH_TOKEN_TTL_S: Type.Integer({ default: 3600, minimum: 60, maximum: 86_400 }),
   CUSTOS_REPORT_CYCLE_DAYS: Type.Integer({ default: 15, minimum: 1, maximum: 365 }),
   CUSTOS_REPORT_RATE_LIMIT: Type.Integer({ default: 6000, minimum: 1, maximum: 1_000_000 }),
   CUSTOS_REPORT_RATE_WINDOW_S: Type.Integer({ default: 60, minimum: 1, maximum: 86_400 }),
-  CUSTOS_REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  CUSTOS_AUTH_FAILURE_LIMIT: Type.Integer({ default: 10, minimum: 1, maximum: 1_000_000 }),
+  CUSTOS_AUTH_FAILURE_ADDRESS_LIMIT: Type.Integer({ default: 100, minimum: 1, maximum: 1_000_000 }),
+  CUSTOS_AUTH_FAILURE_WINDOW_S: Type.Integer({ default: 900, minimum: 1, maximum: 86_400 }),
+  CUSTOS_REDIS_URL: Type.Optional(
+    Type.String({ pattern: '^rediss?://', errorMessage: 'must start with redis:// or rediss://' }),
+  ),
   CUSTOS_REDIS_KEY_PREFIX: Type.String({ default: 'custos:', minLength: 1 }),
   CUSTOS_WEBHOOK_SECRET_GRACE_HOURS: Type.Number({ default: 24, minimum: 0, maximum: 720 }),
+  CUSTOS_AUDIT_SIGNING_KEY: Type.Optional(
+    Type.String({
+      pattern: '^\\s*-----BEGIN PRIVATE KEY-----',
+      errorMessage: 'must be a PEM private key (-----BEGIN PRIVATE KEY-----)',
+    }),
+  ),
+  CUSTOS_AUDIT_SIGNING_KEY_FILE: Type.String({ default: './data/audit-signing.key', minLength: 1 }),
+  CUSTOS_AUDIT_CHECKPOINT_MINUTES: Type.Number({ default: 60, minimum: 0, maximum: 10_080 }),
+  CUSTOS_AUDIT_WITNESS_URL: Type.Optional(
+    Type.String({
+      pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+',
+      errorMessage: 'must be an absolute http(s) URL',
+    }),
+  ),
+  CUSTOS_AUDIT_WITNESS_SECRET: Type.Optional(
+    Type.String({
+      pattern: '^whsec_[A-Za-z0-9+/]{32,}={0,2}$',
+      errorMessage: 'must be whsec_ followed by at least 24 base64-encoded bytes',
+    }),
+  ),
+  CUSTOS_AUDIT_WITNESS_FILE: Type.Optional(Type.String({ minLength: 1 })),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -76,11 +119,28 @@ export interface Config {
   /** report-accounts requests each app may make per window; 429 with Retry-After past it. */
   reportRateLimit: number;
   reportRateWindowMs: number;
+  /**
+   * Failed sign-ins allowed per credential key (OAuth client id, API client email, Connect
+   * issuer) and per caller address within the window; past either, 429 with Retry-After.
+   */
+  authFailureLimit: number;
+  authFailureAddressLimit: number;
+  authFailureWindowSeconds: number;
   /** Shared store for rate limits across processes; in-memory (one process) when absent. */
   redisUrl: string | undefined;
   redisKeyPrefix: string;
   /** After a webhook secret rotation, the previous secret keeps signing this long. */
   webhookSecretGraceMs: number;
+  /** Ed25519 key (PKCS #8 PEM) signing audit checkpoints; when absent, read or created at auditSigningKeyFile. */
+  auditSigningKey: string | undefined;
+  auditSigningKeyFile: string;
+  /** How often the worker signs a checkpoint of a grown audit log; 0: only on demand. */
+  auditCheckpointIntervalMs: number;
+  /** Where each checkpoint is also sent (Standard Webhooks, signed with auditWitnessSecret). */
+  auditWitnessUrl: string | undefined;
+  auditWitnessSecret: string | undefined;
+  /** An append-only file, one JSON line per checkpoint, outside the database's directory. */
+  auditWitnessFile: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -95,14 +155,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (value !== undefined && value !== '') input[name] = value;
   }
   if (!validateEnv(input)) {
-    const problems = (validateEnv.errors ?? []).map((e) => {
-      const name = e.instancePath.replace(/^\//, '') || String(e.params.missingProperty ?? '');
-      return `${name} ${e.message ?? 'is invalid'}`;
-    });
+    const problems = problemsOf(validateEnv.errors ?? []).map((p) => `${p.path.join('.')} ${p.message}`);
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   const e = input as Env;
   const isSqlite = e.DATABASE_URL.startsWith('sqlite:');
+  checkAuditWitness(e, isSqlite);
   return {
     databaseUrl: e.DATABASE_URL,
     host: e.HOST,
@@ -131,8 +189,38 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reportCycleDays: e.CUSTOS_REPORT_CYCLE_DAYS,
     reportRateLimit: e.CUSTOS_REPORT_RATE_LIMIT,
     reportRateWindowMs: e.CUSTOS_REPORT_RATE_WINDOW_S * 1000,
+    authFailureLimit: e.CUSTOS_AUTH_FAILURE_LIMIT,
+    authFailureAddressLimit: e.CUSTOS_AUTH_FAILURE_ADDRESS_LIMIT,
+    authFailureWindowSeconds: e.CUSTOS_AUTH_FAILURE_WINDOW_S,
     redisUrl: e.CUSTOS_REDIS_URL,
     redisKeyPrefix: e.CUSTOS_REDIS_KEY_PREFIX,
     webhookSecretGraceMs: Math.round(e.CUSTOS_WEBHOOK_SECRET_GRACE_HOURS * 3_600_000),
+    auditSigningKey: e.CUSTOS_AUDIT_SIGNING_KEY,
+    auditSigningKeyFile: e.CUSTOS_AUDIT_SIGNING_KEY_FILE,
+    auditCheckpointIntervalMs: Math.round(e.CUSTOS_AUDIT_CHECKPOINT_MINUTES * 60_000),
+    auditWitnessUrl: e.CUSTOS_AUDIT_WITNESS_URL,
+    auditWitnessSecret: e.CUSTOS_AUDIT_WITNESS_SECRET,
+    auditWitnessFile: e.CUSTOS_AUDIT_WITNESS_FILE,
   };
+}
+
+/**
+ * A witness is only worth having out of reach of whoever can change the database: a URL
+ * that cannot check who sent it proves nothing, and a file beside the SQLite database is
+ * lost, restored or edited with it.
+ */
+function checkAuditWitness(e: Env, isSqlite: boolean): void {
+  if (e.CUSTOS_AUDIT_WITNESS_URL && !e.CUSTOS_AUDIT_WITNESS_SECRET)
+    throw new ConfigError(
+      'Invalid configuration: CUSTOS_AUDIT_WITNESS_SECRET is required with CUSTOS_AUDIT_WITNESS_URL (a whsec_… secret the witness verifies)',
+    );
+  const database = e.CUSTOS_AUDIT_WITNESS_FILE && isSqlite ? sqlitePath(e.DATABASE_URL) : ':memory:';
+  if (e.CUSTOS_AUDIT_WITNESS_FILE && database !== ':memory:') {
+    const fromDatabase = relative(dirname(database), resolve(e.CUSTOS_AUDIT_WITNESS_FILE));
+    const outside = fromDatabase === '..' || fromDatabase.startsWith(`..${sep}`) || isAbsolute(fromDatabase);
+    if (!outside)
+      throw new ConfigError(
+        'Invalid configuration: CUSTOS_AUDIT_WITNESS_FILE must be outside the database directory, where whoever can change the database cannot reach it',
+      );
+  }
 }

@@ -2,8 +2,10 @@ import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { AccessProgramme } from './access/access.service.js';
 import { AuditLog } from './audit/audit.service.js';
+import { type AuditCheckpoints, createAuditCheckpoints } from './audit/checkpoint.service.js';
 import { TokenAuthenticator } from './auth/api-token.service.js';
 import { AppAuthenticator } from './auth/app-auth.js';
+import { CredentialLimiter } from './auth/credential-limiter.js';
 import { OAuthService } from './auth/oauth.service.js';
 import type { Config } from './config.js';
 import { countPendingRequests } from './consent/consent.repository.js';
@@ -13,7 +15,7 @@ import { ConsentInbox } from './consent/consent-inbox.js';
 import { NoticeRegistry } from './consent/notice.service.js';
 import { loadOptInPolicy } from './consent/opt-in-policy.js';
 import { loadMasterKey } from './crypto/master-key.js';
-import { SecretBox } from './crypto/secret-box.js';
+import { deriveKey, SecretBox } from './crypto/secret-box.js';
 import { type Database, openDatabase } from './db/dialect.js';
 import { ensureMigrated } from './db/migrator.js';
 import { DirectoryService } from './directory/directory.service.js';
@@ -42,6 +44,7 @@ export interface Context {
   tokens: TokenAuthenticator;
   consent: ConsentService;
   audit: AuditLog;
+  auditCheckpoints: AuditCheckpoints;
   directory: DirectoryService;
   importer: DirectoryImporter;
   oauth: OAuthService;
@@ -51,7 +54,7 @@ export interface Context {
   reporting: ReportingService;
   compliance: ComplianceService;
   secrets: SecretBox;
-  /** Shared rate-limit counters when several processes run (CUSTOS_REDIS_URL). */
+  /** Shared rate-limit and failed sign-in counters when several processes run (CUSTOS_REDIS_URL). */
   redis: Redis | undefined;
   close(): Promise<void>;
 }
@@ -60,6 +63,21 @@ export interface ContextOptions {
   /** Apply migrations before building services (serve on SQLite by default; tests). */
   migrate?: boolean;
   log?: Logger;
+}
+
+function connectRedis(url: string, log: Logger): Redis {
+  const redis = new Redis(url, { connectTimeout: 1000, maxRetriesPerRequest: 1 });
+  // ioredis reports every failed reconnect; once per outage is enough to tell the operator.
+  let down = false;
+  redis.on('error', (error: Error) => {
+    if (!down) log.warn({ err: error }, 'Redis unreachable: rate limits are not shared until it is back');
+    down = true;
+  });
+  redis.on('ready', () => {
+    if (down) log.info('Redis reachable again');
+    down = false;
+  });
+  return redis;
 }
 
 export async function createContext(config: Config, options: ContextOptions = {}): Promise<Context> {
@@ -92,6 +110,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       log.child({ component: 'webhooks' }),
     );
     const audit = new AuditLog(database);
+    const auditCheckpoints = createAuditCheckpoints(config, database, log.child({ component: 'audit' }));
     const tasks: WorkerTask[] = [
       {
         name: 'consent-apply',
@@ -103,13 +122,13 @@ export async function createContext(config: Config, options: ContextOptions = {}
         },
       },
       { name: 'webhook-deliver', runOnce: () => webhooks.runOnce() },
+      { name: 'audit-checkpoint', runOnce: () => auditCheckpoints.runOnce() },
     ];
     const worker = new Worker(tasks, config.workerPollMs, log.child({ component: 'worker' }), (task) =>
       metrics.workerErrors.inc({ task }),
     );
     const inbox = new ConsentInbox(database, () => worker.poke());
     const consent = new ConsentService(database, notices, inbox, geoip, optIn);
-    const tokens = new TokenAuthenticator(database, config.authCacheMs);
 
     const poke = () => worker.poke();
     const directory = new DirectoryService(database, secrets, audit, poke);
@@ -117,16 +136,24 @@ export async function createContext(config: Config, options: ContextOptions = {}
       allowPrivateWebhooks: config.allowPrivateWebhooks,
       onWebhooks: poke,
     });
-    const oauth = new OAuthService(database, masterKey, config.oauthTokenTtlSeconds);
-    const appAuth = new AppAuthenticator(database, secrets, oauth);
+    const redis = config.redisUrl ? connectRedis(config.redisUrl, log) : undefined;
+    const credentialLimiter = new CredentialLimiter(
+      {
+        perKey: config.authFailureLimit,
+        perAddress: config.authFailureAddressLimit,
+        windowSeconds: config.authFailureWindowSeconds,
+      },
+      { redis, prefix: config.redisKeyPrefix },
+      deriveKey(masterKey, 'credential-limiter'),
+    );
+    const tokens = new TokenAuthenticator(database, config.authCacheMs, credentialLimiter);
+    const oauth = new OAuthService(database, masterKey, config.oauthTokenTtlSeconds, credentialLimiter);
+    const appAuth = new AppAuthenticator(database, secrets, oauth, credentialLimiter);
     const compliance = new ComplianceService(database, config.reportCycleDays);
     // The access programme's prerequisite "reports within its cycle" is read from the holdings register.
     const access = new AccessProgramme(database, audit, compliance, poke);
     const users = new UserService(database, audit, access);
     const reporting = new ReportingService(database);
-    const redis = config.redisUrl
-      ? new Redis(config.redisUrl, { connectTimeout: 1000, maxRetriesPerRequest: 1 })
-      : undefined;
 
     return {
       config,
@@ -138,6 +165,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       tokens,
       consent,
       audit,
+      auditCheckpoints,
       directory,
       importer,
       oauth,

@@ -1,4 +1,4 @@
-import { Ajv, type Options } from 'ajv';
+import { Ajv, type AnySchemaObject, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 
 /**
@@ -6,14 +6,280 @@ import addFormats from 'ajv-formats';
  * coercion (a JSON `"true"` is not a boolean) and unknown properties are refused rather
  * than silently dropped. Query strings, params and environment variables are text on the
  * wire, so their validator coerces types and wraps single values into arrays.
+ *
+ * Every schema compiled here also refuses values that no engine can store, whatever the
+ * schema's author wrote (see `storable`), and reads `date-time` as a time JavaScript can
+ * represent. `verbose` keeps each error's schema, so messages can be written in words.
  */
-const common: Options = { allErrors: true, strict: false, removeAdditional: false, useDefaults: true };
+const common: Options = {
+  allErrors: true,
+  strict: false,
+  removeAdditional: false,
+  useDefaults: true,
+  verbose: true,
+};
+
+/**
+ * U+0000 and unpaired UTF-16 surrogates. JSON can carry both (`"\u0000"`, `"\ud800"`);
+ * PostgreSQL text cannot hold U+0000, and a lone surrogate has no UTF-8 encoding, so the
+ * same input would be stored by one engine and refused (or mangled) by the other. In
+ * Unicode mode `\p{Cs}` matches only surrogates that are not part of a pair.
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+export function isStorableText(value: string): boolean {
+  return !value.includes('\u0000') && !LONE_SURROGATE.test(value);
+}
+
+const STORABLE = 'storable';
+export const UNSTORABLE_TEXT_MESSAGE = 'must not contain U+0000 or an unpaired UTF-16 surrogate';
+
+/**
+ * The first of `fields` whose value is not storable text, for input read outside a schema
+ * (credentials in headers); undefined when every value is fine.
+ */
+export function unstorableField(fields: Record<string, string>): string | undefined {
+  return Object.keys(fields).find((name) => !isStorableText(fields[name] as string));
+}
+
+/** RFC 3339 §5.6 date-time: full date, 'T', time with optional fraction, mandatory offset. */
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$/;
+
+/**
+ * An RFC 3339 date-time as ms since the epoch, or undefined when it is not one or names a
+ * time JavaScript cannot represent: a leap second (`23:59:60`) is valid RFC 3339 but has
+ * no `Date`, so it is refused here rather than failing later.
+ */
+export function parseRfc3339(value: string): number | undefined {
+  const m = RFC3339.exec(value);
+  if (!m) return undefined;
+  const n = (i: number) => Number(m[i]);
+  const month = n(2);
+  if (month < 1 || month > 12 || n(3) < 1 || n(4) > 23 || n(5) > 59 || n(6) > 59) return undefined;
+  if (m[9] !== undefined && (n(9) > 23 || n(10) > 59)) return undefined;
+  // Date.UTC rolls Feb 30 over to March: a date that does not round-trip does not exist.
+  if (new Date(Date.UTC(n(1), month - 1, n(3))).getUTCMonth() !== month - 1) return undefined;
+  const ms = Date.parse(value.toUpperCase());
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** An absolute http(s) URL: `format: uri` alone also admits mailto:, urn: and the like. */
+export const HTTP_URL_RULE = {
+  format: 'uri',
+  pattern: '^[Hh][Tt][Tt][Pp][Ss]?://',
+  maxLength: 2048,
+  errorMessage: 'must be an absolute http(s) URL',
+};
+
+/** A page cursor: the `nextCursor` a previous page returned. */
+export const PAGE_CURSOR_RULE = {
+  pattern: '^[0-9]{1,18}$',
+  errorMessage: 'must be the nextCursor of a previous page',
+};
 
 function createAjv(options: Options): Ajv {
   const ajv = new Ajv({ ...common, ...options });
   addFormats.default(ajv);
+  ajv.addFormat('date-time', { type: 'string', validate: (value) => parseRfc3339(value) !== undefined });
+  // Runs after type coercion, so a query's `1e309` is seen as the Infinity it became.
+  ajv.addKeyword({
+    keyword: STORABLE,
+    type: ['string', 'number'],
+    schemaType: 'boolean',
+    errors: false,
+    validate: (_enabled: boolean, data: string | number) =>
+      typeof data === 'string' ? isStorableText(data) : Number.isFinite(data),
+  });
   return ajv;
 }
 
-export const strictAjv = createAjv({ coerceTypes: false });
-export const coercingAjv = createAjv({ coerceTypes: 'array' });
+const SUBSCHEMA = [
+  'additionalItems',
+  'additionalProperties',
+  'contains',
+  'else',
+  'if',
+  'items',
+  'not',
+  'propertyNames',
+  'then',
+  'unevaluatedItems',
+  'unevaluatedProperties',
+];
+const SUBSCHEMA_LISTS = ['allOf', 'anyOf', 'items', 'oneOf', 'prefixItems'];
+const SUBSCHEMA_MAPS = ['$defs', 'definitions', 'dependentSchemas', 'patternProperties', 'properties'];
+const STORED_TYPES = new Set(['string', 'number', 'integer']);
+
+const isSchema = (value: unknown): value is AnySchemaObject =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** A copy of `schema` in which every string, number and integer schema also says `storable: true`. */
+function withStorableValues(schema: AnySchemaObject): AnySchemaObject {
+  const copy: AnySchemaObject = { ...schema };
+  const types: unknown[] = Array.isArray(schema.type) ? schema.type : [schema.type];
+  if (types.some((t) => typeof t === 'string' && STORED_TYPES.has(t))) copy[STORABLE] = true;
+  for (const key of SUBSCHEMA) if (isSchema(schema[key])) copy[key] = withStorableValues(schema[key]);
+  for (const key of SUBSCHEMA_LISTS)
+    if (Array.isArray(schema[key]))
+      copy[key] = schema[key].map((s: unknown) => (isSchema(s) ? withStorableValues(s) : s));
+  for (const key of SUBSCHEMA_MAPS)
+    if (isSchema(schema[key]))
+      copy[key] = Object.fromEntries(
+        Object.entries(schema[key]).map(([k, s]) => [k, isSchema(s) ? withStorableValues(s) : s]),
+      );
+  return copy;
+}
+
+export interface Validator {
+  compile<T = unknown>(schema: object): ValidateFunction<T>;
+}
+
+/**
+ * One compiled copy per schema object: Fastify compiles a schema shared by several routes
+ * once per route, and Ajv recognises a schema it has seen only by identity.
+ */
+function validator(ajv: Ajv): Validator {
+  const prepared = new WeakMap<object, AnySchemaObject>();
+  return {
+    compile<T>(schema: object): ValidateFunction<T> {
+      let copy = prepared.get(schema);
+      if (!copy) {
+        copy = withStorableValues(schema as AnySchemaObject);
+        prepared.set(schema, copy);
+      }
+      return ajv.compile<T>(copy);
+    },
+  };
+}
+
+export const strictAjv = validator(createAjv({ coerceTypes: false }));
+export const coercingAjv = validator(createAjv({ coerceTypes: 'array' }));
+
+/** What a failing value should have been, in the words people use. */
+const FORMAT_WORDS: Record<string, string> = {
+  'date-time': 'an RFC 3339 date-time such as 2026-11-24T09:30:00Z',
+  date: 'a date such as 2026-11-24',
+  email: 'an email address',
+  hostname: 'a host name such as example.com',
+  ipv4: 'an IPv4 address',
+  ipv6: 'an IPv6 address',
+  uri: 'an absolute URI',
+  uuid: 'a UUID',
+};
+
+const TYPE_WORDS: Record<string, string> = {
+  array: 'an array',
+  boolean: 'true or false',
+  integer: 'a whole number',
+  null: 'null',
+  number: 'a number',
+  object: 'an object',
+  string: 'a string',
+};
+
+const listed = (values: unknown[]) => values.map((v) => String(v)).join(', ');
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/**
+ * A schema may say in words what its `pattern` (or `format`) asks for, as `errorMessage`:
+ * the rest of a sentence that starts with the field's name.
+ */
+function inWords(error: ErrorObject): string | undefined {
+  const words = error.parentSchema?.errorMessage;
+  return typeof words === 'string' ? words : undefined;
+}
+
+function describe(error: ErrorObject): string {
+  const p = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'required':
+      return 'is required';
+    case 'additionalProperties':
+      return 'is not an allowed property';
+    case STORABLE:
+      return typeof error.data === 'number' ? 'must be a finite number' : UNSTORABLE_TEXT_MESSAGE;
+    case 'type':
+      return `must be ${String(p.type)
+        .split(',')
+        .map((t) => TYPE_WORDS[t] ?? t)
+        .join(' or ')}`;
+    case 'enum':
+      return `must be one of ${listed(p.allowedValues as unknown[])}`;
+    case 'const':
+      return `must be ${String(p.allowedValue)}`;
+    case 'pattern':
+      return inWords(error) ?? `must match the pattern ${String(p.pattern)}`;
+    case 'format':
+      return inWords(error) ?? `must be ${FORMAT_WORDS[String(p.format)] ?? `a valid ${String(p.format)}`}`;
+    case 'minLength':
+      return p.limit === 1 ? 'must not be empty' : `must be at least ${plural(Number(p.limit), 'character')}`;
+    case 'maxLength':
+      return `must be at most ${plural(Number(p.limit), 'character')}`;
+    case 'minItems':
+      return `must have at least ${plural(Number(p.limit), 'item')}`;
+    case 'maxItems':
+      return `must have at most ${plural(Number(p.limit), 'item')}`;
+    case 'uniqueItems':
+      return `must not repeat an item (items ${String(p.j)} and ${String(p.i)} are the same)`;
+    case 'minimum':
+      return `must be at least ${String(p.limit)}`;
+    case 'maximum':
+      return `must be at most ${String(p.limit)}`;
+    case 'exclusiveMinimum':
+      return `must be greater than ${String(p.limit)}`;
+    case 'exclusiveMaximum':
+      return `must be less than ${String(p.limit)}`;
+    default:
+      return error.message ?? 'is invalid';
+  }
+}
+
+/** The allowed values when every branch of an anyOf/oneOf is a constant (a union of literals). */
+function constantsOf(branches: unknown): unknown[] | undefined {
+  if (!Array.isArray(branches)) return undefined;
+  const values: unknown[] = [];
+  for (const branch of branches) {
+    if (!isSchema(branch)) return undefined;
+    if ('const' in branch) values.push(branch.const);
+    else if (Array.isArray(branch.enum)) values.push(...branch.enum);
+    else return undefined;
+  }
+  return values;
+}
+
+export interface Problem {
+  /** Where in the validated value: property names and array indexes, outermost first. */
+  path: string[];
+  message: string;
+}
+
+/**
+ * Ajv's errors as problems a person can act on, one per field and message, in order. A
+ * union of literals reports its allowed values once instead of one error per branch;
+ * other unions report their branches, which say more than the summary.
+ */
+export function problemsOf(errors: readonly ErrorObject[]): Problem[] {
+  const unions = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
+  const problems: Problem[] = [];
+  const seen = new Set<string>();
+  const add = (error: ErrorObject, message: string) => {
+    const path = error.instancePath.split('/').filter(Boolean);
+    const extra = error.params.missingProperty ?? error.params.additionalProperty;
+    if (typeof extra === 'string') path.push(extra);
+    const key = JSON.stringify([path, message]);
+    if (!seen.has(key)) problems.push({ path, message });
+    seen.add(key);
+  };
+  for (const error of errors) {
+    if (error.keyword === 'anyOf' || error.keyword === 'oneOf') {
+      const values = constantsOf(error.schema);
+      if (values) add(error, `must be one of ${listed(values)}`);
+      continue;
+    }
+    const inUnion = unions.some(
+      (u) => constantsOf(u.schema) && error.schemaPath.startsWith(`${u.schemaPath}/`),
+    );
+    if (!inUnion) add(error, describe(error));
+  }
+  return problems;
+}

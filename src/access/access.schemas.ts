@@ -1,9 +1,10 @@
 import Type, { type Static } from 'typebox';
 import { Nullable } from '../directory/admin.schemas.js';
+import { HTTP_URL_RULE, PAGE_CURSOR_RULE } from '../validation.js';
 
-const HttpUrl = Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048 });
+const HttpUrl = Type.String(HTTP_URL_RULE);
 const Text = (maxLength: number, description: string) =>
-  Type.String({ minLength: 1, maxLength, pattern: '\\S', description });
+  Type.String({ minLength: 1, maxLength, pattern: '\\S', errorMessage: 'must not be blank', description });
 
 export const USE_CASE_ID_PATTERN = '^[a-z0-9][a-z0-9-]{0,63}$';
 
@@ -21,12 +22,18 @@ export const AccessRequestBody = Type.Object(
     privacyPolicyUrl: HttpUrl,
     termsUrl: HttpUrl,
     storesPersonalData: Type.Boolean({ description: 'Whether the app collects and stores personal data.' }),
-    useCases: Type.Array(Type.String({ pattern: USE_CASE_ID_PATTERN }), {
-      minItems: 1,
-      maxItems: 20,
-      uniqueItems: true,
-      description: 'Use-case ids from the catalogue (GET /admin/email-access/use-cases, docs).',
-    }),
+    useCases: Type.Array(
+      Type.String({
+        pattern: USE_CASE_ID_PATTERN,
+        errorMessage: 'must be a use-case id from the catalogue (a-z, 0-9 and -)',
+      }),
+      {
+        minItems: 1,
+        maxItems: 20,
+        uniqueItems: true,
+        description: 'Use-case ids from the catalogue (GET /admin/email-access/use-cases, docs).',
+      },
+    ),
     description: Text(5000, 'The functionality that needs email addresses.'),
     privacyPolicyExcerpt: Text(5000, 'The privacy-policy language on how email addresses are processed.'),
   },
@@ -88,7 +95,7 @@ export const AccessListQuery = Type.Object(
     status: Type.Optional(Type.Enum(ACCESS_STATUSES)),
     app: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
-    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$' })),
+    cursor: Type.Optional(Type.String(PAGE_CURSOR_RULE)),
   },
   { additionalProperties: false },
 );

@@ -1,10 +1,6 @@
 import type { Insertable, Kysely } from 'kysely';
 import type { AuditEventTable, DB } from '../db/schema.js';
 
-export function findLastHash(db: Kysely<DB>) {
-  return db.selectFrom('audit_events').select('hash').orderBy('id', 'desc').limit(1).executeTakeFirst();
-}
-
 export async function insertAuditEvents(db: Kysely<DB>, rows: Insertable<AuditEventTable>[]) {
   for (let i = 0; i < rows.length; i += 200) {
     await db
@@ -44,13 +40,23 @@ export function queryAuditEvents(db: Kysely<DB>, q: AuditQuery) {
   return query.execute();
 }
 
-/** The next `limit` rows of the chain after `afterId`: verification reads it in bounded batches. */
-export function readChainBatch(db: Kysely<DB>, afterId: number, limit: number) {
+/** The next `limit` rows of the chain after `afterId` (up to `upToId`): verification reads it in bounded batches. */
+export function readChainBatch(db: Kysely<DB>, afterId: number, limit: number, upToId?: number) {
+  let query = db.selectFrom('audit_events').selectAll().where('id', '>', afterId);
+  if (upToId !== undefined) query = query.where('id', '<=', upToId);
+  return query.orderBy('id').limit(limit).execute();
+}
+
+/** The tip of the chain: the next entry links to it, a checkpoint ends at it. */
+export function findLastEvent(db: Kysely<DB>) {
   return db
     .selectFrom('audit_events')
-    .selectAll()
-    .where('id', '>', afterId)
-    .orderBy('id')
-    .limit(limit)
-    .execute();
+    .select(['id', 'hash'])
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+export function findEventHash(db: Kysely<DB>, id: number) {
+  return db.selectFrom('audit_events').select('hash').where('id', '=', id).executeTakeFirst();
 }

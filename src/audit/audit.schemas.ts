@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { Nullable } from '../directory/admin.schemas.js';
+import { PAGE_CURSOR_RULE } from '../validation.js';
 
 const IsoTime = Type.String({ format: 'date-time', description: 'ISO 8601, e.g. 2026-11-24T00:00:00.000Z' });
 
@@ -12,7 +13,7 @@ export const AuditQuery = Type.Object(
     to: Type.Optional(IsoTime),
     limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
     cursor: Type.Optional(
-      Type.String({ pattern: '^[0-9]{1,18}$', description: 'nextCursor of the previous page.' }),
+      Type.String({ ...PAGE_CURSOR_RULE, description: 'nextCursor of the previous page.' }),
     ),
   },
   { additionalProperties: false },
@@ -39,5 +40,40 @@ export const AuditEvent = Type.Object(
 
 export const AuditPage = Type.Object(
   { values: Type.Array(AuditEvent), nextCursor: Nullable(Type.String()) },
+  { additionalProperties: false },
+);
+
+export const CheckpointQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+    cursor: Type.Optional(
+      Type.String({ ...PAGE_CURSOR_RULE, description: 'nextCursor of the previous page.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** A signed statement of where the log ended; `jws` is the evidence, the rest repeats it for reading. */
+export const AuditCheckpoint = Type.Object(
+  {
+    id: Type.String(),
+    kid: Type.String({ description: 'RFC 7638 thumbprint of the public key that verifies `jws`.' }),
+    lastId: Type.Integer({ description: 'The last entry when it was signed; 0: the log was empty.' }),
+    lastHash: Type.String(),
+    count: Type.Integer({ description: 'How many entries, ids up to lastId, led up to it.' }),
+    at: Type.String(),
+    jws: Type.String({
+      description: 'Compact JWS (EdDSA, typ custos-audit-checkpoint) of {lastId, lastHash, count, at}.',
+    }),
+    urlDeliveredAt: Nullable(Type.String({ description: 'Delivered to the witness URL; null: not (yet).' })),
+    fileWrittenAt: Nullable(Type.String({ description: 'Appended to the witness file; null: not (yet).' })),
+    witnessAttempts: Type.Integer({ description: 'Failed witness deliveries so far.' }),
+    witnessError: Nullable(Type.String({ description: 'The latest witness failure.' })),
+  },
+  { additionalProperties: false },
+);
+
+export const CheckpointPage = Type.Object(
+  { values: Type.Array(AuditCheckpoint), nextCursor: Nullable(Type.String()) },
   { additionalProperties: false },
 );

@@ -55,7 +55,7 @@ export function hashOf(row: Omit<Selectable<AuditEventTable>, 'id' | 'hash'>): s
 }
 
 async function appendChained(trx: Kysely<DB>, entries: AuditEntry[], at: string): Promise<void> {
-  let prev = (await repo.findLastHash(trx))?.hash ?? GENESIS_HASH;
+  let prev = (await repo.findLastEvent(trx))?.hash ?? GENESIS_HASH;
   const rows = entries.map((entry) => {
     const row = {
       at,

@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
 import * as repo from './api-token.repository.js';
+import type { CredentialLimiter } from './credential-limiter.js';
 import type { ApiClientPrincipal } from './principal.js';
 
 /**
@@ -70,6 +71,10 @@ export async function createToken(
  * token's SHA-256, never the token) so the hot ConsentHub paths do not query the token
  * tables on every call. A revocation made through this process takes effect at once; one
  * made by another process (the CLI, another server) within `cacheMs`.
+ *
+ * Failed checks count against the email and the caller's address (CredentialLimiter),
+ * checked before the token is looked up. A remembered success is not a lookup: it proves
+ * the caller holds a valid token for that email, so it is answered without the limiter.
  */
 export class TokenAuthenticator {
   private readonly cache = new Map<
@@ -80,25 +85,31 @@ export class TokenAuthenticator {
   constructor(
     private readonly database: Database,
     private readonly cacheMs: number,
+    private readonly limiter: CredentialLimiter,
   ) {}
 
-  /** The principal for `email:token`, or undefined when the pair is not valid (no reason given to callers). */
-  async authenticate(email: string, token: string): Promise<ApiClientPrincipal | undefined> {
-    if (!TOKEN_PATTERN.test(token)) return undefined;
-    const hash = sha256Hex(token);
+  /**
+   * The principal for `email:token`, or undefined when the pair is not valid (no reason
+   * given to callers). Throws RATE_LIMITED when the email or the address has no failures left.
+   */
+  async authenticate(email: string, token: string, address: string): Promise<ApiClientPrincipal | undefined> {
+    const claimed = normalizeEmail(email);
+    const hash = TOKEN_PATTERN.test(token) ? sha256Hex(token) : undefined;
     const now = Date.now();
-    const cached = this.cache.get(hash);
-    if (cached && cached.expiresAt > now) {
-      return cached.email === normalizeEmail(email) ? cached.principal : undefined;
+    const cached = hash === undefined ? undefined : this.cache.get(hash);
+    if (cached && cached.expiresAt > now && cached.email === claimed) return cached.principal;
+    await this.limiter.check('api-client', claimed, address);
+    const found = hash === undefined ? undefined : await this.lookup(token, hash, now);
+    if (found?.email !== claimed) {
+      await this.limiter.recordFailure('api-client', claimed, address);
+      return undefined;
     }
-    const found = await this.lookup(token, hash, now);
-    if (!found) return undefined;
-    if (this.cacheMs > 0) {
+    if (this.cacheMs > 0 && hash !== undefined) {
       // Bounded: a flood of distinct valid tokens cannot grow memory without limit.
       if (this.cache.size >= MAX_CACHED_TOKENS) this.cache.clear();
       this.cache.set(hash, { ...found, expiresAt: now + this.cacheMs });
     }
-    return found.email === normalizeEmail(email) ? found.principal : undefined;
+    return found.principal;
   }
 
   async revoke(tokenId: string): Promise<boolean> {

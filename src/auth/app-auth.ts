@@ -1,6 +1,7 @@
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
 import { authenticateConnectJwt } from './connect-jwt.js';
+import type { CredentialLimiter } from './credential-limiter.js';
 import type { OAuthService } from './oauth.service.js';
 import type { AppAuthScheme, AppPrincipal } from './principal.js';
 
@@ -19,15 +20,16 @@ export class AppAuthenticator {
     private readonly database: Database,
     private readonly secrets: SecretBox,
     private readonly oauth: OAuthService,
+    private readonly limiter: CredentialLimiter,
   ) {}
 
   authenticate(
     scheme: AppAuthScheme,
     token: string,
-    request: { method: string; url: string },
+    request: { method: string; url: string; ip: string },
   ): Promise<AppPrincipal | undefined> {
     return scheme === 'jwt'
-      ? authenticateConnectJwt(this.database, this.secrets, token, request)
+      ? authenticateConnectJwt(this.database, this.secrets, this.limiter, token, request)
       : this.oauth.authenticateBearer(token);
   }
 }

@@ -1,6 +1,8 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
-import { AppError } from '../errors/app-error.js';
+import { AppError, validationError } from '../errors/app-error.js';
+import { ErrorBody } from '../errors/error.schemas.js';
+import { UNSTORABLE_TEXT_MESSAGE, unstorableField } from '../validation.js';
 import type { TokenAuthenticator } from './api-token.service.js';
 import { type AppAuthenticator, parseAppAuthorization } from './app-auth.js';
 import type { ApiClientPrincipal, AppPrincipal, RouteAuth } from './principal.js';
@@ -23,6 +25,18 @@ function parseBasic(header: string | undefined): { email: string; token: string 
 }
 
 /**
+ * Routes that verify a guessable credential (API tokens, Connect JWTs) answer 429 once the
+ * caller's failures are used up (CredentialLimiter); their OpenAPI says so unless the route
+ * already declares its own 429.
+ */
+function documentCredentialLimit(route: RouteOptions, auth: RouteAuth): void {
+  const limited = auth.kind === 'api-client' || (auth.kind === 'app' && auth.via.includes('jwt'));
+  const response = route.schema?.response as Record<number, unknown> | undefined;
+  if (!limited || !response || response[429] !== undefined) return;
+  route.schema = { ...route.schema, response: { ...response, 429: ErrorBody } };
+}
+
+/**
  * The principal check every route goes through. A route must declare `config.auth`; one
  * that does not is refused when it is registered, so no route can ship without a decision.
  * The check runs on request, before the body is parsed.
@@ -34,7 +48,10 @@ export const authPlugin = fp(
   ) => {
     async function apiClient(request: FastifyRequest, scope: string): Promise<ApiClientPrincipal> {
       const credentials = parseBasic(request.headers.authorization);
-      const principal = credentials && (await opts.tokens.authenticate(credentials.email, credentials.token));
+      const unstorable = credentials && unstorableField(credentials);
+      if (unstorable) throw validationError(`authorization.${unstorable}`, UNSTORABLE_TEXT_MESSAGE);
+      const principal =
+        credentials && (await opts.tokens.authenticate(credentials.email, credentials.token, request.ip));
       if (!principal) {
         throw new AppError('UNAUTHENTICATED', 'Missing or invalid credentials', { headers: BASIC_CHALLENGE });
       }
@@ -64,7 +81,10 @@ export const authPlugin = fp(
     }
 
     app.addHook('onRoute', (route) => {
-      if (route.config?.auth) return;
+      if (route.config?.auth) {
+        documentCredentialLimit(route, route.config.auth);
+        return;
+      }
       // Routes of third-party plugins (the docs UI) cannot declare config; they are listed as public by prefix in app.ts.
       if (opts.publicPrefixes.some((prefix) => route.url.startsWith(prefix))) {
         route.config = { ...route.config, auth: { kind: 'public' } };

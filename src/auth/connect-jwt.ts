@@ -6,6 +6,8 @@ import type { Database } from '../db/dialect.js';
 import { isValidAccountId } from '../directory/account.model.js';
 import { findInstallationByClientKey } from '../directory/app.repository.js';
 import { secretContext } from '../directory/secrets.js';
+import { isStorableText } from '../validation.js';
+import type { CredentialLimiter } from './credential-limiter.js';
 import { APP_SCOPES, type AppPrincipal } from './principal.js';
 
 /** Clocks of apps and Custos differ a little; public clients sign with exp = iat + 180 s. */
@@ -74,12 +76,18 @@ export function queryStringHash(method: string, rawUrl: string): string {
  * installation named by `iss`, `exp` enforced, `qsh` bound to this very request.
  * Undefined for anything wrong (unknown issuer, uninstalled, bad signature, expired,
  * wrong qsh): the caller answers 401 without saying which, so probing learns nothing.
+ *
+ * Guesses count against the issuer and the caller's address, checked before the issuer is
+ * read: an unknown issuer and a bad signature are failures; a valid signature with a wrong
+ * time or qsh is not (its sender holds the secret), nor is one for an uninstalled
+ * installation, so an app calling for an old installation does not lock out its others.
  */
 export async function authenticateConnectJwt(
   database: Database,
   secrets: SecretBox,
+  limiter: CredentialLimiter,
   token: string,
-  request: { method: string; url: string },
+  request: { method: string; url: string; ip: string },
 ): Promise<AppPrincipal | undefined> {
   let claims: Record<string, unknown>;
   try {
@@ -89,10 +97,16 @@ export async function authenticateConnectJwt(
   }
   const issuer = claims.iss;
   if (typeof issuer !== 'string' || issuer.length === 0 || issuer.length > 255) return undefined;
-  const installation = await findInstallationByClientKey(database.db, issuer);
-  if (!installation || installation.uninstalled_at !== null) return undefined;
-  const secret = sharedSecretOf(secrets, installation);
-  if (!hasValidHs256Signature(token, secret)) return undefined;
+  await limiter.check('connect-issuer', issuer, request.ip);
+  // No installation can have a key no engine can store, and PostgreSQL would refuse to even look it up.
+  const installation = isStorableText(issuer)
+    ? await findInstallationByClientKey(database.db, issuer)
+    : undefined;
+  if (!installation || !hasValidHs256Signature(token, sharedSecretOf(secrets, installation))) {
+    await limiter.recordFailure('connect-issuer', issuer, request.ip);
+    return undefined;
+  }
+  if (installation.uninstalled_at !== null) return undefined;
   if (!hasValidTimes(claims, Math.floor(Date.now() / 1000))) return undefined;
   if (typeof claims.qsh !== 'string' || claims.qsh !== queryStringHash(request.method, request.url))
     return undefined;

@@ -4,23 +4,48 @@ import { verifySecret } from '../crypto/password-hash.js';
 import { deriveKey } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
 import { findInstalledSiteIds, findOAuthClient } from '../directory/app.repository.js';
+import type { CredentialLimiter } from './credential-limiter.js';
 import type { AppPrincipal } from './principal.js';
 
 const ISSUER = 'custos';
 const AUDIENCE = 'custos-api';
 const TOKEN_TYPE = 'at+jwt';
 
-/** RFC 6749 §5.2 error codes; the token endpoint answers in that shape, which OAuth clients parse. */
-export class OAuthError extends Error {
-  constructor(
-    readonly error: 'invalid_request' | 'invalid_client' | 'unsupported_grant_type' | 'invalid_scope',
-    readonly description: string,
-  ) {
-    super(description);
-  }
+/**
+ * The token endpoint's error codes: RFC 6749 §5.2, `slow_down` (registered for token
+ * endpoint responses by RFC 8628 §3.5) for a caller over its failed sign-in budget, and
+ * `server_error` (RFC 6749 §4.1.2.1) for a fault of Custos.
+ */
+export const OAUTH_ERROR_CODES = [
+  'invalid_request',
+  'invalid_client',
+  'unsupported_grant_type',
+  'invalid_scope',
+  'slow_down',
+  'server_error',
+] as const;
+export type OAuthErrorCode = (typeof OAUTH_ERROR_CODES)[number];
 
-  get status(): number {
-    return this.error === 'invalid_client' ? 401 : 400;
+const DEFAULT_STATUS: Partial<Record<OAuthErrorCode, number>> = {
+  invalid_client: 401,
+  slow_down: 429,
+  server_error: 500,
+};
+
+/** A token endpoint error, answered as the RFC 6749 body `{error, error_description}` that OAuth clients parse. */
+export class OAuthError extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    readonly error: OAuthErrorCode,
+    description: string,
+    options: { status?: number; headers?: Record<string, string> } = {},
+  ) {
+    // RFC 6749 §5.2 allows only %x20-21 / %x23-5B / %x5D-7E in error_description.
+    super(description.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, '?'));
+    this.status = options.status ?? DEFAULT_STATUS[error] ?? 400;
+    this.headers = options.headers ?? {};
   }
 }
 
@@ -51,6 +76,7 @@ export class OAuthService {
     private readonly database: Database,
     masterKey: Buffer,
     private readonly ttlSeconds: number,
+    private readonly limiter: CredentialLimiter,
   ) {
     this.key = webcrypto.subtle.importKey(
       'raw',
@@ -61,15 +87,26 @@ export class OAuthService {
     );
   }
 
+  /**
+   * Failed client authentications count against the client id and the caller's address,
+   * checked before the client is read, so a limited caller costs no scrypt. An unknown id
+   * and a wrong secret cost the same scrypt and count the same, so neither timing nor the
+   * limit tells which ids exist.
+   */
   async issueClientCredentialsToken(input: {
     clientId: string;
     clientSecret: string;
     scope?: string;
+    address: string;
   }): Promise<IssuedToken> {
+    await this.limiter.check('oauth-client', input.clientId, input.address);
     const client = await findOAuthClient(this.database.db, input.clientId);
-    // Verify a dummy hash for unknown clients as well, so timing does not tell which ids exist.
-    const secretOk = await verifySecret(input.clientSecret, client?.secret_hash ?? DUMMY_HASH);
-    if (!client || !secretOk) throw new OAuthError('invalid_client', 'Client authentication failed');
+    // Verified whether or not the client exists (an absent hash costs the same scrypt).
+    const secretOk = await verifySecret(input.clientSecret, client?.secret_hash);
+    if (!client || !secretOk) {
+      await this.limiter.recordFailure('oauth-client', input.clientId, input.address);
+      throw new OAuthError('invalid_client', 'Client authentication failed');
+    }
     if ((await findInstalledSiteIds(this.database.db, client.app_key)).length === 0)
       throw new OAuthError('invalid_client', 'The app is not installed on any site');
     const allowed: string[] = JSON.parse(client.scopes);
@@ -127,7 +164,3 @@ export class OAuthService {
     };
   }
 }
-
-/** A valid scrypt hash of a random value: verifying against it costs as much as a real check. */
-const DUMMY_HASH =
-  'scrypt$16384$8$1$c3RhdGljLXNhbHQtZm9yLWR1bW15$0000000000000000000000000000000000000000000';

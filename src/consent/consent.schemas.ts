@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { HTTP_URL_RULE } from '../validation.js';
 
 const Email = Type.String({ format: 'email', maxLength: 254, description: 'Matched case-insensitively.' });
 
@@ -27,15 +28,11 @@ export const ConsentBody = Type.Object(
     ),
     email: Email,
     formUrl: Type.Optional(
-      Type.String({
-        format: 'uri',
-        pattern: '^[Hh][Tt][Tt][Pp][Ss]?://',
-        maxLength: 2048,
-        description: 'Absolute http(s) URL of the form.',
-      }),
+      Type.String({ ...HTTP_URL_RULE, description: 'Absolute http(s) URL of the form.' }),
     ),
     locale: Type.String({
       pattern: '^([A-Za-z]{2}|UNKNOWN)$',
+      errorMessage: 'must be an ISO 3166-1 alpha-2 country code or UNKNOWN',
       description: "The user's ISO 3166-1 alpha-2 country code, or UNKNOWN (assumed to be a GDPR locale).",
     }),
     providerId: Type.Optional(

@@ -12,7 +12,13 @@ import { strictAjv } from '../validation.js';
 const OptInFile = Type.Object({
   description: Type.Optional(Type.String()),
   requireOptIn: Type.Array(
-    Type.Object({ code: Type.String({ pattern: '^[A-Z]{2}$' }), basis: Type.Optional(Type.String()) }),
+    Type.Object({
+      code: Type.String({
+        pattern: '^[A-Z]{2}$',
+        errorMessage: 'must be an ISO 3166-1 alpha-2 code in capitals',
+      }),
+      basis: Type.Optional(Type.String()),
+    }),
   ),
 });
 

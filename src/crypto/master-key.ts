@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readOrCreateKeyFile } from './key-file.js';
 
 const KEY_BYTES = 32;
 
@@ -18,20 +17,6 @@ function decodeKey(base64: string, source: string): Buffer {
  */
 export function loadMasterKey(options: { key: string | undefined; keyFile: string }): Buffer {
   if (options.key) return decodeKey(options.key, 'CUSTOS_SECRET_KEY');
-  try {
-    return decodeKey(readFileSync(options.keyFile, 'utf8'), `CUSTOS_SECRET_KEY_FILE (${options.keyFile})`);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  mkdirSync(dirname(options.keyFile), { recursive: true });
-  const key = randomBytes(KEY_BYTES);
-  // 'wx' fails if another process created the file meanwhile; then read theirs.
-  try {
-    writeFileSync(options.keyFile, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-    chmodSync(options.keyFile, 0o600);
-    return key;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    return decodeKey(readFileSync(options.keyFile, 'utf8'), `CUSTOS_SECRET_KEY_FILE (${options.keyFile})`);
-  }
+  const text = readOrCreateKeyFile(options.keyFile, () => `${randomBytes(KEY_BYTES).toString('base64')}\n`);
+  return decodeKey(text, `CUSTOS_SECRET_KEY_FILE (${options.keyFile})`);
 }

@@ -388,3 +388,17 @@ export function isUniqueViolation(error: unknown): boolean {
     e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
   );
 }
+
+/**
+ * True when the engine refused the data of a row rather than the transaction as such: a
+ * value it cannot store (PostgreSQL SQLSTATE class 22, data exception) or a violated
+ * constraint (class 23; SQLite's constraint, type mismatch and too-big errors). Another
+ * transaction without that row can succeed; after a lost connection or a busy lock it
+ * cannot, so those are not row errors.
+ */
+export function isRowError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code !== 'string') return false;
+  if (/^2[23][0-9A-Z]{3}$/.test(code)) return true;
+  return /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG)/.test(code);
+}

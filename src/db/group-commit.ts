@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database, WriteOptions } from './dialect.js';
+import { type Database, isRowError, type WriteOptions } from './dialect.js';
 import type { DB } from './schema.js';
 
 interface Pending<T> {
@@ -28,7 +28,7 @@ export class GroupCommit<T> {
     private readonly options: WriteOptions = {},
   ) {}
 
-  /** Resolves once the row is committed; rejects (and nothing of its batch is stored) if the commit fails. */
+  /** Resolves once the row is committed; rejects if it cannot be (see commit: other rows still can). */
   enqueue(row: T): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ row, resolve, reject });
@@ -58,6 +58,18 @@ export class GroupCommit<T> {
   private async flush(): Promise<void> {
     const batch = this.queue.splice(0, MAX_BATCH);
     if (batch.length === 0) return;
+    if ((await this.commit(batch)) > 0) this.onCommitted();
+  }
+
+  /**
+   * Writes `batch` in one transaction and settles each row's promise; returns how many rows
+   * were committed. When the engine refuses one row's data, the transaction takes the whole
+   * batch down with it, so the batch is split in halves and each half retried, down to the
+   * single row at fault: one caller's bad row never fails another caller's request, and
+   * the halves commit in arrival order. Any other failure (a lost connection, a busy
+   * database) would fail every retry as well, so it rejects the whole batch at once.
+   */
+  private async commit(batch: Pending<T>[]): Promise<number> {
     try {
       await this.database.writeTransaction(
         (trx) =>
@@ -68,10 +80,14 @@ export class GroupCommit<T> {
         this.options,
       );
     } catch (error) {
-      for (const p of batch) p.reject(error);
-      return;
+      if (batch.length === 1 || !isRowError(error)) {
+        for (const p of batch) p.reject(error);
+        return 0;
+      }
+      const half = Math.ceil(batch.length / 2);
+      return (await this.commit(batch.slice(0, half))) + (await this.commit(batch.slice(half)));
     }
     for (const p of batch) p.resolve();
-    this.onCommitted();
+    return batch.length;
   }
 }

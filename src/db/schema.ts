@@ -221,6 +221,24 @@ export interface AuditEventTable {
   hash: string;
 }
 
+/** A signed statement of where the audit log ended (src/audit/checkpoint.service.ts), and its witnessing. */
+export interface AuditCheckpointTable {
+  seq: Generated<number>;
+  id: string;
+  /** RFC 7638 thumbprint of the public key that verifies `jws`. */
+  kid: string;
+  last_id: number;
+  last_hash: string;
+  entry_count: number;
+  at: string;
+  /** Compact JWS (EdDSA) of {lastId, lastHash, count, at}: the checkpoint itself. */
+  jws: string;
+  url_delivered_at: string | null;
+  file_written_at: string | null;
+  witness_attempts: Generated<number>;
+  witness_error: string | null;
+}
+
 /** The Email API use-case catalogue (seed 004); operators add rows with `custos access use-case add`. */
 export interface AccessUseCaseTable {
   id: string;
@@ -304,6 +322,7 @@ export interface DB {
   installations: InstallationTable;
   oauth_clients: OAuthClientTable;
   audit_events: AuditEventTable;
+  audit_checkpoints: AuditCheckpointTable;
   webhook_messages: WebhookMessageTable;
   access_use_cases: AccessUseCaseTable;
   access_requests: AccessRequestTable;

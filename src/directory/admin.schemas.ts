@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import { ACCOUNT_ID_PATTERN, VISIBILITY_FIELDS, type VisibilityField } from './account.model.js';
+import { ACCOUNT_ID_RULE, VISIBILITY_FIELDS, type VisibilityField } from './account.model.js';
 
 /** A value or null, for admin API responses. */
 export const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
@@ -10,7 +10,7 @@ const Visibility = Type.Union([
 ]);
 
 export const AccountIdParams = Type.Object(
-  { accountId: Type.String({ pattern: ACCOUNT_ID_PATTERN }) },
+  { accountId: Type.String(ACCOUNT_ID_RULE) },
   { additionalProperties: false },
 );
 

@@ -1,14 +1,19 @@
 import Type, { type Static } from 'typebox';
 import { APP_SCOPES } from '../auth/principal.js';
-import { ACCOUNT_ID_PATTERN, ACCOUNT_TYPES, VISIBILITIES, VISIBILITY_FIELDS } from './account.model.js';
+import { HTTP_URL_RULE } from '../validation.js';
+import { ACCOUNT_ID_RULE, ACCOUNT_TYPES, VISIBILITIES, VISIBILITY_FIELDS } from './account.model.js';
 
-const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$', description: 'An identifier.' });
+const Id = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',
+  errorMessage: 'must be 1–128 characters of A-Z a-z 0-9 . _ : -, starting with a letter or digit',
+  description: 'An identifier.',
+});
 const Text = (maxLength = 255) => Type.String({ minLength: 1, maxLength });
-const HttpUrl = Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048 });
+const HttpUrl = Type.String(HTTP_URL_RULE);
 /** HS256 and webhook signing keys need at least 256 bits (RFC 7518 §3.2). */
 const Secret = Type.String({ minLength: 32, maxLength: 512 });
 const AccountId = Type.String({
-  pattern: ACCOUNT_ID_PATTERN,
+  ...ACCOUNT_ID_RULE,
   description: '1–128 of A-Za-z0-9:- ; never "unknown".',
 });
 
@@ -35,8 +40,20 @@ export const ImportAccount = Type.Object(
     jobTitle: Type.Optional(Text()),
     department: Type.Optional(Text()),
     location: Type.Optional(Text()),
-    timeZone: Type.Optional(Type.String({ pattern: '^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$', maxLength: 64 })),
-    locale: Type.Optional(Type.String({ pattern: '^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$', maxLength: 35 })),
+    timeZone: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$',
+        errorMessage: 'must be an IANA time zone such as Europe/London',
+        maxLength: 64,
+      }),
+    ),
+    locale: Type.Optional(
+      Type.String({
+        pattern: '^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$',
+        errorMessage: 'must be a language tag such as en-GB',
+        maxLength: 35,
+      }),
+    ),
     visibility: Type.Optional(
       Type.Object(
         Object.fromEntries(VISIBILITY_FIELDS.map((f) => [f, Type.Optional(Type.Enum(VISIBILITIES))])),

@@ -7,6 +7,7 @@ import { hashSecret, verifySecret } from '../crypto/password-hash.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import { type Database, isUniqueViolation } from '../db/dialect.js';
 import type { AccountTable, AppTable, DB } from '../db/schema.js';
+import { AppError } from '../errors/app-error.js';
 import { announceAccountEvent, announceLifecycleEvent } from '../reporting/account-events.js';
 import { assertRegistrableUrl } from '../webhooks/webhook-url.js';
 import { type Profile, profileColumns, withDefaultVisibility } from './account.model.js';
@@ -28,6 +29,8 @@ const CHUNK_ROWS = 500;
 const CHUNK_BUDGET_MS = 50;
 /** Accounts are loaded, compared and inserted this many at a time, within a chunk. */
 const ACCOUNT_BATCH = 100;
+/** Passes an import may make when concurrent imports keep claiming the same values. */
+const IMPORT_ATTEMPTS = 3;
 
 function emptySummary(): ImportSummary {
   const counts = () => ({ created: 0, updated: 0, unchanged: 0 });
@@ -146,13 +149,36 @@ export class DirectoryImporter {
     for (const app of file.apps ?? [])
       if (app.oauth) hashes.set(app.key, await hashSecret(app.oauth.clientSecret));
     await checkReferences(this.database.db, file);
+    try {
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          return await this.writeInChunks(this.steps(await this.prepare(file, hashes)), actor);
+        } catch (error) {
+          if (!isUniqueViolation(error)) throw error;
+          // Another writer (a concurrent import, on PostgreSQL) took a value this file sets
+          // after the check: the checks now name it (400). If they do not, the other writer
+          // created the same object; another pass updates it (the upsert is idempotent), and
+          // the summary is that pass's.
+          await checkReferences(this.database.db, file);
+          if (attempt >= IMPORT_ATTEMPTS)
+            throw new AppError('CONFLICT', 'The directory changed while importing; send the import again');
+        }
+      }
+    } finally {
+      // A poke is cheap; the worker finds nothing to do if the import announced nothing.
+      this.options.onWebhooks?.();
+    }
+  }
+
+  /** What the writes need to know of the stored directory, read before any transaction. */
+  private async prepare(file: ImportFile, hashes: Map<string, string>): Promise<Prepared> {
     const emailTakers = new Map(
       (file.accounts ?? []).flatMap((a) => (a.email ? [[normalizeEmail(a.email), a.accountId]] : [])),
     );
     const owners = await inBatches([...emailTakers.keys()], (batch) =>
       accounts.findAccountIdsByEmails(this.database.db, batch),
     );
-    const prepared: Prepared = {
+    return {
       file,
       now: new Date().toISOString(),
       hashes,
@@ -163,19 +189,6 @@ export class DirectoryImporter {
         .map((o) => o.account_id),
       updated: new Set(),
     };
-    let summary: ImportSummary;
-    try {
-      summary = await this.writeInChunks(this.steps(prepared), actor);
-    } catch (error) {
-      // Another writer took a value this file sets (an email, a URL, a key) after the
-      // validation: report it the way validation does, naming the record.
-      if (isUniqueViolation(error)) await checkReferences(this.database.db, file);
-      throw error;
-    } finally {
-      // A poke is cheap; the worker finds nothing to do if the import announced nothing.
-      this.options.onWebhooks?.();
-    }
-    return summary;
   }
 
   /**

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { normalizeEmail } from '../auth/api-token.service.js';
 import type { DB } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
-import { strictAjv } from '../validation.js';
+import { problemsOf, strictAjv } from '../validation.js';
 import { RESERVED_ACCOUNT_ID } from './account.model.js';
 import * as accounts from './account.repository.js';
 import * as apps from './app.repository.js';
@@ -26,10 +26,8 @@ export class ImportValidationError extends AppError {
 
 const validateShape = strictAjv.compile<ImportFile>(ImportFile);
 
-/** `/accounts/3/visibility/email` → `accounts[3].visibility.email` */
-function pathOf(instancePath: string, extra?: unknown): string {
-  const parts = instancePath.split('/').filter(Boolean);
-  if (typeof extra === 'string') parts.push(extra);
+/** `['accounts', '3', 'visibility', 'email']` → `accounts[3].visibility.email` */
+function pathOf(parts: string[]): string {
   return parts.reduce(
     (acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part),
     '',
@@ -39,22 +37,12 @@ function pathOf(instancePath: string, extra?: unknown): string {
 /** Structural validation of the whole file (types, formats, unknown properties). */
 export function checkShape(input: unknown): ImportFile {
   if (validateShape(input)) return input;
-  const seen = new Set<string>();
-  const problems: ImportProblem[] = [];
-  for (const e of validateShape.errors ?? []) {
-    if (e.keyword === 'anyOf' || e.keyword === 'oneOf') continue;
-    const extra = e.params.missingProperty ?? e.params.additionalProperty;
-    const path = pathOf(e.instancePath, extra) || 'file';
-    const message =
-      e.keyword === 'required'
-        ? 'is required'
-        : e.keyword === 'additionalProperties'
-          ? 'is not an allowed property'
-          : (e.message ?? 'is invalid');
-    if (!seen.has(`${path} ${message}`)) problems.push({ path, message });
-    seen.add(`${path} ${message}`);
-  }
-  throw new ImportValidationError(problems);
+  throw new ImportValidationError(
+    problemsOf(validateShape.errors ?? []).map((p) => ({
+      path: pathOf(p.path) || 'file',
+      message: p.message,
+    })),
+  );
 }
 
 /**

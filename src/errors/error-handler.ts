@@ -1,41 +1,19 @@
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { ErrorObject } from 'ajv';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { problemsOf } from '../validation.js';
 import { AppError, type ErrorCode, errorStatus } from './app-error.js';
 
-interface AjvLikeError {
-  instancePath: string;
-  keyword: string;
-  message?: string;
-  params: Record<string, unknown>;
-}
-
-/** `/consents/0/key` + missing `granted` → `consents.0.granted`. */
-function fieldOf(error: AjvLikeError, context: string | undefined): string {
-  const parts = error.instancePath.split('/').filter(Boolean);
-  const extra = error.params.missingProperty ?? error.params.additionalProperty;
-  if (typeof extra === 'string') parts.push(extra);
-  return parts.join('.') || context || 'body';
-}
-
-function describe(error: AjvLikeError): string {
-  if (error.keyword === 'required') return 'is required';
-  if (error.keyword === 'additionalProperties') return 'is not an allowed property';
-  return error.message ?? 'is invalid';
-}
-
-export function fromValidation(errors: AjvLikeError[], context?: string): AppError {
-  const seen = new Set<string>();
-  const problems: string[] = [];
-  for (const e of errors) {
-    // anyOf/oneOf add a summary line on top of the branch errors; the branches say more.
-    if (e.keyword === 'anyOf' || e.keyword === 'oneOf') continue;
-    const line = `${fieldOf(e, context)} ${describe(e)}`;
-    if (!seen.has(line)) problems.push(line);
-    seen.add(line);
-  }
-  const first = errors.find((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf') ?? errors[0];
-  const field = first ? fieldOf(first, context) : (context ?? 'body');
-  return new AppError('VALIDATION_FAILED', problems.slice(0, 10).join('; ') || 'invalid request', { field });
+/**
+ * A validation failure as one 400 naming the first field, with up to ten problems in words.
+ * `context` (body, querystring, params) stands for the whole part when no field is named.
+ */
+export function fromValidation(errors: ErrorObject[], context?: string): AppError {
+  const problems = problemsOf(errors);
+  const fieldOf = (path: string[]) => path.join('.') || context || 'body';
+  const lines = problems.slice(0, 10).map((p) => `${fieldOf(p.path)} ${p.message}`);
+  const field = problems[0] ? fieldOf(problems[0].path) : (context ?? 'body');
+  return new AppError('VALIDATION_FAILED', lines.join('; ') || 'invalid request', { field });
 }
 
 const fastifyCodes: Record<string, ErrorCode> = {
@@ -48,7 +26,7 @@ const fastifyCodes: Record<string, ErrorCode> = {
 
 function toAppError(error: FastifyError): AppError | undefined {
   if (error instanceof AppError) return error;
-  if (error.validation) return fromValidation(error.validation as AjvLikeError[], error.validationContext);
+  if (error.validation) return fromValidation(error.validation as ErrorObject[], error.validationContext);
   const mapped = error.code ? fastifyCodes[error.code] : undefined;
   if (mapped) return new AppError(mapped, publicMessage(mapped));
   // Fastify's JSON parser reports a SyntaxError with status 400.
@@ -87,20 +65,45 @@ export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
   return reply.status(errorStatus[error.code]).type('application/json').send(body);
 }
 
+const urlProblems: Record<string, string> = {
+  FST_ERR_BAD_URL: 'The URL is not valid: a percent-encoded sequence is not UTF-8',
+  FST_ERR_MAX_PARAM_LENGTH: 'A path parameter is too long',
+};
+
 /**
- * The one error handler. Client mistakes become catalogue errors naming the field; anything
- * else is a 500 whose details (stack, driver message — which may quote personal data) go
- * only to the log, in redacted form, never to the client.
+ * Errors Fastify answers before routing, with its own body unless told otherwise: a URL
+ * whose percent-encoding is not UTF-8 (a lone surrogate sent as bytes, say) and a path
+ * parameter longer than the router allows. They get the error shape like any other 400.
  */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const message = urlProblems[error.code];
+  sendError(
+    reply,
+    message
+      ? new AppError('VALIDATION_FAILED', message, { field: 'url' })
+      : new AppError('INTERNAL', 'Internal server error'),
+  );
+}
+
+/**
+ * The catalogue error a failure is answered with. Client mistakes become catalogue errors
+ * naming the field; anything else is a 500 whose details (stack, driver message — which
+ * may quote personal data) go only to the log, in redacted form, never to the client.
+ */
+export function classifyError(error: FastifyError, request: FastifyRequest): AppError {
+  const known = toAppError(error);
+  if (known) return known;
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return new AppError('VALIDATION_FAILED', 'Bad request');
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return new AppError('INTERNAL', 'Internal server error');
+}
+
+/** The one error handler; a route with a contract of its own (the OAuth token endpoint) renders classifyError itself. */
 export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const known = toAppError(error);
-    if (known) return sendError(reply, known);
-    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
-      return sendError(reply, new AppError('VALIDATION_FAILED', 'Bad request'));
-    }
-    request.log.error({ err: error }, 'unhandled error');
-    return sendError(reply, new AppError('INTERNAL', 'Internal server error'));
-  });
+  app.setErrorHandler((error: FastifyError, request, reply) =>
+    sendError(reply, classifyError(error, request)),
+  );
   app.setNotFoundHandler((_request, reply) => sendError(reply, new AppError('NOT_FOUND', 'Route not found')));
 });

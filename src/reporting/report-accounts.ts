@@ -1,11 +1,10 @@
 import { AppError } from '../errors/app-error.js';
+import { parseRfc3339 } from '../validation.js';
 
 /** Reference §2: at most 90 accounts per request. */
 export const MAX_REPORTED_ACCOUNTS = 90;
 
 const ACCOUNT_ID = /^[A-Za-z0-9:-]{1,128}$/;
-/** RFC 3339 date-time (§5.6): full date, 'T', time with optional fraction, mandatory offset. */
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$/;
 
 export interface ReportedAccount {
   accountId: string;
@@ -15,19 +14,6 @@ export interface ReportedAccount {
 
 function invalid(message: string): AppError {
   return new AppError('VALIDATION_FAILED', message);
-}
-
-export function parseRfc3339(value: string): number | undefined {
-  const m = RFC3339.exec(value);
-  if (!m) return undefined;
-  const n = (i: number) => Number(m[i]);
-  const month = n(2);
-  if (month < 1 || month > 12 || n(3) < 1 || n(4) > 23 || n(5) > 59 || n(6) > 60) return undefined;
-  if (m[9] !== undefined && (n(9) > 23 || n(10) > 59)) return undefined;
-  // Date.UTC rolls Feb 30 over to March: a date that does not round-trip does not exist.
-  if (new Date(Date.UTC(n(1), month - 1, n(3))).getUTCMonth() !== month - 1) return undefined;
-  const ms = Date.parse(value.toUpperCase());
-  return Number.isFinite(ms) ? ms : undefined;
 }
 
 /**

@@ -1,4 +1,5 @@
 import Type from 'typebox';
+import { ACCOUNT_ID_RULE } from '../directory/account.model.js';
 
 /** The documented body (reference §2); the handler reads it itself to answer in the contract's words. */
 export const ReportBody = Type.Object(
@@ -6,7 +7,7 @@ export const ReportBody = Type.Object(
     accounts: Type.Array(
       Type.Object(
         {
-          accountId: Type.String({ pattern: '^[A-Za-z0-9:-]{1,128}$' }),
+          accountId: Type.String(ACCOUNT_ID_RULE),
           updatedAt: Type.String({
             format: 'date-time',
             description: 'RFC 3339: when the app retrieved this PD (the oldest, if several pieces)',
@@ -44,10 +45,7 @@ export const ReportError = Type.Object(
 export const ErasureBody = Type.Object(
   {
     accounts: Type.Array(
-      Type.Object(
-        { accountId: Type.String({ pattern: '^[A-Za-z0-9:-]{1,128}$' }) },
-        { additionalProperties: false },
-      ),
+      Type.Object({ accountId: Type.String(ACCOUNT_ID_RULE) }, { additionalProperties: false }),
       { minItems: 1, maxItems: 90 },
     ),
   },

@@ -1,11 +1,11 @@
 import Type, { type Static } from 'typebox';
-import { ACCOUNT_ID_PATTERN } from '../directory/account.model.js';
+import { ACCOUNT_ID_PATTERN, ACCOUNT_ID_RULE } from '../directory/account.model.js';
 
 /** Custos decides: at most this many accountIds per bulk call; more is a 400. */
 export const MAX_BULK_IDS = 200;
 
 const AccountId = Type.String({
-  pattern: ACCOUNT_ID_PATTERN,
+  ...ACCOUNT_ID_RULE,
   description: 'An account ID (1–128 of A-Za-z0-9:-).',
 });
 

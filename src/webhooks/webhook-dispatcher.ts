@@ -1,14 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
-import { isIP } from 'node:net';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { Webhook } from 'standardwebhooks';
 import type { Database } from '../db/dialect.js';
 import type { DB } from '../db/schema.js';
 import * as repo from './webhook.repository.js';
-import { guardedLookup, isPublicAddress } from './webhook-url.js';
+import { type PostResponse, postSignedWebhook } from './webhook-post.js';
 
 /** Where an app receives webhooks. Several secrets during a rotation: each signs. */
 export interface WebhookEndpoint {
@@ -86,11 +82,6 @@ export async function enqueueWebhooks(
   return rows.map((r) => r.id);
 }
 
-interface Response {
-  status: number;
-  retryAfter: string | undefined;
-}
-
 /**
  * Delivers due outbox messages, signed with the `standardwebhooks` package. 2xx: delivered.
  * 410: the endpoint is disabled and the message is dead. Anything else (other statuses,
@@ -127,7 +118,7 @@ export class WebhookDispatcher {
       await repo.recordFailure(db, message.id, { status: null, error, nextAttemptAt: null });
       return;
     }
-    let response: Response | undefined;
+    let response: PostResponse | undefined;
     let error = '';
     try {
       response = await this.post(endpoint, message);
@@ -161,48 +152,14 @@ export class WebhookDispatcher {
     });
   }
 
-  private post(endpoint: WebhookEndpoint, message: repo.WebhookMessage): Promise<Response> {
-    const timestamp = new Date();
-    // One signature per active secret, space-separated, so receivers accept either during a rotation.
-    const signature = endpoint.secrets
-      .map((s) => new Webhook(s).sign(message.id, timestamp, message.payload))
-      .join(' ');
-    const url = new URL(endpoint.url);
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    // An IP literal is connected to without a lookup, so the lookup guard cannot see it.
-    if (!this.options.allowPrivate && isIP(host) !== 0 && !isPublicAddress(host)) {
-      return Promise.reject(Object.assign(new Error('private webhook target'), { code: 'ECUSTOSPRIVATE' }));
-    }
-    const client = url.protocol === 'https:' ? https : http;
-    return new Promise((resolve, reject) => {
-      const request = client.request(
-        url,
-        {
-          method: 'POST',
-          timeout: this.options.timeoutMs,
-          lookup: guardedLookup(this.options.allowPrivate) as never,
-          headers: {
-            'content-type': 'application/json',
-            'user-agent': 'Custos-Webhooks/1',
-            'webhook-id': message.id,
-            'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
-            'webhook-signature': signature,
-          },
-        },
-        (res) => {
-          res.resume();
-          const retryAfter = res.headers['retry-after'];
-          resolve({
-            status: res.statusCode ?? 0,
-            retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
-          });
-        },
-      );
-      request.on('timeout', () =>
-        request.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })),
-      );
-      request.on('error', reject);
-      request.end(message.payload);
+  private post(endpoint: WebhookEndpoint, message: repo.WebhookMessage): Promise<PostResponse> {
+    return postSignedWebhook({
+      url: endpoint.url,
+      secrets: endpoint.secrets,
+      id: message.id,
+      payload: message.payload,
+      timeoutMs: this.options.timeoutMs,
+      allowPrivate: this.options.allowPrivate,
     });
   }
 }

@@ -3,7 +3,7 @@ import { type Database, openDatabase } from '../../src/db/dialect.js';
 import { createMigrator, migrateToLatest } from '../../src/db/migrator.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
-const BEFORE = '20261124-0005-access';
+const BEFORE = '20261124-0006-audit-checkpoints';
 const now = new Date().toISOString();
 const opened: [TestDatabase, Database][] = [];
 

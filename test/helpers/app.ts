@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config.js';
 import { type Context, createContext } from '../../src/context.js';
 import { loggerOptions } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
+import { TEST_AUDIT_SIGNING_KEY_FILE } from './process.js';
 
 export interface TestApp {
   app: App;
@@ -26,6 +27,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     LOG_LEVEL: 'info',
     // A key per test app: secrets at rest never touch a key file in the work tree.
     CUSTOS_SECRET_KEY: randomBytes(32).toString('base64'),
+    CUSTOS_AUDIT_SIGNING_KEY_FILE: TEST_AUDIT_SIGNING_KEY_FILE,
     ...env,
   });
   const logs: string[] = [];

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -40,11 +40,13 @@ async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `${TEST_DB_PREFIX}${process.pid}_${randomBytes(4).toString('hex')}`;
   if (testEngine === 'sqlite') {
-    const path = join(tmpdir(), `${name}.db`);
+    // A directory of its own, as in production: files a test keeps outside the database's
+    // directory (an audit witness) may then live anywhere else under the temporary directory.
+    const dir = mkdtempSync(join(tmpdir(), `${name}-`));
     return {
-      url: `sqlite:${path}`,
+      url: `sqlite:${join(dir, 'custos.db')}`,
       async drop() {
-        for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+        rmSync(dir, { recursive: true, force: true });
       },
     };
   }

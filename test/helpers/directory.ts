@@ -156,6 +156,12 @@ export function connectJwt(
   return encodeSymmetric({ iss: clientKey, iat: now, exp: now + 180, qsh, ...claims }, secret);
 }
 
+/** A Connect JWT whose signature is garbage: for checks that must not depend on a valid one. */
+export function unsignedJwt(claims: Record<string, unknown>): string {
+  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}.${Buffer.alloc(32).toString('base64url')}`;
+}
+
 /** GET `url` as the installation `clientKey` with a fresh Connect JWT. */
 export function getAsInstallation(t: TestApp, clientKey: string, secret: string, url: string, claims = {}) {
   return t.app.inject({

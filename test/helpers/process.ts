@@ -1,13 +1,26 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * The audit checkpoint signing key of the test processes and the CLIs they start: one key,
+ * so a checkpoint signed in a test verifies in a CLI, and never a key file in the work tree.
+ */
+export const TEST_AUDIT_SIGNING_KEY_FILE = join(tmpdir(), 'custos-test-audit-signing.key');
 
 /** The `custos` CLI from source, as a separate process (real signals, real crashes). */
 export function spawnCustos(args: string[], env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
     cwd: root,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'warn',
+      CUSTOS_AUDIT_SIGNING_KEY_FILE: TEST_AUDIT_SIGNING_KEY_FILE,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
