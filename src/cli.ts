@@ -241,9 +241,10 @@ registerAuditCommands(program, config, say);
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof ImportValidationError) {
-    process.stderr.write(
-      `custos: the file was not imported; nothing was written. ${error.problems.length} problem(s):\n`,
-    );
+    const outcome = error.partlyWritten
+      ? 'was imported only in part (another writer took a value after the checks); fix it and import the file again'
+      : 'was not imported; nothing was written';
+    process.stderr.write(`custos: the file ${outcome}. ${error.problems.length} problem(s):\n`);
     for (const p of error.problems) process.stderr.write(`  ${p.path}: ${p.message}\n`);
     process.exit(1);
   }

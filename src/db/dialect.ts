@@ -16,7 +16,6 @@ import {
   sql,
 } from 'kysely';
 import pg from 'pg';
-import { AppError } from '../errors/app-error.js';
 import type { DB } from './schema.js';
 
 /**
@@ -76,18 +75,20 @@ export interface DatabaseOptions {
 
 /**
  * SQLite only: another process (an operator command, a second server) held the write lock
- * for longer than the configured wait. Nothing was written; the caller may retry.
+ * for longer than the configured wait. Nothing was written; the caller may retry. Not an
+ * AppError: code that treats AppErrors as its own refusals must not mistake it for one;
+ * the HTTP error handler answers it 503 with Retry-After.
  */
-export class DatabaseBusyError extends AppError {
+export class DatabaseBusyError extends Error {
+  readonly code = 'CUSTOS_DATABASE_BUSY';
+  readonly retryAfterSeconds = 2;
+
   constructor() {
-    super('UNAVAILABLE', 'The database is busy with another writer; retry shortly', {
-      headers: { 'retry-after': String(BUSY_RETRY_AFTER_S) },
-    });
+    super('The database is busy with another writer; retry shortly');
     this.name = 'DatabaseBusyError';
   }
 }
 
-const BUSY_RETRY_AFTER_S = 2;
 const DEFAULT_LOCK_WAIT_MS = 15_000;
 
 export function engineOf(url: string): Engine {

@@ -14,7 +14,13 @@ import { type Profile, profileColumns, withDefaultVisibility } from './account.m
 import * as accounts from './account.repository.js';
 import * as apps from './app.repository.js';
 import type { ImportAccount, ImportApp, ImportFile, ImportKind, ImportSummary } from './import.schemas.js';
-import { canonicalize, checkReferences, checkShape, inBatches } from './import.validate.js';
+import {
+  canonicalize,
+  checkReferences,
+  checkShape,
+  ImportValidationError,
+  inBatches,
+} from './import.validate.js';
 import { secretContext } from './secrets.js';
 import * as sites from './site.repository.js';
 
@@ -149,17 +155,22 @@ export class DirectoryImporter {
     for (const app of file.apps ?? [])
       if (app.oauth) hashes.set(app.key, await hashSecret(app.oauth.clientSecret));
     await checkReferences(this.database.db, file);
+    const progress = { parts: 0 };
     try {
       for (let attempt = 1; ; attempt += 1) {
         try {
-          return await this.writeInChunks(this.steps(await this.prepare(file, hashes)), actor);
+          return await this.writeInChunks(this.steps(await this.prepare(file, hashes)), actor, progress);
         } catch (error) {
           if (!isUniqueViolation(error)) throw error;
           // Another writer (a concurrent import, on PostgreSQL) took a value this file sets
           // after the check: the checks now name it (400). If they do not, the other writer
           // created the same object; another pass updates it (the upsert is idempotent), and
           // the summary is that pass's.
-          await checkReferences(this.database.db, file);
+          await checkReferences(this.database.db, file).catch((refused: unknown) => {
+            if (refused instanceof ImportValidationError && progress.parts > 0)
+              throw new ImportValidationError(refused.problems, true);
+            throw refused;
+          });
           if (attempt >= IMPORT_ATTEMPTS)
             throw new AppError('CONFLICT', 'The directory changed while importing; send the import again');
         }
@@ -196,7 +207,11 @@ export class DirectoryImporter {
    * CHUNK_BUDGET_MS each. Every chunk appends its own `directory.imported` entry (its
    * counts, the import's id and its part number), so there is no change without its entry.
    */
-  private async writeInChunks(steps: Iterator<Step>, actor: AuditActor): Promise<ImportSummary> {
+  private async writeInChunks(
+    steps: Iterator<Step>,
+    actor: AuditActor,
+    progress: { parts: number },
+  ): Promise<ImportSummary> {
     const importId = randomUUID();
     const total = emptySummary();
     let next = steps.next();
@@ -231,6 +246,7 @@ export class DirectoryImporter {
         return tally;
       });
       addSummary(total, tally.summary);
+      progress.parts += 1;
       if (!next.done) await this.database.pauseBetweenTransactions();
     }
     return total;

@@ -15,9 +15,16 @@ export interface ImportProblem {
   message: string;
 }
 
-/** An import refused as a whole, listing every bad record by its path in the file. */
+/**
+ * An import refused, listing every bad record by its path in the file. Refused by the
+ * checks before any write, nothing was written; `partlyWritten` when a concurrent writer
+ * took a value after the checks and parts of the file had been written already.
+ */
 export class ImportValidationError extends AppError {
-  constructor(readonly problems: ImportProblem[]) {
+  constructor(
+    readonly problems: ImportProblem[],
+    readonly partlyWritten = false,
+  ) {
     const shown = problems.slice(0, 20).map((p) => `${p.path}: ${p.message}`);
     if (problems.length > shown.length) shown.push(`… and ${problems.length - shown.length} more`);
     super('VALIDATION_FAILED', shown.join('; '), { field: problems[0]?.path ?? 'body' });

@@ -512,36 +512,42 @@ describe('directory import', () => {
     it('names a value another writer took between the check and the write, like validation does', async () => {
       const real = t.ctx.database;
       const now = new Date().toISOString();
-      // Another writer stores an account with the file's new email just before the first write.
+      let transactions = 0;
+      // Another writer stores an account with the file's last new email once the first part is written.
       const raced: Database = {
         ...real,
         writeTransaction: async (fn, options) => {
-          await real.db
-            .insertInto('accounts')
-            .values({
-              account_id: 'raced-first',
-              account_type: 'atlassian',
-              status: 'active',
-              email: 'raced@bulk.test',
-              visibility: '{}',
-              created_at: now,
-              updated_at: now,
-              pd_updated_at: now,
-            })
-            .onConflict((oc) => oc.doNothing())
-            .execute();
+          if (++transactions === 2)
+            await real.db
+              .insertInto('accounts')
+              .values({
+                account_id: 'raced-first',
+                account_type: 'atlassian',
+                status: 'active',
+                email: 'raced@bulk.test',
+                visibility: '{}',
+                created_at: now,
+                updated_at: now,
+                pd_updated_at: now,
+              })
+              .execute();
           return real.writeTransaction(fn, options);
         },
       };
       const importer = new DirectoryImporter(raced, t.ctx.secrets, t.ctx.audit);
       const file: ImportFile = {
-        accounts: [{ accountId: 'raced-second', accountType: 'atlassian', email: 'raced@bulk.test' }],
+        accounts: [
+          ...accountsNamed('raced-filler', 1000),
+          { accountId: 'raced-second', accountType: 'atlassian', email: 'raced@bulk.test' },
+        ],
       };
       const error = await importer.importDirectory(file, OPERATOR).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ImportValidationError);
       expect((error as ImportValidationError).problems).toEqual([
-        { path: 'accounts[0].email', message: 'already belongs to another account' },
+        { path: 'accounts[1000].email', message: 'already belongs to another account' },
       ]);
+      // The part before the race stays written, and the error says so.
+      expect((error as ImportValidationError).partlyWritten).toBe(true);
     });
 
     it('hands emails between accounts of one file, each change recorded', async () => {
