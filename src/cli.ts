@@ -68,7 +68,8 @@ program
   .command('migrate')
   .description('Apply pending database migrations')
   .action(async () => {
-    const database = openDatabase(config().databaseUrl, { pgPoolSize: 2 });
+    const cfg = config();
+    const database = openDatabase(cfg.databaseUrl, { pgPoolSize: 2, lockWaitMs: cfg.sqliteLockWaitMs });
     try {
       const applied = await migrateToLatest(database.db);
       say(applied.length === 0 ? 'Database is up to date' : `Applied: ${applied.join(', ')}`);
@@ -180,7 +181,7 @@ notice
 program
   .command('import')
   .description(
-    'Load organizations, accounts, sites, apps and installations from a JSON file (idempotent upsert; all or nothing)',
+    'Load organizations, accounts, sites, apps and installations from a JSON file (checked whole, then written in short transactions; idempotent: run it again to complete an interrupted import)',
   )
   .argument('<file>', 'the directory file (format: docs/app-developers.md)')
   .action(async (file: string) => {
@@ -257,9 +258,10 @@ registerAuditCommands(program, config, say);
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof ImportValidationError) {
-    process.stderr.write(
-      `custos: the file was not imported; nothing was written. ${error.problems.length} problem(s):\n`,
-    );
+    const outcome = error.partlyWritten
+      ? 'was imported only in part (another writer took a value after the checks); fix it and import the file again'
+      : 'was not imported; nothing was written';
+    process.stderr.write(`custos: the file ${outcome}. ${error.problems.length} problem(s):\n`);
     for (const p of error.problems) process.stderr.write(`  ${p.path}: ${p.message}\n`);
     process.exit(1);
   }

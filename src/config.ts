@@ -29,6 +29,7 @@ const EnvSchema = Type.Object({
   CUSTOS_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100, maximum: 600_000 }),
   CUSTOS_MAX_CONNECTIONS: Type.Integer({ default: 900, minimum: 1, maximum: 1_000_000 }),
   CUSTOS_PG_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 500 }),
+  CUSTOS_SQLITE_LOCK_WAIT_MS: Type.Integer({ default: 15_000, minimum: 0, maximum: 600_000 }),
   CUSTOS_AUTH_CACHE_MS: Type.Integer({ default: 2000, minimum: 0, maximum: 60_000 }),
   CUSTOS_SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000 }),
   CUSTOS_ALLOW_PRIVATE_WEBHOOKS: Type.Boolean({ default: false }),
@@ -113,6 +114,11 @@ export interface Config {
    */
   maxConnections: number;
   pgPoolSize: number;
+  /**
+   * SQLite: how long a request's statement waits, without blocking the process, while another
+   * process holds the write lock; then 503 with Retry-After.
+   */
+  sqliteLockWaitMs: number;
   shutdownTimeoutMs: number;
   /** How long a checked API token is trusted without re-reading it (a revocation elsewhere takes up to this long). */
   authCacheMs: number;
@@ -202,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keepAliveTimeoutMs: e.CUSTOS_KEEP_ALIVE_TIMEOUT_MS,
     maxConnections: e.CUSTOS_MAX_CONNECTIONS,
     pgPoolSize: e.CUSTOS_PG_POOL_SIZE,
+    sqliteLockWaitMs: e.CUSTOS_SQLITE_LOCK_WAIT_MS,
     shutdownTimeoutMs: e.CUSTOS_SHUTDOWN_TIMEOUT_MS,
     authCacheMs: e.CUSTOS_AUTH_CACHE_MS,
     allowPrivateWebhooks: e.CUSTOS_ALLOW_PRIVATE_WEBHOOKS,

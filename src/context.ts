@@ -82,7 +82,10 @@ function connectRedis(url: string, log: Logger): Redis {
 
 export async function createContext(config: Config, options: ContextOptions = {}): Promise<Context> {
   const log = options.log ?? pino(loggerOptions(config.logLevel));
-  const database = openDatabase(config.databaseUrl, { pgPoolSize: config.pgPoolSize });
+  const database = openDatabase(config.databaseUrl, {
+    pgPoolSize: config.pgPoolSize,
+    lockWaitMs: config.sqliteLockWaitMs,
+  });
   try {
     const applied = await ensureMigrated(database.db, options.migrate ?? false);
     if (applied.length > 0) log.info({ migrations: applied }, 'applied migrations');

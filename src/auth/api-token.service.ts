@@ -131,7 +131,9 @@ export class TokenAuthenticator {
     const stored = Buffer.from(row.token_hash, 'hex');
     if (stored.length !== presented.length || !timingSafeEqual(stored, presented)) return undefined;
     if (row.last_used_at === null || nowMs - Date.parse(row.last_used_at) > TOUCH_INTERVAL_MS) {
-      await repo.touchToken(this.database.db, row.id, new Date(nowMs).toISOString());
+      // Not awaited: a request must not wait for a write (on SQLite another process may hold
+      // the write lock). A touch that fails is made again at the token's next uncached use.
+      repo.touchToken(this.database.db, row.id, new Date(nowMs).toISOString()).catch(() => {});
     }
     const scopes = await repo.findScopes(this.database.db, row.client_id);
     const principal: ApiClientPrincipal = {

@@ -5,7 +5,7 @@ import { ensureMigrated } from '../db/migrator.js';
 
 /** Opens the database for one operator command, migrating it first where `serve` would. */
 export async function withDatabase<T>(config: Config, fn: (database: Database) => Promise<T>): Promise<T> {
-  const database = openDatabase(config.databaseUrl, { pgPoolSize: 2 });
+  const database = openDatabase(config.databaseUrl, { pgPoolSize: 2, lockWaitMs: config.sqliteLockWaitMs });
   try {
     await ensureMigrated(database.db, config.autoMigrate);
     return await fn(database);

@@ -74,6 +74,8 @@ export async function applyPendingConsents(
       };
       // The inbox row is the durable record; applying it is idempotent, so its commit may skip the fsync.
     },
-    { durable: false },
+    // Nobody waits for an answer: while another process holds the SQLite write lock, wait
+    // for it (without blocking the process) rather than fail and log an error.
+    { durable: false, maxWaitMs: Number.POSITIVE_INFINITY },
   );
 }

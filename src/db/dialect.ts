@@ -1,11 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import SQLite from 'better-sqlite3';
 import {
+  type CompiledQuery,
   type DatabaseConnection,
   type Driver,
   Kysely,
   PostgresDialect,
+  type QueryResult,
   type SelectQueryBuilder,
   SqliteDialect,
   type SqliteDialectConfig,
@@ -40,6 +43,12 @@ export interface Database {
   advisoryLock(trx: Kysely<DB>, lock: string): Promise<void>;
   /** Lets concurrent workers skip rows another worker is processing (PostgreSQL); SQLite serialises writers anyway. */
   skipLocked<O>(qb: SelectQueryBuilder<DB, keyof DB, O>): SelectQueryBuilder<DB, keyof DB, O>;
+  /**
+   * Called between the write transactions of a long operation (an import). SQLite: leaves
+   * the write lock free long enough for every other process's waiting writer, which polls
+   * for it (see whileBusy), to get a turn; PostgreSQL queues lock waiters itself.
+   */
+  pauseBetweenTransactions(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -50,11 +59,37 @@ export interface WriteOptions {
    * applying the durable consent inbox: if such a commit is lost, the work is redone.
    */
   durable?: boolean;
+  /**
+   * SQLite: how long to wait for another process's write lock before giving up with
+   * DatabaseBusyError. Defaults to the database's lock wait; background work that has no
+   * caller waiting for an answer passes Infinity.
+   */
+  maxWaitMs?: number;
 }
 
 export interface DatabaseOptions {
   pgPoolSize?: number;
+  /** SQLite: how long a statement or write transaction waits for another process's lock (default 15 s). */
+  lockWaitMs?: number;
 }
+
+/**
+ * SQLite only: another process (an operator command, a second server) held the write lock
+ * for longer than the configured wait. Nothing was written; the caller may retry. Not an
+ * AppError: code that treats AppErrors as its own refusals must not mistake it for one;
+ * the HTTP error handler answers it 503 with Retry-After.
+ */
+export class DatabaseBusyError extends Error {
+  readonly code = 'CUSTOS_DATABASE_BUSY';
+  readonly retryAfterSeconds = 2;
+
+  constructor() {
+    super('The database is busy with another writer; retry shortly');
+    this.name = 'DatabaseBusyError';
+  }
+}
+
+const DEFAULT_LOCK_WAIT_MS = 15_000;
 
 export function engineOf(url: string): Engine {
   if (url.startsWith('sqlite:')) return 'sqlite';
@@ -69,40 +104,98 @@ export function sqlitePath(url: string): string {
 }
 
 export function openDatabase(url: string, options: DatabaseOptions = {}): Database {
-  return engineOf(url) === 'sqlite' ? openSqlite(url) : openPostgres(url, options);
+  return engineOf(url) === 'sqlite' ? openSqlite(url, options) : openPostgres(url, options);
 }
 
-function openSqlite(url: string): Database {
+/**
+ * better-sqlite3 is synchronous: with a busy timeout, a statement that meets another
+ * process's lock sleeps inside SQLite and the whole event loop with it. So the busy timeout
+ * is zero and a locked statement fails at once with SQLITE_BUSY; it is retried here after
+ * an asynchronous pause, during which the process goes on serving. SQLITE_BUSY_SNAPSHOT is
+ * not retried: a deferred transaction whose snapshot is stale can never succeed by waiting.
+ */
+const RETRIED_CODES = new Set(['SQLITE_BUSY', 'SQLITE_BUSY_RECOVERY', 'SQLITE_BUSY_TIMEOUT']);
+
+function isBusy(error: unknown): boolean {
+  return RETRIED_CODES.has((error as { code?: string } | undefined)?.code ?? '');
+}
+
+const FIRST_PAUSE_MS = 1;
+const LONGEST_PAUSE_MS = 10;
+
+/** Doubling pauses up to 10 ms, jittered so that two waiting processes do not poll in step. */
+function pauseBefore(attempt: number): number {
+  const ceiling = Math.min(LONGEST_PAUSE_MS, FIRST_PAUSE_MS * 2 ** attempt);
+  return ceiling / 2 + (Math.random() * ceiling) / 2;
+}
+
+/**
+ * Runs `attempt` until it does not fail with SQLITE_BUSY or `waitMs` has passed, then
+ * throws DatabaseBusyError. `pause` waits between attempts (and may lend the connection).
+ */
+async function whileBusy<T>(
+  attempt: () => Promise<T>,
+  waitMs: number,
+  pause: (ms: number) => Promise<unknown> = sleep,
+): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  for (let n = 0; ; n++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!isBusy(error)) throw error;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new DatabaseBusyError();
+      await pause(Math.min(left, pauseBefore(n)));
+    }
+  }
+}
+
+function openSqlite(url: string, options: DatabaseOptions): Database {
   const path = sqlitePath(url);
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const native = new SQLite(path);
+  const lockWaitMs = options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
+  // Opening happens before anything is served, so these pragmas may block while they wait.
+  const native = new SQLite(path, { timeout: lockWaitMs });
   // WAL lets readers run beside the single writer; synchronous=FULL fsyncs the WAL at every
   // commit, which is what makes "committed" mean "survives a crash or power loss".
   native.pragma('journal_mode = WAL');
   native.pragma('synchronous = FULL');
   native.pragma('foreign_keys = ON');
-  native.pragma('busy_timeout = 10000');
+  // From here on, waiting for a lock happens in whileBusy, off the event loop.
+  native.pragma('busy_timeout = 0');
   const config = { database: withStatementCache(native) };
-  const db = new Kysely<DB>({ dialect: new FifoSqliteDialect(config) });
+  const db = new Kysely<DB>({ dialect: new FifoSqliteDialect(config, native, lockWaitMs) });
   const writeTransaction = <T>(fn: (trx: Kysely<DB>) => Promise<T>, options?: WriteOptions): Promise<T> =>
-    db.connection().execute(async (conn) => {
-      const relaxed = options?.durable === false;
-      // synchronous=NORMAL in WAL mode skips the fsync at commit; set outside the transaction.
-      if (relaxed) await sql`pragma synchronous = NORMAL`.execute(conn);
-      try {
-        await sql`begin immediate`.execute(conn);
-        try {
-          const result = await fn(conn);
-          await sql`commit`.execute(conn);
-          return result;
-        } catch (error) {
-          await sql`rollback`.execute(conn);
-          throw error;
-        }
-      } finally {
-        if (relaxed) await sql`pragma synchronous = FULL`.execute(conn);
-      }
-    });
+    // BEGIN IMMEDIATE is the one statement of a write transaction that meets another
+    // process's lock. When it does, the connection is given back (so reads and other work
+    // go on) and the whole attempt is repeated after a pause; once it succeeds, the
+    // transaction holds the write lock and its statements do not wait.
+    whileBusy(
+      () =>
+        db.connection().execute(async (conn) => {
+          const relaxed = options?.durable === false;
+          // synchronous=NORMAL in WAL mode skips the fsync at commit. It can only be set
+          // outside a transaction, and is reset before the connection is given back.
+          if (relaxed) native.pragma('synchronous = NORMAL');
+          try {
+            native.exec('begin immediate');
+            try {
+              const result = await fn(conn);
+              native.exec('commit');
+              return result;
+            } catch (error) {
+              // SQLite may have rolled back already (e.g. on SQLITE_FULL); keep the original error.
+              if (native.inTransaction) native.exec('rollback');
+              // Only BEGIN is retried: running `fn` again after it has begun is not ours to do.
+              throw isBusy(error) ? new DatabaseBusyError() : error;
+            }
+          } finally {
+            if (relaxed) native.pragma('synchronous = FULL');
+          }
+        }),
+      options?.maxWaitMs ?? lockWaitMs,
+    );
   return {
     db,
     engine: 'sqlite',
@@ -111,6 +204,7 @@ function openSqlite(url: string): Database {
     // BEGIN IMMEDIATE already holds the one writer lock for the whole transaction.
     advisoryLock: async () => {},
     skipLocked: (qb) => qb,
+    pauseBetweenTransactions: () => sleep(LONGEST_PAUSE_MS),
     close: () => db.destroy(),
   };
 }
@@ -140,13 +234,58 @@ class FifoMutex {
   }
 }
 
+/**
+ * The single connection, with every statement retried while another process holds a lock
+ * (see whileBusy). Outside a transaction a failed statement changed nothing, so during the
+ * pause the connection is lent to whoever waits for it: a write waiting for the lock does
+ * not hold up reads. Inside a transaction nobody else may use the connection, so the
+ * pause keeps it (a deferred transaction upgrading to a write, e.g. a migration).
+ */
+class BusyRetryingConnection implements DatabaseConnection {
+  constructor(
+    private readonly inner: DatabaseConnection,
+    private readonly native: SQLite.Database,
+    private readonly mutex: FifoMutex,
+    private readonly lockWaitMs: number,
+  ) {}
+
+  executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    return whileBusy(
+      () => this.inner.executeQuery<R>(query),
+      this.lockWaitMs,
+      async (ms) => {
+        if (this.native.inTransaction) return sleep(ms);
+        this.mutex.unlock();
+        try {
+          await sleep(ms);
+        } finally {
+          await this.mutex.lock();
+        }
+      },
+    );
+  }
+
+  streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    return this.inner.streamQuery<R>(query, chunkSize);
+  }
+}
+
 class FifoSqliteDriver extends SqliteDriver {
   private readonly mutex = new FifoMutex();
   private connection: DatabaseConnection | undefined;
 
+  constructor(
+    config: SqliteDialectConfig,
+    private readonly native: SQLite.Database,
+    private readonly lockWaitMs: number,
+  ) {
+    super(config);
+  }
+
   override async init(): Promise<void> {
     await super.init();
-    this.connection = await super.acquireConnection();
+    const inner = await super.acquireConnection();
+    this.connection = new BusyRetryingConnection(inner, this.native, this.mutex, this.lockWaitMs);
   }
 
   override async acquireConnection(): Promise<DatabaseConnection> {
@@ -160,12 +299,16 @@ class FifoSqliteDriver extends SqliteDriver {
 }
 
 class FifoSqliteDialect extends SqliteDialect {
-  constructor(private readonly config: SqliteDialectConfig) {
+  constructor(
+    private readonly config: SqliteDialectConfig,
+    private readonly native: SQLite.Database,
+    private readonly lockWaitMs: number,
+  ) {
     super(config);
   }
 
   override createDriver(): Driver {
-    return new FifoSqliteDriver(this.config);
+    return new FifoSqliteDriver(this.config, this.native, this.lockWaitMs);
   }
 }
 
@@ -232,6 +375,7 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
       }),
     advisoryLock: pgAdvisoryLock,
     skipLocked: (qb) => qb.forUpdate().skipLocked(),
+    pauseBetweenTransactions: async () => {},
     close: () => db.destroy(),
   };
 }

@@ -5,6 +5,7 @@ import * as webhooks from './migrations/20261124-0003-webhooks.js';
 import * as reporting from './migrations/20261124-0004-reporting.js';
 import * as access from './migrations/20261124-0005-access.js';
 import * as auditCheckpoints from './migrations/20261124-0006-audit-checkpoints.js';
+import * as identities from './migrations/20261124-0007-directory-identities.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   '20261124-0004-reporting': reporting,
   '20261124-0005-access': access,
   '20261124-0006-audit-checkpoints': auditCheckpoints,
+  '20261124-0007-directory-identities': identities,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

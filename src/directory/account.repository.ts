@@ -41,18 +41,23 @@ export function findAccountIdsByEmails(db: Kysely<DB>, emails: string[]) {
   return db.selectFrom('accounts').select(['account_id', 'email']).where('email', 'in', emails).execute();
 }
 
-export async function insertAccount(db: Kysely<DB>, row: Insertable<AccountTable>) {
-  await db.insertInto('accounts').values(row).execute();
+export async function insertAccounts(db: Kysely<DB>, rows: Insertable<AccountTable>[]) {
+  if (rows.length === 0) return;
+  await db.insertInto('accounts').values(rows).execute();
 }
 
 export async function updateAccount(db: Kysely<DB>, accountId: string, changes: Updateable<AccountTable>) {
   await db.updateTable('accounts').set(changes).where('account_id', '=', accountId).execute();
 }
 
-export async function insertAccountEvent(
-  db: Kysely<DB>,
-  event: { account_id: string; type: 'account.created' | 'account.updated' | 'account.closed'; at: string },
-) {
+type AccountEvent = {
+  account_id: string;
+  type: 'account.created' | 'account.updated' | 'account.closed';
+  at: string;
+};
+
+export async function insertAccountEvent(db: Kysely<DB>, event: AccountEvent | AccountEvent[]) {
+  if (Array.isArray(event) && event.length === 0) return;
   await db.insertInto('account_events').values(event).execute();
 }
 

@@ -39,7 +39,8 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
       attachValidation: true,
       schema: {
         tags: ['Admin'],
-        summary: 'Imports directory data (idempotent upsert; all or nothing)',
+        summary:
+          'Imports directory data (checked whole, then written in short transactions; idempotent upsert)',
         description:
           'The `custos import` file format. Nothing is written if any record is invalid; the 400 lists every bad record by its path.',
         security,

@@ -1,4 +1,4 @@
-import type { Insertable, Kysely, Updateable } from 'kysely';
+import { type Insertable, type Kysely, sql, type Updateable } from 'kysely';
 import type { AppTable, DB, InstallationTable, OAuthClientTable } from '../db/schema.js';
 
 export function findApp(db: Kysely<DB>, key: string) {
@@ -8,6 +8,12 @@ export function findApp(db: Kysely<DB>, key: string) {
 export function findAppKeys(db: Kysely<DB>, keys: string[]) {
   if (keys.length === 0) return Promise.resolve([]);
   return db.selectFrom('apps').select('key').where('key', 'in', keys).execute();
+}
+
+/** Apps whose key equals one of `folded` without regard to case (served by the unique lower(key) index). */
+export function findAppsByFoldedKeys(db: Kysely<DB>, folded: string[]) {
+  if (folded.length === 0) return Promise.resolve([]);
+  return db.selectFrom('apps').select('key').where(sql<string>`lower(key)`, 'in', folded).execute();
 }
 
 export async function insertApp(db: Kysely<DB>, row: Insertable<AppTable>) {
@@ -46,9 +52,30 @@ export function listInstallationsOf(db: Kysely<DB>, appKey: string) {
     .execute();
 }
 
-export function findInstallationsByClientKeys(db: Kysely<DB>, clientKeys: string[]) {
-  if (clientKeys.length === 0) return Promise.resolve([]);
-  return db.selectFrom('installations').selectAll().where('client_key', 'in', clientKeys).execute();
+/** Installations whose clientKey equals one of `folded` without regard to case. */
+export function findInstallationsByFoldedClientKeys(db: Kysely<DB>, folded: string[]) {
+  if (folded.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom('installations')
+    .select(['client_key', 'app_key', 'site_id'])
+    .where(sql<string>`lower(client_key)`, 'in', folded)
+    .execute();
+}
+
+/** The installations of these app × site pairs, installed or not. */
+export function findInstallationsOf(db: Kysely<DB>, pairs: { app: string; site: string }[]) {
+  if (pairs.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom('installations')
+    .select(['app_key', 'site_id', 'client_key', 'uninstalled_at'])
+    .where((eb) =>
+      eb(
+        eb.refTuple('app_key', 'site_id'),
+        'in',
+        pairs.map((p) => eb.tuple(p.app, p.site)),
+      ),
+    )
+    .execute();
 }
 
 export function findInstallation(db: Kysely<DB>, appKey: string, siteId: string) {
@@ -105,6 +132,16 @@ export function findOAuthClientsOf(db: Kysely<DB>, clientIds: string[], appKeys:
         ...(appKeys.length ? [eb('app_key', 'in', appKeys)] : []),
       ]),
     )
+    .execute();
+}
+
+/** OAuth clients whose client id equals one of `folded` without regard to case. */
+export function findOAuthClientsByFoldedIds(db: Kysely<DB>, folded: string[]) {
+  if (folded.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom('oauth_clients')
+    .select(['client_id', 'app_key'])
+    .where(sql<string>`lower(client_id)`, 'in', folded)
     .execute();
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Kysely, Selectable } from 'kysely';
 import type { AuditActor, AuditLog } from '../audit/audit.service.js';
 import { normalizeEmail } from '../auth/api-token.service.js';
@@ -13,13 +14,28 @@ import { type Profile, profileColumns, withDefaultVisibility } from './account.m
 import * as accounts from './account.repository.js';
 import * as apps from './app.repository.js';
 import type { ImportAccount, ImportApp, ImportFile, ImportKind, ImportSummary } from './import.schemas.js';
-import { checkReferences, checkShape, inBatches } from './import.validate.js';
+import {
+  canonicalize,
+  checkReferences,
+  checkShape,
+  ImportValidationError,
+  inBatches,
+} from './import.validate.js';
 import { secretContext } from './secrets.js';
 import * as sites from './site.repository.js';
 
 type Outcome = 'created' | 'updated' | 'unchanged';
 
-/** Transactions an import may start when concurrent imports keep claiming the same values. */
+/**
+ * One write transaction of an import ends after this many rows, or after this long,
+ * whichever comes first: the write lock (all of SQLite, the touched rows on PostgreSQL)
+ * is never held for long, so the server goes on writing during a large import.
+ */
+const CHUNK_ROWS = 500;
+const CHUNK_BUDGET_MS = 50;
+/** Accounts are loaded, compared and inserted this many at a time, within a chunk. */
+const ACCOUNT_BATCH = 100;
+/** Passes an import may make when concurrent imports keep claiming the same values. */
 const IMPORT_ATTEMPTS = 3;
 
 function emptySummary(): ImportSummary {
@@ -31,6 +47,12 @@ function emptySummary(): ImportSummary {
     apps: counts(),
     installations: counts(),
   };
+}
+
+function addSummary(into: ImportSummary, from: ImportSummary) {
+  for (const kind of Object.keys(into) as ImportKind[])
+    for (const outcome of ['created', 'updated', 'unchanged'] as const)
+      into[kind][outcome] += from[kind][outcome];
 }
 
 function profileOf(a: ImportAccount): Profile {
@@ -48,12 +70,68 @@ function profileOf(a: ImportAccount): Profile {
   };
 }
 
+function accountColumns(a: ImportAccount) {
+  return {
+    account_type: a.accountType,
+    ...profileColumns(profileOf(a)),
+    visibility: JSON.stringify(withDefaultVisibility(a.visibility)),
+  };
+}
+
+function slices<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** What one chunk did: its counts, and the site memberships it changed. */
+interface Tally {
+  summary: ImportSummary;
+  membersAdded: number;
+  membersRemoved: number;
+  count(kind: ImportKind, outcome: Outcome): void;
+}
+
+function newTally(): Tally {
+  const summary = emptySummary();
+  return {
+    summary,
+    membersAdded: 0,
+    membersRemoved: 0,
+    count(kind, outcome) {
+      summary[kind][outcome] += 1;
+    },
+  };
+}
+
+/** One unit of the import's writes; returns roughly how many rows it wrote. */
+type Step = (trx: Kysely<DB>, tally: Tally) => Promise<number>;
+
+/** What the whole file's validation found out, for the writes to use. */
+interface Prepared {
+  file: ImportFile;
+  now: string;
+  /** scrypt hashes of the file's OAuth client secrets, made before any transaction: scrypt is slow on purpose. */
+  hashes: Map<string, string>;
+  /** Stored OAuth secret hashes that the file's secret matches (checked before any transaction too). */
+  matchingHashes: Map<string, string>;
+  /** Which account of the file takes each email. */
+  emailTakers: Map<string, string>;
+  /** Stored accounts whose email another account of the file takes. */
+  handingOn: string[];
+  /** Accounts this run has counted as updated already (an email handed on counts once). */
+  updated: Set<string>;
+}
+
 /**
  * `custos import` and the admin import endpoint: an idempotent upsert of directory data.
  * Each record is the whole truth about its object (omitted profile fields are cleared,
  * omitted visibility entries take the defaults, omitted members/webhook/oauth are removed);
- * objects absent from the file are left alone. The whole file is validated first and
- * written in one transaction, so an invalid record means nothing is written.
+ * objects absent from the file are left alone. The whole file is validated first, so an
+ * invalid record means nothing is written; then it is written in bounded transactions
+ * (CHUNK_ROWS, CHUNK_BUDGET_MS), each with its audit entry, so a large import never holds
+ * the write lock for long. An interrupted import leaves the chunks written so far; running
+ * the same file again completes it (it is an idempotent upsert).
  */
 export class DirectoryImporter {
   constructor(
@@ -64,7 +142,7 @@ export class DirectoryImporter {
   ) {}
 
   async importDirectory(input: unknown, actor: AuditActor): Promise<ImportSummary> {
-    const file = checkShape(input);
+    const file = canonicalize(checkShape(input));
     // SSRF (OWASP API7): a vendor's webhook URL must not point into the operator's network.
     for (const [i, app] of (file.apps ?? []).entries())
       if (app.webhook)
@@ -73,65 +151,170 @@ export class DirectoryImporter {
           this.options.allowPrivateWebhooks ?? false,
           `apps[${i}].webhook.url`,
         );
-    // Hash OAuth secrets before taking the write lock: scrypt is slow on purpose.
     const hashes = new Map<string, string>();
     for (const app of file.apps ?? [])
       if (app.oauth) hashes.set(app.key, await hashSecret(app.oauth.clientSecret));
-    const summary = await this.writeRechecking(async (trx) => {
-      await checkReferences(trx, file);
-      const now = new Date().toISOString();
-      const summary = emptySummary();
-      const count = (kind: ImportKind, outcome: Outcome) => {
-        summary[kind][outcome] += 1;
-      };
-      for (const org of file.organizations ?? [])
-        count('organizations', await this.upsertOrganization(trx, org, now));
-      const stored = await this.loadAccounts(trx, file.accounts ?? []);
-      await this.clearChangingEmails(trx, file.accounts ?? [], stored);
-      const changedAccounts: string[] = [];
-      for (const account of file.accounts ?? []) {
-        const outcome = await this.upsertAccount(trx, account, stored.get(account.accountId), now);
-        if (outcome === 'updated') changedAccounts.push(account.accountId);
-        count('accounts', outcome);
+    await checkReferences(this.database.db, file);
+    const progress = { parts: 0 };
+    try {
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          return await this.writeInChunks(this.steps(await this.prepare(file, hashes)), actor, progress);
+        } catch (error) {
+          if (!isUniqueViolation(error)) throw error;
+          // Another writer (a concurrent import, on PostgreSQL) took a value this file sets
+          // after the check: the checks now name it (400). If they do not, the other writer
+          // created the same object; another pass updates it (the upsert is idempotent), and
+          // the summary is that pass's.
+          await checkReferences(this.database.db, file).catch((refused: unknown) => {
+            if (refused instanceof ImportValidationError && progress.parts > 0)
+              throw new ImportValidationError(refused.problems, true);
+            throw refused;
+          });
+          if (attempt >= IMPORT_ATTEMPTS)
+            throw new AppError('CONFLICT', 'The directory changed while importing; send the import again');
+        }
       }
-      for (const site of file.sites ?? []) count('sites', await this.upsertSite(trx, site, now));
-      for (const app of file.apps ?? []) count('apps', await this.upsertApp(trx, app, hashes, now));
-      for (const installation of file.installations ?? [])
-        count('installations', await this.upsertInstallation(trx, installation, now));
-      // After sites and installations, so that the news reaches the apps as the file leaves them.
-      for (const accountId of changedAccounts)
-        await announceAccountEvent(trx, accountId, 'account.updated', now);
-      const details = Object.fromEntries(
-        Object.entries(summary).flatMap(([kind, c]) => [
-          [`${kind}.created`, c.created],
-          [`${kind}.updated`, c.updated],
-        ]),
-      );
-      await this.audit.appendWithin(trx, [{ actor, action: 'directory.imported', details }]);
-      return summary;
-    });
-    // A poke is cheap; the worker finds nothing to do if the import announced nothing.
-    this.options.onWebhooks?.();
-    return summary;
+    } finally {
+      // A poke is cheap; the worker finds nothing to do if the import announced nothing.
+      this.options.onWebhooks?.();
+    }
+  }
+
+  /** What the writes need to know of the stored directory, read before any transaction. */
+  private async prepare(file: ImportFile, hashes: Map<string, string>): Promise<Prepared> {
+    const emailTakers = new Map(
+      (file.accounts ?? []).flatMap((a) => (a.email ? [[normalizeEmail(a.email), a.accountId]] : [])),
+    );
+    const owners = await inBatches([...emailTakers.keys()], (batch) =>
+      accounts.findAccountIdsByEmails(this.database.db, batch),
+    );
+    return {
+      file,
+      now: new Date().toISOString(),
+      hashes,
+      matchingHashes: await this.matchingOAuthHashes(file),
+      emailTakers,
+      handingOn: owners
+        .filter((o) => emailTakers.get(o.email ?? '') !== o.account_id)
+        .map((o) => o.account_id),
+      updated: new Set(),
+    };
   }
 
   /**
-   * The import's transaction, run again when it trips a unique index. On PostgreSQL two
-   * imports can both check that an email (a clientKey, a domain) is free and then both
-   * claim it; the second to commit hits the index. Running again re-reads the directory,
-   * so the checks now name the field that is taken, or the upsert updates what the other
-   * import created. A violation the checks still do not explain is a conflict to retry.
+   * Runs the steps in consecutive write transactions of at most CHUNK_ROWS rows or
+   * CHUNK_BUDGET_MS each. Every chunk appends its own `directory.imported` entry (its
+   * counts, the import's id and its part number), so there is no change without its entry.
    */
-  private async writeRechecking<T>(fn: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        return await this.database.writeTransaction(fn);
-      } catch (error) {
-        if (!isUniqueViolation(error)) throw error;
-        if (attempt >= IMPORT_ATTEMPTS)
-          throw new AppError('CONFLICT', 'The directory changed while importing; send the import again');
-      }
+  private async writeInChunks(
+    steps: Iterator<Step>,
+    actor: AuditActor,
+    progress: { parts: number },
+  ): Promise<ImportSummary> {
+    const importId = randomUUID();
+    const total = emptySummary();
+    let next = steps.next();
+    for (let part = 1; !next.done; part++) {
+      const tally = await this.database.writeTransaction(async (trx) => {
+        const tally = newTally();
+        const started = performance.now();
+        let rows = 0;
+        do {
+          rows += await next.value(trx, tally);
+          next = steps.next();
+        } while (!next.done && rows < CHUNK_ROWS && performance.now() - started < CHUNK_BUDGET_MS);
+        const details = Object.fromEntries(
+          Object.entries(tally.summary).flatMap(([kind, c]) => [
+            [`${kind}.created`, c.created],
+            [`${kind}.updated`, c.updated],
+          ]),
+        );
+        await this.audit.appendWithin(trx, [
+          {
+            actor,
+            action: 'directory.imported',
+            details: {
+              importId,
+              part,
+              ...details,
+              'members.added': tally.membersAdded,
+              'members.removed': tally.membersRemoved,
+            },
+          },
+        ]);
+        return tally;
+      });
+      addSummary(total, tally.summary);
+      progress.parts += 1;
+      if (!next.done) await this.database.pauseBetweenTransactions();
     }
+    return total;
+  }
+
+  /**
+   * The writes in the order references need them: organizations before the accounts that
+   * name them, accounts before the sites that list them, apps and sites before their
+   * installations. Lazy: a site's membership steps are made once its own step has read
+   * the stored members.
+   */
+  private *steps(p: Prepared): Generator<Step> {
+    const { file } = p;
+    for (const org of file.organizations ?? [])
+      yield async (trx, tally) => {
+        tally.count('organizations', await this.upsertOrganization(trx, org, p.now));
+        return 1 + (org.domains?.length ?? 0);
+      };
+    for (const batch of slices(p.handingOn, ACCOUNT_BATCH))
+      yield (trx, tally) => this.releaseHandedOnEmails(trx, batch, p, tally);
+    for (const batch of slices(file.accounts ?? [], ACCOUNT_BATCH))
+      yield (trx, tally) => this.upsertAccounts(trx, batch, p, tally);
+    for (const site of file.sites ?? []) {
+      const members = { add: [] as string[], remove: [] as string[] };
+      yield async (trx, tally) => {
+        tally.count('sites', await this.upsertSite(trx, site, members, p.now));
+        return 1;
+      };
+      // Additions before removals: an account that stays a member is never missing meanwhile.
+      for (const add of slices(members.add, CHUNK_ROWS))
+        yield async (trx, tally) => {
+          await sites.addMembers(trx, site.id, add);
+          tally.membersAdded += add.length;
+          return add.length;
+        };
+      for (const remove of slices(members.remove, CHUNK_ROWS))
+        yield async (trx, tally) => {
+          await sites.removeMembers(trx, site.id, remove);
+          tally.membersRemoved += remove.length;
+          return remove.length;
+        };
+    }
+    for (const app of file.apps ?? [])
+      yield async (trx, tally) => {
+        tally.count('apps', await this.upsertApp(trx, app, p));
+        return 2;
+      };
+    for (const installation of file.installations ?? [])
+      yield async (trx, tally) => {
+        tally.count('installations', await this.upsertInstallation(trx, installation, p.now));
+        return 1;
+      };
+  }
+
+  /** Stored OAuth secret hashes that the file's client secret matches, by app key. */
+  private async matchingOAuthHashes(file: ImportFile): Promise<Map<string, string>> {
+    const withOAuth = (file.apps ?? []).filter((a) => a.oauth);
+    const stored = await inBatches(
+      withOAuth.map((a) => a.key),
+      (batch) => apps.findOAuthClientsOf(this.database.db, [], batch),
+    );
+    const matching = new Map<string, string>();
+    for (const app of withOAuth) {
+      const current = stored.find((c) => c.app_key === app.key);
+      if (current && app.oauth && (await verifySecret(app.oauth.clientSecret, current.secret_hash)))
+        matching.set(app.key, current.secret_hash);
+    }
+    return matching;
   }
 
   private async upsertOrganization(
@@ -140,7 +323,7 @@ export class DirectoryImporter {
     now: string,
   ) {
     const before = await sites.findOrganization(trx, org.id);
-    const domains = [...new Set((org.domains ?? []).map((d) => d.toLowerCase()))].sort();
+    const domains = [...new Set(org.domains ?? [])].sort();
     const storedDomains = before
       ? (await sites.findDomainOwners(trx, domains)).filter((d) => d.organization_id === org.id).length
       : 0;
@@ -150,76 +333,108 @@ export class DirectoryImporter {
     return before.name === org.name && storedDomains === domains.length ? 'unchanged' : 'updated';
   }
 
-  /** Stored rows of the file's accounts, read before any write so that changes compare against them. */
-  private async loadAccounts(trx: Kysely<DB>, list: ImportAccount[]) {
-    const rows = await inBatches(
-      list.map((a) => a.accountId),
-      (batch) => accounts.findAccountRows(trx, batch),
-    );
-    return new Map(rows.map((row): [string, Selectable<AccountTable>] => [row.account_id, row]));
-  }
-
-  /** An email moving between two accounts of the file must not trip the unique index midway. */
-  private async clearChangingEmails(
-    trx: Kysely<DB>,
-    list: ImportAccount[],
-    stored: Map<string, Selectable<AccountTable>>,
-  ) {
-    for (const a of list) {
-      const row = stored.get(a.accountId);
-      const next = a.email ? normalizeEmail(a.email) : null;
-      if (row?.email != null && row.email !== next)
-        await accounts.updateAccount(trx, a.accountId, { email: null });
+  /**
+   * An email handed from one account of the file to another must not trip the unique index
+   * while the first still holds it: before any account is written, each account whose
+   * stored email another account of the file takes gives it up. That is a change of its
+   * PD in its own right, recorded and announced in the same transaction, so an import
+   * interrupted right after it still leaves every change told.
+   */
+  private async releaseHandedOnEmails(trx: Kysely<DB>, accountIds: string[], p: Prepared, tally: Tally) {
+    const stored = await accounts.findAccountRows(trx, accountIds);
+    let rows = 1;
+    for (const row of stored) {
+      const taker = row.email === null ? undefined : p.emailTakers.get(row.email);
+      if (taker === undefined || taker === row.account_id) continue;
+      await accounts.updateAccount(trx, row.account_id, {
+        email: null,
+        updated_at: p.now,
+        pd_updated_at: p.now,
+      });
+      await this.recordUpdate(trx, row.account_id, p, tally);
+      rows += 2;
     }
+    return rows;
   }
 
-  private async upsertAccount(
-    trx: Kysely<DB>,
-    a: ImportAccount,
-    before: Selectable<AccountTable> | undefined,
-    now: string,
-  ): Promise<Outcome> {
-    const columns = {
-      account_type: a.accountType,
-      ...profileColumns(profileOf(a)),
-      visibility: JSON.stringify(withDefaultVisibility(a.visibility)),
-    };
-    if (!before) {
-      await accounts.insertAccount(trx, {
+  private async recordUpdate(trx: Kysely<DB>, accountId: string, p: Prepared, tally: Tally) {
+    await accounts.insertAccountEvent(trx, { account_id: accountId, type: 'account.updated', at: p.now });
+    // In the change's own transaction: the webhook and the art. 19 notice exist exactly when it does.
+    await announceAccountEvent(trx, accountId, 'account.updated', p.now);
+    if (p.updated.has(accountId)) return;
+    p.updated.add(accountId);
+    tally.count('accounts', 'updated');
+  }
+
+  private async upsertAccounts(trx: Kysely<DB>, batch: ImportAccount[], p: Prepared, tally: Tally) {
+    const stored = new Map(
+      (
+        await accounts.findAccountRows(
+          trx,
+          batch.map((a) => a.accountId),
+        )
+      ).map((row): [string, Selectable<AccountTable>] => [row.account_id, row]),
+    );
+    const created = batch.filter((a) => !stored.has(a.accountId));
+    await accounts.insertAccounts(
+      trx,
+      created.map((a) => ({
         account_id: a.accountId,
         status: 'active',
-        ...columns,
-        created_at: now,
-        updated_at: now,
-        pd_updated_at: now,
+        ...accountColumns(a),
+        created_at: p.now,
+        updated_at: p.now,
+        pd_updated_at: p.now,
         closed_at: null,
-      });
-      await accounts.insertAccountEvent(trx, { account_id: a.accountId, type: 'account.created', at: now });
-      return 'created';
+      })),
+    );
+    await accounts.insertAccountEvent(
+      trx,
+      created.map((a) => ({ account_id: a.accountId, type: 'account.created' as const, at: p.now })),
+    );
+    tally.summary.accounts.created += created.length;
+    let rows = 2 * created.length;
+    for (const a of batch) {
+      const before = stored.get(a.accountId);
+      if (!before) continue;
+      const columns = accountColumns(a);
+      const changed = (Object.keys(columns) as (keyof typeof columns)[]).some(
+        (k) => before[k] !== columns[k],
+      );
+      if (!changed) {
+        if (!p.updated.has(a.accountId)) tally.count('accounts', 'unchanged');
+        rows += 1;
+        continue;
+      }
+      // The reporting cycle asks "PD changed since T?": bump the time only on a real change.
+      await accounts.updateAccount(trx, a.accountId, { ...columns, updated_at: p.now, pd_updated_at: p.now });
+      await this.recordUpdate(trx, a.accountId, p, tally);
+      rows += 3;
     }
-    const changed = (Object.keys(columns) as (keyof typeof columns)[]).some((k) => before[k] !== columns[k]);
-    if (!changed) return 'unchanged';
-    // The reporting cycle asks "PD changed since T?": bump the time only on a real change.
-    await accounts.updateAccount(trx, a.accountId, { ...columns, updated_at: now, pd_updated_at: now });
-    await accounts.insertAccountEvent(trx, { account_id: a.accountId, type: 'account.updated', at: now });
-    return 'updated';
+    return rows;
   }
 
-  private async upsertSite(trx: Kysely<DB>, site: NonNullable<ImportFile['sites']>[number], now: string) {
+  /** Upserts the site row and works out, into `members`, which members to add and remove. */
+  private async upsertSite(
+    trx: Kysely<DB>,
+    site: NonNullable<ImportFile['sites']>[number],
+    members: { add: string[]; remove: string[] },
+    now: string,
+  ): Promise<Outcome> {
     const [before] = await sites.findSites(trx, [site.id]);
-    const members = [...new Set(site.members ?? [])];
-    const storedMembers = before ? await sites.findMemberIds(trx, site.id) : [];
-    const sameMembers =
-      storedMembers.length === members.length && storedMembers.every((m) => members.includes(m));
+    const wanted = new Set(site.members ?? []);
+    const stored = new Set(before ? await sites.findMemberIds(trx, site.id) : []);
+    members.add.push(...[...wanted].filter((m) => !stored.has(m)));
+    members.remove.push(...[...stored].filter((m) => !wanted.has(m)));
     await sites.upsertSite(trx, { id: site.id, url: site.url }, now);
-    if (!sameMembers) await sites.replaceMembers(trx, site.id, members);
     if (!before) return 'created';
+    const sameMembers = members.add.length === 0 && members.remove.length === 0;
     return before.url === site.url && sameMembers ? 'unchanged' : 'updated';
   }
 
-  private async upsertApp(trx: Kysely<DB>, app: ImportApp, hashes: Map<string, string>, now: string) {
+  private async upsertApp(trx: Kysely<DB>, app: ImportApp, p: Prepared): Promise<Outcome> {
     const before = await apps.findApp(trx, app.key);
-    const webhook = this.webhookColumns(app, before, now);
+    const webhook = this.webhookColumns(app, before, p.now);
     const columns = {
       name: app.name,
       vendor: app.vendor,
@@ -234,16 +449,15 @@ export class DirectoryImporter {
       await apps.insertApp(trx, {
         key: app.key,
         ...columns,
-        created_at: now,
-        updated_at: now,
+        created_at: p.now,
+        updated_at: p.now,
       });
-    else if (changed) await apps.updateApp(trx, app.key, { ...columns, updated_at: now });
-    changed = (await this.syncOAuthClient(trx, app, hashes, now)) || changed;
+    else if (changed) await apps.updateApp(trx, app.key, { ...columns, updated_at: p.now });
+    changed = (await this.syncOAuthClient(trx, app, p)) || changed;
     if (!before) return 'created';
     return changed ? 'updated' : 'unchanged';
   }
 
-  /** A webhook secret given in the file wins; else the stored one is kept; else one is generated. */
   /** A webhook secret given in the file wins; else the stored one is kept; else one is generated. */
   private webhookColumns(app: ImportApp, before: Selectable<AppTable> | undefined, now: string) {
     if (!app.webhook) return { webhook_url: null, webhook_secret_enc: null, webhook_secret_shown_at: null };
@@ -270,7 +484,7 @@ export class DirectoryImporter {
     };
   }
 
-  private async syncOAuthClient(trx: Kysely<DB>, app: ImportApp, hashes: Map<string, string>, now: string) {
+  private async syncOAuthClient(trx: Kysely<DB>, app: ImportApp, p: Prepared) {
     const [current] = await apps.findOAuthClientsOf(trx, [], [app.key]);
     if (!app.oauth) {
       if (current) await apps.deleteOAuthClientOf(trx, app.key);
@@ -281,16 +495,16 @@ export class DirectoryImporter {
       current &&
       current.client_id === app.oauth.clientId &&
       current.scopes === scopes &&
-      (await verifySecret(app.oauth.clientSecret, current.secret_hash))
+      current.secret_hash === p.matchingHashes.get(app.key)
     )
       return false;
     await apps.upsertOAuthClient(trx, {
       client_id: app.oauth.clientId,
       app_key: app.key,
-      secret_hash: hashes.get(app.key) ?? (await hashSecret(app.oauth.clientSecret)),
+      secret_hash: p.hashes.get(app.key) as string,
       scopes,
-      created_at: current?.created_at ?? now,
-      updated_at: now,
+      created_at: current?.created_at ?? p.now,
+      updated_at: p.now,
     });
     return true;
   }
@@ -299,7 +513,7 @@ export class DirectoryImporter {
     trx: Kysely<DB>,
     n: NonNullable<ImportFile['installations']>[number],
     now: string,
-  ) {
+  ): Promise<Outcome> {
     const before = await apps.findInstallation(trx, n.app, n.site);
     if (!before) {
       const id = randomUUID();
@@ -320,6 +534,8 @@ export class DirectoryImporter {
       this.secrets.decrypt(before.shared_secret_enc, secretContext.installation(before.id)) ===
       n.sharedSecret;
     if (sameSecret && before.client_key === n.clientKey && before.uninstalled_at === null) return 'unchanged';
+    // Validation refused a new clientKey for an installed app × site; an uninstalled one may
+    // come back under a new key (installed again).
     await apps.updateInstallation(trx, before.id, {
       client_key: n.clientKey,
       shared_secret_enc: sameSecret

@@ -6,6 +6,7 @@ import { problemsOf, strictAjv } from '../validation.js';
 import { RESERVED_ACCOUNT_ID } from './account.model.js';
 import * as accounts from './account.repository.js';
 import * as apps from './app.repository.js';
+import { canonicalHost, canonicalSiteUrl, foldKey } from './canonical.js';
 import { ImportFile } from './import.schemas.js';
 import * as sites from './site.repository.js';
 
@@ -14,9 +15,16 @@ export interface ImportProblem {
   message: string;
 }
 
-/** An import refused as a whole, listing every bad record by its path in the file. */
+/**
+ * An import refused, listing every bad record by its path in the file. Refused by the
+ * checks before any write, nothing was written; `partlyWritten` when a concurrent writer
+ * took a value after the checks and parts of the file had been written already.
+ */
 export class ImportValidationError extends AppError {
-  constructor(readonly problems: ImportProblem[]) {
+  constructor(
+    readonly problems: ImportProblem[],
+    readonly partlyWritten = false,
+  ) {
     const shown = problems.slice(0, 20).map((p) => `${p.path}: ${p.message}`);
     if (problems.length > shown.length) shown.push(`… and ${problems.length - shown.length} more`);
     super('VALIDATION_FAILED', shown.join('; '), { field: problems[0]?.path ?? 'body' });
@@ -44,15 +52,52 @@ export function checkShape(input: unknown): ImportFile {
   );
 }
 
-/** Reports every value seen twice under `kind`, by the path of its second (and later) use. */
-function duplicates(problems: ImportProblem[], items: [string, string][], what: string) {
+/**
+ * The file with every value that has several spellings in its one form (canonical.ts):
+ * site URLs and organization domains. Refuses site URLs that cannot be a base URL.
+ */
+export function canonicalize(file: ImportFile): ImportFile {
+  const problems: ImportProblem[] = [];
+  const siteList = (file.sites ?? []).map((site, i) => {
+    const canonical = canonicalSiteUrl(site.url);
+    if ('problem' in canonical) {
+      problems.push({ path: `sites[${i}].url`, message: canonical.problem });
+      return site;
+    }
+    return { ...site, url: canonical.url };
+  });
+  if (problems.length > 0) throw new ImportValidationError(problems);
+  return {
+    ...file,
+    ...(file.organizations && {
+      organizations: file.organizations.map((o) => ({
+        ...o,
+        ...(o.domains && { domains: o.domains.map(canonicalHost) }),
+      })),
+    }),
+    ...(file.sites && { sites: siteList }),
+  };
+}
+
+/**
+ * Reports every value seen twice under `kind`, by the path of its second (and later) use.
+ * `fold` maps the values that name the same object onto one (case-insensitive keys).
+ */
+function duplicates(
+  problems: ImportProblem[],
+  items: [string, string][],
+  what: string,
+  fold: (value: string) => string = (v) => v,
+) {
   const first = new Map<string, string>();
   for (const [value, path] of items) {
-    const earlier = first.get(value);
+    const earlier = first.get(fold(value));
     if (earlier !== undefined) problems.push({ path, message: `duplicate ${what} (also at ${earlier})` });
-    else first.set(value, path);
+    else first.set(fold(value), path);
   }
 }
+
+const CASE_NOTE = 'compared without regard to case';
 
 const unique = (values: string[]) => [...new Set(values)];
 
@@ -66,7 +111,9 @@ export async function inBatches<T>(ids: string[], find: (batch: string[]) => Pro
 /**
  * Checks the file against itself and against what is stored: duplicates, references to
  * objects that exist neither in the file nor in the directory, and values another stored
- * object already owns. Runs inside the import's transaction so nothing changes in between.
+ * object already owns. Runs before the import's write transactions, holding no lock; a
+ * value another writer takes in between makes a write fail, and the importer then runs
+ * this again to name it.
  */
 export async function checkReferences(db: Kysely<DB>, file: ImportFile): Promise<void> {
   const problems: ImportProblem[] = [];
@@ -84,10 +131,7 @@ export async function checkReferences(db: Kysely<DB>, file: ImportFile): Promise
   duplicates(
     problems,
     orgs.flatMap((o, i) =>
-      (o.domains ?? []).map((d, j): [string, string] => [
-        d.toLowerCase(),
-        `organizations[${i}].domains[${j}]`,
-      ]),
+      (o.domains ?? []).map((d, j): [string, string] => [d, `organizations[${i}].domains[${j}]`]),
     ),
     'domain',
   );
@@ -123,14 +167,16 @@ export async function checkReferences(db: Kysely<DB>, file: ImportFile): Promise
   duplicates(
     problems,
     appList.map((a, i) => [a.key, `apps[${i}].key`]),
-    'app key',
+    `app key, ${CASE_NOTE}`,
+    foldKey,
   );
   duplicates(
     problems,
     appList.flatMap((a, i): [string, string][] =>
       a.oauth ? [[a.oauth.clientId, `apps[${i}].oauth.clientId`]] : [],
     ),
-    'OAuth clientId',
+    `OAuth clientId, ${CASE_NOTE}`,
+    foldKey,
   );
   duplicates(
     problems,
@@ -140,7 +186,8 @@ export async function checkReferences(db: Kysely<DB>, file: ImportFile): Promise
   duplicates(
     problems,
     installs.map((n, i) => [n.clientKey, `installations[${i}].clientKey`]),
-    'clientKey',
+    `clientKey, ${CASE_NOTE}`,
+    foldKey,
   );
   accs.forEach((a, i) => {
     if (a.accountId === RESERVED_ACCOUNT_ID)
@@ -246,14 +293,14 @@ async function checkOwnership(db: Kysely<DB>, file: ImportFile, problems: Import
   const domainOwners = new Map(
     (
       await inBatches(
-        orgs.flatMap((o) => (o.domains ?? []).map((d) => d.toLowerCase())),
+        orgs.flatMap((o) => o.domains ?? []),
         (b) => sites.findDomainOwners(db, b),
       )
     ).map((r) => [r.domain, r.organization_id]),
   );
   orgs.forEach((o, i) => {
     (o.domains ?? []).forEach((d, j) => {
-      const owner = domainOwners.get(d.toLowerCase());
+      const owner = domainOwners.get(d);
       if (owner && owner !== o.id && !fileOrgIds.has(owner))
         problems.push({
           path: `organizations[${i}].domains[${j}]`,
@@ -277,36 +324,79 @@ async function checkOwnership(db: Kysely<DB>, file: ImportFile, problems: Import
       problems.push({ path: `sites[${i}].url`, message: 'already belongs to another site' });
   });
 
+  await checkKeys(db, file, problems);
+}
+
+/**
+ * App keys, clientKeys and OAuth client ids name one object whatever their case: a value
+ * that differs only in case from a stored one must use the stored spelling (what apps send
+ * on the wire). A clientKey stays its installation's: an installed app × site is not given
+ * another one silently (a Connect app signs with its own clientKey as `iss`, so replacing
+ * it would lock the installation out or hand it to whoever holds the new key).
+ */
+async function checkKeys(db: Kysely<DB>, file: ImportFile, problems: ImportProblem[]) {
+  const caseDiffers = (kind: string, stored: string) =>
+    `differs only in case from the stored ${kind} "${stored}" (${CASE_NOTE}); use "${stored}"`;
+
+  const appList = file.apps ?? [];
+  const storedApps = new Map(
+    (
+      await inBatches(unique(appList.map((a) => foldKey(a.key))), (b) => apps.findAppsByFoldedKeys(db, b))
+    ).map((r) => [foldKey(r.key), r.key]),
+  );
+  appList.forEach((a, i) => {
+    const stored = storedApps.get(foldKey(a.key));
+    if (stored !== undefined && stored !== a.key)
+      problems.push({ path: `apps[${i}].key`, message: caseDiffers('app key', stored) });
+  });
+
+  const clients = new Map(
+    (
+      await inBatches(unique(appList.flatMap((a) => (a.oauth ? [foldKey(a.oauth.clientId)] : []))), (b) =>
+        apps.findOAuthClientsByFoldedIds(db, b),
+      )
+    ).map((c) => [foldKey(c.client_id), c]),
+  );
+  appList.forEach((a, i) => {
+    const owner = a.oauth ? clients.get(foldKey(a.oauth.clientId)) : undefined;
+    if (!a.oauth || !owner) return;
+    const path = `apps[${i}].oauth.clientId`;
+    if (owner.app_key !== a.key) problems.push({ path, message: 'already belongs to another app' });
+    else if (owner.client_id !== a.oauth.clientId)
+      problems.push({ path, message: caseDiffers('OAuth clientId', owner.client_id) });
+  });
+
   const installs = file.installations ?? [];
   const keyOwners = new Map(
     (
-      await inBatches(
-        installs.map((n) => n.clientKey),
-        (b) => apps.findInstallationsByClientKeys(db, b),
+      await inBatches(unique(installs.map((n) => foldKey(n.clientKey))), (b) =>
+        apps.findInstallationsByFoldedClientKeys(db, b),
       )
-    ).map((r) => [r.client_key, r]),
+    ).map((r) => [foldKey(r.client_key), r]),
   );
+  const current = new Map<string, { client_key: string; uninstalled_at: string | null }>();
+  for (let i = 0; i < installs.length; i += 250)
+    for (const r of await apps.findInstallationsOf(db, installs.slice(i, i + 250)))
+      current.set(`${r.app_key} on ${r.site_id}`, r);
   installs.forEach((n, i) => {
-    const owner = keyOwners.get(n.clientKey);
+    const path = `installations[${i}].clientKey`;
+    const owner = keyOwners.get(foldKey(n.clientKey));
     if (owner && (owner.app_key !== n.app || owner.site_id !== n.site))
+      problems.push({ path, message: 'already belongs to another installation' });
+    else if (owner && owner.client_key !== n.clientKey)
+      problems.push({ path, message: caseDiffers('clientKey', owner.client_key) });
+    const installed = current.get(`${n.app} on ${n.site}`);
+    if (
+      installed &&
+      installed.uninstalled_at === null &&
+      foldKey(installed.client_key) !== foldKey(n.clientKey)
+    )
       problems.push({
-        path: `installations[${i}].clientKey`,
-        message: 'already belongs to another installation',
+        path,
+        message:
+          `${n.app} is installed on ${n.site} with the clientKey "${installed.client_key}"; a clientKey ` +
+          `is not replaced by import. Uninstall it first (custos uninstall ${installed.client_key}), ` +
+          'then import the new clientKey to install the app again',
       });
-  });
-
-  const appList = file.apps ?? [];
-  const clients = new Map(
-    (
-      await inBatches(
-        appList.flatMap((a) => (a.oauth ? [a.oauth.clientId] : [])),
-        (b) => apps.findOAuthClientsOf(db, b, []),
-      )
-    ).map((c) => [c.client_id, c]),
-  );
-  appList.forEach((a, i) => {
-    const owner = a.oauth ? clients.get(a.oauth.clientId) : undefined;
-    if (owner && owner.app_key !== a.key)
-      problems.push({ path: `apps[${i}].oauth.clientId`, message: 'already belongs to another app' });
   });
 }

@@ -57,16 +57,23 @@ export async function upsertSite(db: Kysely<DB>, row: { id: string; url: string 
     .execute();
 }
 
-export async function replaceMembers(db: Kysely<DB>, siteId: string, accountIds: string[]) {
-  await db.deleteFrom('site_members').where('site_id', '=', siteId).execute();
-  // Bounded batches keep every statement under both engines' bound-parameter limits.
-  for (let i = 0; i < accountIds.length; i += 500) {
-    const batch = accountIds.slice(i, i + 500);
-    await db
-      .insertInto('site_members')
-      .values(batch.map((account_id) => ({ site_id: siteId, account_id })))
-      .execute();
-  }
+/** Adds members (callers pass at most 500, under both engines' bound-parameter limits); existing ones stay. */
+export async function addMembers(db: Kysely<DB>, siteId: string, accountIds: string[]) {
+  if (accountIds.length === 0) return;
+  await db
+    .insertInto('site_members')
+    .values(accountIds.map((account_id) => ({ site_id: siteId, account_id })))
+    .onConflict((oc) => oc.columns(['site_id', 'account_id']).doNothing())
+    .execute();
+}
+
+export async function removeMembers(db: Kysely<DB>, siteId: string, accountIds: string[]) {
+  if (accountIds.length === 0) return;
+  await db
+    .deleteFrom('site_members')
+    .where('site_id', '=', siteId)
+    .where('account_id', 'in', accountIds)
+    .execute();
 }
 
 export async function findMemberIds(db: Kysely<DB>, siteId: string): Promise<string[]> {

@@ -1,6 +1,7 @@
 import type { ErrorObject } from 'ajv';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { DatabaseBusyError } from '../db/dialect.js';
 import { problemsOf } from '../validation.js';
 import { AppError, type ErrorCode, errorStatus } from './app-error.js';
 
@@ -26,6 +27,10 @@ const fastifyCodes: Record<string, ErrorCode> = {
 
 function toAppError(error: FastifyError): AppError | undefined {
   if (error instanceof AppError) return error;
+  if (error instanceof DatabaseBusyError)
+    return new AppError('UNAVAILABLE', error.message, {
+      headers: { 'retry-after': String(error.retryAfterSeconds) },
+    });
   if (error.validation) return fromValidation(error.validation as ErrorObject[], error.validationContext);
   const mapped = error.code ? fastifyCodes[error.code] : undefined;
   if (mapped) return new AppError(mapped, publicMessage(mapped));

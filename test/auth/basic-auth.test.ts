@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createToken, listTokens, revokeToken } from '../../src/auth/api-token.service.js';
 import { ADMIN_SCOPE, API_CLIENT_SCOPES, CONSENT_HUB_SCOPE } from '../../src/auth/principal.js';
 import { basic, consentClient, createTestApp, type TestApp } from '../helpers/app.js';
@@ -81,8 +81,11 @@ describe('HTTP Basic API tokens', () => {
     const before = (await listTokens(t.ctx.database)).find((r) => r.id === tokenId);
     expect(before?.last_used_at).toBeNull();
     await call(routes[1] as string, basic('lastused@example.com', token));
-    const after = (await listTokens(t.ctx.database)).find((r) => r.id === tokenId);
-    expect(after?.last_used_at).not.toBeNull();
+    // The touch is not awaited by the request (it must never wait for a write lock).
+    await vi.waitFor(async () => {
+      const after = (await listTokens(t.ctx.database)).find((r) => r.id === tokenId);
+      expect(after?.last_used_at).not.toBeNull();
+    });
   });
 
   it('grants further scopes to an existing client and keeps its earlier tokens', async () => {

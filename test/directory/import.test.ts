@@ -4,11 +4,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listAuditEvents } from '../../src/audit/audit.repository.js';
+import { verifyAuditChain } from '../../src/audit/audit.verify.js';
+import { type Database, isUniqueViolation } from '../../src/db/dialect.js';
 import { listAccountEvents } from '../../src/directory/account.repository.js';
-import type { ImportFile } from '../../src/directory/import.schemas.js';
+import type { ImportAccount, ImportApp, ImportFile } from '../../src/directory/import.schemas.js';
+import { DirectoryImporter } from '../../src/directory/import.service.js';
 import { ImportValidationError } from '../../src/directory/import.validate.js';
+import { findMemberIds } from '../../src/directory/site.repository.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { ADA, adminClient, exampleDirectory, importExample, OPERATOR } from '../helpers/directory.js';
+import {
+  ADA,
+  adminClient,
+  exampleDirectory,
+  getAsInstallation,
+  importExample,
+  OPERATOR,
+  SECRETS,
+  userUrl,
+} from '../helpers/directory.js';
 
 let t: TestApp;
 
@@ -244,6 +258,310 @@ describe('directory import', () => {
           .where('account_id', '=', 'fine-1')
           .execute(),
       ).toEqual([]);
+    });
+  });
+
+  describe('one object per identity, whatever its spelling', () => {
+    it.each([
+      'HTTPS://ACME.EXAMPLE.NET',
+      'https://acme.example.net/',
+      'https://acme.example.net:443',
+      'https://acme.example.net.',
+      'https://ACME.example.net.:443/',
+    ])('%s is the URL of the stored site acme-prod', async (url) => {
+      const problems = await refused({ sites: [{ id: 'acme-again', url }] });
+      expect(problems).toEqual([{ path: 'sites[0].url', message: 'already belongs to another site' }]);
+    });
+
+    it('reports two spellings of one site URL in a file as a duplicate', async () => {
+      const problems = await refused({
+        sites: [
+          { id: 'twin-1', url: 'https://twin.example.net' },
+          { id: 'twin-2', url: 'HTTPS://Twin.Example.NET:443/' },
+        ],
+      });
+      expect(problems.map((p) => p.path)).toEqual(['sites[1].url']);
+    });
+
+    it('stores a site URL in its canonical form; another spelling of it changes nothing', async () => {
+      await importExample(t, { sites: [{ id: 'canon', url: 'HTTPS://Canon.Example.NET:443/Wiki/' }] });
+      const [site] = await t.ctx.database.db
+        .selectFrom('sites')
+        .selectAll()
+        .where('id', '=', 'canon')
+        .execute();
+      expect(site?.url).toBe('https://canon.example.net/Wiki');
+      const again = await importExample(t, {
+        sites: [{ id: 'canon', url: 'https://canon.example.net./Wiki' }],
+      });
+      expect(again.sites).toEqual({ created: 0, updated: 0, unchanged: 1 });
+    });
+
+    it.each([
+      'https://q.example.net/?tenant=1',
+      'https://q.example.net/#top',
+      'https://user:pw@q.example.net',
+    ])('refuses %s as a site URL', async (url) => {
+      const problems = await refused({ sites: [{ id: 'q', url }] });
+      expect(problems).toEqual([
+        { path: 'sites[0].url', message: 'must be a base URL, without user, query or fragment' },
+      ]);
+    });
+
+    it('treats a domain written with its root dot, or in capitals, as the same domain', async () => {
+      const problems = await refused({
+        organizations: [{ id: 'initech', name: 'Initech', domains: ['ACME.TEST.'] }],
+      });
+      expect(problems).toEqual([
+        { path: 'organizations[0].domains[0]', message: 'already belongs to another organization' },
+      ]);
+    });
+
+    const app = (key: string, oauth?: ImportApp['oauth']): ImportApp => ({
+      key,
+      name: 'New',
+      vendor: 'Vendor',
+      storesPersonalData: false,
+      ...(oauth && { oauth }),
+    });
+    const timesheets = () => {
+      const found = exampleDirectory().apps?.[0];
+      if (!found?.oauth) throw new Error('fixture');
+      return found as ImportApp & { oauth: NonNullable<ImportApp['oauth']> };
+    };
+    const secret = 'z'.repeat(32);
+
+    it.each<[string, unknown, string, string]>([
+      ['an app key', { apps: [app('COM.VENDOR.MAILER')] }, 'apps[0].key', 'app key "com.vendor.mailer"'],
+      [
+        'an app key within the file',
+        { apps: [app('com.new.one'), app('COM.New.One')] },
+        'apps[1].key',
+        'duplicate app key, compared without regard to case (also at apps[0].key)',
+      ],
+      [
+        "an app's own OAuth client id",
+        { apps: [{ ...timesheets(), oauth: { ...timesheets().oauth, clientId: 'TimeSheets' } }] },
+        'apps[0].oauth.clientId',
+        'OAuth clientId "timesheets"',
+      ],
+      [
+        "another app's OAuth client id",
+        { apps: [app('com.new.two', { clientId: 'MAILER', clientSecret: secret, scopes: ['read:user'] })] },
+        'apps[0].oauth.clientId',
+        'already belongs to another app',
+      ],
+      [
+        "an installation's own clientKey",
+        {
+          installations: [
+            {
+              app: 'com.vendor.timesheets',
+              site: 'acme-prod',
+              clientKey: 'TS-ACME-1',
+              sharedSecret: SECRETS.tsAcme,
+            },
+          ],
+        },
+        'installations[0].clientKey',
+        'clientKey "ts-acme-1"',
+      ],
+      [
+        "another installation's clientKey",
+        {
+          installations: [
+            { app: 'com.vendor.mailer', site: 'globex-prod', clientKey: 'Ts-Globex-1', sharedSecret: secret },
+          ],
+        },
+        'installations[0].clientKey',
+        'already belongs to another installation',
+      ],
+    ])('refuses a case variant of %s, naming the field', async (_name, file, path, message) => {
+      const problems = await refused(file);
+      expect(problems.map((p) => p.path)).toEqual([path]);
+      expect(problems[0]?.message).toContain(message);
+    });
+
+    it('is enforced by the database too: a unique index on the lowercased key', async () => {
+      const db = t.ctx.database.db;
+      const now = new Date().toISOString();
+      const row = { name: 'X', vendor: 'V', stores_personal_data: 0, created_at: now, updated_at: now };
+      const insertApp = db
+        .insertInto('apps')
+        .values({ key: 'COM.VENDOR.MAILER', ...row })
+        .execute();
+      await expect(insertApp).rejects.toSatisfy(isUniqueViolation);
+      const client = {
+        app_key: 'com.vendor.reporter',
+        secret_hash: 'x',
+        scopes: '[]',
+        created_at: now,
+        updated_at: now,
+      };
+      const insertClient = db
+        .insertInto('oauth_clients')
+        .values({ client_id: 'Mailer', ...client })
+        .execute();
+      await expect(insertClient).rejects.toSatisfy(isUniqueViolation);
+    });
+
+    it('keeps the clientKey of an installed app × site: a new one needs an uninstall first', async () => {
+      const replacement: ImportFile = {
+        installations: [
+          {
+            app: 'com.vendor.timesheets',
+            site: 'acme-prod',
+            clientKey: 'ts-acme-2',
+            sharedSecret: SECRETS.tsAcme,
+          },
+        ],
+      };
+      const problems = await refused(replacement);
+      expect(problems.map((p) => p.path)).toEqual(['installations[0].clientKey']);
+      expect(problems[0]?.message).toContain('custos uninstall ts-acme-1');
+      expect((await getAsInstallation(t, 'ts-acme-1', SECRETS.tsAcme, userUrl(ADA))).statusCode).toBe(200);
+
+      await t.ctx.directory.uninstall('ts-acme-1', OPERATOR);
+      expect((await importExample(t, replacement)).installations).toEqual({
+        created: 0,
+        updated: 1,
+        unchanged: 0,
+      });
+      expect((await getAsInstallation(t, 'ts-acme-2', SECRETS.tsAcme, userUrl(ADA))).statusCode).toBe(200);
+      expect((await getAsInstallation(t, 'ts-acme-1', SECRETS.tsAcme, userUrl(ADA))).statusCode).toBe(401);
+
+      // Back to the example's clientKey, the same way.
+      await t.ctx.directory.uninstall('ts-acme-2', OPERATOR);
+      await importExample(t);
+      expect((await getAsInstallation(t, 'ts-acme-1', SECRETS.tsAcme, userUrl(ADA))).statusCode).toBe(200);
+    });
+  });
+
+  describe('writes in bounded transactions', () => {
+    const accountsNamed = (prefix: string, n: number): ImportAccount[] =>
+      Array.from({ length: n }, (_, i) => ({
+        accountId: `${prefix}-${i}`,
+        accountType: 'atlassian' as const,
+        email: `${prefix}${i}@bulk.test`,
+        nickname: `${prefix} ${i}`,
+      }));
+
+    async function importEntries(importId: string) {
+      return (await listAuditEvents(t.ctx.database.db, { action: 'directory.imported' }))
+        .map((e) => JSON.parse(e.details) as Record<string, number | string>)
+        .filter((d) => d.importId === importId);
+    }
+
+    it('writes a large file in several transactions, each with its audit entry', async () => {
+      const members = accountsNamed('chunk', 1200);
+      const summary = await importExample(t, {
+        accounts: members,
+        sites: [
+          { id: 'chunk-site', url: 'https://chunk.example.net', members: members.map((a) => a.accountId) },
+        ],
+      });
+      expect(summary.accounts).toEqual({ created: 1200, updated: 0, unchanged: 0 });
+      const [last] = (await listAuditEvents(t.ctx.database.db, { action: 'directory.imported' })).slice(-1);
+      const entries = await importEntries(String(JSON.parse(last?.details ?? '{}').importId));
+      expect(entries.length).toBeGreaterThanOrEqual(4);
+      expect(entries.map((e) => e.part)).toEqual(entries.map((_, i) => i + 1));
+      const sum = (key: string) => entries.reduce((n, e) => n + Number(e[key]), 0);
+      expect(sum('accounts.created')).toBe(1200);
+      expect(sum('sites.created')).toBe(1);
+      expect(sum('members.added')).toBe(1200);
+      expect((await verifyAuditChain(t.ctx.database.db)).broken).toBeUndefined();
+
+      // A membership change adds before it removes, in batches too; the result is the file's.
+      const kept = members.slice(600).map((a) => a.accountId);
+      await importExample(t, {
+        sites: [{ id: 'chunk-site', url: 'https://chunk.example.net', members: kept }],
+      });
+      expect((await findMemberIds(t.ctx.database.db, 'chunk-site')).sort()).toEqual([...kept].sort());
+    });
+
+    it('an interrupted import is completed by running the same file again', async () => {
+      const file: ImportFile = { accounts: accountsNamed('resume', 1500) };
+      let transactions = 0;
+      const real = t.ctx.database;
+      // The third transaction never commits, as if the process had been killed there.
+      const dying: Database = {
+        ...real,
+        writeTransaction: (fn, options) =>
+          ++transactions === 3 ? Promise.reject(new Error('killed')) : real.writeTransaction(fn, options),
+      };
+      const interrupted = new DirectoryImporter(dying, t.ctx.secrets, t.ctx.audit);
+      await expect(interrupted.importDirectory(file, OPERATOR)).rejects.toThrow('killed');
+      const countResume = async (table: 'accounts' | 'account_events') =>
+        (
+          await t.ctx.database.db
+            .selectFrom(table)
+            .select('account_id')
+            .where('account_id', 'like', 'resume-%')
+            .execute()
+        ).length;
+      const written = await countResume('accounts');
+      expect(written).toBeGreaterThan(0);
+      expect(written).toBeLessThan(1500);
+
+      const summary = await importExample(t, file);
+      expect(summary.accounts).toEqual({ created: 1500 - written, updated: 0, unchanged: written });
+      expect(await countResume('accounts')).toBe(1500);
+      expect(await countResume('account_events')).toBe(1500);
+    });
+
+    it('names a value another writer took between the check and the write, like validation does', async () => {
+      const real = t.ctx.database;
+      const now = new Date().toISOString();
+      let transactions = 0;
+      // Another writer stores an account with the file's last new email once the first part is written.
+      const raced: Database = {
+        ...real,
+        writeTransaction: async (fn, options) => {
+          if (++transactions === 2)
+            await real.db
+              .insertInto('accounts')
+              .values({
+                account_id: 'raced-first',
+                account_type: 'atlassian',
+                status: 'active',
+                email: 'raced@bulk.test',
+                visibility: '{}',
+                created_at: now,
+                updated_at: now,
+                pd_updated_at: now,
+              })
+              .execute();
+          return real.writeTransaction(fn, options);
+        },
+      };
+      const importer = new DirectoryImporter(raced, t.ctx.secrets, t.ctx.audit);
+      const file: ImportFile = {
+        accounts: [
+          ...accountsNamed('raced-filler', 1000),
+          { accountId: 'raced-second', accountType: 'atlassian', email: 'raced@bulk.test' },
+        ],
+      };
+      const error = await importer.importDirectory(file, OPERATOR).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ImportValidationError);
+      expect((error as ImportValidationError).problems).toEqual([
+        { path: 'accounts[1000].email', message: 'already belongs to another account' },
+      ]);
+      // The part before the race stays written, and the error says so.
+      expect((error as ImportValidationError).partlyWritten).toBe(true);
+    });
+
+    it('hands emails between accounts of one file, each change recorded', async () => {
+      const [a, b] = accountsNamed('swap', 2) as [ImportAccount, ImportAccount];
+      await importExample(t, { accounts: [a, b] });
+      const summary = await importExample(t, {
+        accounts: [
+          { ...a, email: b.email },
+          { ...b, email: a.email },
+        ],
+      });
+      expect(summary.accounts).toEqual({ created: 0, updated: 2, unchanged: 0 });
+      expect((await t.ctx.directory.getAccount('swap-0')).profile.email).toBe(b.email);
+      expect((await t.ctx.directory.getAccount('swap-1')).profile.email).toBe(a.email);
     });
   });
 
