@@ -10,6 +10,7 @@ import { consentRoutes } from './consent/consent.routes.js';
 import type { Context } from './context.js';
 import { adminDirectoryRoutes } from './directory/admin.routes.js';
 import { errorHandlerPlugin } from './errors/error-handler.js';
+import { jobRoutes } from './jobs/jobs.routes.js';
 import { RequestLogController } from './logger.js';
 import { opsRoutes } from './ops/ops.routes.js';
 import { complianceRoutes } from './reporting/compliance.routes.js';
@@ -125,6 +126,7 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(adminDirectoryRoutes, { directory: ctx.directory, importer: ctx.importer });
   await app.register(accessRoutes, { access: ctx.access });
   await app.register(auditRoutes, { database: ctx.database });
+  await app.register(jobRoutes, { jobs: ctx.jobs });
   await app.register(reportingRoutes, reportingOptions(ctx));
   await app.register(complianceRoutes, { compliance: ctx.compliance });
 

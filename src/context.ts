@@ -6,6 +6,7 @@ import { TokenAuthenticator } from './auth/api-token.service.js';
 import { AppAuthenticator } from './auth/app-auth.js';
 import { OAuthService } from './auth/oauth.service.js';
 import type { Config } from './config.js';
+import { consentJobs } from './consent/consent.jobs.js';
 import { countPendingRequests } from './consent/consent.repository.js';
 import { ConsentService } from './consent/consent.service.js';
 import { applyPendingConsents } from './consent/consent-applier.js';
@@ -20,11 +21,20 @@ import { DirectoryService } from './directory/directory.service.js';
 import { DirectoryImporter } from './directory/import.service.js';
 import { AppWebhookEndpoints } from './directory/webhook-endpoints.js';
 import { openGeoIp } from './geo/geoip.js';
+import type { CleanupSettings } from './jobs/cleanup.js';
+import { dailyAt, every, type JobDefinition } from './jobs/job.model.js';
+import { countJobs } from './jobs/job.repository.js';
+import { JobService } from './jobs/job.service.js';
+import { jobRetentionJobs } from './jobs/job-retention.jobs.js';
+import { JobRunner } from './jobs/job-runner.js';
 import { loggerOptions } from './logger.js';
 import { Metrics } from './ops/metrics.js';
 import { ComplianceService } from './reporting/compliance.service.js';
+import { ReportingReminders } from './reporting/reminder.service.js';
+import { reportingJobs } from './reporting/reporting.jobs.js';
 import { ReportingService } from './reporting/reporting.service.js';
 import { UserService } from './users/user.service.js';
+import { webhookJobs } from './webhooks/webhook.jobs.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 import { Worker, type WorkerTask } from './worker/worker.js';
 
@@ -50,6 +60,8 @@ export interface Context {
   access: AccessProgramme;
   reporting: ReportingService;
   compliance: ComplianceService;
+  /** Enqueueing jobs (domains) and listing them (operators); the worker runs them. */
+  jobs: JobService;
   secrets: SecretBox;
   /** Shared rate-limit counters when several processes run (CUSTOS_REDIS_URL). */
   redis: Redis | undefined;
@@ -70,16 +82,20 @@ export async function createContext(config: Config, options: ContextOptions = {}
     if (applied.length > 0) log.info({ migrations: applied }, 'applied migrations');
     const geoip = await openGeoIp(config.geoipDbPath);
     const optIn = loadOptInPolicy(config.optInCountriesFile);
-    const metrics = new Metrics(() => countPendingRequests(database.db));
+    const metrics = new Metrics(
+      () => countPendingRequests(database.db),
+      () => countJobs(database.db),
+    );
     const notices = new NoticeRegistry(database);
     await notices.reload();
 
     const masterKey = loadMasterKey({ key: config.secretKey, keyFile: config.secretKeyFile });
     const secrets = new SecretBox(masterKey);
 
+    const endpoints = new AppWebhookEndpoints(database, secrets);
     const webhooks = new WebhookDispatcher(
       database,
-      new AppWebhookEndpoints(database, secrets),
+      endpoints,
       {
         allowPrivate: config.allowPrivateWebhooks,
         timeoutMs: config.webhookTimeoutMs,
@@ -89,6 +105,21 @@ export async function createContext(config: Config, options: ContextOptions = {}
       log.child({ component: 'webhooks' }),
     );
     const audit = new AuditLog(database);
+    const compliance = new ComplianceService(database, config.reportCycleDays);
+    const jobDefinitions = defineJobs(config, database, compliance, endpoints);
+    const runner = new JobRunner(
+      database,
+      jobDefinitions,
+      {
+        leaseMs: config.jobLeaseMs,
+        onRun(name, outcome, seconds) {
+          metrics.jobRuns.inc({ name, outcome });
+          metrics.jobDuration.observe({ name }, seconds);
+        },
+      },
+      log.child({ component: 'jobs' }),
+    );
+    const jobs = new JobService(database, jobDefinitions);
     const tasks: WorkerTask[] = [
       {
         name: 'consent-apply',
@@ -100,6 +131,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
         },
       },
       { name: 'webhook-deliver', runOnce: () => webhooks.runOnce() },
+      runner.task(),
     ];
     const worker = new Worker(tasks, config.workerPollMs, log.child({ component: 'worker' }), (task) =>
       metrics.workerErrors.inc({ task }),
@@ -116,7 +148,6 @@ export async function createContext(config: Config, options: ContextOptions = {}
     });
     const oauth = new OAuthService(database, masterKey, config.oauthTokenTtlSeconds);
     const appAuth = new AppAuthenticator(database, secrets, oauth);
-    const compliance = new ComplianceService(database, config.reportCycleDays);
     // The access programme's prerequisite "reports within its cycle" is read from the holdings register.
     const access = new AccessProgramme(database, audit, compliance, poke);
     const users = new UserService(database, audit, access);
@@ -143,6 +174,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       access,
       reporting,
       compliance,
+      jobs,
       secrets,
       redis,
       async close() {
@@ -157,4 +189,35 @@ export async function createContext(config: Config, options: ContextOptions = {}
     await database.close();
     throw error;
   }
+}
+
+/**
+ * Every domain's job definitions (each defined in its own folder), with the settings they
+ * take from the configuration. The runner only runs jobs listed here.
+ */
+function defineJobs(
+  config: Config,
+  database: Database,
+  compliance: ComplianceService,
+  endpoints: AppWebhookEndpoints,
+): JobDefinition[] {
+  const cleanup: CleanupSettings = {
+    schedule: every(config.cleanupIntervalMs),
+    limits: {
+      batchSize: config.cleanupBatchSize,
+      maxBatches: config.cleanupMaxBatches,
+      pauseMs: config.cleanupPauseMs,
+    },
+  };
+  const reminders = new ReportingReminders(database, compliance, endpoints, config.reportCycleDays);
+  return [
+    ...consentJobs(database, cleanup, config.consentInboxRetentionMs),
+    // The art. 19 notices keep the outcome of the messages purged.
+    ...webhookJobs(database, compliance, cleanup, {
+      deliveredMs: config.webhookRetentionMs,
+      deadMs: config.webhookDeadRetentionMs,
+    }),
+    ...reportingJobs(reminders, dailyAt(config.reportReminderAt)),
+    ...jobRetentionJobs(database, cleanup, config.jobRetentionMs),
+  ];
 }
