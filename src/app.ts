@@ -12,6 +12,7 @@ import type { Context } from './context.js';
 import { adminDirectoryRoutes } from './directory/admin.routes.js';
 import { validationError } from './errors/app-error.js';
 import { errorHandlerPlugin, frameworkErrors } from './errors/error-handler.js';
+import { jobRoutes } from './jobs/jobs.routes.js';
 import { RequestLogController } from './logger.js';
 import { ConnectionGuard, httpLimitOptions } from './ops/connection-guard.js';
 import { opsRoutes } from './ops/ops.routes.js';
@@ -163,6 +164,7 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(adminDirectoryRoutes, { directory: ctx.directory, importer: ctx.importer });
   await app.register(accessRoutes, { access: ctx.access });
   await app.register(auditRoutes, { database: ctx.database, checkpoints: ctx.auditCheckpoints });
+  await app.register(jobRoutes, { jobs: ctx.jobs });
   await app.register(reportingRoutes, reportingOptions(ctx));
   await app.register(complianceRoutes, { compliance: ctx.compliance });
 

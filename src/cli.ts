@@ -7,6 +7,7 @@ import { registerAccessCommands } from './cli/access.commands.js';
 import { registerAuditCommands } from './cli/audit.commands.js';
 import { auditOperator, withDatabase } from './cli/database.js';
 import { OPERATOR, withDirectory } from './cli/directory.js';
+import { registerJobCommands } from './cli/jobs.commands.js';
 import { registerReportingCommands } from './cli/reporting.commands.js';
 import { registerWebhookCommands } from './cli/webhook.commands.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -54,7 +55,7 @@ program
 program
   .command('worker')
   .description(
-    'Run background work only (applying consent updates, delivering webhooks), beside one or more `serve` processes',
+    'Run background work only (applying consent updates, delivering webhooks, scheduled jobs), beside one or more `serve` processes',
   )
   .action(async () => {
     serving = true;
@@ -255,6 +256,7 @@ registerWebhookCommands(program, config, say);
 registerReportingCommands(program, config, say);
 registerAccessCommands(program, config, say);
 registerAuditCommands(program, config, say);
+registerJobCommands(program, config, say);
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof ImportValidationError) {

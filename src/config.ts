@@ -83,6 +83,17 @@ const EnvSchema = Type.Object({
   ),
   CUSTOS_AUDIT_WITNESS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   CUSTOS_ACCESS_REQUESTS_PER_DAY: Type.Integer({ default: 5, minimum: 1, maximum: 1000 }),
+  CUSTOS_JOB_LEASE_S: Type.Integer({ default: 60, minimum: 1, maximum: 3600 }),
+  // At least a day: a finished row must outlive its due time's interval (clean-ups run at most daily).
+  CUSTOS_JOB_RETENTION_DAYS: Type.Number({ default: 30, minimum: 1, maximum: 3650 }),
+  CUSTOS_CLEANUP_INTERVAL_S: Type.Integer({ default: 3600, minimum: 1, maximum: 86_400 }),
+  CUSTOS_CLEANUP_BATCH_SIZE: Type.Integer({ default: 1000, minimum: 1, maximum: 1000 }),
+  CUSTOS_CLEANUP_MAX_BATCHES: Type.Integer({ default: 50, minimum: 1, maximum: 100_000 }),
+  CUSTOS_CLEANUP_PAUSE_MS: Type.Integer({ default: 10, minimum: 0, maximum: 60_000 }),
+  CUSTOS_CONSENT_INBOX_RETENTION_DAYS: Type.Number({ default: 7, minimum: 0, maximum: 3650 }),
+  CUSTOS_WEBHOOK_RETENTION_DAYS: Type.Number({ default: 30, minimum: 0, maximum: 3650 }),
+  CUSTOS_WEBHOOK_DEAD_RETENTION_DAYS: Type.Number({ default: 90, minimum: 0, maximum: 3650 }),
+  CUSTOS_REPORT_REMINDER_AT: Type.String({ default: '09:00', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -162,9 +173,29 @@ export interface Config {
   auditWitnessFile: string | undefined;
   /** Email API access requests one app may file in any 24 hours; 429 with Retry-After past it. */
   accessRequestsPerDay: number;
+  /** A job run not renewed for this long is taken to have died with its worker, and run again. */
+  jobLeaseMs: number;
+  /** Finished (succeeded or failed) job rows are deleted after this long. */
+  jobRetentionMs: number;
+  /** How often the clean-up jobs run (aligned to the epoch: 3600 s is on the hour). */
+  cleanupIntervalMs: number;
+  /** Rows deleted per clean-up transaction, batches per run, pause between batches. */
+  cleanupBatchSize: number;
+  cleanupMaxBatches: number;
+  cleanupPauseMs: number;
+  /** Applied consent inbox rows are deleted after this long; the consent events keep the proof. */
+  consentInboxRetentionMs: number;
+  /** Delivered webhook messages are deleted after this long (the art. 19 notices keep the outcome). */
+  webhookRetentionMs: number;
+  /** Dead webhook messages (no redelivery asked for) are deleted this long after their last attempt. */
+  webhookDeadRetentionMs: number;
+  /** The daily check (HH:MM UTC) that sends overdue apps a `reporting.overdue` webhook, once per cycle. */
+  reportReminderAt: string;
 }
 
 export class ConfigError extends Error {}
+
+const days = (n: number) => Math.round(n * 86_400_000);
 
 const validateEnv = coercingAjv.compile<Env>(EnvSchema);
 
@@ -234,6 +265,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auditWitnessSecret: e.CUSTOS_AUDIT_WITNESS_SECRET,
     auditWitnessFile: e.CUSTOS_AUDIT_WITNESS_FILE,
     accessRequestsPerDay: e.CUSTOS_ACCESS_REQUESTS_PER_DAY,
+    jobLeaseMs: e.CUSTOS_JOB_LEASE_S * 1000,
+    jobRetentionMs: days(e.CUSTOS_JOB_RETENTION_DAYS),
+    cleanupIntervalMs: e.CUSTOS_CLEANUP_INTERVAL_S * 1000,
+    cleanupBatchSize: e.CUSTOS_CLEANUP_BATCH_SIZE,
+    cleanupMaxBatches: e.CUSTOS_CLEANUP_MAX_BATCHES,
+    cleanupPauseMs: e.CUSTOS_CLEANUP_PAUSE_MS,
+    consentInboxRetentionMs: days(e.CUSTOS_CONSENT_INBOX_RETENTION_DAYS),
+    webhookRetentionMs: days(e.CUSTOS_WEBHOOK_RETENTION_DAYS),
+    webhookDeadRetentionMs: days(e.CUSTOS_WEBHOOK_DEAD_RETENTION_DAYS),
+    reportReminderAt: e.CUSTOS_REPORT_REMINDER_AT,
   };
 }
 

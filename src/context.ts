@@ -8,6 +8,7 @@ import { AppAuthenticator } from './auth/app-auth.js';
 import { CredentialLimiter } from './auth/credential-limiter.js';
 import { OAuthService } from './auth/oauth.service.js';
 import type { Config } from './config.js';
+import { consentJobs } from './consent/consent.jobs.js';
 import { countPendingRequests } from './consent/consent.repository.js';
 import { ConsentService } from './consent/consent.service.js';
 import { applyPendingConsents } from './consent/consent-applier.js';
@@ -22,11 +23,20 @@ import { DirectoryService } from './directory/directory.service.js';
 import { DirectoryImporter } from './directory/import.service.js';
 import { AppWebhookEndpoints } from './directory/webhook-endpoints.js';
 import { openGeoIp } from './geo/geoip.js';
+import type { CleanupSettings } from './jobs/cleanup.js';
+import { dailyAt, every, type JobDefinition } from './jobs/job.model.js';
+import { countJobs } from './jobs/job.repository.js';
+import { JobService } from './jobs/job.service.js';
+import { jobRetentionJobs } from './jobs/job-retention.jobs.js';
+import { JobRunner } from './jobs/job-runner.js';
 import { loggerOptions } from './logger.js';
 import { Metrics } from './ops/metrics.js';
 import { ComplianceService } from './reporting/compliance.service.js';
+import { ReportingReminders } from './reporting/reminder.service.js';
+import { reportingJobs } from './reporting/reporting.jobs.js';
 import { ReportingService } from './reporting/reporting.service.js';
 import { UserService } from './users/user.service.js';
+import { webhookJobs } from './webhooks/webhook.jobs.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 import { Worker, type WorkerTask } from './worker/worker.js';
 
@@ -53,6 +63,8 @@ export interface Context {
   access: AccessProgramme;
   reporting: ReportingService;
   compliance: ComplianceService;
+  /** Enqueueing jobs (domains) and listing them (operators); the worker runs them. */
+  jobs: JobService;
   secrets: SecretBox;
   /** Shared rate-limit and failed sign-in counters when several processes run (CUSTOS_REDIS_URL). */
   redis: Redis | undefined;
@@ -91,16 +103,20 @@ export async function createContext(config: Config, options: ContextOptions = {}
     if (applied.length > 0) log.info({ migrations: applied }, 'applied migrations');
     const geoip = await openGeoIp(config.geoipDbPath);
     const optIn = loadOptInPolicy(config.optInCountriesFile);
-    const metrics = new Metrics(() => countPendingRequests(database.db));
+    const metrics = new Metrics(
+      () => countPendingRequests(database.db),
+      () => countJobs(database.db),
+    );
     const notices = new NoticeRegistry(database);
     await notices.reload();
 
     const masterKey = loadMasterKey({ key: config.secretKey, keyFile: config.secretKeyFile });
     const secrets = new SecretBox(masterKey);
 
+    const endpoints = new AppWebhookEndpoints(database, secrets);
     const webhooks = new WebhookDispatcher(
       database,
-      new AppWebhookEndpoints(database, secrets),
+      endpoints,
       {
         allowPrivate: config.allowPrivateWebhooks,
         timeoutMs: config.webhookTimeoutMs,
@@ -111,6 +127,21 @@ export async function createContext(config: Config, options: ContextOptions = {}
     );
     const audit = new AuditLog(database);
     const auditCheckpoints = createAuditCheckpoints(config, database, log.child({ component: 'audit' }));
+    const compliance = new ComplianceService(database, config.reportCycleDays);
+    const jobDefinitions = defineJobs(config, database, compliance, endpoints);
+    const runner = new JobRunner(
+      database,
+      jobDefinitions,
+      {
+        leaseMs: config.jobLeaseMs,
+        onRun(name, outcome, seconds) {
+          metrics.jobRuns.inc({ name, outcome });
+          metrics.jobDuration.observe({ name }, seconds);
+        },
+      },
+      log.child({ component: 'jobs' }),
+    );
+    const jobs = new JobService(database, jobDefinitions);
     const tasks: WorkerTask[] = [
       {
         name: 'consent-apply',
@@ -123,6 +154,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       },
       { name: 'webhook-deliver', runOnce: () => webhooks.runOnce() },
       { name: 'audit-checkpoint', runOnce: () => auditCheckpoints.runOnce() },
+      runner.task(),
     ];
     const worker = new Worker(tasks, config.workerPollMs, log.child({ component: 'worker' }), (task) =>
       metrics.workerErrors.inc({ task }),
@@ -149,7 +181,6 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const tokens = new TokenAuthenticator(database, config.authCacheMs, credentialLimiter);
     const oauth = new OAuthService(database, masterKey, config.oauthTokenTtlSeconds, credentialLimiter);
     const appAuth = new AppAuthenticator(database, secrets, oauth, credentialLimiter);
-    const compliance = new ComplianceService(database, config.reportCycleDays);
     // The access programme's prerequisite "reports within its cycle" is read from the holdings register.
     const access = new AccessProgramme(
       database,
@@ -180,6 +211,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       access,
       reporting,
       compliance,
+      jobs,
       secrets,
       redis,
       async close() {
@@ -194,4 +226,35 @@ export async function createContext(config: Config, options: ContextOptions = {}
     await database.close();
     throw error;
   }
+}
+
+/**
+ * Every domain's job definitions (each defined in its own folder), with the settings they
+ * take from the configuration. The runner only runs jobs listed here.
+ */
+function defineJobs(
+  config: Config,
+  database: Database,
+  compliance: ComplianceService,
+  endpoints: AppWebhookEndpoints,
+): JobDefinition[] {
+  const cleanup: CleanupSettings = {
+    schedule: every(config.cleanupIntervalMs),
+    limits: {
+      batchSize: config.cleanupBatchSize,
+      maxBatches: config.cleanupMaxBatches,
+      pauseMs: config.cleanupPauseMs,
+    },
+  };
+  const reminders = new ReportingReminders(database, compliance, endpoints, config.reportCycleDays);
+  return [
+    ...consentJobs(database, cleanup, config.consentInboxRetentionMs),
+    // The art. 19 notices keep the outcome of the messages purged.
+    ...webhookJobs(database, compliance, cleanup, {
+      deliveredMs: config.webhookRetentionMs,
+      deadMs: config.webhookDeadRetentionMs,
+    }),
+    ...reportingJobs(reminders, dailyAt(config.reportReminderAt)),
+    ...jobRetentionJobs(database, cleanup, config.jobRetentionMs),
+  ];
 }

@@ -89,3 +89,31 @@ export function listEventsByEmail(db: Kysely<DB>, email: string) {
     .orderBy('key')
     .execute();
 }
+
+/**
+ * Deletes, among the `limit` oldest inbox rows, those applied before `before`; pending rows
+ * are never touched, and the consent events keep the proof. Requests are applied in arrival
+ * order within moments, so the deletable rows are the front of the table: looking only at a
+ * window of the front keeps each batch one short primary-key scan (applied_at has no index,
+ * to keep applying cheap). Sequence numbers are never reused after a delete (AUTOINCREMENT on
+ * SQLite, a sequence on PostgreSQL), so "the latest received request wins" still holds.
+ */
+export async function deleteAppliedRequests(db: Kysely<DB>, before: string, limit: number): Promise<number> {
+  const result = await db
+    .deleteFrom('consent_requests')
+    .where('seq', 'in', (eb) =>
+      eb
+        .selectFrom(
+          eb
+            .selectFrom('consent_requests')
+            .select(['seq', 'applied_at'])
+            .orderBy('seq')
+            .limit(limit)
+            .as('front'),
+        )
+        .select('front.seq')
+        .where('front.applied_at', '<', before),
+    )
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

@@ -296,6 +296,9 @@ export interface AccountNoticeTable {
   channel: string;
   message_id: string | null;
   told_at: string;
+  /** The webhook's final state, kept here when the outbox message is purged after its retention. */
+  delivery_status: WebhookStatus | null;
+  delivered_at: string | null;
 }
 
 /** An app's statement that it erased the account's data. */
@@ -303,6 +306,45 @@ export interface ErasureConfirmationTable {
   app_key: string;
   account_id: string;
   confirmed_at: string;
+}
+
+export type JobStatus = 'pending' | 'running' | 'succeeded' | 'failed';
+
+/**
+ * A durable background job (src/jobs/): one row per run to make. Unique (name, key): a
+ * scheduled job's key is its due time, so each due time is inserted once across processes.
+ */
+export interface JobTable {
+  id: Generated<number>;
+  name: string;
+  key: string;
+  /** JSON object handed to the handler; ids and settings, never PD. */
+  payload: string;
+  status: JobStatus;
+  /** Runs started, the one under way included. */
+  attempts: number;
+  /** When the job is due: first run, or the next retry. */
+  run_at: string;
+  /** While running: until when the holder may run it before another worker assumes it died. */
+  lease_until: string | null;
+  /** The worker that holds, or last held, the lease (host:pid:random). */
+  lease_holder: string | null;
+  last_error: string | null;
+  /** JSON summary the handler returned (counts, no PD). */
+  result: string | null;
+  created_at: string;
+  updated_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+/** A `reporting.overdue` webhook sent to an app: at most one per app and reporting cycle. */
+export interface ReportingReminderTable {
+  app_key: string;
+  cycle_start: string;
+  overdue_accounts: number;
+  message_id: string;
+  sent_at: string;
 }
 
 export interface DB {
@@ -329,4 +371,6 @@ export interface DB {
   holdings: HoldingTable;
   account_notices: AccountNoticeTable;
   erasure_confirmations: ErasureConfirmationTable;
+  jobs: JobTable;
+  reporting_reminders: ReportingReminderTable;
 }

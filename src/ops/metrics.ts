@@ -43,7 +43,24 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(queueDepth: () => Promise<number>) {
+  readonly jobRuns = new Counter({
+    name: 'custos_job_runs_total',
+    help: 'Job runs by job name and outcome: succeeded, retrying, failed, interrupted (a graceful stop), lease-lost.',
+    labelNames: ['name', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly jobDuration = new Histogram({
+    name: 'custos_job_duration_seconds',
+    help: 'How long job runs took, by job name.',
+    labelNames: ['name'] as const,
+    buckets: [0.01, 0.05, 0.25, 1, 5, 15, 60, 300, 900],
+    registers: [this.registry],
+  });
+
+  constructor(
+    queueDepth: () => Promise<number>,
+    jobCounts: () => Promise<{ name: string; status: string; count: number }[]>,
+  ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'custos_' });
     new Gauge({
       name: 'custos_consent_queue_depth',
@@ -51,6 +68,17 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         this.set(await queueDepth());
+      },
+    });
+    new Gauge({
+      name: 'custos_jobs',
+      help: 'Jobs in the jobs table by name and status (pending, running, succeeded, failed); finished ones are kept CUSTOS_JOB_RETENTION_DAYS.',
+      labelNames: ['name', 'status'] as const,
+      registers: [this.registry],
+      async collect() {
+        const counts = await jobCounts();
+        this.reset();
+        for (const c of counts) this.set({ name: c.name, status: c.status }, c.count);
       },
     });
   }

@@ -1,5 +1,5 @@
-import { type Kysely, sql } from 'kysely';
-import type { DB } from '../db/schema.js';
+import { type Insertable, type Kysely, sql } from 'kysely';
+import type { DB, ReportingReminderTable } from '../db/schema.js';
 
 /** Every app with its reporting figures: one grouped query over the holdings register. */
 export function listAppCompliance(db: Kysely<DB>, overdueBefore: string) {
@@ -46,12 +46,21 @@ export function findHoldingsOfAccount(db: Kysely<DB>, accountId: string) {
     .execute();
 }
 
-/** Closure notices with the delivery record of the webhook that carried each. */
+/**
+ * Closure notices with the delivery record of the webhook that carried each: from the outbox
+ * while the message is there, from the notice once the message was purged.
+ */
 export function findClosureNoticesOfAccount(db: Kysely<DB>, accountId: string) {
   return db
     .selectFrom('account_notices as n')
     .leftJoin('webhook_messages as m', 'm.id', 'n.message_id')
-    .select(['n.app_key', 'n.channel', 'n.told_at', 'm.status', 'm.delivered_at', 'm.attempts'])
+    .select((eb) => [
+      'n.app_key',
+      'n.channel',
+      'n.told_at',
+      eb.fn.coalesce('m.status', 'n.delivery_status').as('status'),
+      eb.fn.coalesce('m.delivered_at', 'n.delivered_at').as('delivered_at'),
+    ])
     .where('n.account_id', '=', accountId)
     .where('n.event_type', '=', 'account.closed')
     .orderBy('n.told_at')
@@ -64,4 +73,37 @@ export function findConfirmationsOfAccount(db: Kysely<DB>, accountId: string) {
     .select(['app_key', 'confirmed_at'])
     .where('account_id', '=', accountId)
     .execute();
+}
+
+/** Copies the outcome of these outbox messages onto the notices that point at them (before a purge). */
+export async function copyDeliveryOutcome(db: Kysely<DB>, messageIds: string[]): Promise<void> {
+  if (messageIds.length === 0) return;
+  await db
+    .updateTable('account_notices')
+    .set((eb) => ({
+      delivery_status: eb
+        .selectFrom('webhook_messages as m')
+        .select('m.status')
+        .whereRef('m.id', '=', 'account_notices.message_id'),
+      delivered_at: eb
+        .selectFrom('webhook_messages as m')
+        .select('m.delivered_at')
+        .whereRef('m.id', '=', 'account_notices.message_id'),
+    }))
+    .where('message_id', 'in', messageIds)
+    .execute();
+}
+
+export function findReminder(db: Kysely<DB>, appKey: string, cycleStart: string) {
+  return db
+    .selectFrom('reporting_reminders')
+    .select('sent_at')
+    .where('app_key', '=', appKey)
+    .where('cycle_start', '=', cycleStart)
+    .executeTakeFirst();
+}
+
+/** Fails with a unique violation if the app was already reminded in this cycle. */
+export async function insertReminder(db: Kysely<DB>, row: Insertable<ReportingReminderTable>): Promise<void> {
+  await db.insertInto('reporting_reminders').values(row).execute();
 }

@@ -1,7 +1,10 @@
+import type { Kysely } from 'kysely';
 import type { ReportingCompliance } from '../access/reporting-compliance.js';
 import type { Database } from '../db/dialect.js';
+import type { DB } from '../db/schema.js';
 import { findAccountRow } from '../directory/account.repository.js';
 import { AppError } from '../errors/app-error.js';
+import type { DeliveryRecords } from '../webhooks/delivery-records.port.js';
 import * as repo from './compliance.repository.js';
 
 export interface AppCompliance {
@@ -37,7 +40,7 @@ const min = (a: string | null, b: string | null) => (a === null ? b : b === null
  * The operator's views of the holdings register (seed 004) and the art. 19 evidence
  * (seed 000); also the access programme's answer to "did this app report within its cycle?".
  */
-export class ComplianceService implements ReportingCompliance {
+export class ComplianceService implements ReportingCompliance, DeliveryRecords {
   constructor(
     private readonly database: Database,
     private readonly cycleDays: number,
@@ -72,6 +75,11 @@ export class ComplianceService implements ReportingCompliance {
         state,
       };
     });
+  }
+
+  /** Before outbox messages are purged: their delivery outcome stays on the art. 19 notices. */
+  keepOutcome(trx: Kysely<DB>, messageIds: string[]): Promise<void> {
+    return repo.copyDeliveryOutcome(trx, messageIds);
   }
 
   /** Per app that holds, held, or was told about this account: the GDPR art. 19 record. */

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/dialect.js';
 import type { DB } from '../db/schema.js';
+import { backoffDelayMs } from '../shared/backoff.js';
 import * as repo from './webhook.repository.js';
 import { type PostResponse, postSignedWebhook } from './webhook-post.js';
 import type { Resolver } from './webhook-url.js';
@@ -42,18 +43,7 @@ export interface DispatcherOptions {
 }
 
 const BASE_DELAY_MS = 5_000;
-const MAX_DELAY_MS = 6 * 3_600_000;
 const MAX_RETRY_AFTER_MS = 24 * 3_600_000;
-
-/** Exponential backoff with equal jitter: half the delay fixed, half random. */
-export function backoffDelayMs(
-  attempt: number,
-  baseMs = BASE_DELAY_MS,
-  random: () => number = Math.random,
-): number {
-  const exponential = Math.min(MAX_DELAY_MS, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(exponential / 2 + (random() * exponential) / 2);
-}
 
 /** `Retry-After` as delta-seconds or an HTTP date, in ms from now; undefined if absent or unreadable. */
 export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
@@ -145,7 +135,7 @@ export class WebhookDispatcher {
     }
     const delay =
       parseRetryAfter(response?.retryAfter, nowMs) ??
-      backoffDelayMs(message.attempts, this.options.baseDelayMs);
+      backoffDelayMs(message.attempts, this.options.baseDelayMs ?? BASE_DELAY_MS);
     const next = nowMs + delay;
     const expired = next > Date.parse(message.created_at) + this.options.maxAgeMs;
     await repo.recordFailure(db, message.id, {

@@ -109,3 +109,21 @@ export function listMessages(db: Kysely<DB>, filter: { appKey?: string; status?:
   if (filter.status) query = query.where('status', '=', filter.status as WebhookMessage['status']);
   return query.execute();
 }
+
+/** Up to `limit` messages in a final state whose last event came before `before`, oldest first. */
+export function findPurgeable(db: Kysely<DB>, status: 'delivered' | 'dead', before: string, limit: number) {
+  return db
+    .selectFrom('webhook_messages')
+    .select(['seq', 'id'])
+    .where('status', '=', status)
+    .where(status === 'delivered' ? 'delivered_at' : 'last_attempt_at', '<', before)
+    .orderBy('seq')
+    .limit(limit)
+    .execute();
+}
+
+/** Deletes these messages if still in `status` (a dead letter requeued meanwhile stays). */
+export async function deleteMessages(db: Kysely<DB>, status: 'delivered' | 'dead', seqs: number[]) {
+  if (seqs.length === 0) return;
+  await db.deleteFrom('webhook_messages').where('seq', 'in', seqs).where('status', '=', status).execute();
+}

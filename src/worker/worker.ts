@@ -10,6 +10,8 @@ export interface WorkerTask {
    * in the database, to the next start.
    */
   drainOnStop?: boolean;
+  /** Called when the worker stops: a long run (a clean-up job) ends early, its work left for later. */
+  stop?(): void;
 }
 
 const ERROR_BACKOFF_MS = 1000;
@@ -46,6 +48,7 @@ export class Worker {
   /** Stops every loop after its current batch, then drains the tasks that must finish. */
   async stop(): Promise<void> {
     this.running = false;
+    for (const task of this.tasks) task.stop?.();
     this.poke();
     await Promise.all(this.loops);
     await this.drain(this.tasks.filter((t) => t.drainOnStop));

@@ -35,6 +35,16 @@ export function reportWithJwt(
   });
 }
 
+/** The art. 19 evidence for one account, as the admin API answers it. */
+export async function evidenceOf(t: TestApp, admin: string, accountId: string) {
+  const res = await t.app.inject({
+    method: 'GET',
+    url: `/admin/compliance/accounts/${accountId}`,
+    headers: { authorization: admin },
+  });
+  return res.json();
+}
+
 export const accounts = (...list: [string, string][]) => ({
   accounts: list.map(([accountId, updatedAt]) => ({ accountId, updatedAt })),
 });

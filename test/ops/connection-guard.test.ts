@@ -15,7 +15,10 @@ let metrics: Metrics;
 const clients: Socket[] = [];
 
 async function start(maxConnections: number, bodyTimeoutMs = 60_000): Promise<number> {
-  metrics = new Metrics(async () => 0);
+  metrics = new Metrics(
+    async () => 0,
+    async () => [],
+  );
   const guard = new ConnectionGuard({ maxConnections, bodyTimeoutMs }, metrics, pino({ level: 'silent' }));
   server = createServer((req, res) => {
     // Answers only once the whole request is in, and then only when told to.

@@ -9,7 +9,7 @@ import {
   GINA,
   importExample,
 } from '../helpers/directory.js';
-import { accounts, now, reportWithBearer, timesheetsToken } from '../helpers/reporting.js';
+import { accounts, evidenceOf, now, reportWithBearer, timesheetsToken } from '../helpers/reporting.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
 const SECRET = `whsec_${Buffer.from('propagation-secret-of-32-bytes!!').toString('base64')}`;
@@ -59,14 +59,7 @@ async function received(type: string, accountId?: string) {
   return out.sort((a, b) => a.app.localeCompare(b.app));
 }
 
-const evidence = async (accountId: string) =>
-  (
-    await t.app.inject({
-      method: 'GET',
-      url: `/admin/compliance/accounts/${accountId}`,
-      headers: { authorization: admin },
-    })
-  ).json();
+const evidence = (accountId: string) => evidenceOf(t, admin, accountId);
 
 beforeAll(async () => {
   receiver = await startReceiver(SECRET);

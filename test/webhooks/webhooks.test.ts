@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/dialect.js';
 import { openDatabase } from '../../src/db/dialect.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
+import { backoffDelayMs } from '../../src/shared/backoff.js';
 import { leaseDueMessages, listMessages, requeue } from '../../src/webhooks/webhook.repository.js';
 import {
-  backoffDelayMs,
   enqueueWebhooks,
   parseRetryAfter,
   WebhookDispatcher,
