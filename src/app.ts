@@ -35,7 +35,7 @@ function createFastify(ctx: Context, guard: ConnectionGuard) {
     bodyLimit: ctx.config.bodyLimit,
     return503OnClosing: true,
     // The longest path parameter a route schema admits (an installation's clientKey).
-    maxParamLength: 255,
+    routerOptions: { maxParamLength: 255 },
     frameworkErrors,
     logController: new RequestLogController(),
     ...httpLimitOptions(ctx.config),
