@@ -33,6 +33,8 @@ const EnvSchema = Type.Object({
   CUSTOS_REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   CUSTOS_REDIS_KEY_PREFIX: Type.String({ default: 'custos:', minLength: 1 }),
   CUSTOS_WEBHOOK_SECRET_GRACE_HOURS: Type.Number({ default: 24, minimum: 0, maximum: 720 }),
+  CUSTOS_SESSION_IDLE_MIN: Type.Integer({ default: 30, minimum: 1, maximum: 1440 }),
+  CUSTOS_SESSION_MAX_HOURS: Type.Number({ default: 12, minimum: 0.25, maximum: 720 }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -75,6 +77,10 @@ export interface Config {
   redisKeyPrefix: string;
   /** After a webhook secret rotation, the previous secret keeps signing this long. */
   webhookSecretGraceMs: number;
+  /** A person's session ends after this long without a request (OWASP ASVS V3.3). */
+  sessionIdleMs: number;
+  /** A session ends this long after sign-in, whatever the activity (the absolute timeout). */
+  sessionMaxMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -127,5 +133,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.CUSTOS_REDIS_URL,
     redisKeyPrefix: e.CUSTOS_REDIS_KEY_PREFIX,
     webhookSecretGraceMs: Math.round(e.CUSTOS_WEBHOOK_SECRET_GRACE_HOURS * 3_600_000),
+    sessionIdleMs: e.CUSTOS_SESSION_IDLE_MIN * 60_000,
+    sessionMaxMs: Math.round(e.CUSTOS_SESSION_MAX_HOURS * 3_600_000),
   };
 }

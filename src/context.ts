@@ -24,6 +24,7 @@ import { loggerOptions } from './logger.js';
 import { Metrics } from './ops/metrics.js';
 import { ComplianceService } from './reporting/compliance.service.js';
 import { ReportingService } from './reporting/reporting.service.js';
+import { SessionService } from './sessions/session.service.js';
 import { UserService } from './users/user.service.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 import { Worker, type WorkerTask } from './worker/worker.js';
@@ -51,6 +52,8 @@ export interface Context {
   reporting: ReportingService;
   compliance: ComplianceService;
   secrets: SecretBox;
+  /** People's sessions; `sessions.deleteExpiredSessions(limit)` is the clean-up to schedule. */
+  sessions: SessionService;
   /** Shared rate-limit counters when several processes run (CUSTOS_REDIS_URL). */
   redis: Redis | undefined;
   close(): Promise<void>;
@@ -60,6 +63,8 @@ export interface ContextOptions {
   /** Apply migrations before building services (serve on SQLite by default; tests). */
   migrate?: boolean;
   log?: Logger;
+  /** The clock of people's sessions (tests move it across the timeouts). */
+  now?: () => Date;
 }
 
 export async function createContext(config: Config, options: ContextOptions = {}): Promise<Context> {
@@ -121,6 +126,11 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const access = new AccessProgramme(database, audit, compliance, poke);
     const users = new UserService(database, audit, access);
     const reporting = new ReportingService(database);
+    const sessions = new SessionService(
+      database,
+      { idleMs: config.sessionIdleMs, absoluteMs: config.sessionMaxMs },
+      options.now,
+    );
     const redis = config.redisUrl
       ? new Redis(config.redisUrl, { connectTimeout: 1000, maxRetriesPerRequest: 1 })
       : undefined;
@@ -144,6 +154,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       reporting,
       compliance,
       secrets,
+      sessions,
       redis,
       async close() {
         await inbox.drain();

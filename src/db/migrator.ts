@@ -4,6 +4,7 @@ import * as directory from './migrations/20261124-0002-directory.js';
 import * as webhooks from './migrations/20261124-0003-webhooks.js';
 import * as reporting from './migrations/20261124-0004-reporting.js';
 import * as access from './migrations/20261124-0005-access.js';
+import * as people from './migrations/20261210-0001-people.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   '20261124-0003-webhooks': webhooks,
   '20261124-0004-reporting': reporting,
   '20261124-0005-access': access,
+  '20261210-0001-people': people,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {
