@@ -110,6 +110,7 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(authPlugin, {
     tokens: ctx.tokens,
     appAuth: ctx.appAuth,
+    people: ctx.people,
     publicPrefixes: [DOCS_PREFIX],
   });
   await app.register(swaggerUi, { routePrefix: DOCS_PREFIX });

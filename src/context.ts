@@ -5,6 +5,7 @@ import { AuditLog } from './audit/audit.service.js';
 import { TokenAuthenticator } from './auth/api-token.service.js';
 import { AppAuthenticator } from './auth/app-auth.js';
 import { OAuthService } from './auth/oauth.service.js';
+import { PersonAuthenticator } from './auth/person-auth.js';
 import type { Config } from './config.js';
 import { countPendingRequests } from './consent/consent.repository.js';
 import { ConsentService } from './consent/consent.service.js';
@@ -21,10 +22,12 @@ import { DirectoryImporter } from './directory/import.service.js';
 import { AppWebhookEndpoints } from './directory/webhook-endpoints.js';
 import { openGeoIp } from './geo/geoip.js';
 import { loggerOptions } from './logger.js';
+import { OperatorService } from './operators/operator.service.js';
 import { Metrics } from './ops/metrics.js';
 import { ComplianceService } from './reporting/compliance.service.js';
 import { ReportingService } from './reporting/reporting.service.js';
 import { SessionService } from './sessions/session.service.js';
+import { sessionCookie } from './sessions/session-cookie.js';
 import { UserService } from './users/user.service.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 import { Worker, type WorkerTask } from './worker/worker.js';
@@ -54,6 +57,9 @@ export interface Context {
   secrets: SecretBox;
   /** People's sessions; `sessions.deleteExpiredSessions(limit)` is the clean-up to schedule. */
   sessions: SessionService;
+  /** Console roles (grant, revoke, list); the auth plugin reads them through `people`. */
+  operators: OperatorService;
+  people: PersonAuthenticator;
   /** Shared rate-limit counters when several processes run (CUSTOS_REDIS_URL). */
   redis: Redis | undefined;
   close(): Promise<void>;
@@ -131,6 +137,8 @@ export async function createContext(config: Config, options: ContextOptions = {}
       { idleMs: config.sessionIdleMs, absoluteMs: config.sessionMaxMs },
       options.now,
     );
+    const operators = new OperatorService(database, audit, directory);
+    const people = new PersonAuthenticator(sessions, operators, sessionCookie(config.publicUrl).name);
     const redis = config.redisUrl
       ? new Redis(config.redisUrl, { connectTimeout: 1000, maxRetriesPerRequest: 1 })
       : undefined;
@@ -155,6 +163,8 @@ export async function createContext(config: Config, options: ContextOptions = {}
       compliance,
       secrets,
       sessions,
+      operators,
+      people,
       redis,
       async close() {
         await inbox.drain();

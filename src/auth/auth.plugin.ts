@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import { AppError } from '../errors/app-error.js';
 import type { TokenAuthenticator } from './api-token.service.js';
 import { type AppAuthenticator, parseAppAuthorization } from './app-auth.js';
+import { isPersonAuth, type PersonAuthenticator } from './person-auth.js';
 import type { ApiClientPrincipal, AppPrincipal, RouteAuth } from './principal.js';
 
 const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="custos"' };
@@ -30,7 +31,12 @@ function parseBasic(header: string | undefined): { email: string; token: string 
 export const authPlugin = fp(
   async (
     app: FastifyInstance,
-    opts: { tokens: TokenAuthenticator; appAuth: AppAuthenticator; publicPrefixes: string[] },
+    opts: {
+      tokens: TokenAuthenticator;
+      appAuth: AppAuthenticator;
+      people: PersonAuthenticator;
+      publicPrefixes: string[];
+    },
   ) => {
     async function apiClient(request: FastifyRequest, scope: string): Promise<ApiClientPrincipal> {
       const credentials = parseBasic(request.headers.authorization);
@@ -63,8 +69,12 @@ export const authPlugin = fp(
       return principal;
     }
 
-    app.addHook('onRoute', (route) => {
-      if (route.config?.auth) return;
+    app.addHook('onRoute', function (route) {
+      const declared = route.config?.auth;
+      if (declared) {
+        if (isPersonAuth(declared)) opts.people.guard(this, route, declared);
+        return;
+      }
       // Routes of third-party plugins (the docs UI) cannot declare config; they are listed as public by prefix in app.ts.
       if (opts.publicPrefixes.some((prefix) => route.url.startsWith(prefix))) {
         route.config = { ...route.config, auth: { kind: 'public' } };
@@ -88,6 +98,10 @@ export const authPlugin = fp(
           return;
         case 'app':
           request.principal = await appPrincipal(request, auth);
+          return;
+        case 'account':
+        case 'operator':
+          // Checked by the route's own hook (PersonAuthenticator.guard), after the web stack's hooks.
           return;
       }
     });
