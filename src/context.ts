@@ -14,7 +14,7 @@ import { ConsentInbox } from './consent/consent-inbox.js';
 import { NoticeRegistry } from './consent/notice.service.js';
 import { loadOptInPolicy } from './consent/opt-in-policy.js';
 import { loadMasterKey } from './crypto/master-key.js';
-import { SecretBox } from './crypto/secret-box.js';
+import { deriveKey, SecretBox } from './crypto/secret-box.js';
 import { type Database, openDatabase } from './db/dialect.js';
 import { ensureMigrated } from './db/migrator.js';
 import { DirectoryService } from './directory/directory.service.js';
@@ -60,6 +60,8 @@ export interface Context {
   /** Console roles (grant, revoke, list); the auth plugin reads them through `people`. */
   operators: OperatorService;
   people: PersonAuthenticator;
+  /** Binds the pages' CSRF tokens to the session (src/web). */
+  csrfKey: Buffer;
   /** Shared rate-limit counters when several processes run (CUSTOS_REDIS_URL). */
   redis: Redis | undefined;
   close(): Promise<void>;
@@ -165,6 +167,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       sessions,
       operators,
       people,
+      csrfKey: deriveKey(masterKey, 'csrf-token'),
       redis,
       async close() {
         await inbox.drain();
