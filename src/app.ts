@@ -20,6 +20,10 @@ import { complianceRoutes } from './reporting/compliance.routes.js';
 import { reportingRoutes } from './reporting/reporting.routes.js';
 import { userRoutes } from './users/users.routes.js';
 import { coercingAjv, strictAjv } from './validation.js';
+import { assetRoutes } from './web/assets.routes.js';
+import { signOutRoutes } from './web/sign-out.routes.js';
+import { webPlugin } from './web/web.plugin.js';
+import { ASSETS_PREFIX } from './web/web-paths.js';
 
 const DOCS_PREFIX = '/docs';
 
@@ -149,7 +153,9 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(authPlugin, {
     tokens: ctx.tokens,
     appAuth: ctx.appAuth,
-    publicPrefixes: [DOCS_PREFIX],
+    people: ctx.people,
+    // Static files are served by a third-party plugin, like the docs UI.
+    publicPrefixes: [DOCS_PREFIX, ASSETS_PREFIX],
   });
   await app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
 
@@ -167,6 +173,18 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(jobRoutes, { jobs: ctx.jobs });
   await app.register(reportingRoutes, reportingOptions(ctx));
   await app.register(complianceRoutes, { compliance: ctx.compliance });
+
+  // Pages for people, in one encapsulated context: form bodies, cookies, views, CSRF and the
+  // CSP apply there only, and the JSON APIs above keep answering 415 to anything but JSON.
+  await app.register(async (web) => {
+    await web.register(webPlugin, {
+      sessions: ctx.sessions,
+      publicUrl: ctx.config.publicUrl,
+      csrfKey: ctx.csrfKey,
+    });
+    await web.register(assetRoutes);
+    await web.register(signOutRoutes, { sessions: ctx.sessions, publicUrl: ctx.config.publicUrl });
+  });
 
   return app;
 }

@@ -94,6 +94,8 @@ const EnvSchema = Type.Object({
   CUSTOS_WEBHOOK_RETENTION_DAYS: Type.Number({ default: 30, minimum: 0, maximum: 3650 }),
   CUSTOS_WEBHOOK_DEAD_RETENTION_DAYS: Type.Number({ default: 90, minimum: 0, maximum: 3650 }),
   CUSTOS_REPORT_REMINDER_AT: Type.String({ default: '09:00', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }),
+  CUSTOS_SESSION_IDLE_MIN: Type.Integer({ default: 30, minimum: 1, maximum: 1440 }),
+  CUSTOS_SESSION_MAX_HOURS: Type.Number({ default: 12, minimum: 0.25, maximum: 720 }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -191,6 +193,10 @@ export interface Config {
   webhookDeadRetentionMs: number;
   /** The daily check (HH:MM UTC) that sends overdue apps a `reporting.overdue` webhook, once per cycle. */
   reportReminderAt: string;
+  /** A person's session ends after this long without a request (OWASP ASVS V3.3). */
+  sessionIdleMs: number;
+  /** A session ends this long after sign-in, whatever the activity (the absolute timeout). */
+  sessionMaxMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -275,6 +281,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookRetentionMs: days(e.CUSTOS_WEBHOOK_RETENTION_DAYS),
     webhookDeadRetentionMs: days(e.CUSTOS_WEBHOOK_DEAD_RETENTION_DAYS),
     reportReminderAt: e.CUSTOS_REPORT_REMINDER_AT,
+    sessionIdleMs: e.CUSTOS_SESSION_IDLE_MIN * 60_000,
+    sessionMaxMs: Math.round(e.CUSTOS_SESSION_MAX_HOURS * 3_600_000),
   };
 }
 

@@ -7,6 +7,7 @@ import { TokenAuthenticator } from './auth/api-token.service.js';
 import { AppAuthenticator } from './auth/app-auth.js';
 import { CredentialLimiter } from './auth/credential-limiter.js';
 import { OAuthService } from './auth/oauth.service.js';
+import { PersonAuthenticator } from './auth/person-auth.js';
 import type { Config } from './config.js';
 import { consentJobs } from './consent/consent.jobs.js';
 import { countPendingRequests } from './consent/consent.repository.js';
@@ -30,11 +31,14 @@ import { JobService } from './jobs/job.service.js';
 import { jobRetentionJobs } from './jobs/job-retention.jobs.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { loggerOptions } from './logger.js';
+import { OperatorService } from './operators/operator.service.js';
 import { Metrics } from './ops/metrics.js';
 import { ComplianceService } from './reporting/compliance.service.js';
 import { ReportingReminders } from './reporting/reminder.service.js';
 import { reportingJobs } from './reporting/reporting.jobs.js';
 import { ReportingService } from './reporting/reporting.service.js';
+import { SessionService } from './sessions/session.service.js';
+import { sessionCookie } from './sessions/session-cookie.js';
 import { UserService } from './users/user.service.js';
 import { webhookJobs } from './webhooks/webhook.jobs.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
@@ -66,6 +70,13 @@ export interface Context {
   /** Enqueueing jobs (domains) and listing them (operators); the worker runs them. */
   jobs: JobService;
   secrets: SecretBox;
+  /** People's sessions; `sessions.deleteExpiredSessions(limit)` is the clean-up to schedule. */
+  sessions: SessionService;
+  /** Console roles (grant, revoke, list); the auth plugin reads them through `people`. */
+  operators: OperatorService;
+  people: PersonAuthenticator;
+  /** Binds the pages' CSRF tokens to the session (src/web). */
+  csrfKey: Buffer;
   /** Shared rate-limit and failed sign-in counters when several processes run (CUSTOS_REDIS_URL). */
   redis: Redis | undefined;
   close(): Promise<void>;
@@ -75,6 +86,8 @@ export interface ContextOptions {
   /** Apply migrations before building services (serve on SQLite by default; tests). */
   migrate?: boolean;
   log?: Logger;
+  /** The clock of people's sessions (tests move it across the timeouts). */
+  now?: () => Date;
 }
 
 function connectRedis(url: string, log: Logger): Redis {
@@ -191,6 +204,13 @@ export async function createContext(config: Config, options: ContextOptions = {}
     );
     const users = new UserService(database, audit, access);
     const reporting = new ReportingService(database);
+    const sessions = new SessionService(
+      database,
+      { idleMs: config.sessionIdleMs, absoluteMs: config.sessionMaxMs },
+      options.now,
+    );
+    const operators = new OperatorService(database, audit, directory);
+    const people = new PersonAuthenticator(sessions, operators, sessionCookie(config.publicUrl).name);
 
     return {
       config,
@@ -213,6 +233,10 @@ export async function createContext(config: Config, options: ContextOptions = {}
       compliance,
       jobs,
       secrets,
+      sessions,
+      operators,
+      people,
+      csrfKey: deriveKey(masterKey, 'csrf-token'),
       redis,
       async close() {
         await inbox.drain();

@@ -5,6 +5,7 @@ import { ErrorBody } from '../errors/error.schemas.js';
 import { UNSTORABLE_TEXT_MESSAGE, unstorableField } from '../validation.js';
 import type { TokenAuthenticator } from './api-token.service.js';
 import { type AppAuthenticator, parseAppAuthorization } from './app-auth.js';
+import { isPersonAuth, type PersonAuthenticator } from './person-auth.js';
 import type { ApiClientPrincipal, AppPrincipal, RouteAuth } from './principal.js';
 
 const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="custos"' };
@@ -44,7 +45,12 @@ function documentCredentialLimit(route: RouteOptions, auth: RouteAuth): void {
 export const authPlugin = fp(
   async (
     app: FastifyInstance,
-    opts: { tokens: TokenAuthenticator; appAuth: AppAuthenticator; publicPrefixes: string[] },
+    opts: {
+      tokens: TokenAuthenticator;
+      appAuth: AppAuthenticator;
+      people: PersonAuthenticator;
+      publicPrefixes: string[];
+    },
   ) => {
     async function apiClient(request: FastifyRequest, scope: string): Promise<ApiClientPrincipal> {
       const credentials = parseBasic(request.headers.authorization);
@@ -80,9 +86,11 @@ export const authPlugin = fp(
       return principal;
     }
 
-    app.addHook('onRoute', (route) => {
-      if (route.config?.auth) {
-        documentCredentialLimit(route, route.config.auth);
+    app.addHook('onRoute', function (route) {
+      const declared = route.config?.auth;
+      if (declared) {
+        documentCredentialLimit(route, declared);
+        if (isPersonAuth(declared)) opts.people.guard(this, route, declared);
         return;
       }
       // Routes of third-party plugins (the docs UI) cannot declare config; they are listed as public by prefix in app.ts.
@@ -108,6 +116,10 @@ export const authPlugin = fp(
           return;
         case 'app':
           request.principal = await appPrincipal(request, auth);
+          return;
+        case 'account':
+        case 'operator':
+          // Checked by the route's own hook (PersonAuthenticator.guard), after the web stack's hooks.
           return;
       }
     });

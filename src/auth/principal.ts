@@ -1,3 +1,5 @@
+import type { OperatorRole, Permission } from './permissions.js';
+
 /** Who is calling. Every route declares which kind of principal it accepts (see auth.plugin.ts). */
 export interface ApiClientPrincipal {
   kind: 'api-client';
@@ -31,14 +33,36 @@ export interface AppPrincipal {
   actingAccountId?: string;
 }
 
-export type Principal = ApiClientPrincipal | AppPrincipal;
+/** A signed-in person, identified by a session cookie (src/sessions). */
+export interface AccountPrincipal {
+  kind: 'account';
+  accountId: string;
+  sessionId: string;
+}
+
+/** A signed-in person whose console roles give the permission the route declares. */
+export interface OperatorPrincipal {
+  kind: 'operator';
+  accountId: string;
+  sessionId: string;
+  roles: ReadonlySet<OperatorRole>;
+  permissions: ReadonlySet<Permission>;
+}
+
+export type PersonPrincipal = AccountPrincipal | OperatorPrincipal;
+
+export type Principal = ApiClientPrincipal | AppPrincipal | PersonPrincipal;
 
 /** What a route requires; checked before its handler runs. */
 export type RouteAuth =
   | { kind: 'public' }
   | { kind: 'api-client'; scope: ApiClientScope }
   /** An app authenticated by any scheme listed in `via`, holding `scope`. */
-  | { kind: 'app'; scope: AppScope; via: readonly AppAuthScheme[] };
+  | { kind: 'app'; scope: AppScope; via: readonly AppAuthScheme[] }
+  /** Any signed-in person (the privacy centre). Only inside the web stack (src/web), which brings CSRF and the CSP. */
+  | { kind: 'account' }
+  /** A signed-in person whose console roles give `permission` (the console); 403 otherwise. */
+  | { kind: 'operator'; permission: Permission };
 
 export const CONSENT_HUB_SCOPE = 'manage:consent-hub-consent';
 /** Held by the operator's own API clients: the admin API (issued with `custos token create --scope admin:custos`). */
@@ -61,6 +85,20 @@ export function apiClientOf(request: { principal?: Principal }): ApiClientPrinci
 /** The caller of a route whose auth kind is 'app'; the auth hook has already checked it. */
 export function appOf(request: { principal?: Principal }): AppPrincipal {
   if (request.principal?.kind !== 'app') throw new Error('route reached without an app principal');
+  return request.principal;
+}
+
+/** The signed-in person of a route whose auth kind is 'account' or 'operator'; the auth hook has already checked it. */
+export function personOf(request: { principal?: Principal }): PersonPrincipal {
+  const principal = request.principal;
+  if (principal?.kind !== 'account' && principal?.kind !== 'operator')
+    throw new Error('route reached without a signed-in person');
+  return principal;
+}
+
+/** The caller of a route whose auth kind is 'operator'; the auth hook has already checked it. */
+export function operatorOf(request: { principal?: Principal }): OperatorPrincipal {
+  if (request.principal?.kind !== 'operator') throw new Error('route reached without an operator principal');
   return request.principal;
 }
 

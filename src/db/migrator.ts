@@ -7,6 +7,7 @@ import * as access from './migrations/20261124-0005-access.js';
 import * as auditCheckpoints from './migrations/20261124-0006-audit-checkpoints.js';
 import * as identities from './migrations/20261124-0007-directory-identities.js';
 import * as jobs from './migrations/20261124-0008-jobs.js';
+import * as people from './migrations/20261124-0009-people.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -21,6 +22,7 @@ const migrations: Record<string, Migration> = {
   '20261124-0006-audit-checkpoints': auditCheckpoints,
   '20261124-0007-directory-identities': identities,
   '20261124-0008-jobs': jobs,
+  '20261124-0009-people': people,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

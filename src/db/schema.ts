@@ -347,6 +347,36 @@ export interface ReportingReminderTable {
   sent_at: string;
 }
 
+/**
+ * A signed-in person's session. The cookie holds a random token; only its SHA-256 is kept.
+ * A session works while `idle_expires_at` is in the future and it is not revoked.
+ */
+export interface SessionTable {
+  id: string;
+  token_hash: string;
+  account_id: string;
+  created_at: string;
+  /** Written at most once a minute (see sessions/session.service.ts), not on every request. */
+  last_seen_at: string;
+  idle_timeout_s: number;
+  /** min(last_seen_at + idle timeout, expires_at); the revocation time once revoked. */
+  idle_expires_at: string;
+  /** The absolute end, fixed at sign-in. */
+  expires_at: string;
+  /** Browser and system family (e.g. "Firefox on Linux"), never the whole User-Agent. */
+  device_label: string;
+  revoked_at: string | null;
+}
+
+/** A console role held by a person (src/auth/permissions.ts maps roles to permissions). */
+export interface OperatorRoleTable {
+  account_id: string;
+  role: string;
+  granted_at: string;
+  /** `<actor type>:<actor id>`, as in the audit log. */
+  granted_by: string;
+}
+
 export interface DB {
   api_clients: ApiClientTable;
   api_client_scopes: ApiClientScopeTable;
@@ -373,4 +403,6 @@ export interface DB {
   erasure_confirmations: ErasureConfirmationTable;
   jobs: JobTable;
   reporting_reminders: ReportingReminderTable;
+  sessions: SessionTable;
+  operator_roles: OperatorRoleTable;
 }

@@ -5,7 +5,7 @@ import { type App, buildApp } from '../../src/app.js';
 import { createToken } from '../../src/auth/api-token.service.js';
 import { CONSENT_HUB_SCOPE } from '../../src/auth/principal.js';
 import { loadConfig } from '../../src/config.js';
-import { type Context, createContext } from '../../src/context.js';
+import { type Context, type ContextOptions, createContext } from '../../src/context.js';
 import { loggerOptions } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { TEST_AUDIT_SIGNING_KEY_FILE } from './process.js';
@@ -19,8 +19,18 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+export interface TestAppOptions {
+  /** The sessions' clock. */
+  now?: ContextOptions['now'];
+  /** Registers the test's own plugins (routes only tests need) before the app is ready. */
+  register?: (app: App, ctx: Context) => Promise<void>;
+}
+
 /** The real app on a fresh database of the engine under test, migrated, with logging captured. */
-export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function createTestApp(
+  env: Record<string, string> = {},
+  options: TestAppOptions = {},
+): Promise<TestApp> {
   const database = await createTestDatabase();
   const config = loadConfig({
     DATABASE_URL: database.url,
@@ -38,8 +48,9 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     },
   });
   const log = pino(loggerOptions(config.logLevel), sink);
-  const ctx = await createContext(config, { migrate: true, log });
+  const ctx = await createContext(config, { migrate: true, log, now: options.now });
   const app = await buildApp(ctx);
+  await options.register?.(app, ctx);
   await app.ready();
   if (config.inProcessWorker) ctx.worker.start();
   return {

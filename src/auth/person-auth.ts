@@ -1,0 +1,59 @@
+// The session cookie is parsed by @fastify/cookie in the web stack; this brings its request typing.
+import type {} from '@fastify/cookie';
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify';
+import { AppError } from '../errors/app-error.js';
+import type { LiveSession } from '../sessions/session.service.js';
+import type { OperatorRoleSource } from './operator-roles.port.js';
+import { permissionsOf } from './permissions.js';
+import type { PersonPrincipal, RouteAuth } from './principal.js';
+
+export type PersonAuth = Extract<RouteAuth, { kind: 'account' | 'operator' }>;
+
+export function isPersonAuth(auth: RouteAuth): auth is PersonAuth {
+  return auth.kind === 'account' || auth.kind === 'operator';
+}
+
+/**
+ * Signed-in people: the session cookie's token → a live session → the person, and for
+ * console routes their roles → permissions, read on every request so that a revoked role
+ * or session takes effect at once.
+ */
+export class PersonAuthenticator {
+  constructor(
+    private readonly sessions: { authenticate(token: string): Promise<LiveSession | undefined> },
+    private readonly roles: OperatorRoleSource,
+    private readonly cookieName: string,
+  ) {}
+
+  async authenticate(request: FastifyRequest, auth: PersonAuth): Promise<PersonPrincipal> {
+    const token = request.cookies?.[this.cookieName];
+    const session = token ? await this.sessions.authenticate(token) : undefined;
+    if (!session) throw new AppError('UNAUTHENTICATED', 'Sign in to continue');
+    const person = { accountId: session.accountId, sessionId: session.id };
+    if (auth.kind === 'account') return { kind: 'account', ...person };
+    const roles = new Set(await this.roles.rolesOf(session.accountId));
+    const permissions = permissionsOf(roles);
+    if (!permissions.has(auth.permission))
+      throw new AppError('FORBIDDEN', `Your console roles do not give the permission ${auth.permission}`);
+    return { kind: 'operator', ...person, roles, permissions };
+  }
+
+  /**
+   * Puts the check first among the route's own onRequest hooks. Route hooks run after the
+   * hooks of every enclosing context, so the web stack has parsed the cookies and set the
+   * security headers by then, and a refusal is answered with them. A route for people
+   * outside the web stack would have no CSRF check: it is refused when registered.
+   */
+  guard(instance: FastifyInstance, route: RouteOptions, auth: PersonAuth): void {
+    if (!instance.hasDecorator('csrfProtection')) {
+      throw new Error(
+        `Route ${route.method} ${route.url} is for signed-in people but is not registered inside the web stack (src/web)`,
+      );
+    }
+    const check: onRequestHookHandler = async (request) => {
+      request.principal = await this.authenticate(request, auth);
+    };
+    const own = route.onRequest === undefined ? [] : [route.onRequest].flat();
+    route.onRequest = [check, ...own];
+  }
+}
