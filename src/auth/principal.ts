@@ -8,7 +8,7 @@ export interface ApiClientPrincipal {
   scopes: ReadonlySet<string>;
 }
 
-/** The two ways an app authenticates (reference §4). */
+/** The two ways an app authenticates (docs/wire-contracts.md#app-authentication). */
 export type AppAuthScheme = 'jwt' | 'oauth';
 
 /** The app scopes Custos knows; OAuth clients may be allowed only these. */
@@ -19,7 +19,7 @@ export type AppScope = (typeof APP_SCOPES)[number];
  * A third-party app. `siteIds` are the sites it may read, fixed at authentication: a
  * Connect JWT speaks for one installation (one site); an OAuth token for every site the
  * app is installed on now. `actingAccountId` is a JWT's `sub`, recorded but granting
- * nothing (seed 003: impersonation does not widen what an app sees).
+ * nothing: impersonation does not widen what an app sees (docs/wire-contracts.md#profile-visibility).
  */
 export interface AppPrincipal {
   kind: 'app';

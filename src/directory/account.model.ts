@@ -1,7 +1,10 @@
 import type { Selectable } from 'kysely';
 import type { AccountTable } from '../db/schema.js';
 
-/** PRODUCT.md: 1–128 characters of A-Z a-z 0-9 - :, opaque; `unknown` is reserved, never stored. */
+/**
+ * 1–128 characters of A-Z a-z 0-9 - :, opaque; `unknown` is reserved, never stored
+ * (docs/wire-contracts.md#identifying-users).
+ */
 export const ACCOUNT_ID_PATTERN = '^[A-Za-z0-9:-]{1,128}$';
 /** The rule as schema keywords, with the words error messages use. */
 export const ACCOUNT_ID_RULE = {
@@ -20,8 +23,9 @@ export const VISIBILITIES = ['public', 'organization', 'private'] as const;
 export type Visibility = (typeof VISIBILITIES)[number];
 
 /**
- * Profile fields whose visibility the user controls. The public name (nickname) is not among
- * them: it is what others see when the full name is hidden, so it is always public (seed 003).
+ * Profile fields whose visibility the user controls. The public name (nickname) is not among them:
+ * it is what others see when the full name is hidden, so it is always public
+ * (docs/wire-contracts.md#profile-visibility).
  */
 export const VISIBILITY_FIELDS = [
   'email',
@@ -37,7 +41,10 @@ export const VISIBILITY_FIELDS = [
 export type VisibilityField = (typeof VISIBILITY_FIELDS)[number];
 export type VisibilitySettings = Record<VisibilityField, Visibility>;
 
-/** Seed 004: email is hidden by default; the other fields default to public, as on the source platform. */
+/**
+ * Email is hidden by default; the other fields default to public, as on the source platform
+ * (docs/wire-contracts.md#profile-visibility).
+ */
 export const DEFAULT_VISIBILITY: VisibilitySettings = {
   email: 'private',
   name: 'public',

@@ -16,8 +16,8 @@ const eventId = () => `evt_${randomUUID().replaceAll('-', '')}`;
 
 /**
  * Tells every app that holds the account, or is installed on a site where it is a member,
- * that it closed or changed (seed 000: the request to be forgotten is passed to every app
- * storing the data). Runs inside the transaction of the change, so the outbox messages and
+ * that it closed or changed (GDPR art. 17(2) and 19: the request to be forgotten reaches every
+ * app storing the data). Runs inside the transaction of the change, so the outbox messages and
  * the art. 19 notices exist exactly when the change does. Payloads are thin: ids and a
  * time, never PD; each app sees only the sites it is installed on.
  */
