@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { appOf } from '../auth/principal.js';
+import { READ_USER_SCOPE } from '../auth/scopes.js';
 import { validationError } from '../errors/app-error.js';
 import { errorResponses } from '../errors/error.schemas.js';
 import {
@@ -17,8 +18,7 @@ import {
 import type { UserService } from './user.service.js';
 
 /** Apps call with a Connect JWT or an OAuth bearer token holding read:user (reference §4). */
-const auth = { kind: 'app', scope: 'read:user', via: ['jwt', 'oauth'] } as const;
-const security: { [scheme: string]: string[] }[] = [{ connectJwt: [] }, { oauth2: ['read:user'] }];
+const auth = { kind: 'app', scope: READ_USER_SCOPE, via: ['jwt', 'oauth'] } as const;
 
 function accountIdsOf(values: string[]): string[] {
   const ids = expandAccountIds(values);
@@ -44,7 +44,6 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         summary: 'Returns a user',
         description:
           'Only the profile fields the user made public. 404 for an unknown account and for one that is not a member of any site the app is installed on. Closed accounts show as "Former user" with active false.',
-        security,
         querystring: UserQuery,
         response: { 200: User, ...errorResponses(400, 401, 403, 404, 500, 503) },
       },
@@ -61,7 +60,6 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         summary: 'Returns a page of users',
         description:
           'Pass accountId once per user (at most 200). Unknown accounts, and accounts the app may not see, are left out; the page runs over the users found, in request order.',
-        security,
         querystring: BulkUserQuery,
         response: { 200: UserPage, ...errorResponses(400, 401, 403, 500, 503) },
       },
@@ -83,7 +81,6 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         summary: "Returns a user's email address regardless of visibility (approved apps only)",
         description:
           'Only for apps approved for the Email API (otherwise 400), and only for members of sites the app is installed on (otherwise 404). Every disclosure is written to the audit log before the answer is sent. The address must never be shown in an app UI or passed to third parties.',
-        security,
         querystring: EmailQuery,
         response: { 200: UnrestrictedEmail, ...errorResponses(400, 401, 403, 404, 500, 503) },
       },
@@ -100,7 +97,6 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         summary: 'Returns the email addresses of several users (approved apps only)',
         description:
           'Pass accountId once per user (at most 200). Accounts that are not available to the app, closed, or without an address are left out. Each disclosure is audited before the answer is sent.',
-        security,
         querystring: BulkEmailQuery,
         response: { 200: Type.Array(UnrestrictedEmail), ...errorResponses(400, 401, 403, 500, 503) },
       },
