@@ -38,7 +38,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }
         body: AccessRequestBody,
         response: {
           201: SubmittedRequest,
-          ...errorResponses(400, 401, 403, 404, 409, 415, 429, 500, 503),
+          ...errorResponses(404, 409, 429),
         },
       },
     },
@@ -74,7 +74,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }
         tags,
         summary: 'Lists access requests, oldest first; `status=in-review` is the review queue',
         querystring: AccessListQuery,
-        response: { 200: AccessRequestPage, ...errorResponses(400, 401, 403, 500, 503) },
+        response: { 200: AccessRequestPage },
       },
     },
     async (request) => access.list(request.query),
@@ -88,7 +88,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }
         tags,
         summary: 'Returns one access request',
         params: RequestIdParams,
-        response: { 200: AccessRequest, ...errorResponses(400, 401, 403, 404, 500, 503) },
+        response: { 200: AccessRequest, ...errorResponses(404) },
       },
     },
     async (request) => access.get(request.params.id),
@@ -105,7 +105,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }
           description: 'Only a request in review can be decided; anything else answers 409.',
           params: RequestIdParams,
           body: ReasonBody,
-          response: { 200: AccessRequest, ...errorResponses(400, 401, 403, 404, 409, 415, 500, 503) },
+          response: { 200: AccessRequest, ...errorResponses(404, 409) },
         },
       },
       async (request) =>
@@ -130,7 +130,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }
         body: ReasonBody,
         response: {
           200: Type.Array(AccessRequest),
-          ...errorResponses(400, 401, 403, 404, 409, 415, 500, 503),
+          ...errorResponses(404, 409),
         },
       },
     },
@@ -145,7 +145,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }
       schema: {
         tags,
         summary: 'The use-case catalogue and how each is decided (auto, review, never)',
-        response: { 200: Type.Array(UseCase), ...errorResponses(401, 403, 500, 503) },
+        response: { 200: Type.Array(UseCase) },
       },
     },
     async () => access.useCases(),

@@ -109,12 +109,12 @@ export function documentRoute(route: RouteOptions, auth: RouteAuth): void {
   for (const status of answerableErrors(route, auth))
     if (response[status] === undefined) response[status] = ownError ?? ErrorBody;
   const security = securityOf(auth);
-  // OpenAPI extensions (`x-…`) pass into the document: the scope or permission the route checks.
-  const extensions =
-    auth.kind === 'api-client'
-      ? { 'x-custos-scope': auth.scope }
-      : auth.kind === 'operator'
-        ? { 'x-custos-permission': auth.permission }
-        : {};
+  // OpenAPI extensions (`x-…`) pass into the document: the scope or permission the route
+  // checks, and whether it has a request budget (429 with Retry-After past it).
+  const extensions = {
+    ...(auth.kind === 'api-client' ? { 'x-custos-scope': auth.scope } : {}),
+    ...(auth.kind === 'operator' ? { 'x-custos-permission': auth.permission } : {}),
+    ...(route.config?.rateLimit ? { 'x-custos-rate-limited': true } : {}),
+  };
   route.schema = { ...schema, response, ...(security ? { security } : {}), ...extensions };
 }

@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { apiClientOf } from '../auth/principal.js';
 import { CONSENT_HUB_SCOPE } from '../auth/scopes.js';
-import { errorResponses } from '../errors/error.schemas.js';
 import { ConsentBody, ConsentConfigBody, ConsentConfiguration } from './consent.schemas.js';
 import type { ConsentService } from './consent.service.js';
 
@@ -25,7 +24,6 @@ export const consentRoutes: FastifyPluginAsyncTypebox<{ consent: ConsentService 
         body: ConsentBody,
         response: {
           202: Type.Null({ description: 'Accepted: stored durably, applied asynchronously.' }),
-          ...errorResponses(400, 401, 403, 413, 415, 500, 503),
         },
       },
     },
@@ -47,7 +45,7 @@ export const consentRoutes: FastifyPluginAsyncTypebox<{ consent: ConsentService 
         tags: ['ConsentHub'],
         summary: 'Retrieves user consent and locale information by IP address and user email',
         body: ConsentConfigBody,
-        response: { 200: ConsentConfiguration, ...errorResponses(400, 401, 403, 413, 415, 500, 503) },
+        response: { 200: ConsentConfiguration },
       },
     },
     async (request) => consent.getConsentConfiguration(request.body),

@@ -43,7 +43,7 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
         description:
           'The `custos import` file format. Nothing is written if any record is invalid; the 400 lists every bad record by its path.',
         body: ImportFile,
-        response: { 200: ImportSummary, ...errorResponses(400, 401, 403, 409, 413, 415, 500, 503) },
+        response: { 200: ImportSummary, ...errorResponses(409) },
       },
     },
     async (request) => importer.importDirectory(request.body, auditActorOf(request.principal)),
@@ -57,7 +57,7 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
         tags: ['Admin'],
         summary: 'Returns an account with its profile and visibility settings',
         params: AccountIdParams,
-        response: { 200: AdminAccount, ...errorResponses(400, 401, 403, 404, 500, 503) },
+        response: { 200: AdminAccount, ...errorResponses(404) },
       },
     },
     async (request) => {
@@ -84,7 +84,7 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
         description:
           'Keeps the accountId and the closure record; records an account.closed event. Idempotent.',
         params: AccountIdParams,
-        response: { 200: ClosedAccount, ...errorResponses(400, 401, 403, 404, 500, 503) },
+        response: { 200: ClosedAccount, ...errorResponses(404) },
       },
     },
     async (request) => {
@@ -101,7 +101,7 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
         tags: ['Admin'],
         summary: "Returns an app's settings (never its secrets)",
         params: AppKeyParams,
-        response: { 200: AdminApp, ...errorResponses(400, 401, 403, 404, 500, 503) },
+        response: { 200: AdminApp, ...errorResponses(404) },
       },
     },
     async (request) => directory.showApp(request.params.key),
@@ -115,7 +115,7 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
         tags: ['Admin'],
         summary: 'Uninstalls an app from a site; its credentials for that site stop working at once',
         params: ClientKeyParams,
-        response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404, 500, 503) },
+        response: { 204: Type.Null(), ...errorResponses(404) },
       },
     },
     async (request, reply) => {

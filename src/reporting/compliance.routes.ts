@@ -64,7 +64,6 @@ export const complianceRoutes: FastifyPluginAsyncTypebox<{ compliance: Complianc
         summary: 'Per-app reporting compliance: held and overdue accounts, last report, never-reporting apps',
         response: {
           200: Type.Object({ apps: Type.Array(AppCompliance) }, { additionalProperties: false }),
-          ...errorResponses(401, 403, 500, 503),
         },
       },
     },
@@ -79,7 +78,7 @@ export const complianceRoutes: FastifyPluginAsyncTypebox<{ compliance: Complianc
         tags: ['Admin'],
         summary: "Apps that hold this account's data, and who was told of its closure, when (GDPR art. 19)",
         params: AccountIdParams,
-        response: { 200: AccountEvidence, ...errorResponses(400, 401, 403, 404, 500, 503) },
+        response: { 200: AccountEvidence, ...errorResponses(404) },
       },
     },
     async (request) => compliance.accountEvidence(request.params.accountId),

@@ -45,7 +45,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         description:
           'Only the profile fields the user made public. 404 for an unknown account and for one that is not a member of any site the app is installed on. Closed accounts show as "Former user" with active false.',
         querystring: UserQuery,
-        response: { 200: User, ...errorResponses(400, 401, 403, 404, 500, 503) },
+        response: { 200: User, ...errorResponses(404) },
       },
     },
     async (request) => users.getUser(appOf(request), request.query.accountId, baseUrl()),
@@ -61,7 +61,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         description:
           'Pass accountId once per user (at most 200). Unknown accounts, and accounts the app may not see, are left out; the page runs over the users found, in request order.',
         querystring: BulkUserQuery,
-        response: { 200: UserPage, ...errorResponses(400, 401, 403, 500, 503) },
+        response: { 200: UserPage },
       },
     },
     async (request) =>
@@ -82,7 +82,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         description:
           'Only for apps approved for the Email API (otherwise 400), and only for members of sites the app is installed on (otherwise 404). Every disclosure is written to the audit log before the answer is sent. The address must never be shown in an app UI or passed to third parties.',
         querystring: EmailQuery,
-        response: { 200: UnrestrictedEmail, ...errorResponses(400, 401, 403, 404, 500, 503) },
+        response: { 200: UnrestrictedEmail, ...errorResponses(404) },
       },
     },
     async (request) => users.getEmail(appOf(request), request.query.accountId, 'GET /rest/api/3/user/email'),
@@ -98,7 +98,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         description:
           'Pass accountId once per user (at most 200). Accounts that are not available to the app, closed, or without an address are left out. Each disclosure is audited before the answer is sent.',
         querystring: BulkEmailQuery,
-        response: { 200: Type.Array(UnrestrictedEmail), ...errorResponses(400, 401, 403, 500, 503) },
+        response: { 200: Type.Array(UnrestrictedEmail) },
       },
     },
     async (request) =>
@@ -117,7 +117,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         tags: ['Users'],
         summary: 'The default avatar, shown for users whose avatar is hidden or unset',
         querystring: Type.Object({ size: Type.Optional(Type.Integer({ minimum: 1, maximum: 512 })) }),
-        response: { 200: Type.String({ description: 'An SVG image.' }), ...errorResponses(400) },
+        response: { 200: Type.String({ description: 'An SVG image.' }) },
       },
     },
     async (_request, reply) =>
