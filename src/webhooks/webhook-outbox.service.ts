@@ -5,7 +5,7 @@ import { AppError } from '../errors/app-error.js';
 import type { LongRun } from '../shared/progress.js';
 import * as repo from './webhook.repository.js';
 
-export const WEBHOOK_STATUSES: readonly WebhookStatus[] = ['pending', 'delivered', 'dead'];
+export const WEBHOOK_STATUSES = ['pending', 'delivered', 'dead'] as const satisfies readonly WebhookStatus[];
 
 /** Dead messages requeued per transaction: a bulk redelivery never holds the write lock long. */
 const REQUEUE_BATCH = 500;

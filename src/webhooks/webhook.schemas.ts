@@ -1,8 +1,9 @@
 import Type from 'typebox';
 import { PAGE_CURSOR_RULE } from '../validation.js';
+import { WEBHOOK_STATUSES } from './webhook-outbox.service.js';
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
-const Status = Type.Enum(['pending', 'delivered', 'dead']);
+const Status = Type.Enum(WEBHOOK_STATUSES);
 
 export const MessagesQuery = Type.Object(
   {
