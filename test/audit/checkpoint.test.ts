@@ -224,6 +224,7 @@ describe('witness failures and the periodic run', () => {
     await append(1);
     const res = await runCustos(['audit', 'checkpoint'], {
       DATABASE_URL: t.database.url,
+      CUSTOS_SECRET_KEY: t.ctx.config.secretKey as string,
       CUSTOS_AUDIT_WITNESS_FILE: witnessFile,
     });
     expect(res.stderr).toBe('');

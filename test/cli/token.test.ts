@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_SCOPE, API_CLIENT_SCOPE_NAMES, CONSENT_HUB_SCOPE } from '../../src/auth/scopes.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -10,7 +11,8 @@ let env: Record<string, string>;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  env = { DATABASE_URL: database.url };
+  // A key of its own: commands build the whole context, master key included; none lands in the work tree.
+  env = { DATABASE_URL: database.url, CUSTOS_SECRET_KEY: randomBytes(32).toString('base64') };
   expect((await runCustos(['migrate'], env)).code).toBe(0);
 });
 afterAll(() => database.drop());
