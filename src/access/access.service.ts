@@ -13,12 +13,6 @@ import { canTransition, evaluateRequest, FILING_WINDOW_MS, type ReportingCheck }
 import type { AccessRequest, AccessRequestBody, AccessStatus, UseCase } from './access.schemas.js';
 import type { ReportingCompliance } from './reporting-compliance.js';
 
-/**
- * The visible scope an approved app's installations show
- * (docs/wire-contracts.md#approval-and-its-limits).
- */
-export const EMAIL_ADDRESS_SCOPE = 'read:email-address:custos';
-
 const actorRef = (actor: AuditActor) => `${actor.type}:${actor.id}`;
 
 /** The event vendors receive for a status, if it is a decision they must hear about. */

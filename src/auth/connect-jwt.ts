@@ -8,7 +8,8 @@ import { findInstallationByClientKey } from '../directory/app.repository.js';
 import { secretContext } from '../directory/secrets.js';
 import { isStorableText } from '../validation.js';
 import type { CredentialLimiter } from './credential-limiter.js';
-import { APP_SCOPES, type AppPrincipal } from './principal.js';
+import type { AppPrincipal } from './principal.js';
+import { APP_SCOPE_NAMES } from './scopes.js';
 
 /** Clocks of apps and Custos differ a little; public clients sign with exp = iat + 180 s. */
 const CLOCK_TOLERANCE_S = 30;
@@ -120,7 +121,7 @@ export async function authenticateConnectJwt(
     clientKey: installation.client_key,
     siteIds: [installation.site_id],
     // A Connect installation holds every app scope; OAuth clients are narrowed per client.
-    scopes: new Set(APP_SCOPES),
+    scopes: new Set(APP_SCOPE_NAMES),
     ...(sub === undefined ? {} : { actingAccountId: sub }),
   };
 }
