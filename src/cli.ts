@@ -45,8 +45,9 @@ program
     serving = true;
     const cfg = config();
     const running = await startServer(cfg);
-    say(`Custos listening on ${running.url}`);
+    // Handlers first: whoever starts Custos may stop it as soon as it says it is up.
     stopOnSignals(running, cfg.shutdownTimeoutMs, (m) => process.stderr.write(`${m}\n`));
+    say(`Custos listening on ${running.url}`);
   });
 
 program
@@ -58,8 +59,8 @@ program
     serving = true;
     const cfg = config();
     const running = await startWorker(cfg);
-    say('Custos worker running');
     stopOnSignals(running, cfg.shutdownTimeoutMs, (m) => process.stderr.write(`${m}\n`));
+    say('Custos worker running');
   });
 
 program

@@ -13,6 +13,7 @@ import {
   oauthToken,
   SECRETS,
 } from '../helpers/directory.js';
+import { until } from '../helpers/wait.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
 const SECRET = `whsec_${Buffer.from('endpoint-secret-of-thirty-two-b!').toString('base64')}`;
@@ -51,17 +52,15 @@ const asAdmin = (method: 'GET' | 'POST', url: string, payload?: object) =>
 
 const mailerEmail = () => getAsInstallation(t, 'mailer-acme', SECRETS.mailerAcme, emailUrl);
 
-async function webhooksFor(requestId: string, type: string) {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const found = [...receiver.unique.values()].find((r) => {
-      const body = r.body as { type?: string; data?: { requestId?: string } };
-      return body.type === type && body.data?.requestId === requestId;
-    });
-    if (found) return found;
-    if (Date.now() > deadline) throw new Error(`no ${type} webhook for ${requestId}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+function webhooksFor(requestId: string, type: string) {
+  return until(
+    () =>
+      [...receiver.unique.values()].find((r) => {
+        const body = r.body as { type?: string; data?: { requestId?: string } };
+        return body.type === type && body.data?.requestId === requestId;
+      }),
+    { message: `a ${type} webhook for ${requestId}` },
+  );
 }
 
 describe('submitting a request', () => {

@@ -52,12 +52,18 @@ describe('what the audit log records', () => {
   });
 
   it('records an admin reading an account and closing it', async () => {
-    await t.app.inject({ method: 'GET', url: `/admin/accounts/${ADA}`, headers: { authorization: admin } });
-    await t.app.inject({
+    const viewed = await t.app.inject({
+      method: 'GET',
+      url: `/admin/accounts/${ADA}`,
+      headers: { authorization: admin },
+    });
+    expect(viewed.statusCode).toBe(200);
+    const closed = await t.app.inject({
       method: 'POST',
       url: `/admin/accounts/${ADA}/close`,
       headers: { authorization: admin },
     });
+    expect(closed.statusCode).toBe(200);
     const actions = (await listAuditEvents(t.ctx.database.db, { accountId: ADA })).map((e) => e.action);
     expect(actions).toEqual(['admin.account-viewed', 'account.closed']);
   });

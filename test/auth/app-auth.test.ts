@@ -261,11 +261,12 @@ describe('OAuth 2.0 client credentials', () => {
   it('refuses tokens of an app that is no longer installed anywhere (401), and issues none', async () => {
     const token = await oauthToken(t, 'mailer', SECRETS.mailerClient);
     const admin = await adminClient(t);
-    await t.app.inject({
+    const uninstalled = await t.app.inject({
       method: 'POST',
       url: '/admin/installations/mailer-acme/uninstall',
       headers: { authorization: admin },
     });
+    expect(uninstalled.statusCode).toBe(204);
     try {
       expect((await getWithBearer(t, token, url)).statusCode).toBe(401);
       const res = await t.app.inject({

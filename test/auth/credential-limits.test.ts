@@ -297,8 +297,9 @@ describe('failed sign-ins are limited (one process, in memory)', () => {
 
   it('logs neither the caller address nor the email', async () => {
     const address = '192.0.2.213';
-    await consentCall(t, basic('log-probe@example.com', 'wrong'), address);
-    await tokenRequest(t, 'json', 'log-probe-client', 'wrong', address);
+    // Both are refused by the credential checks, the code that sees the address and the email.
+    expect((await consentCall(t, basic('log-probe@example.com', 'wrong'), address)).statusCode).toBe(401);
+    expect((await tokenRequest(t, 'json', 'log-probe-client', 'wrong', address)).statusCode).toBe(401);
     const logs = t.logs.join('\n');
     expect(logs).not.toContain(address);
     expect(logs).not.toContain('log-probe@example.com');
@@ -306,9 +307,15 @@ describe('failed sign-ins are limited (one process, in memory)', () => {
 
   it('documents 429 on the routes that check a guessable credential', async () => {
     const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
-    expect(doc.paths['/consent-hub/consent'].post.responses['429']).toBeDefined();
-    expect(doc.paths['/rest/api/3/user'].get.responses['429']).toBeDefined();
-    expect(doc.paths['/oauth/token'].post.responses['429']).toBeDefined();
+    const schemaOf = (operation: {
+      responses: Record<string, { content?: Record<string, { schema?: unknown }> }>;
+    }) => operation.responses['429']?.content?.['application/json']?.schema;
+    for (const operation of [doc.paths['/consent-hub/consent'].post, doc.paths['/rest/api/3/user'].get])
+      expect(schemaOf(operation)).toMatchObject({ required: ['errorType', 'errorMessage'] });
+    // /oauth/token answers in RFC 6749's shape, whose code for too many attempts is slow_down.
+    expect(schemaOf(doc.paths['/oauth/token'].post)).toMatchObject({
+      properties: { error: { enum: expect.arrayContaining(['slow_down']) } },
+    });
   });
 });
 

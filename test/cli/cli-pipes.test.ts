@@ -3,8 +3,9 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { exited, runCustos, spawnCustos } from '../helpers/process.js';
+import { until } from '../helpers/wait.js';
 
-// Several CLI processes start at once here, each compiling the sources: slow on a busy machine.
+// Several CLI processes start at once here: each start takes seconds on a busy machine.
 const PROCESS_TIMEOUT_MS = 60_000;
 
 let database: TestDatabase;
@@ -60,15 +61,14 @@ describe('the CLI when the reader of its output goes away', () => {
       const port = await freePort();
       const { child, stderr } = withClosedStdout(['serve'], { PORT: String(port) });
       try {
-        let status = 0;
-        for (let i = 0; i < 200 && status !== 200; i++) {
-          status = await fetch(`http://127.0.0.1:${port}/healthz`).then(
-            (r) => r.status,
-            () => 0,
-          );
-          if (status !== 200) await new Promise((r) => setTimeout(r, 100));
-        }
-        expect(status).toBe(200);
+        await until(
+          () =>
+            fetch(`http://127.0.0.1:${port}/healthz`).then(
+              (r) => r.status === 200,
+              () => false,
+            ),
+          { timeoutMs: 20_000, intervalMs: 100, message: 'serve to answer /healthz' },
+        );
         expect(child.exitCode).toBeNull();
       } finally {
         child.kill('SIGTERM');

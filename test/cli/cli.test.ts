@@ -19,13 +19,29 @@ beforeAll(async () => {
 afterAll(() => database.drop());
 
 describe('custos CLI', () => {
-  it('serve refuses to start on an unmigrated PostgreSQL unless auto-migrate is on', async () => {
-    if (testEngine !== 'postgres') return;
+  it('serve refuses an unmigrated database unless auto-migrate is on: by default on SQLite, opted into on PostgreSQL', async () => {
     const fresh = await createTestDatabase();
+    const freshEnv = { DATABASE_URL: fresh.url, PORT: '0' };
     try {
-      const res = await runCustos(['serve'], { DATABASE_URL: fresh.url, PORT: '0' });
-      expect(res.code).toBe(1);
-      expect(res.stderr).toContain('custos migrate');
+      const off = await runCustos(['serve'], { ...freshEnv, CUSTOS_AUTO_MIGRATE: 'false' });
+      expect(off.code).toBe(1);
+      expect(off.stderr).toContain('custos migrate');
+
+      // A shared PostgreSQL is migrated deliberately; SQLite, the zero-setup default, migrates itself.
+      if (testEngine === 'postgres') {
+        const byDefault = await runCustos(['serve'], freshEnv);
+        expect(byDefault.code).toBe(1);
+        expect(byDefault.stderr).toContain('custos migrate');
+      }
+      const migrating = testEngine === 'postgres' ? { ...freshEnv, CUSTOS_AUTO_MIGRATE: 'true' } : freshEnv;
+      const { child, url } = await startServe(migrating);
+      try {
+        expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      } finally {
+        child.kill('SIGTERM');
+      }
+      expect(await exited(child)).toBe(0);
+      expect((await runCustos(['migrate'], freshEnv)).stdout).toContain('Database is up to date');
     } finally {
       await fresh.drop();
     }

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { exited } from '../helpers/process.js';
+import { until } from '../helpers/wait.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -107,9 +108,11 @@ describe('npm start', () => {
           // SIGINT to npm alone, as `kill -INT` sends it (before, the shell swallowed it).
           npm.kill('SIGINT');
           expect(await exited(npm)).toBe(0);
-          for (let i = 0; i < 100 && isRunning(listening.pid); i++)
-            await new Promise((r) => setTimeout(r, 50));
-          expect(isRunning(listening.pid)).toBe(false);
+          await until(() => !isRunning(listening.pid), {
+            timeoutMs: 5000,
+            intervalMs: 50,
+            message: 'the server to exit',
+          });
           expect(await portAnswers(listening.port)).toBe(false);
           expect(output).toContain('received SIGINT, shutting down');
         } finally {

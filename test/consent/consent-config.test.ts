@@ -109,13 +109,13 @@ describe('POST /consent-hub/consent-config/get', () => {
           ],
         },
       });
-    await post(true);
+    expect((await post(true)).statusCode).toBe(202);
     await waitForApplied(t);
     expect((await get({ email: 'CHOICE@example.com' })).json()).toMatchObject({
       hasUserMadeChoiceOnMarketingCommunicationOptIn: true,
       usersChoiceOnMarketingCommunicationOptIn: true,
     });
-    await post(false);
+    expect((await post(false)).statusCode).toBe(202);
     await waitForApplied(t);
     expect((await get({ email })).json()).toMatchObject({
       hasUserMadeChoiceOnMarketingCommunicationOptIn: true,

@@ -110,7 +110,9 @@ describe('POST /consent-hub/consent', () => {
   });
 
   it('accepts a withdrawal without any text, and keeps the original grant as history', async () => {
-    await post({ consents: [grant()], email: 'withdraw@example.com', locale: 'FR' });
+    expect(
+      (await post({ consents: [grant()], email: 'withdraw@example.com', locale: 'FR' })).statusCode,
+    ).toBe(202);
     const res = await post({
       consents: [{ key: 'generalMarketingOptIn', granted: false }],
       email: 'withdraw@example.com',

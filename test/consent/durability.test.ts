@@ -5,6 +5,7 @@ import { type Database, openDatabase } from '../../src/db/dialect.js';
 import { GMOI_TEXT } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase, testEngine } from '../helpers/database.js';
 import { exited, runCustos, startServe } from '../helpers/process.js';
+import { until } from '../helpers/wait.js';
 
 let database: TestDatabase;
 let env: Record<string, string>;
@@ -14,11 +15,12 @@ let db: Database;
 beforeAll(async () => {
   database = await createTestDatabase();
   env = { DATABASE_URL: database.url };
-  if (testEngine === 'postgres') await runCustos(['migrate'], env);
+  if (testEngine === 'postgres') expect((await runCustos(['migrate'], env)).code).toBe(0);
   const created = await runCustos(
     ['token', 'create', '--email', 'crm@example.com', '--scope', 'manage:consent-hub-consent'],
     env,
   );
+  expect(created.code).toBe(0);
   const token = created.stdout.trimEnd().split('\n').pop();
   authorization = `Basic ${Buffer.from(`crm@example.com:${token}`).toString('base64')}`;
   db = openDatabase(database.url);
@@ -64,18 +66,14 @@ function load(url: string, prefix: string, concurrency: number) {
   };
 }
 
-async function untilAccepted(accepted: Set<string>, count: number) {
-  const deadline = Date.now() + 20_000;
-  while (accepted.size < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-}
+const untilAccepted = (accepted: Set<string>, count: number) =>
+  until(() => accepted.size >= count, { timeoutMs: 20_000, message: `${count} requests answered 202` });
 
-async function untilApplied() {
-  const deadline = Date.now() + 20_000;
-  while ((await countPendingRequests(db.db)) > 0) {
-    if (Date.now() > deadline) throw new Error('requests still pending');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const untilApplied = () =>
+  until(async () => (await countPendingRequests(db.db)) === 0, {
+    timeoutMs: 20_000,
+    message: 'every accepted request to be applied',
+  });
 
 /** provider id → number of consent events recorded for it. */
 async function eventCounts(prefix: string): Promise<Map<string, number>> {
@@ -100,11 +98,13 @@ describe('durability of accepted consent', () => {
   it('a server killed with SIGKILL under concurrent load loses no 202 and applies none twice', async () => {
     let server: { child: ChildProcess; url: string } | undefined = await startServe(env);
     const traffic = load(server.url, 'crash', 24);
-    await untilAccepted(traffic.accepted, 400);
-    server.child.kill('SIGKILL');
-    await exited(server.child);
-    await traffic.stop();
-    expect(traffic.accepted.size).toBeGreaterThanOrEqual(400);
+    try {
+      await untilAccepted(traffic.accepted, 400);
+    } finally {
+      server.child.kill('SIGKILL');
+      await exited(server.child);
+      await traffic.stop();
+    }
 
     server = await startServe(env);
     try {
@@ -119,10 +119,14 @@ describe('durability of accepted consent', () => {
   it('a graceful stop (SIGTERM) finishes in-flight requests and applies everything accepted before exiting', async () => {
     const server = await startServe(env);
     const traffic = load(server.url, 'graceful', 24);
-    await untilAccepted(traffic.accepted, 200);
-    server.child.kill('SIGTERM');
-    const code = await exited(server.child);
-    await traffic.stop();
+    let code: number | null;
+    try {
+      await untilAccepted(traffic.accepted, 200);
+    } finally {
+      server.child.kill('SIGTERM');
+      code = await exited(server.child);
+      await traffic.stop();
+    }
     expect(code).toBe(0);
     // Nothing restarted: the stopping server itself must have applied every accepted request.
     expect(await countPendingRequests(db.db)).toBe(0);

@@ -1,25 +1,26 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { listAuditEvents } from '../../src/audit/audit.repository.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { CLOSED_ID, exampleDirectory } from '../helpers/directory.js';
+import { runCustos } from '../helpers/process.js';
 
 // Each test starts several CLI processes; each start takes seconds on a busy machine.
 vi.setConfig({ testTimeout: 120_000 });
 
-const run = promisify(execFile);
 let t: TestApp;
 let custos: (...args: string[]) => Promise<string>;
 
 beforeAll(async () => {
   t = await createTestApp();
-  const env = { ...process.env, DATABASE_URL: t.database.url, CUSTOS_SECRET_KEY: t.ctx.config.secretKey };
-  custos = async (...args) =>
-    (await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env })).stdout;
+  const env = { DATABASE_URL: t.database.url, CUSTOS_SECRET_KEY: t.ctx.config.secretKey as string };
+  custos = async (...args) => {
+    const result = await runCustos(args, env);
+    expect(result.code, result.stderr).toBe(0);
+    return result.stdout;
+  };
   const file = join(mkdtempSync(join(tmpdir(), 'custos-cli-')), 'directory.json');
   writeFileSync(file, JSON.stringify(exampleDirectory()));
   await custos('import', file);

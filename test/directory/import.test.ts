@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAuditEvents } from '../../src/audit/audit.repository.js';
 import { verifyAuditChain } from '../../src/audit/audit.verify.js';
@@ -23,6 +21,7 @@ import {
   SECRETS,
   userUrl,
 } from '../helpers/directory.js';
+import { runCustos } from '../helpers/process.js';
 
 let t: TestApp;
 
@@ -613,22 +612,21 @@ describe('directory import', () => {
     writeFileSync(good, JSON.stringify(exampleDirectory()));
     writeFileSync(bad, JSON.stringify({ accounts: [{ accountId: 'bad id', accountType: 'atlassian' }] }));
     const env = {
-      ...process.env,
       DATABASE_URL: t.database.url,
-      CUSTOS_SECRET_KEY: t.ctx.config.secretKey,
+      CUSTOS_SECRET_KEY: t.ctx.config.secretKey as string,
       CUSTOS_AUTO_MIGRATE: 'true',
     };
-    const run = promisify(execFile);
-    const cli = ['--import', 'tsx', 'src/cli.ts'];
-    const { stdout } = await run(process.execPath, [...cli, 'import', good], { env });
-    expect(stdout).toContain('accounts: 0 created, 0 updated, 4 unchanged');
-    const failure = await run(process.execPath, [...cli, 'import', bad], { env }).catch((e: unknown) => e);
-    expect(failure).toMatchObject({ code: 1 });
-    expect((failure as { stderr: string }).stderr).toContain('accounts[0].accountId');
-    const wrongKey = { ...env, CUSTOS_SECRET_KEY: Buffer.alloc(32, 7).toString('base64') };
-    const refusedKey = await run(process.execPath, [...cli, 'import', good], { env: wrongKey }).catch(
-      (e: unknown) => e,
-    );
-    expect((refusedKey as { stderr: string }).stderr).toContain('CUSTOS_SECRET_KEY');
+    const imported = await runCustos(['import', good], env);
+    expect(imported.code).toBe(0);
+    expect(imported.stdout).toContain('accounts: 0 created, 0 updated, 4 unchanged');
+    const failure = await runCustos(['import', bad], env);
+    expect(failure.code).toBe(1);
+    expect(failure.stderr).toContain('accounts[0].accountId');
+    const refusedKey = await runCustos(['import', good], {
+      ...env,
+      CUSTOS_SECRET_KEY: Buffer.alloc(32, 7).toString('base64'),
+    });
+    expect(refusedKey.code).toBe(1);
+    expect(refusedKey.stderr).toContain('CUSTOS_SECRET_KEY');
   });
 });

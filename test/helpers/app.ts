@@ -9,6 +9,7 @@ import { type Context, type ContextOptions, createContext } from '../../src/cont
 import { loggerOptions } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { TEST_AUDIT_SIGNING_KEY_FILE } from './process.js';
+import { until } from './wait.js';
 
 export interface TestApp {
   app: App;
@@ -96,9 +97,9 @@ export const GMOI_TEXT =
 /** Waits until every accepted consent request has been applied. */
 export async function waitForApplied(t: TestApp, timeoutMs = 5000): Promise<void> {
   const { countPendingRequests } = await import('../../src/consent/consent.repository.js');
-  const deadline = Date.now() + timeoutMs;
-  while ((await countPendingRequests(t.ctx.database.db)) > 0) {
-    if (Date.now() > deadline) throw new Error('consent requests were not applied in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await until(async () => (await countPendingRequests(t.ctx.database.db)) === 0, {
+    timeoutMs,
+    intervalMs: 5,
+    message: 'the accepted consent requests to be applied',
+  });
 }

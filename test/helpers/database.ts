@@ -60,7 +60,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   };
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -16,13 +17,13 @@ export interface SpawnOptions {
   maxOpenFiles?: number;
 }
 
-/** The `custos` CLI from source, as a separate process (real signals, real crashes). */
+/** The `custos` CLI, compiled from this tree's sources, as a separate process (real signals, real crashes). */
 export function spawnCustos(
   args: string[],
   env: Record<string, string>,
   options: SpawnOptions = {},
 ): ChildProcess {
-  const command = [process.execPath, '--import', 'tsx', 'src/cli.ts', ...args];
+  const command = [process.execPath, inject('custosCli'), ...args];
   // `exec` so that the child is Custos itself, not a shell around it (signals reach it).
   const [file, argv] =
     options.maxOpenFiles === undefined

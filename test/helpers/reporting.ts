@@ -42,6 +42,7 @@ export async function evidenceOf(t: TestApp, admin: string, accountId: string) {
     url: `/admin/compliance/accounts/${accountId}`,
     headers: { authorization: admin },
   });
+  if (res.statusCode !== 200) throw new Error(`evidence request failed: ${res.statusCode} ${res.body}`);
   return res.json();
 }
 

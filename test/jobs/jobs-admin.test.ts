@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consentClient, createTestApp, type TestApp } from '../helpers/app.js';
 import { adminClient } from '../helpers/directory.js';
+import { until } from '../helpers/wait.js';
 
 const SCHEDULED = [
   'audit.checkpoint',
@@ -23,14 +24,6 @@ afterAll(() => t.close());
 
 const list = (query = '', authorization = admin) =>
   t.app.inject({ method: 'GET', url: `/admin/jobs${query}`, headers: { authorization } });
-
-async function until(check: () => Promise<boolean>) {
-  const deadline = Date.now() + 10_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('GET /admin/jobs', () => {
   it("lists every domain's scheduled jobs, run by the in-process worker as they come due", async () => {

@@ -4,6 +4,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectionGuard } from '../../src/ops/connection-guard.js';
 import { Metrics } from '../../src/ops/metrics.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * The guard's cap policy on a bare HTTP server whose handler holds every answer, so that
@@ -52,11 +53,6 @@ function client(port: number, request: string) {
 
 const complete = 'GET /work HTTP/1.1\r\nHost: localhost\r\n\r\n';
 const stalled = 'POST /work HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc';
-
-async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(condition()).toBe(true);
-}
 
 async function dropped(reason: string): Promise<number> {
   const value = (await metrics.droppedConnections.get()).values.find((v) => v.labels.reason === reason);

@@ -23,7 +23,7 @@ describe('operations', () => {
   });
 
   it('GET /metrics exposes request counts and latencies by route, queue depth and apply lag', async () => {
-    await t.app.inject({
+    const accepted = await t.app.inject({
       method: 'POST',
       url: '/consent-hub/consent',
       headers: { authorization: auth },
@@ -33,6 +33,7 @@ describe('operations', () => {
         consents: [{ key: 'generalMarketingOptIn', granted: true, displayedText: GMOI_TEXT }],
       },
     });
+    expect(accepted.statusCode).toBe(202);
     await waitForApplied(t);
     const res = await t.app.inject('/metrics');
     expect(res.statusCode).toBe(200);
@@ -72,13 +73,15 @@ describe('operations', () => {
   it('keeps personal data and secrets out of the logs', async () => {
     const email = 'very.private.person@example.org';
     const ip = '185.166.140.232';
-    await t.app.inject({
+    const read = await t.app.inject({
       method: 'POST',
       url: '/consent-hub/consent-config/get',
       headers: { authorization: auth, 'x-forwarded-for': ip },
       payload: { email, userIp: ip },
     });
-    await t.app.inject({
+    expect(read.statusCode).toBe(200);
+    // Refused by the service, after the body was read: personal data went as far as it can.
+    const refused = await t.app.inject({
       method: 'POST',
       url: '/consent-hub/consent',
       headers: { authorization: auth },
@@ -88,6 +91,7 @@ describe('operations', () => {
         consents: [{ key: 'generalMarketingOptIn', granted: true, displayedText: 'wrong' }],
       },
     });
+    expect(refused.statusCode).toBe(400);
     const logs = t.logs.join('');
     expect(logs).toContain('/consent-hub/consent-config/get');
     expect(logs).not.toContain(email);

@@ -19,7 +19,12 @@ beforeAll(async () => {
   const timesheets = file.apps?.find((a) => a.key === 'com.vendor.timesheets');
   if (timesheets) timesheets.webhook = { url: 'https://hooks.vendor.test/custos', secret: SECRET };
   await importExample(t, file);
-  await reportWithBearer(t, await timesheetsToken(t), accounts([ACTIVE_ID, now()], [CLOSED_ID, now()]));
+  const reported = await reportWithBearer(
+    t,
+    await timesheetsToken(t),
+    accounts([ACTIVE_ID, now()], [CLOSED_ID, now()]),
+  );
+  expect(reported.statusCode).toBe(204);
   await t.ctx.directory.closeAccount(CLOSED_ID, OPERATOR);
   env = { DATABASE_URL: t.database.url, CUSTOS_SECRET_KEY: t.ctx.config.secretKey as string };
 });

@@ -14,6 +14,7 @@ import {
 } from '../helpers/directory.js';
 import { exited, runCustos, startServe } from '../helpers/process.js';
 import { LONG_AGO } from '../helpers/reporting.js';
+import { until } from '../helpers/wait.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
 /**
@@ -78,14 +79,6 @@ const reported = () => [
   { accountId: CLOSED_ID, updatedAt: new Date().toISOString() },
   { accountId: GINA, updatedAt: LONG_AGO },
 ];
-
-async function until(check: () => Promise<boolean> | boolean, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('official clients against a live Custos', () => {
   it('closing an account with `custos account close` pushes a signed webhook at once', async () => {
@@ -155,7 +148,10 @@ describe('official clients against a live Custos', () => {
     await exited(serve.child);
     serve = await startServe(env);
     // The dead worker's lease runs out (timeout + 30 s), then the message is delivered.
-    await until(() => receiver.unique.size === before + 1, 50_000);
+    await until(() => receiver.unique.size === before + 1, {
+      timeoutMs: 50_000,
+      message: 'the message to be delivered by the restarted server',
+    });
     const [last] = [...receiver.unique.values()].slice(-1);
     expect(last?.body).toMatchObject({ type: 'account.closed', data: { accountId: ACTIVE_ID } });
     expect(receiver.arrivals.filter((a) => a.id === last?.id).length).toBe(2);

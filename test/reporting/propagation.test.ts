@@ -10,6 +10,7 @@ import {
   importExample,
 } from '../helpers/directory.js';
 import { accounts, evidenceOf, now, reportWithBearer, timesheetsToken } from '../helpers/reporting.js';
+import { until } from '../helpers/wait.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
 const SECRET = `whsec_${Buffer.from('propagation-secret-of-32-bytes!!').toString('base64')}`;
@@ -31,14 +32,6 @@ function directory() {
 
 type Event = { id: string; type: string; timestamp: string; data: Record<string, unknown> };
 const events = () => [...receiver.unique.values()].map((r) => r.body as Event);
-
-async function until(check: () => Promise<boolean> | boolean) {
-  const deadline = Date.now() + 10_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function appOf(webhookId: string) {
   const row = await t.ctx.database.db
@@ -96,7 +89,8 @@ describe('lifecycle notices', () => {
 
 describe('closing an account', () => {
   it('sends signed account.closed webhooks to every app that holds it or is installed where it is a member', async () => {
-    await reportWithBearer(t, token, accounts([CLOSED_ID, now()]));
+    // Timesheets holds the account from here on; nothing about it has changed yet.
+    expect((await reportWithBearer(t, token, accounts([CLOSED_ID, now()]))).statusCode).toBe(204);
     const res = await t.app.inject({
       method: 'POST',
       url: `/admin/accounts/${CLOSED_ID}/close`,
@@ -157,12 +151,28 @@ describe('closing an account', () => {
   });
 
   it('closing twice tells nobody again', async () => {
+    const outbox = () =>
+      t.ctx.database.db
+        .selectFrom('webhook_messages')
+        .select('id')
+        .where('event_type', '=', 'account.closed')
+        .orderBy('seq')
+        .execute();
+    const queued = await outbox();
     const count = receiver.unique.size;
-    await t.app.inject({
+    const res = await t.app.inject({
       method: 'POST',
       url: `/admin/accounts/${CLOSED_ID}/close`,
       headers: { authorization: admin },
     });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({
+      accountId: CLOSED_ID,
+      closedAt: (await evidence(CLOSED_ID)).closedAt,
+      alreadyClosed: true,
+    });
+    // Nothing was queued, so nothing can arrive later either.
+    expect(await outbox()).toEqual(queued);
     await new Promise((r) => setTimeout(r, 200));
     expect(receiver.unique.size).toBe(count);
   });
@@ -207,7 +217,9 @@ describe('account changes through import', () => {
 
 describe('compliance', () => {
   it('lists never-reporting and overdue apps', async () => {
-    await reportWithBearer(t, token, accounts([ACTIVE_ID, now()], [ADA, now()]));
+    expect((await reportWithBearer(t, token, accounts([ACTIVE_ID, now()], [ADA, now()]))).statusCode).toBe(
+      204,
+    );
     const list = async () =>
       (
         await t.app.inject({

@@ -112,12 +112,12 @@ describe('authenticating a token', () => {
 
   it('ends a session idle for the idle timeout', async () => {
     const { sessions, advance } = sessionsAt();
-    const { token } = await sessions.create(ADA);
+    const { token, id } = await sessions.create(ADA);
     advance(30 * MINUTE - 1000);
-    expect(await sessions.authenticate(token)).toBeDefined();
+    expect(await sessions.authenticate(token)).toEqual({ id, accountId: ADA });
     // That request was activity: the idle window starts again from it.
     advance(30 * MINUTE - 1000);
-    expect(await sessions.authenticate(token)).toBeDefined();
+    expect(await sessions.authenticate(token)).toEqual({ id, accountId: ADA });
     advance(30 * MINUTE);
     expect(await sessions.authenticate(token)).toBeUndefined();
   });
@@ -127,7 +127,7 @@ describe('authenticating a token', () => {
     const { token, id } = await sessions.create(ADA);
     for (let elapsed = 0; elapsed < 12 * HOUR - 20 * MINUTE; elapsed += 20 * MINUTE) {
       advance(20 * MINUTE);
-      expect(await sessions.authenticate(token)).toBeDefined();
+      expect(await sessions.authenticate(token)).toEqual({ id, accountId: ADA });
     }
     // Activity never moves the idle end past the absolute one.
     expect((await rowOf(id)).idle_expires_at).toBe('2026-12-01T21:00:00.000Z');
@@ -204,9 +204,9 @@ describe('ending sessions', () => {
 
     expect(await sessions.endOthers(ACTIVE_ID, phone.id)).toBe(1);
     expect((await sessions.list(ACTIVE_ID)).map((s) => s.id)).toEqual([phone.id]);
-    expect(await sessions.authenticate(phone.token)).toBeDefined();
+    expect(await sessions.authenticate(phone.token)).toEqual({ id: phone.id, accountId: ACTIVE_ID });
     expect(await sessions.authenticate(firefox.token)).toBeUndefined();
-    expect(await sessions.authenticate(someoneElse.token)).toBeDefined();
+    expect(await sessions.authenticate(someoneElse.token)).toEqual({ id: someoneElse.id, accountId: GINA });
 
     expect(await sessions.endAll(ACTIVE_ID)).toBe(1);
     expect(await sessions.list(ACTIVE_ID)).toEqual([]);

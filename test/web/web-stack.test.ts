@@ -97,7 +97,7 @@ describe('pages for people', () => {
     expect(api.json().errorType).toBe('UNAUTHENTICATED');
     const htmx = await browser.get('/test/me', { 'hx-request': 'true' });
     expect(htmx.statusCode).toBe(401);
-    await browser.get('/test/public');
+    expect((await browser.get('/test/public')).statusCode).toBe(200);
     const form = await browser.post('/test/note', { note: 'hi' });
     expect(form.statusCode).toBe(401);
     expect(form.headers['content-type']).toContain('text/html');
@@ -196,8 +196,9 @@ describe('CSRF tokens on form posts', () => {
 
   it("refuses the token of the same browser's anonymous page once it has signed in", async () => {
     const browser = new WebClient(t);
-    await browser.get('/test/public');
+    expect((await browser.get('/test/public')).statusCode).toBe(200);
     const anonymousToken = browser.csrfToken ?? '';
+    expect(anonymousToken).not.toBe('');
     await browser.signIn(ADA);
     expect((await browser.post('/test/note', { _csrf: anonymousToken, note: 'hi' })).statusCode).toBe(403);
   });
@@ -252,7 +253,7 @@ describe('sign-in and sign-out', () => {
   it('starts a new session at sign-in, ending the one the browser had (no fixation)', async () => {
     const browser = new WebClient(t);
     const before = await browser.signIn(ADA);
-    await browser.get('/test/me');
+    expect((await browser.get('/test/me')).statusCode).toBe(200);
     const res = await browser.post('/test/sign-in', { accountId: GINA });
     expect(res.statusCode).toBe(204);
     const token = browser.cookies.get('custos-session') ?? '';
@@ -266,7 +267,7 @@ describe('sign-in and sign-out', () => {
 
   it('sets the session cookie HttpOnly, SameSite=Lax, Path=/, for this host only', async () => {
     const browser = new WebClient(t);
-    await browser.get('/test/public');
+    expect((await browser.get('/test/public')).statusCode).toBe(200);
     const res = await browser.post('/test/sign-in', { accountId: ADA });
     const header = [res.headers['set-cookie']].flat().find((c) => c?.startsWith('custos-session='));
     expect(header).toMatch(/^custos-session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax$/);
@@ -277,7 +278,7 @@ describe('sign-in and sign-out', () => {
     const token = browser.cookies.get('custos-session') ?? '';
     const refused = await browser.post('/logout', { _csrf: null });
     expect(refused.statusCode).toBe(403);
-    expect(await t.ctx.sessions.authenticate(token)).toBeDefined();
+    expect(await t.ctx.sessions.authenticate(token)).toEqual({ id: expect.any(String), accountId: ADA });
 
     const res = await browser.post('/logout');
     expect(res.statusCode).toBe(303);

@@ -5,6 +5,7 @@ import { enqueueWebhooks } from '../../src/webhooks/webhook-dispatcher.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { exampleDirectory, importExample } from '../helpers/directory.js';
 import { runCustos } from '../helpers/process.js';
+import { until } from '../helpers/wait.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
 const SECRET = `whsec_${Buffer.from('endpoint-secret-of-thirty-two-b!').toString('base64')}`;
@@ -23,14 +24,6 @@ afterAll(async () => {
   await t.close();
   await receiver.close();
 });
-
-async function until(check: () => Promise<boolean> | boolean) {
-  const deadline = Date.now() + 5000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe("delivery to apps' registered endpoints", () => {
   it("the in-process worker delivers an outbox message to the app's endpoint, signed with its secret", async () => {

@@ -5,6 +5,7 @@ import { createTestApp, type TestApp } from '../helpers/app.js';
 import { adminClient, CLOSED_ID, exampleDirectory, importExample } from '../helpers/directory.js';
 import { runJob } from '../helpers/jobs.js';
 import { accounts, evidenceOf, now, reportWithBearer, timesheetsToken } from '../helpers/reporting.js';
+import { until } from '../helpers/wait.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
 const SECRET = `whsec_${Buffer.from('outbox-cleanup-secret-32-bytes!!').toString('base64')}`;
@@ -41,14 +42,6 @@ const evidence = (accountId: string) => evidenceOf(t, admin, accountId);
 const messages = () =>
   t.ctx.database.db.selectFrom('webhook_messages').select(['id', 'status']).orderBy('seq').execute();
 
-async function until(check: () => Promise<boolean>) {
-  const deadline = Date.now() + 10_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** An outbox row as delivery leaves it. */
 function message(
   id: string,
@@ -72,7 +65,8 @@ function message(
 
 describe('webhook outbox clean-up', () => {
   it('deletes delivered messages past the retention and keeps the art. 19 evidence on the notices', async () => {
-    await reportWithBearer(t, await timesheetsToken(t), accounts([CLOSED_ID, now()]));
+    const reported = await reportWithBearer(t, await timesheetsToken(t), accounts([CLOSED_ID, now()]));
+    expect(reported.statusCode).toBe(204);
     const closed = await t.app.inject({
       method: 'POST',
       url: `/admin/accounts/${CLOSED_ID}/close`,

@@ -16,6 +16,7 @@ import {
 import { WebhookOutbox } from '../../src/webhooks/webhook-outbox.service.js';
 import { assertDeliverableUrl, type Resolver } from '../../src/webhooks/webhook-url.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { until } from '../helpers/wait.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
 const SECRET = `whsec_${Buffer.from('a-test-secret-of-32-bytes-long!!').toString('base64')}`;
@@ -61,13 +62,15 @@ async function send(appKey: string, count: number, orderingKey?: string) {
   );
 }
 
-/** Runs the dispatcher until `done` or the deadline. */
-async function drive(d: WebhookDispatcher, done: () => boolean, ms = 8000) {
-  const deadline = Date.now() + ms;
-  while (!done() && Date.now() < deadline) {
-    await d.runOnce();
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** Runs the dispatcher until `done`. */
+function drive(d: WebhookDispatcher, done: () => boolean, timeoutMs = 10_000) {
+  return until(
+    async () => {
+      await d.runOnce();
+      return done();
+    },
+    { timeoutMs, intervalMs: 10, message: 'the deliveries' },
+  );
 }
 
 beforeAll(async () => {
@@ -196,11 +199,13 @@ describe('webhook delivery', () => {
       const d = dispatcher(endpoints, { maxAgeMs: 200 });
       const dead = async () =>
         (await listMessages(database.db, { appKey: 'app.down', status: 'dead', limit: 1 })).length;
-      const deadline = Date.now() + 5000;
-      while ((await dead()) === 0 && Date.now() < deadline) {
-        await d.runOnce();
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await until(
+        async () => {
+          await d.runOnce();
+          return (await dead()) > 0;
+        },
+        { message: 'the message to become a dead letter' },
+      );
       const [row] = await listMessages(database.db, { appKey: 'app.down', limit: 1 });
       expect(row?.status).toBe('dead');
       expect(row?.last_status).toBe(500);

@@ -1,0 +1,512 @@
+import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import SQLite from 'better-sqlite3';
+import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type Database,
+  DatabaseBusyError,
+  engineOf,
+  isRowError,
+  isUniqueViolation,
+  openDatabase,
+  sqlitePath,
+} from '../../src/db/dialect.js';
+import type { DB } from '../../src/db/schema.js';
+import { createTestDatabase, type TestDatabase, testEngine } from '../helpers/database.js';
+
+/**
+ * src/db/dialect.ts on its own, on scratch tables: each test states the guarantee the rest
+ * of Custos relies on and shows it on the engine under test. Where the engines reach a
+ * guarantee differently (SQLite's single writer, PostgreSQL's row and advisory locks), the
+ * test asserts the observable difference too, so neither engine passes by doing nothing.
+ */
+
+interface Scratch {
+  claims: { id: number; worker: string | null };
+}
+
+let testDb: TestDatabase;
+let database: Database;
+
+const exec = (query: ReturnType<typeof sql>, db: Kysely<DB> = database.db) => query.execute(db);
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  database = openDatabase(testDb.url);
+  for (const ddl of [
+    sql`create table dialect_rows (id integer primary key, label text not null)`,
+    sql`create table claims (id integer primary key, worker text)`,
+    sql`create table people (id integer primary key, email text not null)`,
+    sql`create unique index people_email_uq on people (email)`,
+    sql`create table badges (id integer primary key, person_id integer not null references people (id))`,
+    sql`create table chain (n integer not null)`,
+  ])
+    await exec(ddl);
+});
+afterAll(async () => {
+  await database.close();
+  await testDb.drop();
+});
+
+async function labels(db: Kysely<DB> = database.db): Promise<string[]> {
+  const { rows } = await sql<{ label: string }>`select label from dialect_rows order by id`.execute(db);
+  return rows.map((r) => r.label);
+}
+
+describe('engineOf and sqlitePath', () => {
+  it('tell the engine from the URL scheme, refusing any other', () => {
+    expect(engineOf('sqlite:./data/custos.db')).toBe('sqlite');
+    expect(engineOf('sqlite::memory:')).toBe('sqlite');
+    expect(engineOf('postgres://custos@db:5432/custos')).toBe('postgres');
+    expect(engineOf('postgresql://custos@db/custos')).toBe('postgres');
+    for (const url of ['mysql://db/custos', 'postgres:custos', 'POSTGRES://db/custos', './custos.db', ''])
+      expect(() => engineOf(url), url).toThrow('DATABASE_URL must start with sqlite: or postgres://');
+  });
+
+  it('read a relative, an absolute and an in-memory SQLite path, and refuse an empty one', () => {
+    expect(sqlitePath('sqlite:./data/custos.db')).toBe(resolve('data/custos.db'));
+    expect(sqlitePath('sqlite:data/custos.db')).toBe(resolve('data/custos.db'));
+    expect(sqlitePath('sqlite://data/custos.db')).toBe(resolve('data/custos.db'));
+    expect(sqlitePath('sqlite:/var/lib/custos/custos.db')).toBe('/var/lib/custos/custos.db');
+    expect(sqlitePath('sqlite:///var/lib/custos/custos.db')).toBe('/var/lib/custos/custos.db');
+    expect(sqlitePath('sqlite::memory:')).toBe(':memory:');
+    expect(() => sqlitePath('sqlite:')).toThrow('DATABASE_URL sqlite: needs a file path');
+    expect(() => sqlitePath('sqlite://')).toThrow('DATABASE_URL sqlite: needs a file path');
+  });
+});
+
+/**
+ * How durably this connection commits: SQLite's `synchronous` (2 = FULL, an fsync at every
+ * commit; 1 = NORMAL, none in WAL mode), PostgreSQL's `synchronous_commit` (on / off).
+ */
+async function commitDurability(db: Kysely<DB>): Promise<'durable' | 'relaxed'> {
+  if (testEngine === 'sqlite') {
+    const { rows } = await sql<{ synchronous: number }>`pragma synchronous`.execute(db);
+    const level = rows[0]?.synchronous;
+    expect([1, 2]).toContain(level);
+    return level === 2 ? 'durable' : 'relaxed';
+  }
+  const { rows } = await sql<{ synchronous_commit: string }>`show synchronous_commit`.execute(db);
+  const setting = rows[0]?.synchronous_commit;
+  expect(['on', 'off']).toContain(setting);
+  return setting === 'on' ? 'durable' : 'relaxed';
+}
+
+describe('writeTransaction({ durable: false })', () => {
+  // One connection on PostgreSQL too, so that the next transaction runs on the very
+  // connection the relaxed one used: a leaked setting could not hide on another.
+  let single: Database;
+  beforeAll(() => {
+    single = openDatabase(testDb.url, { pgPoolSize: 1 });
+  });
+  afterAll(() => single.close());
+  beforeEach(() => exec(sql`delete from dialect_rows`));
+
+  it('commits without the fsync, and the next transaction is durable again', async () => {
+    expect(await commitDurability(single.db)).toBe('durable');
+    const inside = await single.writeTransaction(
+      async (trx) => {
+        await exec(sql`insert into dialect_rows (id, label) values (1, 'relaxed')`, trx);
+        return commitDurability(trx);
+      },
+      { durable: false },
+    );
+    expect(inside).toBe('relaxed');
+    // Committed: another connection sees the row.
+    expect(await labels(database.db)).toEqual(['relaxed']);
+
+    expect(await commitDurability(single.db)).toBe('durable');
+    const next = await single.writeTransaction(async (trx) => {
+      await exec(sql`insert into dialect_rows (id, label) values (2, 'durable')`, trx);
+      return commitDurability(trx);
+    });
+    expect(next).toBe('durable');
+    expect(await labels(database.db)).toEqual(['relaxed', 'durable']);
+  });
+
+  it('rolls back a failed relaxed transaction and leaves the connection durable', async () => {
+    const failure = new Error('the work failed');
+    await expect(
+      single.writeTransaction(
+        async (trx) => {
+          await exec(sql`insert into dialect_rows (id, label) values (1, 'lost')`, trx);
+          throw failure;
+        },
+        { durable: false },
+      ),
+    ).rejects.toBe(failure);
+    expect(await labels(database.db)).toEqual([]);
+    expect(await commitDurability(single.db)).toBe('durable');
+    expect(await single.writeTransaction((trx) => commitDurability(trx))).toBe('durable');
+  });
+});
+
+describe('skipLocked', () => {
+  // SQLite ignores it (one writer at a time); on PostgreSQL it adds FOR UPDATE SKIP LOCKED.
+  function claim(trx: Kysely<DB>, size: number) {
+    const query = (trx as unknown as Kysely<Scratch>)
+      .selectFrom('claims')
+      .select('id')
+      .where('worker', 'is', null)
+      .orderBy('id')
+      .limit(size);
+    return database
+      .skipLocked(query as unknown as SelectQueryBuilder<DB, keyof DB, { id: number }>)
+      .execute();
+  }
+
+  async function fill(count: number) {
+    await exec(sql`delete from claims`);
+    const values = Array.from({ length: count }, (_, i) => sql`(${i + 1}, null)`);
+    await exec(sql`insert into claims (id, worker) values ${sql.join(values)}`);
+  }
+
+  async function markClaimed(trx: Kysely<DB>, ids: number[], worker: string) {
+    if (ids.length > 0)
+      await exec(sql`update claims set worker = ${worker} where id in (${sql.join(ids)})`, trx);
+  }
+
+  it('two workers claiming at once never get the same row: side by side on PostgreSQL, one after the other on SQLite', async () => {
+    await fill(20);
+    // Give the pool two connections before timing anything.
+    await Promise.all([exec(sql`select 1`), exec(sql`select 1`)]);
+    const holdMs = 1000;
+    const worker = (name: string) =>
+      database.writeTransaction(async (trx) => {
+        const ids = (await claim(trx, 5)).map((r) => Number(r.id));
+        const claimedAt = performance.now();
+        // Hold the claim, uncommitted, while the other worker claims.
+        await sleep(holdMs);
+        await markClaimed(trx, ids, name);
+        return { name, ids, claimedAt, doneAt: performance.now() };
+      });
+    const [a, b] = await Promise.all([worker('a'), worker('b')]);
+
+    const [first, second] = a.claimedAt < b.claimedAt ? [a, b] : [b, a];
+    expect(first.ids).toEqual([1, 2, 3, 4, 5]);
+    expect(second.ids).toEqual([6, 7, 8, 9, 10]);
+    if (testEngine === 'postgres') {
+      // The second claimed while the first still held its rows: it skipped them, not waited.
+      expect(second.claimedAt).toBeLessThan(first.doneAt);
+    } else {
+      // The single writer: the second transaction began after the first had finished.
+      expect(second.claimedAt).toBeGreaterThanOrEqual(first.doneAt);
+    }
+  });
+
+  it('two workers draining a queue claim every row exactly once', async () => {
+    await fill(40);
+    const drain = async (name: string) => {
+      const claimed: number[] = [];
+      for (;;) {
+        const ids = await database.writeTransaction(async (trx) => {
+          const batch = (await claim(trx, 3)).map((r) => Number(r.id));
+          await sleep(5);
+          await markClaimed(trx, batch, name);
+          return batch;
+        });
+        if (ids.length === 0) return claimed;
+        claimed.push(...ids);
+      }
+    };
+    const [a, b] = await Promise.all([drain('a'), drain('b')]);
+    expect([...a, ...b].sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    const { rows } = await sql<{ worker: string | null }>`select worker from claims order by id`.execute(
+      database.db,
+    );
+    const owners = new Map([...a.map((id) => [id, 'a'] as const), ...b.map((id) => [id, 'b'] as const)]);
+    expect(rows.map((r) => r.worker)).toEqual(Array.from({ length: 40 }, (_, i) => owners.get(i + 1)));
+  });
+});
+
+describe('isUniqueViolation and isRowError', () => {
+  beforeAll(async () => {
+    await exec(sql`insert into people (id, email) values (1, 'ada@example.org')`);
+  });
+
+  async function failure(query: ReturnType<typeof sql>): Promise<unknown> {
+    try {
+      await database.writeTransaction((trx) => exec(query, trx));
+    } catch (error) {
+      return error;
+    }
+    throw new Error('the statement did not fail');
+  }
+
+  it('a duplicate primary key and a duplicate in a unique index are unique violations and row errors', async () => {
+    for (const query of [
+      sql`insert into people (id, email) values (1, 'other@example.org')`,
+      sql`insert into people (id, email) values (2, 'ada@example.org')`,
+    ]) {
+      const error = await failure(query);
+      expect(isUniqueViolation(error)).toBe(true);
+      expect(isRowError(error)).toBe(true);
+    }
+  });
+
+  it('another constraint is a row error but not a unique violation', async () => {
+    for (const query of [
+      sql`insert into people (id, email) values (3, null)`,
+      sql`insert into badges (id, person_id) values (1, 999)`,
+    ]) {
+      const error = await failure(query);
+      expect(isUniqueViolation(error)).toBe(false);
+      expect(isRowError(error)).toBe(true);
+    }
+  });
+
+  it('an error that is not about a row is neither', async () => {
+    const errors = [
+      await failure(sql`insert into no_such_table (id) values (1)`),
+      await failure(sql`select from where`),
+      new DatabaseBusyError(),
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+      new Error('no code'),
+      { code: 23505 },
+      'a string',
+      null,
+      undefined,
+    ];
+    for (const error of errors) {
+      expect(isUniqueViolation(error), String(error)).toBe(false);
+      expect(isRowError(error), String(error)).toBe(false);
+    }
+  });
+});
+
+describe('the connection queue', () => {
+  beforeEach(() => exec(sql`delete from dialect_rows`));
+
+  it('SQLite hands the one connection out in arrival order; a PostgreSQL pool answers every query', async () => {
+    const done: string[] = [];
+    const count = () =>
+      sql<{ n: number }>`select count(*) as n from dialect_rows`
+        .execute(database.db)
+        .then((r) => Number(r.rows[0]?.n));
+    const queries = (from: number) =>
+      Array.from({ length: 20 }, (_, i) =>
+        count().then((n) => {
+          done.push(`q${from + i}`);
+          return n;
+        }),
+      );
+    const before = queries(0);
+    // A transaction that keeps the connection across an await: on SQLite every query issued
+    // after it waits for its commit and none runs inside it.
+    const transaction = database
+      .writeTransaction(async (trx) => {
+        await exec(sql`insert into dialect_rows (id, label) values (1, 'one')`, trx);
+        await sleep(100);
+        await exec(sql`insert into dialect_rows (id, label) values (2, 'two')`, trx);
+      })
+      .then(() => done.push('transaction'));
+    const after = queries(20);
+    const [seenBefore, seenAfter] = await Promise.all([Promise.all(before), Promise.all(after), transaction]);
+
+    expect([...done].sort()).toEqual(
+      ['transaction', ...Array.from({ length: 40 }, (_, i) => `q${i}`)].sort(),
+    );
+    if (testEngine === 'sqlite') {
+      expect(done).toEqual([
+        ...Array.from({ length: 20 }, (_, i) => `q${i}`),
+        'transaction',
+        ...Array.from({ length: 20 }, (_, i) => `q${20 + i}`),
+      ]);
+      expect(seenBefore).toEqual(Array(20).fill(0));
+      expect(seenAfter).toEqual(Array(20).fill(2));
+    } else {
+      // Other connections: they see the transaction's rows all or not at all, never half.
+      for (const n of [...seenBefore, ...seenAfter]) expect([0, 2]).toContain(n);
+    }
+  });
+
+  it('runs more queries than connections, each answered with its own result', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        sql<{ n: number }>`select ${i} as n`.execute(database.db).then((r) => Number(r.rows[0]?.n)),
+      ),
+    );
+    expect(results).toEqual(Array.from({ length: 60 }, (_, i) => i));
+  });
+});
+
+/**
+ * Another connection (in this process, but to the database like any other process) takes
+ * the write lock: SQLite's BEGIN IMMEDIATE; on PostgreSQL, which has no database-wide writer
+ * lock, a lock on the table that lets readers through and makes inserts wait.
+ */
+async function holdWriteLock(): Promise<{ release: () => Promise<void> }> {
+  if (testEngine === 'sqlite') {
+    const other = new SQLite(sqlitePath(testDb.url));
+    other.exec('begin immediate');
+    return {
+      release: async () => {
+        other.exec('commit');
+        other.close();
+      },
+    };
+  }
+  const other = new pg.Client({ connectionString: testDb.url });
+  await other.connect();
+  await other.query('begin');
+  await other.query('lock table dialect_rows in share row exclusive mode');
+  return {
+    release: async () => {
+      await other.query('commit');
+      await other.end();
+    },
+  };
+}
+
+/** Counts timer ticks while `work` runs: a blocked event loop would count next to none. */
+async function ticksDuring<T>(work: Promise<T>): Promise<{ result: T; ticks: number }> {
+  let ticks = 0;
+  const timer = setInterval(() => {
+    ticks++;
+  }, 20);
+  try {
+    return { result: await work, ticks };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+describe('a write transaction meeting another connection holding the write lock', () => {
+  beforeEach(() => exec(sql`delete from dialect_rows`));
+
+  it('waits without blocking the event loop, serves reads meanwhile, and succeeds once the lock is free', async () => {
+    const holdMs = 1500;
+    const holder = await holdWriteLock();
+    const lockedAt = performance.now();
+    // The lock is released by a timer: were the event loop blocked, it could not fire.
+    const released = sleep(holdMs).then(() => holder.release());
+    let written = false;
+    const write = database.writeTransaction(async (trx) => {
+      await exec(sql`insert into dialect_rows (id, label) values (1, 'waited')`, trx);
+      written = true;
+      return performance.now();
+    });
+    // A read issued after the waiting write is answered before it.
+    expect(await labels()).toEqual([]);
+    expect(written).toBe(false);
+    const { result: wroteAt, ticks } = await ticksDuring(write);
+    await released;
+
+    expect(wroteAt - lockedAt).toBeGreaterThan(holdMs - 200);
+    expect(ticks).toBeGreaterThan(10);
+    expect(await labels()).toEqual(['waited']);
+  });
+
+  it('a write statement outside a transaction waits too, lending the connection to reads meanwhile', async () => {
+    const holdMs = 1500;
+    const holder = await holdWriteLock();
+    const released = sleep(holdMs).then(() => holder.release());
+    let written = false;
+    const write = exec(sql`insert into dialect_rows (id, label) values (1, 'waited')`).then(() => {
+      written = true;
+    });
+    expect(await labels()).toEqual([]);
+    expect(written).toBe(false);
+    await write;
+    await released;
+    expect(await labels()).toEqual(['waited']);
+  });
+
+  it('with a short maximum wait: SQLite gives up with DatabaseBusyError and writes nothing; PostgreSQL, which queues lock waiters, waits', async () => {
+    const holdMs = 1500;
+    const holder = await holdWriteLock();
+    const started = performance.now();
+    const released = sleep(holdMs).then(() => holder.release());
+    let ran = false;
+    const outcome = await database
+      .writeTransaction(
+        async (trx) => {
+          ran = true;
+          await exec(sql`insert into dialect_rows (id, label) values (1, 'impatient')`, trx);
+        },
+        { maxWaitMs: 300, durable: false },
+      )
+      .then(
+        () => 'written',
+        (error: unknown) => error,
+      );
+    const waited = performance.now() - started;
+    await released;
+    if (testEngine === 'sqlite') {
+      expect(outcome).toBeInstanceOf(DatabaseBusyError);
+      expect(ran).toBe(false);
+      // About the maximum wait (measured in whole milliseconds there), well before the release.
+      expect(waited).toBeGreaterThan(290);
+      expect(waited).toBeLessThan(holdMs);
+      expect(await labels()).toEqual([]);
+    } else {
+      expect(outcome).toBe('written');
+      expect(waited).toBeGreaterThan(holdMs - 200);
+      expect(await labels()).toEqual(['impatient']);
+    }
+    // Giving up (or not) left the connection committing durably.
+    expect(await commitDurability(database.db)).toBe('durable');
+  });
+});
+
+describe('serializedTransaction', () => {
+  beforeEach(() => exec(sql`delete from chain`));
+
+  /** Reads the chain's last link, pauses, appends the next: a race unless serialized. */
+  async function appendLink(trx: Kysely<DB>): Promise<{ n: number; start: number; end: number }> {
+    const start = performance.now();
+    const { rows } = await sql<{ last: number | null }>`select max(n) as last from chain`.execute(trx);
+    const n = Number(rows[0]?.last ?? 0) + 1;
+    await sleep(500);
+    await exec(sql`insert into chain (n) values (${n})`, trx);
+    return { n, start, end: performance.now() };
+  }
+
+  async function chain(): Promise<number[]> {
+    const { rows } = await sql<{ n: number }>`select n from chain order by n`.execute(database.db);
+    return rows.map((r) => Number(r.n));
+  }
+
+  const overlap = (a: { start: number; end: number }, b: { start: number; end: number }) =>
+    a.start < b.end && b.start < a.end;
+
+  it('runs two callers naming the same lock one after the other', async () => {
+    const [a, b] = await Promise.all([
+      database.serializedTransaction('dialect-test-chain', appendLink),
+      database.serializedTransaction('dialect-test-chain', appendLink),
+    ]);
+    expect([a.n, b.n].sort()).toEqual([1, 2]);
+    expect(overlap(a, b)).toBe(false);
+    expect(await chain()).toEqual([1, 2]);
+  });
+
+  it('advisoryLock inside a write transaction takes the same lock', async () => {
+    const [a, b] = await Promise.all([
+      database.serializedTransaction('dialect-test-chain', appendLink),
+      database.writeTransaction(async (trx) => {
+        await database.advisoryLock(trx, 'dialect-test-chain');
+        return appendLink(trx);
+      }),
+    ]);
+    expect([a.n, b.n].sort()).toEqual([1, 2]);
+    expect(overlap(a, b)).toBe(false);
+  });
+
+  it('other lock names: side by side on PostgreSQL, one after the other on SQLite (one writer)', async () => {
+    const [a, b] = await Promise.all([
+      database.serializedTransaction('dialect-test-one', appendLink),
+      database.serializedTransaction('dialect-test-two', appendLink),
+    ]);
+    if (testEngine === 'postgres') {
+      expect(overlap(a, b)).toBe(true);
+      // Both read an empty chain: nothing orders callers of different locks.
+      expect([a.n, b.n]).toEqual([1, 1]);
+    } else {
+      expect(overlap(a, b)).toBe(false);
+      expect([a.n, b.n].sort()).toEqual([1, 2]);
+    }
+  });
+});
