@@ -2,8 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { AuditActor } from '../audit/audit.service.js';
 import { ADMIN_SCOPE, apiClientOf, appOf } from '../auth/principal.js';
-import { AppKeyParams } from '../directory/admin.schemas.js';
 import { errorResponses } from '../errors/error.schemas.js';
+import { AppKeyParams } from '../shared/common.schemas.js';
 import {
   AccessListQuery,
   AccessRequest,

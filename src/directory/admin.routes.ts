@@ -3,15 +3,9 @@ import Type from 'typebox';
 import type { AuditActor } from '../audit/audit.service.js';
 import { ADMIN_SCOPE, apiClientOf, type Principal } from '../auth/principal.js';
 import { errorResponses } from '../errors/error.schemas.js';
+import { AccountIdParams, AppKeyParams, ClientKeyParams } from '../shared/common.schemas.js';
 import { visibleProfile } from '../users/visibility.js';
-import {
-  AccountIdParams,
-  AdminAccount,
-  AdminApp,
-  AppKeyParams,
-  ClientKeyParams,
-  ClosedAccount,
-} from './admin.schemas.js';
+import { AdminAccount, AdminApp, ClosedAccount } from './admin.schemas.js';
 import type { DirectoryService } from './directory.service.js';
 import { ImportFile, ImportSummary } from './import.schemas.js';
 import type { DirectoryImporter } from './import.service.js';

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { ADMIN_SCOPE } from '../auth/principal.js';
-import { AccountIdParams } from '../directory/admin.schemas.js';
 import { errorResponses } from '../errors/error.schemas.js';
+import { AccountIdParams } from '../shared/common.schemas.js';
 import type { ComplianceService } from './compliance.service.js';
 
 const auth = { kind: 'api-client', scope: ADMIN_SCOPE } as const;
