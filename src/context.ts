@@ -20,6 +20,7 @@ import { loadMasterKey } from './crypto/master-key.js';
 import { deriveKey, SecretBox } from './crypto/secret-box.js';
 import { type Database, openDatabase } from './db/dialect.js';
 import { ensureMigrated } from './db/migrator.js';
+import { AppCredentialStore } from './directory/app-credentials.js';
 import { DirectoryService } from './directory/directory.service.js';
 import { DirectoryImporter } from './directory/import.service.js';
 import { AppWebhookEndpoints } from './directory/webhook-endpoints.js';
@@ -192,8 +193,10 @@ export async function createContext(config: Config, options: ContextOptions = {}
       deriveKey(masterKey, 'credential-limiter'),
     );
     const tokens = new TokenAuthenticator(database, config.authCacheMs, credentialLimiter);
-    const oauth = new OAuthService(database, masterKey, config.oauthTokenTtlSeconds, credentialLimiter);
-    const appAuth = new AppAuthenticator(database, secrets, oauth, credentialLimiter);
+    // App authentication reads apps' credentials from the directory through its port.
+    const appCredentials = new AppCredentialStore(database, secrets);
+    const oauth = new OAuthService(appCredentials, masterKey, config.oauthTokenTtlSeconds, credentialLimiter);
+    const appAuth = new AppAuthenticator(appCredentials, oauth, credentialLimiter);
     // The access programme's prerequisite "reports within its cycle" is read from the holdings register.
     const access = new AccessProgramme(
       database,
