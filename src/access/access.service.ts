@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { AuditActor, AuditLog } from '../audit/audit.service.js';
 import type { Database } from '../db/dialect.js';
 import type { DB } from '../db/schema.js';
-import { findApp } from '../directory/app.repository.js';
+import { findAppSummary } from '../directory/directory-read.service.js';
 import { AppError } from '../errors/app-error.js';
 import { enqueueWebhooks } from '../webhooks/webhook-dispatcher.js';
 import { toAccessRequest } from './access.mapper.js';
@@ -51,9 +51,9 @@ export class AccessProgramme {
     if (callerAppKey !== undefined && body.appKey !== callerAppKey)
       throw new AppError('FORBIDDEN', 'appKey is not the calling app', { field: 'appKey' });
     const useCases = await this.resolveUseCases(body.useCases);
-    const app = await findApp(this.database.db, body.appKey);
+    const app = await findAppSummary(this.database.db, body.appKey);
     if (!app) throw new AppError('NOT_FOUND', 'No such app', { field: 'appKey' });
-    const storesPd = body.storesPersonalData || app.stores_personal_data === 1;
+    const storesPd = body.storesPersonalData || app.storesPersonalData;
     const reporting = await this.reportingCheck(body.appKey, storesPd);
     const evaluation = evaluateRequest(useCases, reporting);
 

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { ReportingCompliance } from '../access/reporting-compliance.js';
 import type { Database } from '../db/dialect.js';
 import type { DB } from '../db/schema.js';
-import { findAccountRow } from '../directory/account.repository.js';
+import { findAccount } from '../directory/directory-read.service.js';
 import { AppError } from '../errors/app-error.js';
 import type { DeliveryRecords } from '../webhooks/delivery-records.port.js';
 import * as repo from './compliance.repository.js';
@@ -87,7 +87,7 @@ export class ComplianceService implements ReportingCompliance, DeliveryRecords {
     accountId: string,
   ): Promise<{ accountId: string; closedAt: string | null; apps: AppEvidence[] }> {
     const db = this.database.db;
-    const account = await findAccountRow(db, accountId);
+    const account = await findAccount(db, accountId);
     if (!account) throw new AppError('NOT_FOUND', 'No such account', { field: 'accountId' });
     const byApp = new Map<string, AppEvidence>();
     const entry = (appKey: string) => {
@@ -126,6 +126,6 @@ export class ComplianceService implements ReportingCompliance, DeliveryRecords {
     for (const c of await repo.findConfirmationsOfAccount(db, accountId))
       entry(c.app_key).confirmedAt = c.confirmed_at;
     const apps = [...byApp.values()].sort((a, b) => a.appKey.localeCompare(b.appKey));
-    return { accountId, closedAt: account.closed_at, apps };
+    return { accountId, closedAt: account.closedAt, apps };
   }
 }

@@ -1,45 +1,5 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
-import { memberAccounts } from '../directory/account.repository.js';
-
-/** What report-accounts needs of an account the app may see: no PD. */
-export interface ReportedAccountState {
-  account_id: string;
-  status: string;
-  pd_updated_at: string;
-}
-
-/**
- * Accounts among `accountIds` that are members of at least one of `siteIds`, in one
- * indexed query: the hot path is O(accounts in the request), whatever the directory size.
- */
-export function findVisibleAccountStates(
-  db: Kysely<DB>,
-  accountIds: string[],
-  siteIds: readonly string[],
-): Promise<ReportedAccountState[]> {
-  if (accountIds.length === 0 || siteIds.length === 0) return Promise.resolve([]);
-  return memberAccounts(db, accountIds, siteIds).select(['account_id', 'status', 'pd_updated_at']).execute();
-}
-
-/**
- * Accounts among `accountIds` that this app holds (it reported them before), whatever its
- * sites now.
- */
-export function findHeldAccountStates(
-  db: Kysely<DB>,
-  appKey: string,
-  accountIds: string[],
-): Promise<ReportedAccountState[]> {
-  if (accountIds.length === 0) return Promise.resolve([]);
-  return db
-    .selectFrom('holdings')
-    .innerJoin('accounts', 'accounts.account_id', 'holdings.account_id')
-    .select(['accounts.account_id', 'accounts.status', 'accounts.pd_updated_at'])
-    .where('holdings.app_key', '=', appKey)
-    .where('holdings.account_id', 'in', accountIds)
-    .execute();
-}
 
 export interface HoldingReport {
   accountId: string;
@@ -143,6 +103,7 @@ export async function insertNotices(db: Kysely<DB>, rows: NoticeRow[]): Promise<
   }
 }
 
+/** Accounts among `accountIds` that this app holds (it reported them before), whatever its sites now. */
 export async function findHeldAccountIds(db: Kysely<DB>, appKey: string, accountIds: string[]) {
   if (accountIds.length === 0) return [];
   const rows = await db
