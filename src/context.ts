@@ -177,7 +177,6 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const consent = new ConsentService(database, notices, inbox, geoip, optIn);
 
     const poke = () => worker.poke();
-    const directory = new DirectoryService(database, secrets, audit, poke);
     const importer = new DirectoryImporter(database, secrets, audit, {
       allowPrivateWebhooks: config.allowPrivateWebhooks,
       onWebhooks: poke,
@@ -205,6 +204,8 @@ export async function createContext(config: Config, options: ContextOptions = {}
       { requestsPerDay: config.accessRequestsPerDay },
       poke,
     );
+    // The directory shows, and the Email API checks, the allow list the access programme keeps.
+    const directory = new DirectoryService(database, secrets, audit, { allowList: access }, poke);
     const users = new UserService(database, audit, access);
     const reporting = new ReportingService(database);
     const sessions = new SessionService(

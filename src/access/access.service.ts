@@ -11,10 +11,7 @@ import * as repo from './access.repository.js';
 import { findGrantingRequests } from './access.repository.js';
 import { canTransition, evaluateRequest, FILING_WINDOW_MS, type ReportingCheck } from './access.rules.js';
 import type { AccessRequest, AccessRequestBody, AccessStatus, UseCase } from './access.schemas.js';
-import type { ReportingCompliance } from './reporting-compliance.js';
-
-/** The visible scope an approved app's installations show (seed 004: "a new scope … upon install"). */
-export const EMAIL_ADDRESS_SCOPE = 'read:email-address:custos';
+import type { ReportingCompliance } from './reporting-compliance.port.js';
 
 const actorRef = (actor: AuditActor) => `${actor.type}:${actor.id}`;
 
@@ -154,9 +151,12 @@ export class AccessProgramme {
     };
   }
 
-  /** Read on every Email API call: never cached, so a revocation counts from the next call. */
-  isApproved(appKey: string): Promise<boolean> {
-    return repo.isOnAllowList(this.database.db, appKey);
+  /**
+   * The Email API allow list, read on every Email API call: never cached, so a revocation
+   * counts from the next call. `db` reads inside the caller's transaction.
+   */
+  isApproved(appKey: string, db: Kysely<DB> = this.database.db): Promise<boolean> {
+    return repo.isOnAllowList(db, appKey);
   }
 
   async useCases(): Promise<UseCase[]> {

@@ -14,6 +14,11 @@ export type AppAuthScheme = 'jwt' | 'oauth';
 /** The app scopes Custos knows; OAuth clients may be allowed only these. */
 export const APP_SCOPES = ['read:user', 'report:personal-data'] as const;
 export type AppScope = (typeof APP_SCOPES)[number];
+/**
+ * The scope an app's installations show while the app is on the Email API allow list: no
+ * route requires it (the allow list is checked on every call), it tells the app what it may do.
+ */
+export const EMAIL_ADDRESS_SCOPE = 'read:email-address:custos';
 
 /**
  * A third-party app. `siteIds` are the sites it may read, fixed at authentication: a

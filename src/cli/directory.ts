@@ -1,9 +1,11 @@
+import { AccessProgramme } from '../access/access.service.js';
 import { AuditLog } from '../audit/audit.service.js';
 import type { Config } from '../config.js';
 import { loadMasterKey } from '../crypto/master-key.js';
 import { SecretBox } from '../crypto/secret-box.js';
 import { DirectoryService } from '../directory/directory.service.js';
 import { DirectoryImporter } from '../directory/import.service.js';
+import { ComplianceService } from '../reporting/compliance.service.js';
 import { withDatabase } from './database.js';
 
 export interface DirectoryCommands {
@@ -19,8 +21,12 @@ export function withDirectory<T>(
   return withDatabase(config, (database) => {
     const secrets = new SecretBox(loadMasterKey({ key: config.secretKey, keyFile: config.secretKeyFile }));
     const audit = new AuditLog(database);
+    const compliance = new ComplianceService(database, config.reportCycleDays);
+    const allowList = new AccessProgramme(database, audit, compliance, {
+      requestsPerDay: config.accessRequestsPerDay,
+    });
     return fn({
-      directory: new DirectoryService(database, secrets, audit),
+      directory: new DirectoryService(database, secrets, audit, { allowList }),
       importer: new DirectoryImporter(database, secrets, audit, {
         allowPrivateWebhooks: config.allowPrivateWebhooks,
       }),

@@ -1,7 +1,5 @@
-import { isOnAllowList } from '../access/access.repository.js';
-import { EMAIL_ADDRESS_SCOPE } from '../access/access.service.js';
 import type { AuditActor, AuditLog } from '../audit/audit.service.js';
-import { APP_SCOPES } from '../auth/principal.js';
+import { APP_SCOPES, EMAIL_ADDRESS_SCOPE } from '../auth/principal.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
@@ -9,6 +7,7 @@ import { announceAccountEvent, announceLifecycleEvent } from '../reporting/accou
 import { type Account, accountFromRow, EMPTY_PROFILE, profileColumns } from './account.model.js';
 import * as accounts from './account.repository.js';
 import * as apps from './app.repository.js';
+import type { EmailApiAllowList } from './email-api-allow-list.port.js';
 import { secretContext } from './secrets.js';
 
 export interface AppDetails {
@@ -42,6 +41,7 @@ export class DirectoryService {
     private readonly database: Database,
     private readonly secrets: SecretBox,
     private readonly audit: AuditLog,
+    private readonly ports: { allowList: EmailApiAllowList },
     /** Called after a commit that wrote webhook messages, so delivery starts at once. */
     private readonly onWebhooks: () => void = () => {},
   ) {}
@@ -121,7 +121,7 @@ export class DirectoryService {
     return this.database.writeTransaction(async (trx) => {
       const app = await apps.findApp(trx, appKey);
       if (!app) throw new AppError('NOT_FOUND', 'No such app', { field: 'key' });
-      const approved = await isOnAllowList(trx, app.key);
+      const approved = await this.ports.allowList.isApproved(app.key, trx);
       const scopes = approved ? [...APP_SCOPES, EMAIL_ADDRESS_SCOPE] : [...APP_SCOPES];
       const installations = (await apps.listInstallationsOf(trx, app.key)).map((i) => ({
         clientKey: i.client_key,

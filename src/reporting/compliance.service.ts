@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { ReportingCompliance } from '../access/reporting-compliance.js';
+import type { ReportingCompliance } from '../access/reporting-compliance.port.js';
 import type { Database } from '../db/dialect.js';
 import type { DB } from '../db/schema.js';
 import { findAccount } from '../directory/directory-read.service.js';

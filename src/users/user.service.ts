@@ -3,6 +3,7 @@ import type { AppPrincipal } from '../auth/principal.js';
 import type { Database } from '../db/dialect.js';
 import type { Account } from '../directory/account.model.js';
 import { listDisclosureInstallations, listMemberAccounts } from '../directory/directory-read.service.js';
+import type { EmailApiAllowList } from '../directory/email-api-allow-list.port.js';
 import { AppError } from '../errors/app-error.js';
 import { toUser } from './user.mapper.js';
 import type { BulkUserQuery, UnrestrictedEmail, User, UserPage } from './user.schemas.js';
@@ -10,11 +11,6 @@ import type { Viewer } from './visibility.js';
 
 /** Whatever the JWT's `sub` says, an app is an app: impersonation widens nothing (seed 003). */
 const APP_VIEWER: Viewer = { kind: 'app' };
-
-/** The Email API allow list (the access programme, src/access/), read on every call. */
-export interface EmailApiAllowList {
-  isApproved(appKey: string): Promise<boolean>;
-}
 
 const notFound = () => new AppError('NOT_FOUND', 'No such user', { field: 'accountId' });
 
