@@ -4,11 +4,11 @@ import type { AuditActor } from '../audit/audit.service.js';
 import { ADMIN_SCOPE, apiClientOf, type Principal } from '../auth/principal.js';
 import { errorResponses } from '../errors/error.schemas.js';
 import { AccountIdParams, AppKeyParams, ClientKeyParams } from '../shared/common.schemas.js';
-import { visibleProfile } from '../users/visibility.js';
 import { AdminAccount, AdminApp, ClosedAccount } from './admin.schemas.js';
 import type { DirectoryService } from './directory.service.js';
 import { ImportFile, ImportSummary } from './import.schemas.js';
 import type { DirectoryImporter } from './import.service.js';
+import { visibleProfile } from './visibility.model.js';
 
 const auth = { kind: 'api-client', scope: ADMIN_SCOPE } as const;
 const security = [{ basic: [] }];

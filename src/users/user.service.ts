@@ -4,10 +4,10 @@ import type { Database } from '../db/dialect.js';
 import type { Account } from '../directory/account.model.js';
 import { listDisclosureInstallations, listMemberAccounts } from '../directory/directory-read.service.js';
 import type { EmailApiAllowList } from '../directory/email-api-allow-list.port.js';
+import type { Viewer } from '../directory/visibility.model.js';
 import { AppError } from '../errors/app-error.js';
 import { toUser } from './user.mapper.js';
 import type { BulkUserQuery, UnrestrictedEmail, User, UserPage } from './user.schemas.js';
-import type { Viewer } from './visibility.js';
 
 /** Whatever the JWT's `sub` says, an app is an app: impersonation widens nothing (seed 003). */
 const APP_VIEWER: Viewer = { kind: 'app' };
