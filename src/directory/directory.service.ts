@@ -3,7 +3,7 @@ import { APP_SCOPES, EMAIL_ADDRESS_SCOPE } from '../auth/principal.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
-import { announceAccountEvent, announceLifecycleEvent } from '../reporting/account-events.js';
+import { announceAccountEvent, announceLifecycleEvent } from '../propagation/propagation.service.js';
 import { type Account, accountFromRow, EMPTY_PROFILE, profileColumns } from './account.model.js';
 import * as accounts from './account.repository.js';
 import * as apps from './app.repository.js';

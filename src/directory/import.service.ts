@@ -7,7 +7,7 @@ import type { SecretBox } from '../crypto/secret-box.js';
 import { type Database, isUniqueViolation } from '../db/dialect.js';
 import type { AccountTable, AppTable, DB } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
-import { announceAccountEvent, announceLifecycleEvent } from '../reporting/account-events.js';
+import { announceAccountEvent, announceLifecycleEvent } from '../propagation/propagation.service.js';
 import { normalizeEmail } from '../shared/email.js';
 import { assertRegistrableUrl } from '../webhooks/webhook-url.js';
 import { type Profile, profileColumns, withDefaultVisibility } from './account.model.js';

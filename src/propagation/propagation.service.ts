@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
-import { enqueueWebhooks, type OutgoingMessage } from '../webhooks/webhook-dispatcher.js';
 import {
   findActiveInstallationsOn,
   findAppsConcerned,
   findMemberSiteIds,
   insertNotices,
-} from './reporting.repository.js';
+} from '../reporting/reporting.repository.js';
+import { enqueueWebhooks, type OutgoingMessage } from '../webhooks/webhook-dispatcher.js';
 
 export type AccountEventType = 'account.closed' | 'account.updated';
 export type LifecycleEventType = 'app.installed' | 'app.uninstalled';
