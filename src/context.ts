@@ -34,6 +34,7 @@ import { JobRunner } from './jobs/job-runner.js';
 import { loggerOptions } from './logger.js';
 import { OperatorService } from './operators/operator.service.js';
 import { Metrics } from './ops/metrics.js';
+import { AccountEventPropagation } from './propagation/propagation.service.js';
 import { ComplianceService } from './reporting/compliance.service.js';
 import { ReportingReminders } from './reporting/reminder.service.js';
 import { reportingJobs } from './reporting/reporting.jobs.js';
@@ -177,10 +178,6 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const consent = new ConsentService(database, notices, inbox, geoip, optIn);
 
     const poke = () => worker.poke();
-    const importer = new DirectoryImporter(database, secrets, audit, {
-      allowPrivateWebhooks: config.allowPrivateWebhooks,
-      onWebhooks: poke,
-    });
     const redis = config.redisUrl ? connectRedis(config.redisUrl, log) : undefined;
     const credentialLimiter = new CredentialLimiter(
       {
@@ -204,8 +201,20 @@ export async function createContext(config: Config, options: ContextOptions = {}
       { requestsPerDay: config.accessRequestsPerDay },
       poke,
     );
-    // The directory shows, and the Email API checks, the allow list the access programme keeps.
-    const directory = new DirectoryService(database, secrets, audit, { allowList: access }, poke);
+    // The directory tells apps of its changes through propagation, which records them in the
+    // holdings register; it shows, and the Email API checks, the access programme's allow list.
+    const accountEvents = new AccountEventPropagation(compliance);
+    const directory = new DirectoryService(
+      database,
+      secrets,
+      audit,
+      { allowList: access, accountEvents },
+      poke,
+    );
+    const importer = new DirectoryImporter(database, secrets, audit, accountEvents, {
+      allowPrivateWebhooks: config.allowPrivateWebhooks,
+      onWebhooks: poke,
+    });
     const users = new UserService(database, audit, access);
     const reporting = new ReportingService(database);
     const sessions = new SessionService(

@@ -5,6 +5,7 @@ import { loadMasterKey } from '../crypto/master-key.js';
 import { SecretBox } from '../crypto/secret-box.js';
 import { DirectoryService } from '../directory/directory.service.js';
 import { DirectoryImporter } from '../directory/import.service.js';
+import { AccountEventPropagation } from '../propagation/propagation.service.js';
 import { ComplianceService } from '../reporting/compliance.service.js';
 import { withDatabase } from './database.js';
 
@@ -25,9 +26,10 @@ export function withDirectory<T>(
     const allowList = new AccessProgramme(database, audit, compliance, {
       requestsPerDay: config.accessRequestsPerDay,
     });
+    const accountEvents = new AccountEventPropagation(compliance);
     return fn({
-      directory: new DirectoryService(database, secrets, audit, { allowList }),
-      importer: new DirectoryImporter(database, secrets, audit, {
+      directory: new DirectoryService(database, secrets, audit, { allowList, accountEvents }),
+      importer: new DirectoryImporter(database, secrets, audit, accountEvents, {
         allowPrivateWebhooks: config.allowPrivateWebhooks,
       }),
     });

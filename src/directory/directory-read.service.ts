@@ -80,6 +80,20 @@ export async function listDisclosureInstallations(
   return rows.map((r) => ({ accountId: r.account_id, installationId: r.installation_id }));
 }
 
+/** The live installations that see the account: on the sites where it is a member. */
+export async function listInstallationsSeeing(
+  db: Kysely<DB>,
+  accountId: string,
+): Promise<{ appKey: string; siteId: string }[]> {
+  const rows = await apps.findInstallationsSeeing(db, accountId);
+  return rows.map((r) => ({ appKey: r.app_key, siteId: r.site_id }));
+}
+
+/** The apps among `appKeys` that have a webhook endpoint (so they can be told of changes), by key. */
+export function listAppKeysWithWebhook(db: Kysely<DB>, appKeys: string[]): Promise<string[]> {
+  return apps.findAppKeysWithWebhook(db, appKeys);
+}
+
 export async function findAppSummary(db: Kysely<DB>, appKey: string): Promise<AppSummary | undefined> {
   const app = await apps.findApp(db, appKey);
   return app && { key: app.key, storesPersonalData: app.stores_personal_data === 1 };

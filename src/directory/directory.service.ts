@@ -3,9 +3,9 @@ import { APP_SCOPES, EMAIL_ADDRESS_SCOPE } from '../auth/principal.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
-import { announceAccountEvent, announceLifecycleEvent } from '../propagation/propagation.service.js';
 import { type Account, accountFromRow, EMPTY_PROFILE, profileColumns } from './account.model.js';
 import * as accounts from './account.repository.js';
+import type { AccountEvents } from './account-events.port.js';
 import * as apps from './app.repository.js';
 import type { EmailApiAllowList } from './email-api-allow-list.port.js';
 import { secretContext } from './secrets.js';
@@ -41,7 +41,7 @@ export class DirectoryService {
     private readonly database: Database,
     private readonly secrets: SecretBox,
     private readonly audit: AuditLog,
-    private readonly ports: { allowList: EmailApiAllowList },
+    private readonly ports: { allowList: EmailApiAllowList; accountEvents: AccountEvents },
     /** Called after a commit that wrote webhook messages, so delivery starts at once. */
     private readonly onWebhooks: () => void = () => {},
   ) {}
@@ -82,7 +82,7 @@ export class DirectoryService {
       });
       await accounts.insertAccountEvent(trx, { account_id: accountId, type: 'account.closed', at: now });
       // GDPR art. 17(2)/19: every app holding the data is told, in this same transaction.
-      const told = await announceAccountEvent(trx, accountId, 'account.closed', now);
+      const told = await this.ports.accountEvents.announceAccountEvent(trx, accountId, 'account.closed', now);
       await this.audit.appendWithin(trx, [
         { actor, action: 'account.closed', accountId, details: { appsNotified: told } },
       ]);
@@ -100,7 +100,17 @@ export class DirectoryService {
       if (installation.uninstalled_at !== null) return;
       const now = new Date().toISOString();
       await apps.updateInstallation(trx, installation.id, { uninstalled_at: now });
-      await announceLifecycleEvent(trx, installation, 'app.uninstalled', now);
+      await this.ports.accountEvents.announceLifecycleEvent(
+        trx,
+        {
+          id: installation.id,
+          appKey: installation.app_key,
+          siteId: installation.site_id,
+          clientKey: installation.client_key,
+        },
+        'app.uninstalled',
+        now,
+      );
       await this.audit.appendWithin(trx, [
         {
           actor,

@@ -4,8 +4,10 @@ import type { Database } from '../db/dialect.js';
 import type { DB } from '../db/schema.js';
 import { findAccount } from '../directory/directory-read.service.js';
 import { AppError } from '../errors/app-error.js';
+import type { HoldingsRegister, WebhookNotice } from '../propagation/holdings-register.port.js';
 import type { DeliveryRecords } from '../webhooks/delivery-records.port.js';
 import * as repo from './compliance.repository.js';
+import { insertNotices } from './reporting.repository.js';
 
 export interface AppCompliance {
   appKey: string;
@@ -40,7 +42,7 @@ const min = (a: string | null, b: string | null) => (a === null ? b : b === null
  * The operator's views of the holdings register (seed 004) and the art. 19 evidence
  * (seed 000); also the access programme's answer to "did this app report within its cycle?".
  */
-export class ComplianceService implements ReportingCompliance, DeliveryRecords {
+export class ComplianceService implements ReportingCompliance, DeliveryRecords, HoldingsRegister {
   constructor(
     private readonly database: Database,
     private readonly cycleDays: number,
@@ -75,6 +77,26 @@ export class ComplianceService implements ReportingCompliance, DeliveryRecords {
         state,
       };
     });
+  }
+
+  async listHolders(db: Kysely<DB>, accountId: string): Promise<string[]> {
+    return (await repo.findHoldingsOfAccount(db, accountId)).map((h) => h.app_key);
+  }
+
+  /** A webhook notice is kept under its message's id: recording it again changes nothing. */
+  recordWebhookNotices(trx: Kysely<DB>, notices: WebhookNotice[]): Promise<void> {
+    return insertNotices(
+      trx,
+      notices.map((n) => ({
+        id: n.messageId,
+        app_key: n.appKey,
+        account_id: n.accountId,
+        event_type: n.eventType,
+        channel: 'webhook',
+        message_id: n.messageId,
+        told_at: n.toldAt,
+      })),
+    );
   }
 
   /** Before outbox messages are purged: their delivery outcome stays on the art. 19 notices. */
