@@ -73,7 +73,10 @@ export async function listSubmissionTimes(db: Kysely<DB>, appKey: string, since:
   return rows.map((r) => r.submitted_at);
 }
 
-/** The allow list (seed 004): an app is on it while one of its requests is approved. */
+/**
+ * The allow list (docs/wire-contracts.md#approval-and-its-limits): an app is on it while one of its
+ * requests is approved.
+ */
 export async function isOnAllowList(db: Kysely<DB>, appKey: string): Promise<boolean> {
   const row = await db
     .selectFrom('access_requests')

@@ -27,7 +27,10 @@ const adminActor = (request: Parameters<typeof apiClientOf>[0]): AuditActor => (
   id: apiClientOf(request).clientId,
 });
 
-/** Seed 004's access programme: apps file requests; the operator reviews, approves, rejects, revokes. */
+/**
+ * The Email API access programme (docs/wire-contracts.md#email-api-access-programme): apps file
+ * requests; the operator reviews, approves, rejects, revokes.
+ */
 export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }> = async (
   app,
   { access },
@@ -40,7 +43,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }
         tags,
         summary: 'Requests access to the Email API for the calling app',
         description:
-          'Every field of the request (privacy-apis.md §5). Decided at once when possible: auto-approved, auto-rejected (a never-approved use case), or in-review. The decision also arrives as a signed webhook. One request per app may be in review at a time (409 naming it), and an app files at most CUSTOS_ACCESS_REQUESTS_PER_DAY requests in any 24 hours (429 with Retry-After).',
+          'Every field the programme asks for (docs/email-access-programme.md). Decided at once when possible: auto-approved, auto-rejected (a never-approved use case), or in-review. The decision also arrives as a signed webhook. One request per app may be in review at a time (409 naming it), and an app files at most CUSTOS_ACCESS_REQUESTS_PER_DAY requests in any 24 hours (429 with Retry-After).',
         security: appSecurity,
         body: AccessRequestBody,
         response: {

@@ -1,9 +1,9 @@
 import type { AccessStatus, UseCase } from './access.schemas.js';
 
 /**
- * The programme's state machine (seed 004). `submitted` is transient: a request is decided
- * in the transaction that files it. Widening an approval takes a new request (seed 004: "you
- * will need to update us by … raising a new request"), so approved requests never change use cases.
+ * The programme's state machine (docs/wire-contracts.md#approval-and-its-limits). `submitted` is
+ * transient: a request is decided in the transaction that files it. Widening an approval takes
+ * a new request (new functionality needs one, same page), so approved requests never change use cases.
  */
 const TRANSITIONS: Record<AccessStatus, readonly AccessStatus[]> = {
   submitted: ['auto-approved', 'auto-rejected', 'in-review'],
@@ -31,7 +31,10 @@ export function canTransition(from: AccessStatus, to: AccessStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
-/** The prerequisite that an app storing PD reports its account ids every cycle (seed 004). */
+/**
+ * The prerequisite that an app storing PD reports its account ids every cycle
+ * (docs/wire-contracts.md#prerequisites).
+ */
 export type ReportingCheck = 'met' | 'not-met' | 'pending' | 'not-required';
 
 export interface Evaluation {

@@ -8,7 +8,7 @@ const Text = (maxLength: number, description: string) =>
 
 export const USE_CASE_ID_PATTERN = '^[a-z0-9][a-z0-9-]{0,63}$';
 
-/** Privacy-apis.md §5 / seed 004: every field a vendor must give to request the Email API. */
+/** Every field a vendor must give to request the Email API (docs/wire-contracts.md#request-fields). */
 export const AccessRequestBody = Type.Object(
   {
     companyName: Text(200, 'The company that makes the app.'),

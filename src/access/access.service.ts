@@ -25,8 +25,8 @@ const WEBHOOK_EVENT: Partial<Record<AccessStatus, string>> = {
 };
 
 /**
- * The Email API access programme (seed 004, privacy-apis.md §5): requests, automatic and
- * human decisions, the allow list and revocation. Every transition is audited and announced
+ * The Email API access programme (docs/wire-contracts.md#email-api-access-programme):
+ * requests, automatic and human decisions, the allow list and revocation. Every transition is audited and announced
  * to the vendor in the transaction that makes it, so record, state and webhook never disagree.
  */
 export class AccessProgramme {
@@ -112,8 +112,9 @@ export class AccessProgramme {
   }
 
   /**
-   * Takes the app off the allow list (seed 004: the operator may "remove your app at any
-   * time"). The Email API reads this state on every call, so the very next call is refused.
+   * Takes the app off the allow list, which the operator may do at any time
+   * (docs/wire-contracts.md#approval-and-its-limits). The Email API reads this state on every call,
+   * so the very next call is refused.
    */
   async revoke(appKey: string, reason: string, actor: AuditActor): Promise<AccessRequest[]> {
     const ids = await this.database.writeTransaction(async (trx) => {
@@ -168,7 +169,10 @@ export class AccessProgramme {
     }));
   }
 
-  /** The catalogue is data: operators add use cases (seed 004: cases "not in the above list"). */
+  /**
+   * The catalogue is data: operators add use cases, e.g. ones vendors describe
+   * (docs/wire-contracts.md#use-cases).
+   */
   async addUseCase(useCase: UseCase, actor: AuditActor): Promise<void> {
     await this.database.writeTransaction(async (trx) => {
       if ((await repo.findUseCases(trx, [useCase.id])).length > 0)

@@ -75,7 +75,8 @@ async function appendChained(trx: Kysely<DB>, entries: AuditEntry[], at: string)
 }
 
 /**
- * The tamper-evident audit log (PRODUCT.md: every admin action and every PD disclosure).
+ * The tamper-evident audit log: every admin action and every PD disclosure (GDPR art. 5(2),
+ * docs/audit-log.md#what-is-logged).
  * Each row carries the previous row's hash, so appends are serialized: two concurrent
  * appends must not both chain onto the same predecessor.
  */

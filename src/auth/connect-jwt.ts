@@ -45,9 +45,9 @@ export function queryStringHash(method: string, rawUrl: string): string {
 }
 
 /**
- * Verifies a Connect-style JWT (reference §4): HS256 with the shared secret of the
- * installation named by `iss`, `exp` enforced, `qsh` bound to this very request.
- * Undefined for anything wrong (unknown issuer, uninstalled, bad signature, expired,
+ * Verifies a Connect-style JWT (docs/wire-contracts.md#connect-style-jwt): HS256 with the
+ * shared secret of the installation named by `iss`, `exp` enforced, `qsh` bound to this very
+ * request. Undefined for anything wrong (unknown issuer, uninstalled, bad signature, expired,
  * wrong qsh): the caller answers 401 without saying which, so probing learns nothing.
  *
  * Guesses count against the issuer and the caller's address, checked before the issuer is

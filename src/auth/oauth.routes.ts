@@ -70,8 +70,9 @@ function toOAuthError(error: FastifyError, request: FastifyRequest): OAuthError 
 }
 
 /**
- * `POST /oauth/token` (reference §4): client credentials only; 3LO comes later. Errors use
- * the RFC 6749 body `{error, error_description}` that OAuth client libraries parse.
+ * `POST /oauth/token` (docs/wire-contracts.md#oauth-20-client-credentials): client credentials
+ * only; 3LO comes later. Errors use the RFC 6749 body `{error, error_description}` that OAuth
+ * client libraries parse.
  */
 export const oauthRoutes: FastifyPluginAsyncTypebox<{ oauth: OAuthService }> = async (app, { oauth }) => {
   // Encapsulated: only this route accepts form bodies (RFC 6749 §4.4.2 requires them).

@@ -61,11 +61,11 @@ function secretVersion(secretHash: string): string {
 }
 
 /**
- * OAuth 2.0 client credentials (reference §4). Access tokens are short-lived JWTs signed by
- * Custos (HS256, a key derived from the master key), bound to the client, its app and the
- * granted scopes. Verification is stateless except for one read that re-checks the client
- * and the app's current installations, so revoking a client, narrowing its scopes or
- * uninstalling the app takes effect at once.
+ * OAuth 2.0 client credentials (RFC 6749 §4.4, docs/wire-contracts.md#oauth-20-client-credentials).
+ * Access tokens are short-lived JWTs signed by Custos (HS256, a key derived from the master key),
+ * bound to the client, its app and the granted scopes. Verification is stateless except for one
+ * read that re-checks the client and the app's current installations, so revoking a client,
+ * narrowing its scopes or uninstalling the app takes effect at once.
  */
 export class OAuthService {
   /** Imported once: importing a WebCrypto key costs as much as using it. */

@@ -8,15 +8,16 @@ export interface ApiClientPrincipal {
   scopes: ReadonlySet<string>;
 }
 
-/** The two ways an app authenticates (reference §4). */
+/** The two ways an app authenticates (docs/wire-contracts.md#app-authentication). */
 export type AppAuthScheme = 'jwt' | 'oauth';
 
 /** The app scopes Custos knows; OAuth clients may be allowed only these. */
 export const APP_SCOPES = ['read:user', 'report:personal-data'] as const;
 export type AppScope = (typeof APP_SCOPES)[number];
 /**
- * The scope an app's installations show while the app is on the Email API allow list: no
- * route requires it (the allow list is checked on every call), it tells the app what it may do.
+ * The scope an app's installations show while the app is on the Email API allow list
+ * (docs/wire-contracts.md#approval-and-its-limits): no route requires it (the allow list is
+ * checked on every call), it tells the app what it may do.
  */
 export const EMAIL_ADDRESS_SCOPE = 'read:email-address:custos';
 
@@ -24,7 +25,7 @@ export const EMAIL_ADDRESS_SCOPE = 'read:email-address:custos';
  * A third-party app. `siteIds` are the sites it may read, fixed at authentication: a
  * Connect JWT speaks for one installation (one site); an OAuth token for every site the
  * app is installed on now. `actingAccountId` is a JWT's `sub`, recorded but granting
- * nothing (seed 003: impersonation does not widen what an app sees).
+ * nothing: impersonation does not widen what an app sees (docs/wire-contracts.md#profile-visibility).
  */
 export interface AppPrincipal {
   kind: 'app';

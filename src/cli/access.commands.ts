@@ -41,8 +41,9 @@ const line = (r: AccessRequest) =>
   `${r.id}  ${r.appKey}  ${r.status}  ${r.useCases.join(',')}  submitted ${r.submittedAt}${r.reason ? `  (${r.reason})` : ''}`;
 
 /**
- * `custos access …`: the Email API access programme (seed 004) at the command line. Decisions
- * are audited as the operator and announced to the vendor by webhook (delivered by the worker).
+ * `custos access …`: the Email API access programme (docs/email-access-programme.md) at the command
+ * line. Decisions are audited as the operator and announced to the vendor by webhook (delivered by
+ * the worker).
  */
 export function registerAccessCommands(program: Command, config: () => Config, say: (line: string) => void) {
   const access = program

@@ -15,8 +15,9 @@ export async function withDatabase<T>(config: Config, fn: (database: Database) =
 }
 
 /**
- * Records an operator command that has no audit entry of its own (PRODUCT.md: every admin
- * action is on the log). Appended once the command has succeeded: a refused command changed nothing.
+ * Records an operator command that has no audit entry of its own (every admin action is on the log:
+ * docs/audit-log.md#what-is-logged). Appended once the command has succeeded: a refused command
+ * changed nothing.
  */
 export function auditOperator(database: Database, entry: Omit<AuditEntry, 'actor'>): Promise<void> {
   return new AuditLog(database).append([{ actor: { type: 'operator', id: 'cli' }, ...entry }]);

@@ -9,7 +9,8 @@ import { withDatabase } from './database.js';
 import { OPERATOR } from './directory.js';
 
 /**
- * `custos compliance` (the holdings register and the art. 19 evidence, seeds 000 and 004)
+ * `custos compliance` (the holdings register and the GDPR art. 19 evidence,
+ * docs/legal-rules.md#art-19-telling-every-recipient)
  * and `custos app rotate-webhook-secret`. Registered after the `app` command exists.
  */
 export function registerReportingCommands(

@@ -7,7 +7,10 @@ import type { ConsentService } from './consent.service.js';
 
 const auth = { kind: 'api-client', scope: CONSENT_HUB_SCOPE } as const;
 
-/** ConsentHub API (reference §1): HTTP Basic `email:token` with manage:consent-hub-consent. */
+/**
+ * ConsentHub API (docs/wire-contracts.md#consenthub): HTTP Basic `email:token` with
+ * manage:consent-hub-consent.
+ */
 export const consentRoutes: FastifyPluginAsyncTypebox<{ consent: ConsentService }> = async (
   app,
   { consent },

@@ -6,8 +6,8 @@ import { strictAjv } from '../validation.js';
 
 /**
  * Which countries require explicit marketing opt-in. The table is data
- * (config/opt-in-countries.json, see reference consent rules); operators replace it with
- * CUSTOS_OPT_IN_COUNTRIES_FILE. UNKNOWN always requires opt-in: failing safe.
+ * (config/opt-in-countries.json, docs/legal-rules.md#the-default-opt-in-table); operators
+ * replace it with CUSTOS_OPT_IN_COUNTRIES_FILE. UNKNOWN always requires opt-in: failing safe.
  */
 const OptInFile = Type.Object({
   description: Type.Optional(Type.String()),

@@ -239,7 +239,10 @@ export interface AuditCheckpointTable {
   witness_error: string | null;
 }
 
-/** The Email API use-case catalogue (seed 004); operators add rows with `custos access use-case add`. */
+/**
+ * The Email API use-case catalogue (docs/wire-contracts.md#use-cases); operators add rows with
+ * `custos access use-case add`.
+ */
 export interface AccessUseCaseTable {
   id: string;
   category: string;

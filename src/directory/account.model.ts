@@ -8,8 +8,9 @@ export const VISIBILITIES = ['public', 'organization', 'private'] as const;
 export type Visibility = (typeof VISIBILITIES)[number];
 
 /**
- * Profile fields whose visibility the user controls. The public name (nickname) is not among
- * them: it is what others see when the full name is hidden, so it is always public (seed 003).
+ * Profile fields whose visibility the user controls. The public name (nickname) is not among them:
+ * it is what others see when the full name is hidden, so it is always public
+ * (docs/wire-contracts.md#profile-visibility).
  */
 export const VISIBILITY_FIELDS = [
   'email',
@@ -25,7 +26,10 @@ export const VISIBILITY_FIELDS = [
 export type VisibilityField = (typeof VISIBILITY_FIELDS)[number];
 export type VisibilitySettings = Record<VisibilityField, Visibility>;
 
-/** Seed 004: email is hidden by default; the other fields default to public, as on the source platform. */
+/**
+ * Email is hidden by default; the other fields default to public, as on the source platform
+ * (docs/wire-contracts.md#profile-visibility).
+ */
 export const DEFAULT_VISIBILITY: VisibilitySettings = {
   email: 'private',
   name: 'public',

@@ -31,7 +31,10 @@ export interface InstallationDetails {
   siteId: string;
   installedAt: string;
   uninstalledAt: string | null;
-  /** What the installation may do; shows the Email API scope while the app is approved (seed 004). */
+  /**
+   * What the installation may do; shows the Email API scope while the app is approved
+   * (docs/wire-contracts.md#approval-and-its-limits).
+   */
   scopes: string[];
 }
 

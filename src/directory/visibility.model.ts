@@ -1,9 +1,9 @@
 import type { Account, Profile, Visibility, VisibilityField } from './account.model.js';
 
 /**
- * Who is looking at a profile. Apps are always `app`, whether or not their JWT names an
- * acting user in `sub`: impersonation opens nothing (seed 003). `organization` visibility is
- * for people of the same organization in Custos's own screens; admins (the operator's
+ * Who is looking at a profile. Apps are always `app`, whether or not their JWT names an acting user
+ * in `sub`: impersonation opens nothing (docs/wire-contracts.md#profile-visibility). `organization`
+ * visibility is for people of the same organization in Custos's own screens; admins (the operator's
  * privacy team, admin API) see everything, as the source platform's "only you and admins".
  */
 export type Viewer =
@@ -32,8 +32,8 @@ function mayView(visibility: Visibility, account: Account, viewer: Viewer): bool
     case 'admin':
       return true;
     case 'app':
-      // Seed 003: by default apps get only what the user made public. (The 3LO grant that
-      // opens a user's own private PD to an app is a later feature.)
+      // By default apps get only what the user made public (docs/wire-contracts.md#profile-visibility).
+      // (The 3LO grant that opens a user's own private PD to an app is a later feature.)
       return false;
     case 'account':
       if (viewer.accountId === account.accountId) return true;

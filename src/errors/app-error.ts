@@ -8,7 +8,7 @@ export const errorStatus = {
   MALFORMED_JSON: 400,
   UNKNOWN_CONSENT_KEY: 400,
   UNREGISTERED_NOTICE_TEXT: 400,
-  /** Reference §3: the Email API answers 400 to an app not approved for it. */
+  /** The Email API answers 400 to an app not approved for it (docs/wire-contracts.md#email-api). */
   EMAIL_API_NOT_APPROVED: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,

@@ -25,8 +25,8 @@ export class AccountEventPropagation implements AccountEvents {
 
   /**
    * Tells every app that holds the account, or is installed on a site where it is a member,
-   * that it closed or changed (GDPR art. 17(2) and 19: the request to be forgotten is passed
-   * to every app storing the data). Only apps with a webhook endpoint can be told.
+   * that it closed or changed (GDPR art. 17(2) and 19: the request to be forgotten reaches
+   * every app storing the data). Only apps with a webhook endpoint can be told.
    */
   async announceAccountEvent(
     trx: Kysely<DB>,

@@ -16,7 +16,7 @@ export interface AppCompliance {
   lastReportedAt: string | null;
   /** Accounts the app says it holds. */
   heldAccounts: number;
-  /** Held accounts not reported again within the cycle (seed 004: every 15 days by default). */
+  /** Held accounts not reported again within the cycle (docs/wire-contracts.md#cycle-period). */
   overdueAccounts: number;
   /** 'never-reported': stores PD but never called report-accounts; 'overdue': a report is late. */
   state: 'ok' | 'overdue' | 'never-reported' | 'not-applicable';
@@ -39,8 +39,9 @@ export interface AppEvidence {
 const min = (a: string | null, b: string | null) => (a === null ? b : b === null ? a : a < b ? a : b);
 
 /**
- * The operator's views of the holdings register (seed 004) and the art. 19 evidence
- * (seed 000); also the access programme's answer to "did this app report within its cycle?".
+ * The operator's views of the holdings register and the GDPR art. 19 evidence
+ * (docs/legal-rules.md#art-19-telling-every-recipient); also the access programme's answer to "did
+ * this app report within its cycle?".
  */
 export class ComplianceService implements ReportingCompliance, DeliveryRecords, HoldingsRegister {
   constructor(

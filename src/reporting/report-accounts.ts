@@ -1,7 +1,7 @@
 import { AppError } from '../errors/app-error.js';
 import { parseRfc3339 } from '../validation.js';
 
-/** Reference §2: at most 90 accounts per request. */
+/** At most 90 accounts per request (docs/wire-contracts.md#reporting-limits). */
 export const MAX_REPORTED_ACCOUNTS = 90;
 
 const ACCOUNT_ID = /^[A-Za-z0-9:-]{1,128}$/;
@@ -17,9 +17,10 @@ function invalid(message: string): AppError {
 }
 
 /**
- * Reads a report-accounts body by the contract (reference §2), naming the first problem.
- * An account reported twice in one request counts once, at its oldest `updatedAt`: the
- * oldest retrieval is the one that may be stale (the contract's own rule for several pieces).
+ * Reads a report-accounts body by the contract (docs/wire-contracts.md#reporting-request), naming
+ * the first problem. An account reported twice in one request counts once, at its oldest
+ * `updatedAt`: the oldest retrieval is the one that may be stale (the contract's own rule for
+ * several pieces).
  */
 export function parseReport(body: unknown): ReportedAccount[] {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
@@ -40,7 +41,7 @@ export function parseReport(body: unknown): ReportedAccount[] {
     if (unknown !== undefined) throw invalid(`accounts[${i}]: unknown property ${unknown}`);
     if (typeof accountId !== 'string' || !ACCOUNT_ID.test(accountId))
       throw invalid(`accounts[${i}].accountId must be 1-128 characters of A-Z a-z 0-9 - :`);
-    // Reference §2: apps must never report the reserved id `unknown`.
+    // Apps must never report the reserved id `unknown` (docs/wire-contracts.md#reporting-request).
     if (accountId === 'unknown')
       throw invalid(`accounts[${i}].accountId must not be the reserved id unknown`);
     const ms = typeof updatedAt === 'string' ? parseRfc3339(updatedAt) : undefined;

@@ -25,8 +25,8 @@ const appAuth = (via: AppAuthScheme): RouteAuth => ({
 const security = { oauth: [{ oauth2: ['report:personal-data'] }], jwt: [{ connectJwt: [] }] };
 
 /**
- * Personal data reporting (reference §2), both entry points, plus erasure confirmation.
- * Every answer carries `Cycle-Period`, errors included; errors are exactly
+ * Personal data reporting (docs/wire-contracts.md#personal-data-reporting), both entry points, plus
+ * erasure confirmation. Every answer carries `Cycle-Period`, errors included; errors are exactly
  * {errorType, errorMessage}; each app has its own request budget (429 + Retry-After).
  */
 export const reportingRoutes: FastifyPluginAsyncTypebox<ReportingRouteOptions> = async (app, opts) => {

@@ -1,7 +1,10 @@
 import Type from 'typebox';
 import { ACCOUNT_ID_RULE } from '../shared/account-id.js';
 
-/** The documented body (reference §2); the handler reads it itself to answer in the contract's words. */
+/**
+ * The documented body (docs/wire-contracts.md#reporting-request); the handler reads it itself to
+ * answer in the contract's words.
+ */
 export const ReportBody = Type.Object(
   {
     accounts: Type.Array(

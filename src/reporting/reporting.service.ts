@@ -13,10 +13,10 @@ export interface ReportAnswer {
 }
 
 /**
- * Personal data reporting (seed 004, reference §2). What an app may learn is bounded by
- * the sites it is installed on: an account that is not a member of one of them, or that
- * does not exist, gets no status at all and is not recorded as a holding, so the answer is the same for "unknown" and "not
- * yours" and never reveals whether an account exists.
+ * Personal data reporting (docs/wire-contracts.md#personal-data-reporting). What an app may learn
+ * is bounded by the sites it is installed on: an account that is not a member of one of them, or
+ * that does not exist, gets no status at all and is not recorded as a holding, so the answer is the
+ * same for "unknown" and "not yours" and never reveals whether an account exists.
  */
 export class ReportingService {
   /**

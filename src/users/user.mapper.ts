@@ -2,7 +2,7 @@ import type { Account } from '../directory/account.model.js';
 import { type Viewer, visibleProfile } from '../directory/visibility.model.js';
 import type { User } from './user.schemas.js';
 
-/** Reference §3: what a closed account shows instead of its (erased) profile. */
+/** What a closed account shows instead of its (erased) profile (docs/wire-contracts.md#closed-accounts). */
 export const FORMER_USER = 'Former user';
 /** When neither the full name nor a public name is there to show. */
 const NAMELESS_USER = 'Unknown user';

@@ -9,15 +9,19 @@ import { AppError } from '../errors/app-error.js';
 import { toUser } from './user.mapper.js';
 import type { BulkUserQuery, UnrestrictedEmail, User, UserPage } from './user.schemas.js';
 
-/** Whatever the JWT's `sub` says, an app is an app: impersonation widens nothing (seed 003). */
+/**
+ * Whatever the JWT's `sub` says, an app is an app: impersonation widens nothing
+ * (docs/wire-contracts.md#profile-visibility).
+ */
 const APP_VIEWER: Viewer = { kind: 'app' };
 
 const notFound = () => new AppError('NOT_FOUND', 'No such user', { field: 'accountId' });
 
 /**
- * The user and Email APIs for apps (reference §3). An app only ever learns about accounts
- * that are members of a site it is installed on; any other id answers exactly as an unknown
- * one does (404, or left out of a bulk answer), so an app cannot even probe for existence.
+ * The user and Email APIs for apps (docs/wire-contracts.md#users-and-the-email-api). An app only
+ * ever learns about accounts that are members of a site it is installed on; any other id answers
+ * exactly as an unknown one does (404, or left out of a bulk answer), so an app cannot even probe
+ * for existence.
  */
 export class UserService {
   constructor(
@@ -65,9 +69,9 @@ export class UserService {
   }
 
   /**
-   * Seed 004: an approved app sees the email of every member of the sites it is installed
-   * on, regardless of visibility, and every disclosure is on record. The audit entries are
-   * committed before the emails are returned: no record, no disclosure.
+   * An approved app sees the email of every member of the sites it is installed on, regardless of
+   * visibility (docs/wire-contracts.md#email-api), and every disclosure is on record. The audit
+   * entries are committed before the emails are returned: no record, no disclosure.
    */
   private async disclose(
     app: AppPrincipal,

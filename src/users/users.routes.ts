@@ -16,7 +16,10 @@ import {
 } from './user.schemas.js';
 import type { UserService } from './user.service.js';
 
-/** Apps call with a Connect JWT or an OAuth bearer token holding read:user (reference §4). */
+/**
+ * Apps call with a Connect JWT or an OAuth bearer token holding read:user
+ * (docs/wire-contracts.md#app-authentication).
+ */
 const auth = { kind: 'app', scope: 'read:user', via: ['jwt', 'oauth'] } as const;
 const security: { [scheme: string]: string[] }[] = [{ connectJwt: [] }, { oauth2: ['read:user'] }];
 
@@ -29,7 +32,10 @@ function accountIdsOf(values: string[]): string[] {
 
 const DEFAULT_AVATAR = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 48 48"><rect width="48" height="48" rx="24" fill="#8993a4"/><circle cx="24" cy="19" r="8" fill="#fff"/><path d="M10 40c2-8 8-12 14-12s12 4 14 12" fill="#fff"/></svg>`;
 
-/** User API and Email API (reference §3), wire-compatible with the documented Jira Cloud endpoints. */
+/**
+ * User API and Email API (docs/wire-contracts.md#users-and-the-email-api), wire-compatible with the
+ * documented Jira Cloud endpoints.
+ */
 export const userRoutes: FastifyPluginAsyncTypebox<{
   users: UserService;
   /** The base of `self` and default avatar links (never taken from the request). */

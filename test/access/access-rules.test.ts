@@ -7,7 +7,10 @@ import { accessRequest } from '../helpers/access.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { ADA, importExample, OPERATOR, oauthToken, SECRETS } from '../helpers/directory.js';
 
-/** Seed 004's states: submitted → auto-approved | auto-rejected | in-review → approved | rejected; approved → revoked. */
+/**
+ * The programme's states (docs/wire-contracts.md#approval-and-its-limits): submitted →
+ * auto-approved | auto-rejected | in-review → approved | rejected; approved → revoked.
+ */
 const ALLOWED: [AccessStatus, AccessStatus][] = [
   ['submitted', 'auto-approved'],
   ['submitted', 'auto-rejected'],
@@ -29,7 +32,7 @@ describe('the state machine', () => {
   }
 });
 
-describe('the personal-data reporting prerequisite (seed 004)', () => {
+describe('the personal-data reporting prerequisite', () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await createTestApp();

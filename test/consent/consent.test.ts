@@ -50,7 +50,7 @@ const grant = (displayedText = `${GMOI_TEXT}\n`) => ({
 });
 
 describe('POST /consent-hub/consent', () => {
-  it('accepts the seed example with 202 and no body, then applies it', async () => {
+  it('accepts the documented example with 202 and no body, then applies it', async () => {
     const res = await post({
       consents: [grant()],
       email: 'example@email.com',

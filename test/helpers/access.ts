@@ -2,7 +2,7 @@ import type { AccessRequestBody } from '../../src/access/access.schemas.js';
 import type { TestApp } from './app.js';
 import { OPERATOR } from './directory.js';
 
-/** A complete request (privacy-apis.md §5) for `appKey`; override what a test varies. */
+/** A complete request (docs/wire-contracts.md#request-fields) for `appKey`; override what a test varies. */
 export function accessRequest(appKey: string, overrides: Partial<AccessRequestBody> = {}): AccessRequestBody {
   return {
     companyName: 'Vendor Ltd',

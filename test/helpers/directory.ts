@@ -5,7 +5,10 @@ import type { ImportFile } from '../../src/directory/import.schemas.js';
 import { basic, type TestApp } from './app.js';
 
 export const ADA = '5b10ac8d82e05b22cc7d4ef5';
-/** The reference's public test ids: an active account and one that gets closed. */
+/**
+ * The published test ids (docs/wire-contracts.md#identifying-users): an active account and one that
+ * gets closed.
+ */
 export const ACTIVE_ID = '5be24ad8b1653240376955d2';
 export const CLOSED_ID = '5be24ba3f91c106033269289';
 export const GINA = 'globex:0f1e2d3c-gina';

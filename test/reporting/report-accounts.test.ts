@@ -33,7 +33,10 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-/** Contract (reference §2): the error body is exactly {errorType, errorMessage}. */
+/**
+ * Contract (docs/wire-contracts.md#reporting-answers): the error body is exactly {errorType,
+ * errorMessage}.
+ */
 function expectContractError(
   res: { statusCode: number; headers: Record<string, unknown>; json(): unknown },
   status: number,

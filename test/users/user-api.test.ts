@@ -74,7 +74,7 @@ afterAll(() => t.close());
 const asJwt = (path: string, claims = {}) => getAsInstallation(t, 'ts-acme-1', SECRETS.tsAcme, path, claims);
 
 describe('GET /rest/api/3/user', () => {
-  it('answers the documented user object with only public fields (seed example)', async () => {
+  it('answers the documented user object with only public fields (the documented example)', async () => {
     const res = await asJwt(userUrl(ADA));
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({

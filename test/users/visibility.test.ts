@@ -43,7 +43,7 @@ function account(field: VisibilityField, visibility: (typeof VISIBILITIES)[numbe
   };
 }
 
-/** Who may see a field of each visibility (PRODUCT.md, seed 003). */
+/** Who may see a field of each visibility (docs/wire-contracts.md#profile-visibility). */
 const viewers: [string, Viewer, Record<(typeof VISIBILITIES)[number], boolean>][] = [
   ['an app', { kind: 'app' }, { public: true, organization: false, private: false }],
   [

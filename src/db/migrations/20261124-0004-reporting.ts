@@ -3,7 +3,8 @@ import type { Kysely } from 'kysely';
 // Frozen: this file must never import application code. Portable column types only.
 
 export async function up(db: Kysely<any>): Promise<void> {
-  // The holdings register (PRODUCT.md "Holding"): what each app last reported it stores.
+  // The holdings register (docs/reporting-and-webhooks.md#compliance-views): what each app last
+  // reported it stores.
   // Keyed (app, account) so a report is one batched upsert; the account index serves the
   // per-account view ("apps that hold this account's data"). No index on reported_at: every
   // report rewrites it, and the compliance view reads each app's rows through the key anyway.

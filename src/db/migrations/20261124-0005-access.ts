@@ -3,7 +3,10 @@ import { type Kysely, PostgresAdapter } from 'kysely';
 // Frozen: this file must never import application code. Portable column types only.
 // Times are ISO-8601 UTC text, booleans 0/1 integers, JSON as text.
 
-/** Seed 004's use cases at the time of writing; operators extend the table, never this list. */
+/**
+ * The published use cases at the time of writing (docs/wire-contracts.md#use-cases); operators
+ * extend the table, never this list.
+ */
 const USE_CASES: [id: string, category: string, functionality: string, decision: string][] = [
   ['error-reports', 'transactional email', 'Send error reports', 'auto'],
   ['security-alerts', 'transactional email', 'Send security alerts', 'auto'],
