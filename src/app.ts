@@ -4,10 +4,13 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify from 'fastify';
 import { accessRoutes } from './access/access.routes.js';
 import { auditRoutes } from './audit/audit.routes.js';
+import { apiClientRoutes } from './auth/api-client.routes.js';
 import { authPlugin } from './auth/auth.plugin.js';
 import { oauthRoutes } from './auth/oauth.routes.js';
+import { securitySchemes } from './auth/route-docs.js';
 import type { Config } from './config.js';
 import { consentRoutes } from './consent/consent.routes.js';
+import { noticeRoutes } from './consent/notice.routes.js';
 import type { Context } from './context.js';
 import { adminDirectoryRoutes } from './directory/admin.routes.js';
 import { validationError } from './errors/app-error.js';
@@ -18,12 +21,14 @@ import { ConnectionGuard, httpLimitOptions } from './ops/connection-guard.js';
 import { opsRoutes } from './ops/ops.routes.js';
 import { complianceRoutes } from './reporting/compliance.routes.js';
 import { reportingRoutes } from './reporting/reporting.routes.js';
+import { sessionCookie } from './sessions/session-cookie.js';
 import { userRoutes } from './users/users.routes.js';
 import { coercingAjv, strictAjv } from './validation.js';
 import { assetRoutes } from './web/assets.routes.js';
 import { signOutRoutes } from './web/sign-out.routes.js';
 import { webPlugin } from './web/web.plugin.js';
 import { ASSETS_PREFIX } from './web/web-paths.js';
+import { webhookRoutes } from './webhooks/webhook.routes.js';
 
 const DOCS_PREFIX = '/docs';
 
@@ -122,31 +127,7 @@ export async function buildApp(ctx: Context): Promise<App> {
         description:
           'Self-hosted privacy and consent platform. Errors share one body: {errorType, errorMessage, field?}.',
       },
-      components: {
-        securitySchemes: {
-          basic: { type: 'http', scheme: 'basic', description: 'email:API token' },
-          connectJwt: {
-            type: 'apiKey',
-            in: 'header',
-            name: 'Authorization',
-            description:
-              "Connect-style JWT: `Authorization: JWT <token>`, HS256 with the installation's sharedSecret; iss = clientKey, exp, and qsh (the atlassian-jwt query string hash of this request) required; optional sub = acting accountId.",
-          },
-          oauth2: {
-            type: 'oauth2',
-            description: 'OAuth 2.0 client credentials; send the token as `Authorization: Bearer <token>`.',
-            flows: {
-              clientCredentials: {
-                tokenUrl: '/oauth/token',
-                scopes: {
-                  'read:user': 'Read users as their visibility settings allow; the Email API if approved',
-                  'report:personal-data': 'Report the account IDs the app stores',
-                },
-              },
-            },
-          },
-        },
-      },
+      components: { securitySchemes: securitySchemes(sessionCookie(ctx.config.publicUrl).name) },
     },
   });
   // Before any route, so that its onRoute check sees every route, the docs UI's included.
@@ -167,7 +148,14 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(consentRoutes, { consent: ctx.consent });
   await app.register(oauthRoutes, { oauth: ctx.oauth });
   await app.register(userRoutes, { users: ctx.users, baseUrl: linkBase(ctx.config, app) });
-  await app.register(adminDirectoryRoutes, { directory: ctx.directory, importer: ctx.importer });
+  await app.register(noticeRoutes, { notices: ctx.notices });
+  await app.register(apiClientRoutes, { apiClients: ctx.apiClients });
+  await app.register(adminDirectoryRoutes, {
+    directory: ctx.directory,
+    importer: ctx.importer,
+    appWebhooks: ctx.appWebhooks,
+  });
+  await app.register(webhookRoutes, { outbox: ctx.outbox });
   await app.register(accessRoutes, { access: ctx.access });
   await app.register(auditRoutes, { database: ctx.database, checkpoints: ctx.auditCheckpoints });
   await app.register(jobRoutes, { jobs: ctx.jobs });

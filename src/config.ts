@@ -166,7 +166,7 @@ export interface Config {
   /** Ed25519 key (PKCS #8 PEM) signing audit checkpoints; when absent, read or created at auditSigningKeyFile. */
   auditSigningKey: string | undefined;
   auditSigningKeyFile: string;
-  /** How often the worker signs a checkpoint of a grown audit log; 0: only on demand. */
+  /** The `audit.checkpoint` job's interval, whole seconds (a schedule's unit); 0: only on demand. */
   auditCheckpointIntervalMs: number;
   /** Where each checkpoint is also sent (Standard Webhooks, signed with auditWitnessSecret). */
   auditWitnessUrl: string | undefined;
@@ -266,7 +266,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookSecretGraceMs: Math.round(e.CUSTOS_WEBHOOK_SECRET_GRACE_HOURS * 3_600_000),
     auditSigningKey: e.CUSTOS_AUDIT_SIGNING_KEY,
     auditSigningKeyFile: e.CUSTOS_AUDIT_SIGNING_KEY_FILE,
-    auditCheckpointIntervalMs: Math.round(e.CUSTOS_AUDIT_CHECKPOINT_MINUTES * 60_000),
+    auditCheckpointIntervalMs:
+      e.CUSTOS_AUDIT_CHECKPOINT_MINUTES === 0
+        ? 0
+        : Math.max(1, Math.round(e.CUSTOS_AUDIT_CHECKPOINT_MINUTES * 60)) * 1000,
     auditWitnessUrl: e.CUSTOS_AUDIT_WITNESS_URL,
     auditWitnessSecret: e.CUSTOS_AUDIT_WITNESS_SECRET,
     auditWitnessFile: e.CUSTOS_AUDIT_WITNESS_FILE,

@@ -1,8 +1,10 @@
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { AccessProgramme } from './access/access.service.js';
+import { auditJobs } from './audit/audit.jobs.js';
 import { AuditLog } from './audit/audit.service.js';
 import { type AuditCheckpoints, createAuditCheckpoints } from './audit/checkpoint.service.js';
+import { ApiClientService } from './auth/api-client.service.js';
 import { TokenAuthenticator } from './auth/api-token.service.js';
 import { AppAuthenticator } from './auth/app-auth.js';
 import { CredentialLimiter } from './auth/credential-limiter.js';
@@ -21,6 +23,7 @@ import { deriveKey, SecretBox } from './crypto/secret-box.js';
 import { type Database, openDatabase } from './db/dialect.js';
 import { ensureMigrated } from './db/migrator.js';
 import { AppCredentialStore } from './directory/app-credentials.js';
+import { AppWebhookService } from './directory/app-webhook.service.js';
 import { DirectoryService } from './directory/directory.service.js';
 import { DirectoryImporter } from './directory/import.service.js';
 import { AppWebhookEndpoints } from './directory/webhook-endpoints.js';
@@ -39,11 +42,13 @@ import { ComplianceService } from './reporting/compliance.service.js';
 import { ReportingReminders } from './reporting/reminder.service.js';
 import { reportingJobs } from './reporting/reporting.jobs.js';
 import { ReportingService } from './reporting/reporting.service.js';
+import { sessionJobs } from './sessions/session.jobs.js';
 import { SessionService } from './sessions/session.service.js';
 import { sessionCookie } from './sessions/session-cookie.js';
 import { UserService } from './users/user.service.js';
 import { webhookJobs } from './webhooks/webhook.jobs.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
+import { WebhookOutbox } from './webhooks/webhook-outbox.service.js';
 import { Worker, type WorkerTask } from './worker/worker.js';
 
 /**
@@ -58,11 +63,19 @@ export interface Context {
   worker: Worker;
   inbox: ConsentInbox;
   tokens: TokenAuthenticator;
+  /** API clients and their tokens (operator actions). */
+  apiClients: ApiClientService;
   consent: ConsentService;
+  /** The consent notice registry (texts people agree to). */
+  notices: NoticeRegistry;
   audit: AuditLog;
   auditCheckpoints: AuditCheckpoints;
   directory: DirectoryService;
   importer: DirectoryImporter;
+  /** Apps' webhook endpoints: secret rotation, re-enabling. */
+  appWebhooks: AppWebhookService;
+  /** The webhook outbox as operators see it: listing, redelivery. */
+  outbox: WebhookOutbox;
   oauth: OAuthService;
   appAuth: AppAuthenticator;
   users: UserService;
@@ -72,7 +85,7 @@ export interface Context {
   /** Enqueueing jobs (domains) and listing them (operators); the worker runs them. */
   jobs: JobService;
   secrets: SecretBox;
-  /** People's sessions; `sessions.deleteExpiredSessions(limit)` is the clean-up to schedule. */
+  /** People's sessions (their clean-up is the job `sessions.expired-cleanup`). */
   sessions: SessionService;
   /** Console roles (grant, revoke, list); the auth plugin reads them through `people`. */
   operators: OperatorService;
@@ -90,6 +103,12 @@ export interface ContextOptions {
   log?: Logger;
   /** The clock of people's sessions (tests move it across the timeouts). */
   now?: () => Date;
+  /**
+   * false: no background work in this process, neither started nor drained at close; what
+   * services hand to the worker waits for a `serve` or `worker` process. Operator commands
+   * build their context so: the same services as `serve`, none of its background work.
+   */
+  worker?: boolean;
 }
 
 function connectRedis(url: string, log: Logger): Redis {
@@ -122,7 +141,8 @@ export async function createContext(config: Config, options: ContextOptions = {}
       () => countPendingRequests(database.db),
       () => countJobs(database.db),
     );
-    const notices = new NoticeRegistry(database);
+    const audit = new AuditLog(database);
+    const notices = new NoticeRegistry(database, audit);
     await notices.reload();
 
     const masterKey = loadMasterKey({ key: config.secretKey, keyFile: config.secretKeyFile });
@@ -140,10 +160,19 @@ export async function createContext(config: Config, options: ContextOptions = {}
       },
       log.child({ component: 'webhooks' }),
     );
-    const audit = new AuditLog(database);
     const auditCheckpoints = createAuditCheckpoints(config, database, log.child({ component: 'audit' }));
     const compliance = new ComplianceService(database, config.reportCycleDays);
-    const jobDefinitions = defineJobs(config, database, compliance, endpoints);
+    const sessions = new SessionService(
+      database,
+      { idleMs: config.sessionIdleMs, absoluteMs: config.sessionMaxMs },
+      options.now,
+    );
+    const jobDefinitions = defineJobs(config, database, {
+      compliance,
+      endpoints,
+      auditCheckpoints,
+      sessions,
+    });
     const runner = new JobRunner(
       database,
       jobDefinitions,
@@ -168,11 +197,13 @@ export async function createContext(config: Config, options: ContextOptions = {}
         },
       },
       { name: 'webhook-deliver', runOnce: () => webhooks.runOnce() },
-      { name: 'audit-checkpoint', runOnce: () => auditCheckpoints.runOnce() },
       runner.task(),
     ];
-    const worker = new Worker(tasks, config.workerPollMs, log.child({ component: 'worker' }), (task) =>
-      metrics.workerErrors.inc({ task }),
+    const worker = new Worker(
+      options.worker === false ? [] : tasks,
+      config.workerPollMs,
+      log.child({ component: 'worker' }),
+      (task) => metrics.workerErrors.inc({ task }),
     );
     const inbox = new ConsentInbox(database, () => worker.poke());
     const consent = new ConsentService(database, notices, inbox, geoip, optIn);
@@ -189,6 +220,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       deriveKey(masterKey, 'credential-limiter'),
     );
     const tokens = new TokenAuthenticator(database, config.authCacheMs, credentialLimiter);
+    const apiClients = new ApiClientService(database, audit, tokens);
     // App authentication reads apps' credentials from the directory through its port.
     const appCredentials = new AppCredentialStore(database, secrets);
     const oauth = new OAuthService(appCredentials, masterKey, config.oauthTokenTtlSeconds, credentialLimiter);
@@ -217,11 +249,6 @@ export async function createContext(config: Config, options: ContextOptions = {}
     });
     const users = new UserService(database, audit, access);
     const reporting = new ReportingService(database);
-    const sessions = new SessionService(
-      database,
-      { idleMs: config.sessionIdleMs, absoluteMs: config.sessionMaxMs },
-      options.now,
-    );
     const operators = new OperatorService(database, audit, directory);
     const people = new PersonAuthenticator(sessions, operators, sessionCookie(config.publicUrl).name);
 
@@ -233,11 +260,15 @@ export async function createContext(config: Config, options: ContextOptions = {}
       worker,
       inbox,
       tokens,
+      apiClients,
       consent,
+      notices,
       audit,
       auditCheckpoints,
       directory,
       importer,
+      appWebhooks: new AppWebhookService(database, secrets, audit, config.webhookSecretGraceMs),
+      outbox: new WebhookOutbox(database, audit, poke),
       oauth,
       appAuth,
       users,
@@ -272,9 +303,14 @@ export async function createContext(config: Config, options: ContextOptions = {}
 function defineJobs(
   config: Config,
   database: Database,
-  compliance: ComplianceService,
-  endpoints: AppWebhookEndpoints,
+  services: {
+    compliance: ComplianceService;
+    endpoints: AppWebhookEndpoints;
+    auditCheckpoints: AuditCheckpoints;
+    sessions: SessionService;
+  },
 ): JobDefinition[] {
+  const { compliance, endpoints } = services;
   const cleanup: CleanupSettings = {
     schedule: every(config.cleanupIntervalMs),
     limits: {
@@ -293,5 +329,11 @@ function defineJobs(
     }),
     ...reportingJobs(reminders, dailyAt(config.reportReminderAt)),
     ...jobRetentionJobs(database, cleanup, config.jobRetentionMs),
+    ...sessionJobs(services.sessions, cleanup),
+    // 0 minutes: checkpoints on demand only.
+    ...auditJobs(
+      services.auditCheckpoints,
+      config.auditCheckpointIntervalMs > 0 ? every(config.auditCheckpointIntervalMs) : undefined,
+    ),
   ];
 }

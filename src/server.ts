@@ -1,6 +1,5 @@
 import { buildApp } from './app.js';
-import { countClients } from './auth/api-token.service.js';
-import { CONSENT_HUB_SCOPE } from './auth/principal.js';
+import { CONSENT_HUB_SCOPE } from './auth/scopes.js';
 import type { Config } from './config.js';
 import { createContext } from './context.js';
 
@@ -20,7 +19,7 @@ export async function startServer(config: Config): Promise<Running> {
     const app = await buildApp(ctx);
     const url = await app.listen({ host: config.host, port: config.port });
     if (config.inProcessWorker) ctx.worker.start();
-    if ((await countClients(ctx.database)) === 0) {
+    if ((await ctx.apiClients.countClients()) === 0) {
       process.stdout.write(
         `No API clients yet. Create a token: npm run custos -- token create --email you@example.com --scope ${CONSENT_HUB_SCOPE}\n`,
       );

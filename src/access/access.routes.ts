@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import type { AuditActor } from '../audit/audit.service.js';
-import { ADMIN_SCOPE, apiClientOf, appOf } from '../auth/principal.js';
+import { appOf, auditActorOf } from '../auth/principal.js';
+import { ADMIN_SCOPE, READ_USER_SCOPE } from '../auth/scopes.js';
 import { errorResponses } from '../errors/error.schemas.js';
 import { AppKeyParams } from '../shared/common.schemas.js';
 import {
@@ -13,19 +13,13 @@ import {
   RequestIdParams,
   SubmittedRequest,
   UseCase,
+  UseCaseBody,
 } from './access.schemas.js';
 import type { AccessProgramme } from './access.service.js';
 
-const appAuth = { kind: 'app', scope: 'read:user', via: ['oauth', 'jwt'] } as const;
+const appAuth = { kind: 'app', scope: READ_USER_SCOPE, via: ['oauth', 'jwt'] } as const;
 const adminAuth = { kind: 'api-client', scope: ADMIN_SCOPE } as const;
-const appSecurity: { [scheme: string]: string[] }[] = [{ connectJwt: [] }, { oauth2: ['read:user'] }];
-const adminSecurity = [{ basic: [] }];
 const tags = ['Email API access programme'];
-
-const adminActor = (request: Parameters<typeof apiClientOf>[0]): AuditActor => ({
-  type: 'api-client',
-  id: apiClientOf(request).clientId,
-});
 
 /**
  * The Email API access programme (docs/wire-contracts.md#email-api-access-programme): apps file
@@ -44,11 +38,10 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }
         summary: 'Requests access to the Email API for the calling app',
         description:
           'Every field the programme asks for (docs/email-access-programme.md). Decided at once when possible: auto-approved, auto-rejected (a never-approved use case), or in-review. The decision also arrives as a signed webhook. One request per app may be in review at a time (409 naming it), and an app files at most CUSTOS_ACCESS_REQUESTS_PER_DAY requests in any 24 hours (429 with Retry-After).',
-        security: appSecurity,
         body: AccessRequestBody,
         response: {
           201: SubmittedRequest,
-          ...errorResponses(400, 401, 403, 404, 409, 415, 429, 500, 503),
+          ...errorResponses(404, 409, 429),
         },
       },
     },
@@ -59,6 +52,23 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }
     },
   );
 
+  app.post(
+    '/admin/email-access/requests',
+    {
+      config: { auth: adminAuth },
+      schema: {
+        tags,
+        summary: "Files an access request on an app's behalf (an operator)",
+        description:
+          'The body of POST /app/email-access-requests, decided the same way; the operator is on record as the submitter. 404: no such app; 409: the app has a request in review; 429: the app filed CUSTOS_ACCESS_REQUESTS_PER_DAY requests in the last 24 hours.',
+        body: AccessRequestBody,
+        response: { 201: SubmittedRequest, ...errorResponses(404, 409, 429) },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await access.submit(request.body, auditActorOf(request.principal))),
+  );
+
   app.get(
     '/admin/email-access/requests',
     {
@@ -66,9 +76,8 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }
       schema: {
         tags,
         summary: 'Lists access requests, oldest first; `status=in-review` is the review queue',
-        security: adminSecurity,
         querystring: AccessListQuery,
-        response: { 200: AccessRequestPage, ...errorResponses(400, 401, 403, 500, 503) },
+        response: { 200: AccessRequestPage },
       },
     },
     async (request) => access.list(request.query),
@@ -81,9 +90,8 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }
       schema: {
         tags,
         summary: 'Returns one access request',
-        security: adminSecurity,
         params: RequestIdParams,
-        response: { 200: AccessRequest, ...errorResponses(400, 401, 403, 404, 500, 503) },
+        response: { 200: AccessRequest, ...errorResponses(404) },
       },
     },
     async (request) => access.get(request.params.id),
@@ -98,10 +106,9 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }
           tags,
           summary: `A reviewer ${decision}s a request in review, with a reason`,
           description: 'Only a request in review can be decided; anything else answers 409.',
-          security: adminSecurity,
           params: RequestIdParams,
           body: ReasonBody,
-          response: { 200: AccessRequest, ...errorResponses(400, 401, 403, 404, 409, 415, 500, 503) },
+          response: { 200: AccessRequest, ...errorResponses(404, 409) },
         },
       },
       async (request) =>
@@ -109,7 +116,7 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }
           request.params.id,
           decision === 'approve' ? 'approved' : 'rejected',
           request.body.reason,
-          adminActor(request),
+          auditActorOf(request.principal),
         ),
     );
   }
@@ -122,16 +129,16 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }
         tags,
         summary: "Revokes an app's Email API access; its next Email API call is refused",
         description: 'Revokes every approved request of the app. 409 if it has none.',
-        security: adminSecurity,
         params: AppKeyParams,
         body: ReasonBody,
         response: {
           200: Type.Array(AccessRequest),
-          ...errorResponses(400, 401, 403, 404, 409, 415, 500, 503),
+          ...errorResponses(404, 409),
         },
       },
     },
-    async (request) => access.revoke(request.params.key, request.body.reason, adminActor(request)),
+    async (request) =>
+      access.revoke(request.params.key, request.body.reason, auditActorOf(request.principal)),
   );
 
   app.get(
@@ -141,10 +148,27 @@ export const accessRoutes: FastifyPluginAsyncTypebox<{ access: AccessProgramme }
       schema: {
         tags,
         summary: 'The use-case catalogue and how each is decided (auto, review, never)',
-        security: adminSecurity,
-        response: { 200: Type.Array(UseCase), ...errorResponses(401, 403, 500, 503) },
+        response: { 200: Type.Array(UseCase) },
       },
     },
     async () => access.useCases(),
+  );
+
+  app.post(
+    '/admin/email-access/use-cases',
+    {
+      config: { auth: adminAuth },
+      schema: {
+        tags,
+        summary: 'Adds a use case to the catalogue, with how requests naming it are decided',
+        description: '409: a use case with this id exists (the catalogue is never edited).',
+        body: UseCaseBody,
+        response: { 201: UseCase, ...errorResponses(409) },
+      },
+    },
+    async (request, reply) => {
+      await access.addUseCase(request.body, auditActorOf(request.principal));
+      return reply.code(201).send(request.body);
+    },
   );
 };

@@ -120,3 +120,19 @@ export const UseCase = Type.Object(
   { additionalProperties: false },
 );
 export type UseCase = Static<typeof UseCase>;
+
+/** A use case an operator adds to the catalogue (`POST /admin/email-access/use-cases`, `custos access use-case add`). */
+export const UseCaseBody = Type.Object(
+  {
+    id: Type.String({
+      pattern: USE_CASE_ID_PATTERN,
+      errorMessage: 'must be lower-case letters, digits and dashes (at most 64)',
+    }),
+    category: Text(200, 'e.g. "transactional email".'),
+    functionality: Text(1000, 'What the app does with the address.'),
+    decision: Type.Enum(['auto', 'review', 'never'], {
+      description: 'auto: approved at once; review: a reviewer decides; never: rejected at once.',
+    }),
+  },
+  { additionalProperties: false },
+);

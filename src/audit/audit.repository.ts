@@ -60,3 +60,11 @@ export function findLastEvent(db: Kysely<DB>) {
 export function findEventHash(db: Kysely<DB>, id: number) {
   return db.selectFrom('audit_events').select('hash').where('id', '=', id).executeTakeFirst();
 }
+
+export async function countEvents(db: Kysely<DB>): Promise<number> {
+  const row = await db
+    .selectFrom('audit_events')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}

@@ -77,3 +77,85 @@ export const CheckpointPage = Type.Object(
   { values: Type.Array(AuditCheckpoint), nextCursor: Nullable(Type.String()) },
   { additionalProperties: false },
 );
+
+/** The most entries one verification request walks: a longer log is verified with `custos audit verify`. */
+export const MAX_VERIFY_ENTRIES = 1_000_000;
+
+export const VerifyBody = Type.Object(
+  {
+    checkpoints: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), {
+        maxItems: 10_000,
+        description:
+          "Checkpoints as compact JWS, e.g. a witness's copies: each must verify with Custos's signing key, then the log must match it.",
+      }),
+    ),
+    limit: Type.Integer({
+      minimum: 1,
+      maximum: MAX_VERIFY_ENTRIES,
+      default: MAX_VERIFY_ENTRIES,
+      description: 'Walk at most this many entries from the first; `complete` is false if the log goes on.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+const Claims = Type.Object(
+  { lastId: Type.Integer(), lastHash: Type.String(), count: Type.Integer(), at: Type.String() },
+  { additionalProperties: false },
+);
+
+export const Verification = Type.Object(
+  {
+    intact: Type.Boolean({
+      description: 'No broken link and every given checkpoint matched, over the entries walked.',
+    }),
+    complete: Type.Boolean({ description: 'The walk reached the end of the log.' }),
+    checked: Type.Integer({ description: 'Entries walked.' }),
+    lastId: Type.Union([Type.Integer(), Type.Null()]),
+    lastHash: Type.String(),
+    checkpointsMatched: Type.Integer(),
+    broken: Type.Union([
+      Type.Object(
+        { id: Type.Integer(), problem: Type.Enum(['hash mismatch', 'prev_hash mismatch']) },
+        { additionalProperties: false },
+      ),
+      Type.Null(),
+    ]),
+    mismatch: Type.Union([
+      Type.Object(
+        {
+          checkpoint: Claims,
+          problem: Type.Enum(['log ends before it', 'entry missing', 'hash differs', 'count differs']),
+        },
+        { additionalProperties: false },
+      ),
+      Type.Null(),
+    ]),
+    latestCheckpoint: Type.Union([AuditCheckpoint, Type.Null()], {
+      description: 'The latest checkpoint Custos signed: entries after its `lastId` are not covered yet.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const PublicKeys = Type.Object(
+  {
+    keys: Type.Array(
+      Type.Object(
+        {
+          kid: Type.String({ description: 'RFC 7638 thumbprint; checkpoints name it in their header.' }),
+          kty: Type.Optional(Type.String()),
+          crv: Type.Optional(Type.String()),
+          x: Type.Optional(Type.String()),
+          alg: Type.Optional(Type.String()),
+          use: Type.Optional(Type.String()),
+        },
+        { additionalProperties: false },
+      ),
+      { description: 'A JWK Set (RFC 7517) of the key that verifies checkpoints.' },
+    ),
+    pem: Type.String({ description: 'The same key as an SPKI PEM.' }),
+  },
+  { additionalProperties: false },
+);

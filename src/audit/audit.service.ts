@@ -19,13 +19,18 @@ export type AuditAction =
   | `admin.${string}`;
 
 /**
- * Who did it: an app (by key), an API client (by id), the operator at the CLI, or Custos
- * itself (`system`, e.g. the access programme's automatic decisions).
+ * Who did it: an app (by key), an API client (by id), an operator (a person with a console
+ * role, by account id, or `cli`: whoever runs the command line on the host), a person acting
+ * on their own account (`account`), or Custos itself (`system`, e.g. the access programme's
+ * automatic decisions).
  */
 export interface AuditActor {
-  type: 'app' | 'api-client' | 'operator' | 'system';
+  type: 'app' | 'api-client' | 'operator' | 'account' | 'system';
   id: string;
 }
+
+/** The operator at the command line: the commands act with the host's access, not a sign-in. */
+export const CLI_OPERATOR: AuditActor = { type: 'operator', id: 'cli' };
 
 /** One entry. Ids and flags only: never an email, a name or any other PD (details included). */
 export interface AuditEntry {

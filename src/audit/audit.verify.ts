@@ -30,6 +30,8 @@ export interface CheckpointMismatch {
 
 export interface ChainReport {
   checked: number;
+  /** False when the walk stopped early (its `limit`, or aborted): the entries after `lastId` were not checked. */
+  complete: boolean;
   lastId: number | null;
   lastHash: string;
   broken?: ChainBreak;
@@ -45,6 +47,8 @@ export interface ChainScope {
   from?: { lastId: number; lastHash: string };
   /** Stop after this entry. */
   upTo?: number;
+  /** Stop after walking this many entries (the report is then not `complete`). */
+  limit?: number;
 }
 
 /**
@@ -58,14 +62,16 @@ export async function verifyAuditChain(
   db: Kysely<DB>,
   batchSize = 1000,
   scope: ChainScope = {},
+  run: { onBatch?: (checked: number) => void; signal?: AbortSignal } = {},
 ): Promise<ChainReport> {
   let expectedPrev = scope.from?.lastHash ?? GENESIS_HASH;
   let lastId = scope.from?.lastId ?? 0;
   let checked = 0;
   let checkpointsMatched = 0;
   const pending = [...(scope.checkpoints ?? [])].sort((a, b) => a.lastId - b.lastId);
-  const report = (outcome: Pick<ChainReport, 'broken' | 'mismatch'> = {}): ChainReport => ({
+  const report = (outcome: Pick<ChainReport, 'broken' | 'mismatch'> = {}, complete = true): ChainReport => ({
     checked,
+    complete,
     lastId: lastId || null,
     lastHash: expectedPrev,
     checkpointsMatched,
@@ -85,8 +91,16 @@ export async function verifyAuditChain(
 
   let mismatch = matchCheckpointsAt(lastId);
   if (mismatch) return report({ mismatch });
+  const limit = scope.limit ?? Number.POSITIVE_INFINITY;
   for (;;) {
-    const rows = await readChainBatch(db, lastId, batchSize, scope.upTo);
+    const wanted = Math.min(batchSize, limit - checked);
+    if (run.signal?.aborted || wanted <= 0) {
+      // Stopped early: complete only if nothing was left to walk.
+      const more = await readChainBatch(db, lastId, 1, scope.upTo);
+      if (more.length > 0) return report({}, false);
+      break;
+    }
+    const rows = await readChainBatch(db, lastId, wanted, scope.upTo);
     for (const { id, hash, ...fields } of rows) {
       const numericId = Number(id);
       if (fields.prev_hash !== expectedPrev)
@@ -102,7 +116,8 @@ export async function verifyAuditChain(
       mismatch = matchCheckpointsAt(numericId);
       if (mismatch) return report({ mismatch });
     }
-    if (rows.length < batchSize) break;
+    run.onBatch?.(checked);
+    if (rows.length < wanted) break;
   }
   const unreached = pending[0];
   return unreached

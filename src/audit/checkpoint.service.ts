@@ -4,16 +4,20 @@ import type { Config } from '../config.js';
 import { loadSigningKey } from '../crypto/signing-key.js';
 import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
-import { findEventHash, findLastEvent } from './audit.repository.js';
+import type { LongRun } from '../shared/progress.js';
+import { countEvents, findEventHash, findLastEvent } from './audit.repository.js';
 import { GENESIS_HASH } from './audit.service.js';
-import { verifyAuditChain } from './audit.verify.js';
-import { type CheckpointClaims, CheckpointSigner, verifyCheckpointJws } from './checkpoint.jws.js';
+import { type ChainReport, verifyAuditChain } from './audit.verify.js';
+import {
+  type CheckpointClaims,
+  CheckpointSigner,
+  type PublicJwk,
+  verifyCheckpointJws,
+} from './checkpoint.jws.js';
 import * as repo from './checkpoint.repository.js';
 import { CheckpointWitness, witnessRecord } from './checkpoint.witness.js';
 
 const WITNESS_BATCH = 100;
-/** After a failed run (the database unreachable, say), try again this soon rather than a whole interval later. */
-const RETRY_MS = 60_000;
 const EMPTY_LOG: CheckpointClaims = { lastId: 0, lastHash: GENESIS_HASH, count: 0, at: '' };
 
 function refused(problem: string): AppError {
@@ -23,21 +27,30 @@ function refused(problem: string): AppError {
   );
 }
 
+/** What verifying the log found, and the latest checkpoint Custos keeps (what it covers). */
+export interface LogVerification extends ChainReport {
+  latestCheckpoint: repo.StoredCheckpoint | undefined;
+}
+
+/** A witness that did not take a checkpoint; it gets it (and every later one) at the next run. */
+export interface WitnessFailure {
+  channel: repo.WitnessChannel;
+  checkpoint: string;
+  reason: string;
+}
+
 /**
  * Audit checkpoints: Custos signs where the log ends (`{lastId, lastHash, count, at}`) with
  * a key kept outside the database, keeps the checkpoint and hands it to the witnesses, so a
  * log later cut short or rewritten up to a checkpoint no longer matches it. The hash chain
  * alone cannot show entries cut from its end. Runs on demand (`custos audit checkpoint`,
- * `POST /admin/audit-checkpoints`) and every interval from the worker (`runOnce`).
+ * `POST /admin/audit-checkpoints`) and as the scheduled job `audit.checkpoint` (audit.jobs.ts).
  */
 export class AuditCheckpoints {
-  private nextRunMs = 0;
-
   constructor(
     private readonly database: Database,
     private readonly signer: () => Promise<CheckpointSigner>,
     private readonly witness: CheckpointWitness,
-    private readonly intervalMs: number,
     private readonly log: Logger,
   ) {}
 
@@ -90,37 +103,97 @@ export class AuditCheckpoints {
    * down gets them all, in order, at the next run. A failure is recorded and logged and stops
    * that witness until the next run; nothing is dropped.
    */
-  async deliverPending(): Promise<number> {
+  async deliverPending(): Promise<{ delivered: number; failures: WitnessFailure[] }> {
     let delivered = 0;
-    for (const channel of this.witness.channels) delivered += await this.deliverTo(channel);
-    return delivered;
+    const failures: WitnessFailure[] = [];
+    for (const channel of this.witness.channels) {
+      const outcome = await this.deliverTo(channel);
+      delivered += outcome.delivered;
+      if (outcome.failure) failures.push(outcome.failure);
+    }
+    return { delivered, failures };
   }
 
-  /** The worker's periodic task: a checkpoint each interval while the log grows, and witness retries. */
-  async runOnce(nowMs = Date.now()): Promise<number> {
-    if (this.intervalMs === 0 || nowMs < this.nextRunMs) return 0;
-    this.nextRunMs = nowMs + Math.min(this.intervalMs, RETRY_MS);
+  /**
+   * The scheduled run: signs a checkpoint if the log moved since the latest one (read from
+   * the database: several processes run the worker), then delivers what the witnesses lack.
+   * A refused checkpoint (the log was cut or rewritten) or a witness that failed ends the run
+   * in an error, after the deliveries, so the job is retried with backoff and, once out of
+   * attempts, shows as failed with the reason (`custos jobs list --status failed`).
+   */
+  async runScheduled(): Promise<{ signed: number; delivered: number }> {
     const db = this.database.db;
-    // Read from the database, not remembered: several processes may run the worker.
     const latest = await repo.findLatestCheckpoint(db);
-    const dueAt = latest ? Date.parse(latest.at) + this.intervalMs : nowMs;
     const tip = await findLastEvent(db);
     // Grown, or (an alarm, raised by create) cut or rewritten: only an unchanged tip is skipped.
     const moved = latest
       ? Number(tip?.id ?? 0) !== Number(latest.last_id) || (tip?.hash ?? GENESIS_HASH) !== latest.last_hash
       : tip !== undefined;
-    let done = 0;
-    if (nowMs >= dueAt && moved) {
+    let signed = 0;
+    let refusal: AppError | undefined;
+    if (moved) {
       try {
         await this.create();
-        done++;
+        signed = 1;
       } catch (error) {
         if (!(error instanceof AppError)) throw error;
         this.log.error({ problem: error.message }, 'audit checkpoint refused');
+        refusal = error;
       }
     }
-    this.nextRunMs = nowMs >= dueAt ? nowMs + this.intervalMs : dueAt;
-    return done + (await this.deliverPending());
+    const { delivered, failures } = await this.deliverPending();
+    if (refusal) throw refusal;
+    if (failures.length > 0)
+      throw new Error(
+        `witness delivery failed: ${failures.map((f) => `${f.channel} (${f.checkpoint}): ${f.reason}`).join('; ')}`,
+      );
+    return { signed, delivered };
+  }
+
+  /**
+   * Walks the hash chain from the genesis in bounded batches and compares it with
+   * `checkpoints` (signed statements a witness kept: their signatures already checked).
+   * `limit` bounds the walk (the admin API); the answer then says it is not complete.
+   */
+  async verify(
+    options: { checkpoints?: CheckpointClaims[]; batchSize?: number; limit?: number } & LongRun = {},
+  ): Promise<LogVerification> {
+    const db = this.database.db;
+    const { onProgress, signal } = options;
+    const total = onProgress ? await countEvents(db) : 0;
+    onProgress?.(0, total);
+    const report = await verifyAuditChain(
+      db,
+      options.batchSize ?? 1000,
+      { checkpoints: options.checkpoints ?? [], limit: options.limit },
+      { signal, onBatch: onProgress && ((checked) => onProgress(checked, Math.max(total, checked))) },
+    );
+    return { ...report, latestCheckpoint: await repo.findLatestCheckpoint(db) };
+  }
+
+  /**
+   * The claims of checkpoints given as compact JWS (a witness's copies), each signature
+   * checked with Custos's signing key; one that does not verify is refused, naming it.
+   */
+  async claimsOf(jwsList: string[], field = 'checkpoints'): Promise<CheckpointClaims[]> {
+    const keys = [(await this.signer()).publicJwk];
+    const claims: CheckpointClaims[] = [];
+    for (const [i, jws] of jwsList.entries()) {
+      try {
+        claims.push(await verifyCheckpointJws(jws, keys));
+      } catch (error) {
+        throw new AppError('VALIDATION_FAILED', `${field}.${i}: ${(error as Error).message}`, {
+          field: `${field}.${i}`,
+        });
+      }
+    }
+    return claims;
+  }
+
+  /** The public key that verifies checkpoints, for verifiers (the signing key is made if needed). */
+  async publicKey(): Promise<{ jwk: PublicJwk; pem: string }> {
+    const signer = await this.signer();
+    return { jwk: signer.publicJwk, pem: signer.publicKeyPem() };
   }
 
   /** A page of checkpoints, newest first, for the admin API. */
@@ -151,7 +224,9 @@ export class AuditCheckpoints {
     }
   }
 
-  private async deliverTo(channel: repo.WitnessChannel): Promise<number> {
+  private async deliverTo(
+    channel: repo.WitnessChannel,
+  ): Promise<{ delivered: number; failure?: WitnessFailure }> {
     const db = this.database.db;
     let delivered = 0;
     let afterSeq = 0;
@@ -167,13 +242,13 @@ export class AuditCheckpoints {
             { checkpoint: cp.id, reason },
             'audit checkpoint not witnessed; retried at the next run',
           );
-          return delivered;
+          return { delivered, failure: { channel, checkpoint: cp.id, reason } };
         }
         await repo.recordWitnessed(db, cp.seq, channel, new Date().toISOString());
         delivered++;
         afterSeq = cp.seq;
       }
-      if (batch.length < WITNESS_BATCH) return delivered;
+      if (batch.length < WITNESS_BATCH) return { delivered };
     }
   }
 }
@@ -210,11 +285,5 @@ export function createAuditCheckpoints(config: Config, database: Database, log: 
     file: config.auditWitnessFile,
     timeoutMs: config.webhookTimeoutMs,
   });
-  return new AuditCheckpoints(
-    database,
-    checkpointSigner(config),
-    witness,
-    config.auditCheckpointIntervalMs,
-    log,
-  );
+  return new AuditCheckpoints(database, checkpointSigner(config), witness, log);
 }

@@ -105,3 +105,25 @@ export async function countClients(db: Kysely<DB>): Promise<number> {
     .executeTakeFirst();
   return Number(row?.n ?? 0);
 }
+
+export function listClients(db: Kysely<DB>) {
+  return db.selectFrom('api_clients').selectAll().orderBy('created_at').orderBy('id').execute();
+}
+
+/** Active (unrevoked) tokens per client. */
+export function countActiveTokens(db: Kysely<DB>) {
+  return db
+    .selectFrom('api_tokens')
+    .select((eb) => ['client_id', eb.fn.countAll<number>().as('n')])
+    .where('revoked_at', 'is', null)
+    .groupBy('client_id')
+    .execute();
+}
+
+export function findToken(db: Kysely<DB>, tokenId: string) {
+  return db
+    .selectFrom('api_tokens')
+    .select(['id', 'client_id', 'revoked_at'])
+    .where('id', '=', tokenId)
+    .executeTakeFirst();
+}

@@ -1,10 +1,9 @@
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Database } from '../db/dialect.js';
-import { AppError } from '../errors/app-error.js';
 import { normalizeEmail } from '../shared/email.js';
 import * as repo from './api-token.repository.js';
 import type { CredentialLimiter } from './credential-limiter.js';
-import { API_CLIENT_SCOPES, type ApiClientPrincipal } from './principal.js';
+import type { ApiClientPrincipal } from './principal.js';
 
 /**
  * API tokens for HTTP Basic `email:token`. A token is `cst_` + 43 base64url characters
@@ -23,47 +22,14 @@ function sha256Hex(value: string): string {
   return createHash('sha256').update(value, 'utf8').digest('hex');
 }
 
-export interface CreatedToken {
-  token: string;
-  tokenId: string;
-  clientId: string;
-  createdClient: boolean;
-}
-
-export async function createToken(
-  database: Database,
-  input: { email: string; scopes: string[]; label?: string },
-): Promise<CreatedToken> {
-  const email = normalizeEmail(input.email);
-  const known: readonly string[] = API_CLIENT_SCOPES;
-  const unknown = input.scopes.filter((scope) => !known.includes(scope));
-  if (unknown.length > 0)
-    throw new AppError(
-      'VALIDATION_FAILED',
-      `scope: unknown ${unknown.map((s) => `"${s}"`).join(', ')}; API clients may hold ${API_CLIENT_SCOPES.join(', ')}`,
-      { field: 'scope' },
-    );
+/** A new token: the secret (shown once), the part that indexes its row, and the hash that is stored. */
+export function mintToken(): { token: string; lookupKey: string; hash: string } {
   const token = PREFIX + randomBytes(32).toString('base64url');
-  const now = new Date().toISOString();
-  return database.writeTransaction(async (trx) => {
-    let client = await repo.findClientByEmail(trx, email);
-    const createdClient = client === undefined;
-    if (!client) {
-      client = { id: randomUUID(), email, created_at: now };
-      await repo.insertClient(trx, client);
-    }
-    await repo.grantScopes(trx, client.id, [...new Set(input.scopes)], now);
-    const tokenId = randomUUID();
-    await repo.insertToken(trx, {
-      id: tokenId,
-      client_id: client.id,
-      lookup_key: token.slice(PREFIX.length, PREFIX.length + LOOKUP_LENGTH),
-      token_hash: sha256Hex(token),
-      label: input.label ?? null,
-      created_at: now,
-    });
-    return { token, tokenId, clientId: client.id, createdClient };
-  });
+  return {
+    token,
+    lookupKey: token.slice(PREFIX.length, PREFIX.length + LOOKUP_LENGTH),
+    hash: sha256Hex(token),
+  };
 }
 
 /**
@@ -112,10 +78,9 @@ export class TokenAuthenticator {
     return found.principal;
   }
 
-  async revoke(tokenId: string): Promise<boolean> {
-    const revoked = await revokeToken(this.database, tokenId);
+  /** Drops a revoked token from this process's cache, so the revocation counts from the next request. */
+  forget(tokenId: string): void {
     for (const [hash, entry] of this.cache) if (entry.principal.tokenId === tokenId) this.cache.delete(hash);
-    return revoked;
   }
 
   private async lookup(token: string, hash: string, nowMs: number) {
@@ -143,20 +108,3 @@ export class TokenAuthenticator {
     return { principal, email: row.email };
   }
 }
-
-/** Every token (never its secret) with the scopes of its client, which all its tokens share. */
-export async function listTokens(database: Database) {
-  const [tokens, grants] = await Promise.all([
-    repo.listTokens(database.db),
-    repo.listClientScopes(database.db),
-  ]);
-  const scopes = new Map<string, string[]>();
-  for (const { client_id, scope } of grants) scopes.set(client_id, [...(scopes.get(client_id) ?? []), scope]);
-  return tokens.map((t) => ({ ...t, scopes: scopes.get(t.client_id) ?? [] }));
-}
-
-export async function revokeToken(database: Database, tokenId: string): Promise<boolean> {
-  return repo.revokeToken(database.db, tokenId, new Date().toISOString());
-}
-
-export const countClients = (database: Database) => repo.countClients(database.db);

@@ -1,12 +1,12 @@
-import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError, validationError } from '../errors/app-error.js';
-import { ErrorBody } from '../errors/error.schemas.js';
 import { UNSTORABLE_TEXT_MESSAGE, unstorableField } from '../validation.js';
 import type { TokenAuthenticator } from './api-token.service.js';
 import { type AppAuthenticator, parseAppAuthorization } from './app-auth.js';
 import { isPersonAuth, type PersonAuthenticator } from './person-auth.js';
 import type { ApiClientPrincipal, AppPrincipal, RouteAuth } from './principal.js';
+import { documentRoute } from './route-docs.js';
 
 const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="custos"' };
 const APP_CHALLENGE: Record<string, string> = {
@@ -26,21 +26,10 @@ function parseBasic(header: string | undefined): { email: string; token: string 
 }
 
 /**
- * Routes that verify a guessable credential (API tokens, Connect JWTs) answer 429 once the
- * caller's failures are used up (CredentialLimiter); their OpenAPI says so unless the route
- * already declares its own 429.
- */
-function documentCredentialLimit(route: RouteOptions, auth: RouteAuth): void {
-  const limited = auth.kind === 'api-client' || (auth.kind === 'app' && auth.via.includes('jwt'));
-  const response = route.schema?.response as Record<number, unknown> | undefined;
-  if (!limited || !response || response[429] !== undefined) return;
-  route.schema = { ...route.schema, response: { ...response, 429: ErrorBody } };
-}
-
-/**
  * The principal check every route goes through. A route must declare `config.auth`; one
  * that does not is refused when it is registered, so no route can ship without a decision.
- * The check runs on request, before the body is parsed.
+ * The declaration also writes the route's OpenAPI security and standard error responses
+ * (route-docs.ts). The check runs on request, before the body is parsed.
  */
 export const authPlugin = fp(
   async (
@@ -89,7 +78,7 @@ export const authPlugin = fp(
     app.addHook('onRoute', function (route) {
       const declared = route.config?.auth;
       if (declared) {
-        documentCredentialLimit(route, declared);
+        documentRoute(route, declared);
         if (isPersonAuth(declared)) opts.people.guard(this, route, declared);
         return;
       }

@@ -5,7 +5,8 @@ import { isValidAccountId } from '../shared/account-id.js';
 import { isStorableText } from '../validation.js';
 import type { AppCredentials } from './app-credentials.port.js';
 import type { CredentialLimiter } from './credential-limiter.js';
-import { APP_SCOPES, type AppPrincipal } from './principal.js';
+import type { AppPrincipal } from './principal.js';
+import { APP_SCOPE_NAMES } from './scopes.js';
 
 /** Clocks of apps and Custos differ a little; public clients sign with exp = iat + 180 s. */
 const CLOCK_TOLERANCE_S = 30;
@@ -90,7 +91,7 @@ export async function authenticateConnectJwt(
     clientKey: installation.clientKey,
     siteIds: [installation.siteId],
     // A Connect installation holds every app scope; OAuth clients are narrowed per client.
-    scopes: new Set(APP_SCOPES),
+    scopes: new Set(APP_SCOPE_NAMES),
     ...(sub === undefined ? {} : { actingAccountId: sub }),
   };
 }

@@ -1,4 +1,6 @@
+import type { AuditActor } from '../audit/audit.service.js';
 import type { OperatorRole, Permission } from './permissions.js';
+import type { ApiClientScope, AppScope } from './scopes.js';
 
 /** Who is calling. Every route declares which kind of principal it accepts (see auth.plugin.ts). */
 export interface ApiClientPrincipal {
@@ -10,16 +12,6 @@ export interface ApiClientPrincipal {
 
 /** The two ways an app authenticates (docs/wire-contracts.md#app-authentication). */
 export type AppAuthScheme = 'jwt' | 'oauth';
-
-/** The app scopes Custos knows; OAuth clients may be allowed only these. */
-export const APP_SCOPES = ['read:user', 'report:personal-data'] as const;
-export type AppScope = (typeof APP_SCOPES)[number];
-/**
- * The scope an app's installations show while the app is on the Email API allow list
- * (docs/wire-contracts.md#approval-and-its-limits): no route requires it (the allow list is
- * checked on every call), it tells the app what it may do.
- */
-export const EMAIL_ADDRESS_SCOPE = 'read:email-address:custos';
 
 /**
  * A third-party app. `siteIds` are the sites it may read, fixed at authentication: a
@@ -70,17 +62,6 @@ export type RouteAuth =
   /** A signed-in person whose console roles give `permission` (the console); 403 otherwise. */
   | { kind: 'operator'; permission: Permission };
 
-export const CONSENT_HUB_SCOPE = 'manage:consent-hub-consent';
-/** Held by the operator's own API clients: the admin API (issued with `custos token create --scope admin:custos`). */
-export const ADMIN_SCOPE = 'admin:custos';
-/**
- * Every scope an API client (HTTP Basic email:token) can hold: the ones routes require. A
- * route can declare no other (RouteAuth), and `token create` grants no other, so a typo
- * cannot produce a token that silently opens nothing.
- */
-export const API_CLIENT_SCOPES = [CONSENT_HUB_SCOPE, ADMIN_SCOPE] as const;
-export type ApiClientScope = (typeof API_CLIENT_SCOPES)[number];
-
 /** The caller of a route whose auth kind is 'api-client'; the auth hook has already checked it. */
 export function apiClientOf(request: { principal?: Principal }): ApiClientPrincipal {
   if (request.principal?.kind !== 'api-client')
@@ -106,6 +87,26 @@ export function personOf(request: { principal?: Principal }): PersonPrincipal {
 export function operatorOf(request: { principal?: Principal }): OperatorPrincipal {
   if (request.principal?.kind !== 'operator') throw new Error('route reached without an operator principal');
   return request.principal;
+}
+
+/**
+ * Who the audit log names for an action a principal takes: an API client by id, an app by
+ * key, a person by account id (`operator` for a console role, `account` for their own data).
+ * The command line acts as `CLI_OPERATOR`.
+ */
+export function auditActorOf(principal: Principal | undefined): AuditActor {
+  switch (principal?.kind) {
+    case 'api-client':
+      return { type: 'api-client', id: principal.clientId };
+    case 'app':
+      return { type: 'app', id: principal.appKey };
+    case 'operator':
+      return { type: 'operator', id: principal.accountId };
+    case 'account':
+      return { type: 'account', id: principal.accountId };
+    case undefined:
+      throw new Error('an action reached without a principal');
+  }
 }
 
 declare module 'fastify' {

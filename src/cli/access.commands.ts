@@ -5,31 +5,22 @@ import {
   type AccessRequest,
   AccessRequestBody,
   type AccessStatus,
-  USE_CASE_ID_PATTERN,
+  type UseCase,
+  UseCaseBody,
 } from '../access/access.schemas.js';
-import { AccessProgramme } from '../access/access.service.js';
-import { AuditLog } from '../audit/audit.service.js';
+import type { AccessProgramme } from '../access/access.service.js';
+import { CLI_OPERATOR } from '../audit/audit.service.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors/app-error.js';
 import { fromValidation } from '../errors/error-handler.js';
-import { ComplianceService } from '../reporting/compliance.service.js';
 import { strictAjv } from '../validation.js';
-import { withDatabase } from './database.js';
-import { OPERATOR } from './directory.js';
+import { withContext } from './context.js';
 
 const validateRequest = strictAjv.compile(AccessRequestBody);
+const validateUseCase = strictAjv.compile(UseCaseBody);
 
 function withAccess<T>(config: Config, fn: (access: AccessProgramme) => Promise<T>): Promise<T> {
-  return withDatabase(config, (database) =>
-    fn(
-      new AccessProgramme(
-        database,
-        new AuditLog(database),
-        new ComplianceService(database, config.reportCycleDays),
-        { requestsPerDay: config.accessRequestsPerDay },
-      ),
-    ),
-  );
+  return withContext(config, (ctx) => fn(ctx.access));
 }
 
 function requireReason(reason: string | undefined): string {
@@ -41,9 +32,9 @@ const line = (r: AccessRequest) =>
   `${r.id}  ${r.appKey}  ${r.status}  ${r.useCases.join(',')}  submitted ${r.submittedAt}${r.reason ? `  (${r.reason})` : ''}`;
 
 /**
- * `custos access …`: the Email API access programme (docs/email-access-programme.md) at the command
- * line. Decisions are audited as the operator and announced to the vendor by webhook (delivered by
- * the worker).
+ * `custos access …`: the Email API access programme at the command line, through the service
+ * the admin API calls. Decisions are audited as the operator and announced to the vendor by
+ * webhook (delivered by the worker).
  */
 export function registerAccessCommands(program: Command, config: () => Config, say: (line: string) => void) {
   const access = program
@@ -65,7 +56,7 @@ export function registerAccessCommands(program: Command, config: () => Config, s
         );
       }
       if (!validateRequest(body)) throw fromValidation(validateRequest.errors ?? []);
-      const created = await withAccess(config(), (a) => a.submit(body as AccessRequestBody, OPERATOR));
+      const created = await withAccess(config(), (a) => a.submit(body as AccessRequestBody, CLI_OPERATOR));
       say(JSON.stringify(created));
     });
 
@@ -95,7 +86,7 @@ export function registerAccessCommands(program: Command, config: () => Config, s
       .requiredOption('--reason <reason>', 'why; kept on record and sent to the vendor')
       .action(async (id: string, opts: { reason: string }) => {
         const decided = await withAccess(config(), (a) =>
-          a.decide(id, to, requireReason(opts.reason), OPERATOR),
+          a.decide(id, to, requireReason(opts.reason), CLI_OPERATOR),
         );
         say(line(decided));
       });
@@ -108,7 +99,7 @@ export function registerAccessCommands(program: Command, config: () => Config, s
     .requiredOption('--reason <reason>', 'why; kept on record and sent to the vendor')
     .action(async (appKey: string, opts: { reason: string }) => {
       const revoked = await withAccess(config(), (a) =>
-        a.revoke(appKey, requireReason(opts.reason), OPERATOR),
+        a.revoke(appKey, requireReason(opts.reason), CLI_OPERATOR),
       );
       for (const r of revoked) say(line(r));
     });
@@ -129,14 +120,10 @@ export function registerAccessCommands(program: Command, config: () => Config, s
     .requiredOption('--category <category>', 'e.g. "transactional email"')
     .requiredOption('--functionality <text>', 'what the app does with the address')
     .action(async (id: string, opts: { decision: string; category: string; functionality: string }) => {
-      if (!new RegExp(USE_CASE_ID_PATTERN).test(id))
-        throw new AppError('VALIDATION_FAILED', 'The id must be lower-case letters, digits and dashes');
-      if (!['auto', 'review', 'never'].includes(opts.decision))
-        throw new AppError('VALIDATION_FAILED', '--decision must be auto, review or never');
-      const decision = opts.decision as 'auto' | 'review' | 'never';
-      await withAccess(config(), (a) =>
-        a.addUseCase({ id, decision, category: opts.category, functionality: opts.functionality }, OPERATOR),
-      );
-      say(`Added use case ${id} (${decision})`);
+      const useCase = { id, ...opts };
+      // The admin API's body schema: the same rules, the same messages.
+      if (!validateUseCase(useCase)) throw fromValidation(validateUseCase.errors ?? []);
+      await withAccess(config(), (a) => a.addUseCase(useCase as UseCase, CLI_OPERATOR));
+      say(`Added use case ${id} (${useCase.decision})`);
     });
 }

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import pino from 'pino';
-import { type CheckpointMismatch, verifyAuditChain } from '../audit/audit.verify.js';
+import type { CheckpointMismatch } from '../audit/audit.verify.js';
 import {
   type CheckpointClaims,
   CheckpointError,
@@ -10,11 +9,11 @@ import {
   parsePublicKeys,
   verifyCheckpointJws,
 } from '../audit/checkpoint.jws.js';
-import { checkpointSigner, createAuditCheckpoints } from '../audit/checkpoint.service.js';
 import { parseCheckpoints } from '../audit/checkpoint.witness.js';
 import type { Config } from '../config.js';
 import { loadSigningKey } from '../crypto/signing-key.js';
-import { withDatabase } from './database.js';
+import { withContext } from './context.js';
+import { withProgress } from './progress.js';
 
 async function readSource(source: string, timeoutMs: number): Promise<string> {
   if (!/^https?:\/\//i.test(source)) {
@@ -101,10 +100,14 @@ export function registerAuditCommands(program: Command, config: () => Config, sa
       const checkpoints = opts.checkpoint
         ? await readCheckpoints(opts.checkpoint, await trustedKeys(cfg, opts.publicKey), cfg.webhookTimeoutMs)
         : [];
-      const report = await withDatabase(cfg, (db) =>
-        verifyAuditChain(db.db, Number.isInteger(batchSize) && batchSize > 0 ? batchSize : 1000, {
-          checkpoints,
-        }),
+      const report = await withContext(cfg, (ctx) =>
+        withProgress('audit verify', 'entries', (onProgress) =>
+          ctx.auditCheckpoints.verify({
+            checkpoints,
+            batchSize: Number.isInteger(batchSize) && batchSize > 0 ? batchSize : 1000,
+            onProgress,
+          }),
+        ),
       );
       if (report.broken) {
         process.stderr.write(
@@ -139,9 +142,7 @@ export function registerAuditCommands(program: Command, config: () => Config, sa
     )
     .action(async () => {
       const cfg = config();
-      const cp = await withDatabase(cfg, (db) =>
-        createAuditCheckpoints(cfg, db, pino({ level: 'silent' })).checkpoint(),
-      );
+      const cp = await withContext(cfg, (ctx) => ctx.auditCheckpoints.checkpoint());
       say(
         `Checkpoint ${cp.id}: ${cp.entry_count} entries up to entry ${cp.last_id}, hash ${cp.last_hash}; signed ${cp.at} with key ${cp.kid}`,
       );
@@ -161,7 +162,7 @@ export function registerAuditCommands(program: Command, config: () => Config, sa
     )
     .option('--pem', 'print a PEM public key instead of a JWK')
     .action(async (opts: { pem?: boolean }) => {
-      const signer = await checkpointSigner(config())();
-      say(opts.pem ? signer.publicKeyPem().trimEnd() : JSON.stringify(signer.publicJwk));
+      const key = await withContext(config(), (ctx) => ctx.auditCheckpoints.publicKey());
+      say(opts.pem ? key.pem.trimEnd() : JSON.stringify(key.jwk));
     });
 }

@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import type { Config } from '../config.js';
 import type { JobStatus } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
-import { JOB_STATUSES, JobService, type JobView } from '../jobs/job.service.js';
-import { withDatabase } from './database.js';
+import { JOB_STATUSES, type JobView } from '../jobs/job.service.js';
+import { withContext } from './context.js';
 
 const HEADER = ['ID', 'NAME', 'KEY', 'STATUS', 'ATTEMPTS', 'RUN AT', 'FINISHED', 'OUTCOME'];
 
@@ -46,8 +46,8 @@ export function registerJobCommands(program: Command, config: () => Config, say:
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
         throw new AppError('VALIDATION_FAILED', '--limit must be a whole number from 1 to 1000');
       }
-      const rows = await withDatabase(config(), (database) =>
-        new JobService(database).list({
+      const rows = await withContext(config(), (ctx) =>
+        ctx.jobs.list({
           status: opts.status as JobStatus | undefined,
           name: opts.name,
           limit,

@@ -1,17 +1,10 @@
 import type { Command } from 'commander';
-import { AuditLog } from '../audit/audit.service.js';
 import type { Config } from '../config.js';
-import { loadMasterKey } from '../crypto/master-key.js';
-import { SecretBox } from '../crypto/secret-box.js';
-import { rotateWebhookSecret } from '../directory/webhook-secret.js';
-import { ComplianceService } from '../reporting/compliance.service.js';
-import { withDatabase } from './database.js';
-import { OPERATOR } from './directory.js';
+import { withContext } from './context.js';
 
 /**
- * `custos compliance` (the holdings register and the GDPR art. 19 evidence,
- * docs/legal-rules.md#art-19-telling-every-recipient)
- * and `custos app rotate-webhook-secret`. Registered after the `app` command exists.
+ * `custos compliance`: the holdings register and the GDPR art. 19 evidence, as the admin
+ * API's compliance routes show them.
  */
 export function registerReportingCommands(
   program: Command,
@@ -27,8 +20,7 @@ export function registerReportingCommands(
     .option('--json', 'print JSON')
     .action(async (opts: { account?: string; json?: boolean }) => {
       const cfg = config();
-      await withDatabase(cfg, async (database) => {
-        const compliance = new ComplianceService(database, cfg.reportCycleDays);
+      await withContext(cfg, async ({ compliance }) => {
         if (opts.account) {
           const evidence = await compliance.accountEvidence(opts.account);
           if (opts.json) return say(JSON.stringify(evidence, null, 2));
@@ -50,30 +42,5 @@ export function registerReportingCommands(
           );
         }
       });
-    });
-
-  const app = program.commands.find((c) => c.name() === 'app') ?? program.command('app');
-  app
-    .command('rotate-webhook-secret')
-    .description(
-      'Give an app a new webhook signing secret (printed once); the previous one also signs for CUSTOS_WEBHOOK_SECRET_GRACE_HOURS',
-    )
-    .argument('<key>')
-    .action(async (key: string) => {
-      const cfg = config();
-      const secrets = new SecretBox(loadMasterKey({ key: cfg.secretKey, keyFile: cfg.secretKeyFile }));
-      const rotated = await withDatabase(cfg, (database) =>
-        rotateWebhookSecret(
-          database,
-          secrets,
-          new AuditLog(database),
-          key,
-          cfg.webhookSecretGraceMs,
-          OPERATOR,
-        ),
-      );
-      say(`New webhook signing secret for ${key} (store it now: it is shown only once).`);
-      say(`The previous secret also signs until ${rotated.previousValidUntil}.`);
-      say(rotated.secret);
     });
 }

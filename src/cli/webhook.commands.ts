@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
+import { CLI_OPERATOR } from '../audit/audit.service.js';
 import type { Config } from '../config.js';
-import * as apps from '../directory/app.repository.js';
+import type { WebhookStatus } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
-import { listMessages, requeue } from '../webhooks/webhook.repository.js';
-import { auditOperator, withDatabase } from './database.js';
-
-const STATUSES = ['pending', 'delivered', 'dead'];
+import { WEBHOOK_STATUSES } from '../webhooks/webhook-outbox.service.js';
+import { withContext } from './context.js';
+import { withProgress } from './progress.js';
 
 /** `custos webhook …`: inspect the outbox, requeue dead letters, re-enable an endpoint. */
 export function registerWebhookCommands(program: Command, config: () => Config, say: (line: string) => void) {
@@ -15,27 +15,27 @@ export function registerWebhookCommands(program: Command, config: () => Config, 
     .command('list')
     .description('Recent webhook messages, newest first (no payload: ids and delivery state only)')
     .option('--app <key>', 'only messages to this app')
-    .option('--status <status>', `only messages in this state: ${STATUSES.join(', ')}`)
+    .option('--status <status>', `only messages in this state: ${WEBHOOK_STATUSES.join(', ')}`)
     .option('--limit <n>', 'at most this many', '50')
     .action(async (opts: { app?: string; status?: string; limit: string }) => {
-      if (opts.status && !STATUSES.includes(opts.status)) {
-        throw new AppError('VALIDATION_FAILED', `--status must be one of ${STATUSES.join(', ')}`);
+      if (opts.status && !WEBHOOK_STATUSES.includes(opts.status as WebhookStatus)) {
+        throw new AppError('VALIDATION_FAILED', `--status must be one of ${WEBHOOK_STATUSES.join(', ')}`);
       }
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
         throw new AppError('VALIDATION_FAILED', '--limit must be a whole number from 1 to 10000');
       }
-      const rows = await withDatabase(config(), (db) =>
-        listMessages(db.db, { appKey: opts.app, status: opts.status, limit }),
+      const page = await withContext(config(), (ctx) =>
+        ctx.outbox.list({ appKey: opts.app, status: opts.status as WebhookStatus | undefined, limit }),
       );
-      if (rows.length === 0) say('No webhook messages');
-      for (const r of rows) {
+      if (page.values.length === 0) say('No webhook messages');
+      for (const m of page.values) {
         const outcome =
-          r.status === 'delivered'
-            ? `delivered ${r.delivered_at}`
-            : `${r.status}${r.last_error ? ` (${r.last_error})` : ''}`;
+          m.status === 'delivered'
+            ? `delivered ${m.deliveredAt}`
+            : `${m.status}${m.lastError ? ` (${m.lastError})` : ''}`;
         say(
-          `${r.id}  ${r.app_key}  ${r.event_type}  created ${r.created_at}  attempts ${r.attempts}  ${outcome}`,
+          `${m.id}  ${m.appKey}  ${m.eventType}  created ${m.createdAt}  attempts ${m.attempts}  ${outcome}`,
         );
       }
     });
@@ -46,18 +46,16 @@ export function registerWebhookCommands(program: Command, config: () => Config, 
     .argument('[messageId]')
     .option('--app <key>', 'every dead message of this app')
     .action(async (messageId: string | undefined, opts: { app?: string }) => {
-      if (!messageId && !opts.app)
-        throw new AppError('VALIDATION_FAILED', 'Give a message id or --app <key>');
-      const count = await withDatabase(config(), async (db) => {
-        const requeued = await requeue(db.db, { id: messageId, appKey: opts.app }, new Date().toISOString());
-        await auditOperator(db, {
-          action: 'admin.webhooks-requeued',
-          appKey: opts.app,
-          details: { messageId: messageId ?? null, count: requeued },
-        });
-        return requeued;
-      });
-      say(`Requeued ${count} message${count === 1 ? '' : 's'}`);
+      if (!messageId === !opts.app)
+        throw new AppError('VALIDATION_FAILED', 'Give either a message id or --app <key>');
+      const { requeued } = await withContext(config(), (ctx) =>
+        opts.app
+          ? withProgress('webhook redeliver', 'messages', (onProgress) =>
+              ctx.outbox.redeliverApp(opts.app as string, CLI_OPERATOR, { onProgress }),
+            )
+          : ctx.outbox.redeliverMessage(messageId as string, CLI_OPERATOR),
+      );
+      say(`Requeued ${requeued} message${requeued === 1 ? '' : 's'}`);
     });
 
   webhook
@@ -65,13 +63,13 @@ export function registerWebhookCommands(program: Command, config: () => Config, 
     .description("Turn an app's webhook endpoint back on after it answered 410 Gone")
     .argument('<appKey>')
     .action(async (appKey: string) => {
-      await withDatabase(config(), async (db) => {
-        if (!(await apps.findApp(db.db, appKey))) throw new AppError('NOT_FOUND', `No app ${appKey}`);
-        await apps.updateApp(db.db, appKey, { webhook_disabled_at: null, webhook_disabled_reason: null });
-        await auditOperator(db, { action: 'admin.webhook-enabled', appKey });
-      });
+      const { wasDisabled } = await withContext(config(), (ctx) =>
+        ctx.appWebhooks.enable(appKey, CLI_OPERATOR),
+      );
       say(
-        `Webhook endpoint of ${appKey} enabled; requeue its dead messages with: webhook redeliver --app ${appKey}`,
+        wasDisabled
+          ? `Webhook endpoint of ${appKey} enabled; requeue its dead messages with: webhook redeliver --app ${appKey}`
+          : `Webhook endpoint of ${appKey} was already enabled`,
       );
     });
 }

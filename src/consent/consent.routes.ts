@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { apiClientOf, CONSENT_HUB_SCOPE } from '../auth/principal.js';
-import { errorResponses } from '../errors/error.schemas.js';
+import { apiClientOf } from '../auth/principal.js';
+import { CONSENT_HUB_SCOPE } from '../auth/scopes.js';
 import { ConsentBody, ConsentConfigBody, ConsentConfiguration } from './consent.schemas.js';
 import type { ConsentService } from './consent.service.js';
 
@@ -24,11 +24,9 @@ export const consentRoutes: FastifyPluginAsyncTypebox<{ consent: ConsentService 
         summary: "Sets a user's consents",
         description:
           'Validates and durably stores the request, then answers 202; the change is applied asynchronously, normally within milliseconds. Granting a consent requires the exact text of a registered notice version.',
-        security: [{ basic: [] }],
         body: ConsentBody,
         response: {
           202: Type.Null({ description: 'Accepted: stored durably, applied asynchronously.' }),
-          ...errorResponses(400, 401, 403, 413, 415, 500, 503),
         },
       },
     },
@@ -49,9 +47,8 @@ export const consentRoutes: FastifyPluginAsyncTypebox<{ consent: ConsentService 
       schema: {
         tags: ['ConsentHub'],
         summary: 'Retrieves user consent and locale information by IP address and user email',
-        security: [{ basic: [] }],
         body: ConsentConfigBody,
-        response: { 200: ConsentConfiguration, ...errorResponses(400, 401, 403, 413, 415, 500, 503) },
+        response: { 200: ConsentConfiguration },
       },
     },
     async (request) => consent.getConsentConfiguration(request.body),

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Database } from '../db/dialect.js';
-import { isUniqueViolation } from '../db/dialect.js';
+import type { AuditActor, AuditLog } from '../audit/audit.service.js';
+import { type Database, isUniqueViolation } from '../db/dialect.js';
+import type { ConsentNoticeTable } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import * as repo from './notice.repository.js';
 
@@ -17,7 +18,10 @@ export function sha256Hex(text: string): string {
 export class NoticeRegistry {
   private byKey = new Map<string, Map<string, string>>();
 
-  constructor(private readonly database: Database) {}
+  constructor(
+    private readonly database: Database,
+    private readonly audit: AuditLog,
+  ) {}
 
   async reload(): Promise<void> {
     const next = new Map<string, Map<string, string>>();
@@ -42,46 +46,85 @@ export class NoticeRegistry {
     await this.reload();
     return this.byKey.get(key)?.get(sha256);
   }
+
+  /** Every registered version, by key then effective time. */
+  async list(): Promise<Notice[]> {
+    return (await repo.listNotices(this.database.db)).map(toNotice);
+  }
+
+  /**
+   * Registers a new version of a notice (an operator action, audited in the same
+   * transaction). Its text is stored trimmed; granting the key then needs one of its texts.
+   */
+  async add(
+    input: { key: string; version: string; text: string; effectiveAt?: string },
+    actor: AuditActor,
+  ): Promise<Notice> {
+    const text = input.text.trim();
+    if (!new RegExp(NOTICE_KEY_PATTERN).test(input.key))
+      throw new AppError('VALIDATION_FAILED', 'key: letters, digits, _ . - (1–100, starting with a letter)', {
+        field: 'key',
+      });
+    if (!new RegExp(NOTICE_VERSION_PATTERN).test(input.version))
+      throw new AppError('VALIDATION_FAILED', 'version: letters, digits, _ . : - (1–64)', {
+        field: 'version',
+      });
+    if (text === '') throw new AppError('VALIDATION_FAILED', 'text: must not be empty', { field: 'text' });
+    const effective = input.effectiveAt ? new Date(input.effectiveAt) : new Date();
+    if (Number.isNaN(effective.getTime()))
+      throw new AppError('VALIDATION_FAILED', 'effectiveAt: not a date', { field: 'effectiveAt' });
+    const row = {
+      key: input.key,
+      version: input.version,
+      text,
+      sha256: sha256Hex(text),
+      effective_at: effective.toISOString(),
+      created_at: new Date().toISOString(),
+    };
+    try {
+      await this.database.writeTransaction(async (trx) => {
+        await repo.insertNotice(trx, row);
+        await this.audit.appendWithin(trx, [
+          {
+            actor,
+            action: 'admin.notice-added',
+            details: { key: row.key, version: row.version, sha256: row.sha256 },
+          },
+        ]);
+      });
+    } catch (error) {
+      if (isUniqueViolation(error))
+        throw new AppError(
+          'CONFLICT',
+          `A notice for ${input.key} with this version or this exact text already exists`,
+        );
+      throw error;
+    }
+    await this.reload();
+    return toNotice(row);
+  }
 }
 
-export const listNotices = (database: Database) => repo.listNotices(database.db);
+/** The characters a notice key and version may hold (they appear in consent requests and events). */
+export const NOTICE_KEY_PATTERN = '^[A-Za-z][A-Za-z0-9_.-]{0,99}$';
+export const NOTICE_VERSION_PATTERN = '^[A-Za-z0-9_.:-]{1,64}$';
 
-export async function addNotice(
-  database: Database,
-  input: { key: string; version: string; text: string; effectiveAt?: string },
-) {
-  const text = input.text.trim();
-  if (!/^[A-Za-z][A-Za-z0-9_.-]{0,99}$/.test(input.key)) {
-    throw new AppError('VALIDATION_FAILED', 'key: letters, digits, _ . - (1–100, starting with a letter)', {
-      field: 'key',
-    });
-  }
-  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(input.version)) {
-    throw new AppError('VALIDATION_FAILED', 'version: letters, digits, _ . : - (1–64)', { field: 'version' });
-  }
-  if (text === '') throw new AppError('VALIDATION_FAILED', 'text: must not be empty', { field: 'text' });
-  const effective = input.effectiveAt ? new Date(input.effectiveAt) : new Date();
-  if (Number.isNaN(effective.getTime())) {
-    throw new AppError('VALIDATION_FAILED', 'effectiveAt: not a date', { field: 'effectiveAt' });
-  }
-  const row = {
-    key: input.key,
-    version: input.version,
-    text,
-    sha256: sha256Hex(text),
-    effective_at: effective.toISOString(),
-    created_at: new Date().toISOString(),
+export interface Notice {
+  key: string;
+  version: string;
+  text: string;
+  sha256: string;
+  effectiveAt: string;
+  createdAt: string;
+}
+
+function toNotice(row: ConsentNoticeTable): Notice {
+  return {
+    key: row.key,
+    version: row.version,
+    text: row.text,
+    sha256: row.sha256,
+    effectiveAt: row.effective_at,
+    createdAt: row.created_at,
   };
-  try {
-    await repo.insertNotice(database.db, row);
-  } catch (error) {
-    if (isUniqueViolation(error)) {
-      throw new AppError(
-        'CONFLICT',
-        `A notice for ${input.key} with this version or this exact text already exists`,
-      );
-    }
-    throw error;
-  }
-  return row;
 }

@@ -76,3 +76,16 @@ export const AdminApp = Type.Object(
   },
   { additionalProperties: false },
 );
+
+export const RotatedSecret = Type.Object(
+  {
+    secret: Type.String({ description: 'The new `whsec_…` signing secret: shown once; store it now.' }),
+    previousValidUntil: Type.String({ description: 'Until when the previous secret also signs.' }),
+  },
+  { additionalProperties: false },
+);
+
+export const EnabledWebhook = Type.Object(
+  { key: Type.String(), wasDisabled: Type.Boolean() },
+  { additionalProperties: false },
+);

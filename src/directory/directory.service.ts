@@ -1,5 +1,5 @@
 import type { AuditActor, AuditLog } from '../audit/audit.service.js';
-import { APP_SCOPES, EMAIL_ADDRESS_SCOPE } from '../auth/principal.js';
+import { APP_SCOPE_NAMES, EMAIL_ADDRESS_SCOPE } from '../auth/scopes.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
@@ -127,15 +127,16 @@ export class DirectoryService {
   }
 
   /**
-   * An app's settings. A webhook secret Custos generated is revealed once, to `custos app
-   * show`, and marked shown; the admin API never reveals it (revealSecret false).
+   * An app's settings. A webhook secret Custos generated is revealed once, to `revealTo`
+   * (`custos app show`), marked shown and audited; the admin API reveals none (it would
+   * travel in a response body that proxies and clients may log).
    */
-  async showApp(appKey: string, options: { revealSecret: boolean }): Promise<AppDetails> {
+  async showApp(appKey: string, revealTo?: AuditActor): Promise<AppDetails> {
     return this.database.writeTransaction(async (trx) => {
       const app = await apps.findApp(trx, appKey);
       if (!app) throw new AppError('NOT_FOUND', 'No such app', { field: 'key' });
       const approved = await this.ports.allowList.isApproved(app.key, trx);
-      const scopes = approved ? [...APP_SCOPES, EMAIL_ADDRESS_SCOPE] : [...APP_SCOPES];
+      const scopes = approved ? [...APP_SCOPE_NAMES, EMAIL_ADDRESS_SCOPE] : [...APP_SCOPE_NAMES];
       const installations = (await apps.listInstallationsOf(trx, app.key)).map((i) => ({
         clientKey: i.client_key,
         siteId: i.site_id,
@@ -155,10 +156,13 @@ export class DirectoryService {
         webhookUrl: app.webhook_url,
         webhookSecretShownAt: app.webhook_secret_shown_at,
       };
-      if (options.revealSecret && app.webhook_secret_enc && app.webhook_secret_shown_at === null) {
+      if (revealTo && app.webhook_secret_enc && app.webhook_secret_shown_at === null) {
         details.webhookSecret = this.secrets.decrypt(app.webhook_secret_enc, secretContext.webhook(app.key));
         details.webhookSecretShownAt = new Date().toISOString();
         await apps.updateApp(trx, app.key, { webhook_secret_shown_at: details.webhookSecretShownAt });
+        await this.audit.appendWithin(trx, [
+          { actor: revealTo, action: 'admin.webhook-secret-revealed', appKey: app.key },
+        ]);
       }
       return details;
     });

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { APP_SCOPES } from '../auth/principal.js';
+import { APP_SCOPE_NAMES } from '../auth/scopes.js';
 import { ACCOUNT_ID_RULE } from '../shared/account-id.js';
 import { HTTP_URL_RULE } from '../validation.js';
 import { ACCOUNT_TYPES, VISIBILITIES, VISIBILITY_FIELDS } from './account.model.js';
@@ -90,7 +90,7 @@ export const ImportApp = Type.Object(
         {
           clientId: Id,
           clientSecret: Secret,
-          scopes: Type.Array(Type.Enum(APP_SCOPES), {
+          scopes: Type.Array(Type.Enum(APP_SCOPE_NAMES), {
             minItems: 1,
             uniqueItems: true,
           }),

@@ -8,6 +8,7 @@ import { type Database, isUniqueViolation } from '../db/dialect.js';
 import type { AccountTable, AppTable, DB } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import { normalizeEmail } from '../shared/email.js';
+import type { LongRun, ProgressListener } from '../shared/progress.js';
 import { assertRegistrableUrl } from '../webhooks/webhook-url.js';
 import { type Profile, profileColumns, withDefaultVisibility } from './account.model.js';
 import * as accounts from './account.repository.js';
@@ -78,6 +79,22 @@ function accountColumns(a: ImportAccount) {
   };
 }
 
+/** The records a file holds: what an import's progress counts. */
+function recordsOf(file: ImportFile): number {
+  return (
+    (file.organizations?.length ?? 0) +
+    (file.accounts?.length ?? 0) +
+    (file.sites?.length ?? 0) +
+    (file.apps?.length ?? 0) +
+    (file.installations?.length ?? 0)
+  );
+}
+
+/** The records a summary counts, whatever their outcome. */
+function recordsIn(summary: ImportSummary): number {
+  return Object.values(summary).reduce((n, c) => n + c.created + c.updated + c.unchanged, 0);
+}
+
 function slices<T>(items: T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
@@ -143,7 +160,12 @@ export class DirectoryImporter {
     private readonly options: { allowPrivateWebhooks?: boolean; onWebhooks?: () => void } = {},
   ) {}
 
-  async importDirectory(input: unknown, actor: AuditActor): Promise<ImportSummary> {
+  /** `run.onProgress` follows how many of the file's records are written. */
+  async importDirectory(
+    input: unknown,
+    actor: AuditActor,
+    run: Pick<LongRun, 'onProgress'> = {},
+  ): Promise<ImportSummary> {
     const file = canonicalize(checkShape(input));
     // SSRF (OWASP API7): a vendor's webhook URL must not point into the operator's network.
     for (const [i, app] of (file.apps ?? []).entries())
@@ -157,10 +179,11 @@ export class DirectoryImporter {
     for (const app of file.apps ?? [])
       if (app.oauth) hashes.set(app.key, await hashSecret(app.oauth.clientSecret));
     await checkReferences(this.database.db, file);
-    const progress = { parts: 0 };
+    const progress = { parts: 0, records: recordsOf(file), onProgress: run.onProgress };
     try {
       for (let attempt = 1; ; attempt += 1) {
         try {
+          run.onProgress?.(0, progress.records);
           return await this.writeInChunks(this.steps(await this.prepare(file, hashes)), actor, progress);
         } catch (error) {
           if (!isUniqueViolation(error)) throw error;
@@ -212,7 +235,7 @@ export class DirectoryImporter {
   private async writeInChunks(
     steps: Iterator<Step>,
     actor: AuditActor,
-    progress: { parts: number },
+    progress: { parts: number; records: number; onProgress?: ProgressListener },
   ): Promise<ImportSummary> {
     const importId = randomUUID();
     const total = emptySummary();
@@ -249,6 +272,8 @@ export class DirectoryImporter {
       });
       addSummary(total, tally.summary);
       progress.parts += 1;
+      const written = recordsIn(total);
+      progress.onProgress?.(written, Math.max(written, progress.records));
       if (!next.done) await this.database.pauseBetweenTransactions();
     }
     return total;

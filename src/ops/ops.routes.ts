@@ -3,7 +3,6 @@ import { sql } from 'kysely';
 import Type from 'typebox';
 import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
-import { errorResponses } from '../errors/error.schemas.js';
 import type { Metrics } from './metrics.js';
 
 const Status = Type.Object({ status: Type.String() }, { additionalProperties: false });
@@ -32,7 +31,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ database: Database; metrics:
       schema: {
         tags: ['Operations'],
         summary: 'Readiness: the database answers',
-        response: { 200: Status, ...errorResponses(503) },
+        response: { 200: Status },
       },
     },
     async () => {

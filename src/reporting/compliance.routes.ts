@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { ADMIN_SCOPE } from '../auth/principal.js';
+import { ADMIN_SCOPE } from '../auth/scopes.js';
 import { errorResponses } from '../errors/error.schemas.js';
 import { AccountIdParams } from '../shared/common.schemas.js';
 import type { ComplianceService } from './compliance.service.js';
 
 const auth = { kind: 'api-client', scope: ADMIN_SCOPE } as const;
-const security = [{ basic: [] }];
 const Time = Type.Union([Type.String(), Type.Null()]);
 
 const AppCompliance = Type.Object(
@@ -63,10 +62,8 @@ export const complianceRoutes: FastifyPluginAsyncTypebox<{ compliance: Complianc
       schema: {
         tags: ['Admin'],
         summary: 'Per-app reporting compliance: held and overdue accounts, last report, never-reporting apps',
-        security,
         response: {
           200: Type.Object({ apps: Type.Array(AppCompliance) }, { additionalProperties: false }),
-          ...errorResponses(401, 403, 500, 503),
         },
       },
     },
@@ -80,9 +77,8 @@ export const complianceRoutes: FastifyPluginAsyncTypebox<{ compliance: Complianc
       schema: {
         tags: ['Admin'],
         summary: "Apps that hold this account's data, and who was told of its closure, when (GDPR art. 19)",
-        security,
         params: AccountIdParams,
-        response: { 200: AccountEvidence, ...errorResponses(400, 401, 403, 404, 500, 503) },
+        response: { 200: AccountEvidence, ...errorResponses(404) },
       },
     },
     async (request) => compliance.accountEvidence(request.params.accountId),

@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import Type from 'typebox';
 import { type AppAuthScheme, appOf, type RouteAuth } from '../auth/principal.js';
+import { REPORT_PD_SCOPE } from '../auth/scopes.js';
 import { AppError } from '../errors/app-error.js';
 import { sharedMemoryStore } from './memory-rate-store.js';
 import { parseReport } from './report-accounts.js';
@@ -19,10 +20,9 @@ export interface ReportingRouteOptions {
 const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, ReportError]));
 const appAuth = (via: AppAuthScheme): RouteAuth => ({
   kind: 'app',
-  scope: 'report:personal-data',
+  scope: REPORT_PD_SCOPE,
   via: [via],
 });
-const security = { oauth: [{ oauth2: ['report:personal-data'] }], jwt: [{ connectJwt: [] }] };
 
 /**
  * Personal data reporting (docs/wire-contracts.md#personal-data-reporting), both entry points, plus
@@ -71,7 +71,6 @@ export const reportingRoutes: FastifyPluginAsyncTypebox<ReportingRouteOptions> =
           summary: 'Reports the accounts whose PD the app stores; answers which need action',
           description:
             'At most 90 accounts. 200 lists only accounts needing action (closed: erase; updated: refresh or erase); 204 when none does. Accounts the app cannot see (not a member of a site it is installed on, or unknown) never get a status. Every response has a Cycle-Period header (days).',
-          security: security[via],
           body: ReportBody,
           response: {
             200: ReportAnswer,
@@ -103,7 +102,6 @@ export const reportingRoutes: FastifyPluginAsyncTypebox<ReportingRouteOptions> =
           summary: "Confirms the app erased these accounts' data",
           description:
             'At most 90 accounts. The app stops holding them; the confirmation time is kept as GDPR art. 19 evidence. Accounts the app cannot see are ignored. 204.',
-          security: security[via],
           body: ErasureBody,
           response: { 204: Type.Null(), ...errors(400, 401, 403, 413, 415, 429, 500, 503) },
         },

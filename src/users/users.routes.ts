@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { appOf } from '../auth/principal.js';
+import { READ_USER_SCOPE } from '../auth/scopes.js';
 import { validationError } from '../errors/app-error.js';
 import { errorResponses } from '../errors/error.schemas.js';
 import {
@@ -20,8 +21,7 @@ import type { UserService } from './user.service.js';
  * Apps call with a Connect JWT or an OAuth bearer token holding read:user
  * (docs/wire-contracts.md#app-authentication).
  */
-const auth = { kind: 'app', scope: 'read:user', via: ['jwt', 'oauth'] } as const;
-const security: { [scheme: string]: string[] }[] = [{ connectJwt: [] }, { oauth2: ['read:user'] }];
+const auth = { kind: 'app', scope: READ_USER_SCOPE, via: ['jwt', 'oauth'] } as const;
 
 function accountIdsOf(values: string[]): string[] {
   const ids = expandAccountIds(values);
@@ -50,9 +50,8 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         summary: 'Returns a user',
         description:
           'Only the profile fields the user made public. 404 for an unknown account and for one that is not a member of any site the app is installed on. Closed accounts show as "Former user" with active false.',
-        security,
         querystring: UserQuery,
-        response: { 200: User, ...errorResponses(400, 401, 403, 404, 500, 503) },
+        response: { 200: User, ...errorResponses(404) },
       },
     },
     async (request) => users.getUser(appOf(request), request.query.accountId, baseUrl()),
@@ -67,9 +66,8 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         summary: 'Returns a page of users',
         description:
           'Pass accountId once per user (at most 200). Unknown accounts, and accounts the app may not see, are left out; the page runs over the users found, in request order.',
-        security,
         querystring: BulkUserQuery,
-        response: { 200: UserPage, ...errorResponses(400, 401, 403, 500, 503) },
+        response: { 200: UserPage },
       },
     },
     async (request) =>
@@ -89,9 +87,8 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         summary: "Returns a user's email address regardless of visibility (approved apps only)",
         description:
           'Only for apps approved for the Email API (otherwise 400), and only for members of sites the app is installed on (otherwise 404). Every disclosure is written to the audit log before the answer is sent. The address must never be shown in an app UI or passed to third parties.',
-        security,
         querystring: EmailQuery,
-        response: { 200: UnrestrictedEmail, ...errorResponses(400, 401, 403, 404, 500, 503) },
+        response: { 200: UnrestrictedEmail, ...errorResponses(404) },
       },
     },
     async (request) => users.getEmail(appOf(request), request.query.accountId, 'GET /rest/api/3/user/email'),
@@ -106,9 +103,8 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         summary: 'Returns the email addresses of several users (approved apps only)',
         description:
           'Pass accountId once per user (at most 200). Accounts that are not available to the app, closed, or without an address are left out. Each disclosure is audited before the answer is sent.',
-        security,
         querystring: BulkEmailQuery,
-        response: { 200: Type.Array(UnrestrictedEmail), ...errorResponses(400, 401, 403, 500, 503) },
+        response: { 200: Type.Array(UnrestrictedEmail) },
       },
     },
     async (request) =>
@@ -127,7 +123,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         tags: ['Users'],
         summary: 'The default avatar, shown for users whose avatar is hidden or unset',
         querystring: Type.Object({ size: Type.Optional(Type.Integer({ minimum: 1, maximum: 512 })) }),
-        response: { 200: Type.String({ description: 'An SVG image.' }), ...errorResponses(400) },
+        response: { 200: Type.String({ description: 'An SVG image.' }) },
       },
     },
     async (_request, reply) =>

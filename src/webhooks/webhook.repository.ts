@@ -87,26 +87,67 @@ export async function recordFailure(
     .execute();
 }
 
-/** Dead messages back in the queue, due now (`custos webhook redeliver`). */
-export async function requeue(
+export function findMessage(db: Kysely<DB>, id: string) {
+  return db
+    .selectFrom('webhook_messages')
+    .select(['seq', 'id', 'app_key', 'status'])
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+/** The oldest `limit` dead messages of an app after `afterSeq`. */
+export async function findDeadSeqs(
   db: Kysely<DB>,
-  filter: { id?: string; appKey?: string },
-  now: string,
-): Promise<number> {
-  let query = db
+  appKey: string,
+  afterSeq: number,
+  limit: number,
+): Promise<number[]> {
+  const rows = await db
+    .selectFrom('webhook_messages')
+    .select('seq')
+    .where('app_key', '=', appKey)
+    .where('status', '=', 'dead')
+    .where('seq', '>', afterSeq)
+    .orderBy('seq')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.seq);
+}
+
+/** Dead messages back in the queue, due now; returns how many were still dead. */
+export async function requeueDead(db: Kysely<DB>, seqs: number[], now: string): Promise<number> {
+  if (seqs.length === 0) return 0;
+  const result = await db
     .updateTable('webhook_messages')
     .set({ status: 'pending', next_attempt_at: now, lease_until: null })
-    .where('status', '=', 'dead');
-  if (filter.id) query = query.where('id', '=', filter.id);
-  if (filter.appKey) query = query.where('app_key', '=', filter.appKey);
-  const result = await query.executeTakeFirst();
+    .where('seq', 'in', seqs)
+    .where('status', '=', 'dead')
+    .executeTakeFirst();
   return Number(result.numUpdatedRows);
 }
 
-export function listMessages(db: Kysely<DB>, filter: { appKey?: string; status?: string; limit: number }) {
+export async function countMessages(
+  db: Kysely<DB>,
+  filter: { appKey: string; status: WebhookMessage['status'] },
+) {
+  const row = await db
+    .selectFrom('webhook_messages')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('app_key', '=', filter.appKey)
+    .where('status', '=', filter.status)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+/** Newest first; `beforeSeq` continues a page. */
+export function listMessages(
+  db: Kysely<DB>,
+  filter: { appKey?: string; status?: WebhookMessage['status']; limit: number; beforeSeq?: number },
+) {
   let query = db.selectFrom('webhook_messages').selectAll().orderBy('seq', 'desc').limit(filter.limit);
   if (filter.appKey) query = query.where('app_key', '=', filter.appKey);
-  if (filter.status) query = query.where('status', '=', filter.status as WebhookMessage['status']);
+  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.beforeSeq !== undefined) query = query.where('seq', '<', filter.beforeSeq);
   return query.execute();
 }
 

@@ -4,14 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditJobs } from '../../src/audit/audit.jobs.js';
 import { listAuditEvents } from '../../src/audit/audit.repository.js';
 import { CheckpointSigner, verifyCheckpointJws } from '../../src/audit/checkpoint.jws.js';
 import { checkpointSigner, createAuditCheckpoints } from '../../src/audit/checkpoint.service.js';
 import { loadConfig } from '../../src/config.js';
 import { loadSigningKey } from '../../src/crypto/signing-key.js';
+import { every } from '../../src/jobs/job.model.js';
 import { consentClient, createTestApp, type TestApp } from '../helpers/app.js';
 import { appendEntries } from '../helpers/audit.js';
 import { adminClient } from '../helpers/directory.js';
+import { runJob } from '../helpers/jobs.js';
 import { runCustos } from '../helpers/process.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
@@ -137,15 +140,17 @@ describe('POST /admin/audit-checkpoints', () => {
   });
 
   it('refuses to sign a log that no longer extends the last checkpoint', async () => {
-    const last = (await listAuditEvents(db())).at(-1);
-    if (!last) throw new Error('expected entries');
-    await db().deleteFrom('audit_events').where('id', '=', Number(last.id)).execute();
+    // Cut the log back to before the latest checkpoint's last entry.
+    const { lastId } = (await list('?limit=1')).json().values[0];
+    const cut = (await listAuditEvents(db())).filter((e) => Number(e.id) >= lastId);
+    expect(cut.length).toBeGreaterThan(0);
+    await db().deleteFrom('audit_events').where('id', '>=', lastId).execute();
     try {
       const res = await post();
       expect(res.statusCode).toBe(409);
       expect(res.json().errorMessage).toContain('does not extend the last checkpoint');
     } finally {
-      await db().insertInto('audit_events').values(last).execute();
+      await db().insertInto('audit_events').values(cut).execute();
     }
     expect((await post()).statusCode).toBe(201);
   });
@@ -169,8 +174,8 @@ describe('witness failures and the periodic run', () => {
       });
       expect(lines.join('')).toContain('audit checkpoint not witnessed; retried at the next run');
       expect(lines.join('')).not.toContain(flaky.url);
-      // Not due for a new checkpoint (one was just signed), but the witness is retried.
-      expect(await service.runOnce(Date.now())).toBe(1);
+      // No new checkpoint (the log did not move since), but the witness is retried.
+      expect(await service.runScheduled()).toEqual({ signed: 0, delivered: 1 });
       expect(flaky.unique.get(cp.id)?.verified).toBe(true);
       const [stored] = (await list('?limit=1')).json().values;
       expect(stored).toMatchObject({ id: cp.id, urlDeliveredAt: expect.any(String), witnessAttempts: 1 });
@@ -179,17 +184,18 @@ describe('witness failures and the periodic run', () => {
     }
   });
 
-  it('signs once an interval has passed and the log has grown, and not otherwise', async () => {
-    const { service } = checkpointsWith({ CUSTOS_AUDIT_CHECKPOINT_MINUTES: '60' });
+  it('the scheduled job signs when the log has grown since the latest checkpoint, and not otherwise', async () => {
+    const { service } = checkpointsWith({});
+    const [job] = auditJobs(service, every(HOUR));
+    if (!job) throw new Error('expected the audit.checkpoint job');
+    expect(job).toMatchObject({ name: 'audit.checkpoint', schedule: { description: 'every 3600 s' } });
+    expect(auditJobs(service, undefined)).toEqual([]);
     const count = async () => (await list('?limit=1000')).json().values.length;
     await service.create();
     const before = await count();
-    const now = Date.now();
+    expect(await runJob(job)).toEqual({ signed: 0, delivered: 0 }); // nothing appended since
     await append(1);
-    expect(await service.runOnce(now)).toBe(0); // the latest checkpoint is younger than an hour
-    expect(await service.runOnce(now + 2 * HOUR)).toBe(1);
-    expect(await count()).toBe(before + 1);
-    expect(await service.runOnce(now + 4 * HOUR)).toBe(0); // nothing appended since
+    expect(await runJob(job)).toEqual({ signed: 1, delivered: 0 });
     expect(await count()).toBe(before + 1);
   });
 
@@ -202,7 +208,8 @@ describe('witness failures and the periodic run', () => {
     await db().deleteFrom('audit_events').where('id', '=', Number(last.id)).execute();
     try {
       const before = (await list('?limit=1000')).json().values.length;
-      expect(await service.runOnce(Date.now() + 2 * HOUR)).toBe(0);
+      // The run fails, so the job is retried and, out of attempts, listed as failed with the reason.
+      await expect(service.runScheduled()).rejects.toThrow('does not extend the last checkpoint');
       expect((await list('?limit=1000')).json().values.length).toBe(before);
       expect(lines.join('')).toContain('audit checkpoint refused');
       expect(lines.join('')).toContain(`before entry ${Number(last.id)}`);
@@ -217,6 +224,7 @@ describe('witness failures and the periodic run', () => {
     await append(1);
     const res = await runCustos(['audit', 'checkpoint'], {
       DATABASE_URL: t.database.url,
+      CUSTOS_SECRET_KEY: t.ctx.config.secretKey as string,
       CUSTOS_AUDIT_WITNESS_FILE: witnessFile,
     });
     expect(res.stderr).toBe('');

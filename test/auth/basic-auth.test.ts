@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createToken, listTokens, revokeToken } from '../../src/auth/api-token.service.js';
-import { ADMIN_SCOPE, API_CLIENT_SCOPES, CONSENT_HUB_SCOPE } from '../../src/auth/principal.js';
-import { basic, consentClient, createTestApp, type TestApp } from '../helpers/app.js';
+import { revokeToken } from '../../src/auth/api-token.repository.js';
+import { ADMIN_SCOPE, API_CLIENT_SCOPE_NAMES, CONSENT_HUB_SCOPE } from '../../src/auth/scopes.js';
+import {
+  basic,
+  consentClient,
+  createTestApp,
+  createToken,
+  TEST_OPERATOR,
+  type TestApp,
+} from '../helpers/app.js';
 
 let t: TestApp;
 
@@ -56,12 +63,12 @@ describe('HTTP Basic API tokens', () => {
     it('401 for a revoked token', async () => {
       const { token, tokenId } = await consentClient(t, 'revoked@example.com');
       expect((await call(url, basic('revoked@example.com', token))).statusCode).not.toBe(401);
-      expect(await t.ctx.tokens.revoke(tokenId)).toBe(true);
+      await t.ctx.apiClients.revokeToken(tokenId, TEST_OPERATOR);
       await unauthorized(basic('revoked@example.com', token));
     });
 
     it('403 for a valid client without the ConsentHub scope', async () => {
-      const { token } = await createToken(t.ctx.database, {
+      const { token } = await createToken(t, {
         email: 'noscope@example.com',
         scopes: [ADMIN_SCOPE],
       });
@@ -78,22 +85,22 @@ describe('HTTP Basic API tokens', () => {
 
   it('records when a token was last used', async () => {
     const { token, tokenId } = await consentClient(t, 'lastused@example.com');
-    const before = (await listTokens(t.ctx.database)).find((r) => r.id === tokenId);
-    expect(before?.last_used_at).toBeNull();
+    const before = (await t.ctx.apiClients.listTokens()).find((r) => r.id === tokenId);
+    expect(before?.lastUsedAt).toBeNull();
     await call(routes[1] as string, basic('lastused@example.com', token));
     // The touch is not awaited by the request (it must never wait for a write lock).
     await vi.waitFor(async () => {
-      const after = (await listTokens(t.ctx.database)).find((r) => r.id === tokenId);
-      expect(after?.last_used_at).not.toBeNull();
+      const after = (await t.ctx.apiClients.listTokens()).find((r) => r.id === tokenId);
+      expect(after?.lastUsedAt).not.toBeNull();
     });
   });
 
   it('grants further scopes to an existing client and keeps its earlier tokens', async () => {
-    const first = await createToken(t.ctx.database, {
+    const first = await createToken(t, {
       email: 'grow@example.com',
       scopes: [ADMIN_SCOPE],
     });
-    const second = await createToken(t.ctx.database, {
+    const second = await createToken(t, {
       email: 'GROW@example.com',
       scopes: ['manage:consent-hub-consent'],
     });
@@ -105,13 +112,13 @@ describe('HTTP Basic API tokens', () => {
   it('refuses malformed and unknown scopes, listing the known ones', async () => {
     for (const scope of ['Bad Scope', 'manage:consent', 'read:user'])
       await expect(
-        createToken(t.ctx.database, { email: 'x@example.com', scopes: [CONSENT_HUB_SCOPE, scope] }),
+        createToken(t, { email: 'x@example.com', scopes: [CONSENT_HUB_SCOPE, scope] }),
       ).rejects.toMatchObject({
         code: 'VALIDATION_FAILED',
-        field: 'scope',
-        message: `scope: unknown "${scope}"; API clients may hold ${API_CLIENT_SCOPES.join(', ')}`,
+        field: 'scopes',
+        message: `scopes: unknown "${scope}"; API clients may hold ${API_CLIENT_SCOPE_NAMES.join(', ')}`,
       });
-    expect((await listTokens(t.ctx.database)).map((r) => r.email)).not.toContain('x@example.com');
+    expect((await t.ctx.apiClients.listTokens()).map((r) => r.email)).not.toContain('x@example.com');
   });
 });
 
@@ -129,7 +136,7 @@ describe('revocation from another process', () => {
         });
       expect((await ask()).statusCode).toBe(200);
       // As the CLI does it: straight in the database, not through this app.
-      expect(await revokeToken(short.ctx.database, tokenId)).toBe(true);
+      expect(await revokeToken(short.ctx.database.db, tokenId, new Date().toISOString())).toBe(true);
       await new Promise((r) => setTimeout(r, 250));
       expect((await ask()).statusCode).toBe(401);
     } finally {

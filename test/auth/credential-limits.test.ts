@@ -1,11 +1,10 @@
 import { randomBytes, randomUUID, scrypt } from 'node:crypto';
 import { once } from 'node:events';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createToken } from '../../src/auth/api-token.service.js';
 import { addressBucket } from '../../src/auth/credential-limiter.js';
-import { CONSENT_HUB_SCOPE } from '../../src/auth/principal.js';
+import { CONSENT_HUB_SCOPE } from '../../src/auth/scopes.js';
 import type { ImportFile } from '../../src/directory/import.schemas.js';
-import { basic, createTestApp, type TestApp } from '../helpers/app.js';
+import { basic, createTestApp, createToken, type TestApp } from '../helpers/app.js';
 import { ADA, connectJwt, exampleDirectory, importExample, SECRETS, userUrl } from '../helpers/directory.js';
 
 // Every scrypt call is recorded (and still done), so tests can see which requests paid for one.
@@ -193,11 +192,11 @@ describe('failed sign-ins are limited (one process, in memory)', () => {
   });
 
   it('HTTP Basic API tokens: 429 RATE_LIMITED with Retry-After per email (normalised), while other clients are served', async () => {
-    const victim = await createToken(t.ctx.database, {
+    const victim = await createToken(t, {
       email: 'victim@example.com',
       scopes: [CONSENT_HUB_SCOPE],
     });
-    const other = await createToken(t.ctx.database, {
+    const other = await createToken(t, {
       email: 'other@example.com',
       scopes: [CONSENT_HUB_SCOPE],
     });
@@ -223,7 +222,7 @@ describe('failed sign-ins are limited (one process, in memory)', () => {
   });
 
   it('a token verified moments ago is answered from memory, not held up by failures since', async () => {
-    const busy = await createToken(t.ctx.database, {
+    const busy = await createToken(t, {
       email: 'busy@example.com',
       scopes: [CONSENT_HUB_SCOPE],
     });

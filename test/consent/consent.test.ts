@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listEventsByEmail } from '../../src/consent/consent.repository.js';
-import { addNotice } from '../../src/consent/notice.service.js';
-import { createConsentTestApp, GMOI_TEXT, type TestApp, waitForApplied } from '../helpers/app.js';
+import {
+  createConsentTestApp,
+  GMOI_TEXT,
+  TEST_OPERATOR,
+  type TestApp,
+  waitForApplied,
+} from '../helpers/app.js';
 
 let t: TestApp;
 let auth: string;
@@ -168,11 +173,10 @@ describe('POST /consent-hub/consent', () => {
   });
 
   it('accepts a grant of an operator-registered notice version', async () => {
-    await addNotice(t.ctx.database, {
-      key: 'generalMarketingOptIn',
-      version: '2026-11',
-      text: '  Send me news from Example Corp.  ',
-    });
+    await t.ctx.notices.add(
+      { key: 'generalMarketingOptIn', version: '2026-11', text: '  Send me news from Example Corp.  ' },
+      TEST_OPERATOR,
+    );
     const res = await post({
       consents: [grant('Send me news from Example Corp.')],
       email: 'v2@example.com',

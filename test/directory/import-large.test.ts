@@ -83,6 +83,12 @@ describe('a 60,000-account import by another process', () => {
     const result = await importing;
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain(`accounts: ${ACCOUNTS} created, 0 updated, 0 unchanged`);
+    // Piped, the progress is plain lines: the start, about one a second, the end.
+    const records = ACCOUNTS + 1;
+    const progress = result.stdout.split('\n').filter((line) => line.startsWith('import: '));
+    expect(progress[0]).toBe(`import: 0/${records} records`);
+    expect(progress.at(-1)).toBe(`import: ${records}/${records} records`);
+    for (const line of progress) expect(line).toMatch(/^import: \d+\/\d+ records$/);
     expectPromptAnswers(measured, 10);
     expect(writes.length).toBeGreaterThan(0);
     expect(Math.max(...writes)).toBeLessThan(5000);

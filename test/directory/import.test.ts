@@ -126,9 +126,9 @@ describe('directory import', () => {
   });
 
   it('reveals a generated webhook secret once', async () => {
-    const first = await t.ctx.directory.showApp('com.vendor.timesheets', { revealSecret: true });
+    const first = await t.ctx.directory.showApp('com.vendor.timesheets', OPERATOR);
     expect(first.webhookSecret).toMatch(/^whsec_/);
-    const second = await t.ctx.directory.showApp('com.vendor.timesheets', { revealSecret: true });
+    const second = await t.ctx.directory.showApp('com.vendor.timesheets', OPERATOR);
     expect(second.webhookSecret).toBeUndefined();
     expect(second.webhookSecretShownAt).toBe(first.webhookSecretShownAt);
   });
@@ -595,12 +595,11 @@ describe('directory import', () => {
     it('refuses callers without credentials (401) or without the admin scope (403)', async () => {
       const anonymous = await t.app.inject({ method: 'POST', url: '/admin/directory/import', payload: {} });
       expect(anonymous.statusCode).toBe(401);
-      const { createToken } = await import('../../src/auth/api-token.service.js');
-      const { token } = await createToken(t.ctx.database, {
+      const { basic, createToken } = await import('../helpers/app.js');
+      const { token } = await createToken(t, {
         email: 'm@x.test',
         scopes: ['manage:consent-hub-consent'],
       });
-      const { basic } = await import('../helpers/app.js');
       const res = await t.app.inject({
         method: 'POST',
         url: '/admin/directory/import',

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { type App, buildApp } from '../../src/app.js';
-import { createToken } from '../../src/auth/api-token.service.js';
-import { CONSENT_HUB_SCOPE } from '../../src/auth/principal.js';
+import type { AuditActor } from '../../src/audit/audit.service.js';
+import { CONSENT_HUB_SCOPE } from '../../src/auth/scopes.js';
 import { loadConfig } from '../../src/config.js';
 import { type Context, type ContextOptions, createContext } from '../../src/context.js';
 import { loggerOptions } from '../../src/logger.js';
@@ -70,9 +70,17 @@ export function basic(email: string, token: string): string {
   return `Basic ${Buffer.from(`${email}:${token}`).toString('base64')}`;
 }
 
+/** Who the audit log names for what tests set up through the services. */
+export const TEST_OPERATOR: AuditActor = { type: 'operator', id: 'test' };
+
+/** A token for an API client, made as an operator would (through the service, audited). */
+export function createToken(t: TestApp, input: { email: string; scopes: string[]; label?: string }) {
+  return t.ctx.apiClients.createToken(input, TEST_OPERATOR);
+}
+
 /** A consent-hub client: returns the Authorization header value for a fresh token. */
 export async function consentClient(t: TestApp, email = 'client@example.com', scopes = [CONSENT_HUB_SCOPE]) {
-  const { token, tokenId } = await createToken(t.ctx.database, { email, scopes });
+  const { token, tokenId } = await createToken(t, { email, scopes });
   return { authorization: basic(email, token), token, tokenId, email };
 }
 

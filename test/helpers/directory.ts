@@ -1,8 +1,7 @@
 import { createQueryStringHash, encodeSymmetric, fromMethodAndUrl } from 'atlassian-jwt';
-import { createToken } from '../../src/auth/api-token.service.js';
-import { ADMIN_SCOPE } from '../../src/auth/principal.js';
+import { ADMIN_SCOPE } from '../../src/auth/scopes.js';
 import type { ImportFile } from '../../src/directory/import.schemas.js';
-import { basic, type TestApp } from './app.js';
+import { basic, createToken, type TestApp } from './app.js';
 
 export const ADA = '5b10ac8d82e05b22cc7d4ef5';
 /**
@@ -189,7 +188,7 @@ export function getWithBearer(t: TestApp, token: string, url: string) {
 }
 
 export async function adminClient(t: TestApp, email = 'privacy@operator.test') {
-  const { token } = await createToken(t.ctx.database, { email, scopes: [ADMIN_SCOPE] });
+  const { token } = await createToken(t, { email, scopes: [ADMIN_SCOPE] });
   return basic(email, token);
 }
 

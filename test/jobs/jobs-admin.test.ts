@@ -3,9 +3,11 @@ import { consentClient, createTestApp, type TestApp } from '../helpers/app.js';
 import { adminClient } from '../helpers/directory.js';
 
 const SCHEDULED = [
+  'audit.checkpoint',
   'consent.inbox-cleanup',
   'jobs.cleanup',
   'reporting.overdue-reminders',
+  'sessions.expired-cleanup',
   'webhooks.dead-cleanup',
   'webhooks.delivered-cleanup',
 ];

@@ -1,9 +1,8 @@
 import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createToken } from '../../src/auth/api-token.service.js';
-import { ADMIN_SCOPE, CONSENT_HUB_SCOPE } from '../../src/auth/principal.js';
-import { basic, createTestApp } from '../helpers/app.js';
+import { ADMIN_SCOPE, CONSENT_HUB_SCOPE } from '../../src/auth/scopes.js';
+import { basic, createTestApp, createToken } from '../helpers/app.js';
 import { connectJwt, importExample, oauthToken, SECRETS, unsignedJwt } from '../helpers/directory.js';
 
 /**
@@ -84,7 +83,7 @@ const hostile: fc.Arbitrary<unknown> = fc.oneof(
 
 const t = await createTestApp();
 await importExample(t);
-const basicToken = await createToken(t.ctx.database, {
+const basicToken = await createToken(t, {
   email: 'fuzz@operator.test',
   scopes: [ADMIN_SCOPE, CONSENT_HUB_SCOPE],
 });

@@ -1,6 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONSENT_HUB_SCOPE } from '../../src/auth/principal.js';
+import { CONSENT_HUB_SCOPE } from '../../src/auth/scopes.js';
 import type { ImportFile } from '../../src/directory/import.schemas.js';
 import { accessRequest } from '../helpers/access.js';
 import { basic, consentClient, createTestApp, type TestApp } from '../helpers/app.js';

@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { every } from '../../src/jobs/job.model.js';
 import { deviceLabel } from '../../src/sessions/device-label.js';
+import { sessionJobs } from '../../src/sessions/session.jobs.js';
 import { SessionService } from '../../src/sessions/session.service.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { ACTIVE_ID, ADA, GINA, importExample } from '../helpers/directory.js';
+import { runJob } from '../helpers/jobs.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -248,5 +251,25 @@ describe('cleaning up', () => {
     const left = await t.ctx.database.db.selectFrom('sessions').select('id').execute();
     expect(left.map((r) => r.id)).toEqual([live.id]);
     expect(await sessions.authenticate(live.token)).toEqual({ id: live.id, accountId: ADA });
+  });
+
+  it('runs as the scheduled job sessions.expired-cleanup, a bounded number of batches per run', async () => {
+    await t.ctx.database.db.deleteFrom('sessions').execute();
+    const { sessions, advance } = sessionsAt(Date.parse('2031-01-01T00:00:00.000Z'));
+    for (let i = 0; i < 5; i++) await sessions.create(GINA);
+    advance(31 * MINUTE);
+    const live = await sessions.create(ADA);
+    const limits = { batchSize: 2, maxBatches: 2, pauseMs: 0 };
+    const [job] = sessionJobs(sessions, { schedule: every(HOUR), limits });
+    if (!job) throw new Error('expected the clean-up job');
+    expect(job).toMatchObject({
+      name: 'sessions.expired-cleanup',
+      schedule: { description: 'every 3600 s' },
+    });
+    // Two batches of two: one expired session is left for the next due time.
+    expect(await runJob(job)).toEqual({ deleted: 4, batches: 2, complete: false });
+    expect(await runJob(job)).toEqual({ deleted: 1, batches: 1, complete: true });
+    const left = await t.ctx.database.db.selectFrom('sessions').select('id').execute();
+    expect(left.map((r) => r.id)).toEqual([live.id]);
   });
 });

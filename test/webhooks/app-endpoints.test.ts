@@ -60,9 +60,15 @@ describe("delivery to apps' registered endpoints", () => {
     const listed = await runCustos(['webhook', 'list', '--app', appKey, '--status', 'dead'], env);
     expect(listed.stdout).toContain(id);
     expect((await runCustos(['webhook', 'enable', appKey], env)).code).toBe(0);
-    expect((await runCustos(['webhook', 'redeliver', '--app', appKey], env)).stdout).toContain(
-      'Requeued 1 message',
-    );
+    const redelivered = await runCustos(['webhook', 'redeliver', '--app', appKey], env);
+    // Its output is a pipe here: progress comes as plain lines, no control characters.
+    const lines = redelivered.stdout.trimEnd().split('\n');
+    expect(lines.at(-1)).toBe('Requeued 1 message');
+    expect(lines[0]).toBe('webhook redeliver: 0/1 messages');
+    expect(lines.at(-2)).toBe('webhook redeliver: 1/1 messages');
+    for (const line of lines.slice(0, -1)) expect(line).toMatch(/^webhook redeliver: [01]\/1 messages$/);
+    expect(redelivered.stdout).not.toContain('\r');
+    expect(redelivered.stdout).not.toContain('\u001b');
     await until(() => receiver.unique.has(id as string));
   });
 });

@@ -1,10 +1,11 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditLog } from '../../src/audit/audit.service.js';
 import type { Database } from '../../src/db/dialect.js';
 import { openDatabase } from '../../src/db/dialect.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { backoffDelayMs } from '../../src/shared/backoff.js';
-import { leaseDueMessages, listMessages, requeue } from '../../src/webhooks/webhook.repository.js';
+import { leaseDueMessages, listMessages } from '../../src/webhooks/webhook.repository.js';
 import {
   enqueueWebhooks,
   parseRetryAfter,
@@ -12,6 +13,7 @@ import {
   type WebhookEndpoint,
   type WebhookEndpoints,
 } from '../../src/webhooks/webhook-dispatcher.js';
+import { WebhookOutbox } from '../../src/webhooks/webhook-outbox.service.js';
 import { assertDeliverableUrl, type Resolver } from '../../src/webhooks/webhook-url.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
@@ -174,7 +176,10 @@ describe('webhook delivery', () => {
       gone = false;
       const endpoint = endpoints.endpoints.get('app.gone');
       if (endpoint) endpoint.disabled = false;
-      expect(await requeue(database.db, { appKey: 'app.gone' }, new Date().toISOString())).toBe(2);
+      const outbox = new WebhookOutbox(database, new AuditLog(database));
+      expect(await outbox.redeliverApp('app.gone', { type: 'operator', id: 'test' })).toEqual({
+        requeued: 2,
+      });
       await drive(d, () => receiver.unique.size === 2);
       expect(receiver.unique.size).toBe(2);
     } finally {
