@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { AccessProgramme } from './access/access.service.js';
+import { ApiClientService } from './api-clients/api-client.service.js';
 import { auditJobs } from './audit/audit.jobs.js';
 import { AuditLog } from './audit/audit.service.js';
 import { type AuditCheckpoints, createAuditCheckpoints } from './audit/checkpoint.service.js';
-import { ApiClientService } from './auth/api-client.service.js';
 import { TokenAuthenticator } from './auth/api-token.service.js';
 import { AppAuthenticator } from './auth/app-auth.js';
 import { CredentialLimiter } from './auth/credential-limiter.js';

@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import { API_CLIENT_SCOPE_NAMES } from './scopes.js';
+import { API_CLIENT_SCOPE_NAMES } from '../auth/scopes.js';
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 const Scopes = Type.Array(Type.String(), { description: "The client's scopes, which all its tokens share." });

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { auditActorOf } from '../audit/audit.service.js';
+import { ADMIN_SCOPE } from '../auth/scopes.js';
 import { errorResponses } from '../errors/error.schemas.js';
 import {
   ClientList,
@@ -10,7 +11,6 @@ import {
   TokenList,
 } from './api-client.schemas.js';
 import type { ApiClientService } from './api-client.service.js';
-import { ADMIN_SCOPE } from './scopes.js';
 
 const auth = { kind: 'api-client', scope: ADMIN_SCOPE } as const;
 const tags = ['Admin: API clients'];
