@@ -49,6 +49,7 @@ import { UserService } from './users/user.service.js';
 import { webhookJobs } from './webhooks/webhook.jobs.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 import { WebhookOutbox } from './webhooks/webhook-outbox.service.js';
+import { postSignedWebhook } from './webhooks/webhook-post.js';
 import { Worker, type WorkerTask } from './worker/worker.js';
 
 /**
@@ -160,7 +161,13 @@ export async function createContext(config: Config, options: ContextOptions = {}
       },
       log.child({ component: 'webhooks' }),
     );
-    const auditCheckpoints = createAuditCheckpoints(config, database, log.child({ component: 'audit' }));
+    // Checkpoints go to the witness URL as signed webhooks, through the webhooks' POST.
+    const auditCheckpoints = createAuditCheckpoints(
+      config,
+      database,
+      log.child({ component: 'audit' }),
+      postSignedWebhook,
+    );
     const compliance = new ComplianceService(database, config.reportCycleDays);
     const sessions = new SessionService(
       database,
