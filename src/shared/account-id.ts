@@ -1,7 +1,8 @@
 /**
  * Account ids: 1–128 characters of A-Z a-z 0-9 - :, opaque; `unknown` is reserved and never
  * stored (docs/wire-contracts.md#identifying-users). Every layer that reads an id from outside
- * checks it here: the directory's import, the APIs' parameters, a Connect JWT's `sub`.
+ * checks it here: the directory's import, the APIs' parameters, the accounts apps report, a
+ * Connect JWT's `sub`.
  */
 export const ACCOUNT_ID_PATTERN = '^[A-Za-z0-9:-]{1,128}$';
 /** The rule as schema keywords, with the words error messages use. */
