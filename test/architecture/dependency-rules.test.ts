@@ -81,6 +81,12 @@ const PROBES: { file: string; source: string; rule: string | undefined }[] = [
     rule: 'no-circular-folders',
   },
   {
+    // Platform folders are ordered too: the audit log sits above auth, whose scopes its routes declare.
+    file: 'src/auth/probe-platform-cycle.ts',
+    source: "export type { AuditLog } from '../audit/audit.service.js';",
+    rule: 'no-circular-folders',
+  },
+  {
     file: 'src/consent/probe-composition.ts',
     source: "export { createContext } from '../context.js';",
     rule: 'nothing-imports-composition',
@@ -158,6 +164,8 @@ describe('the dependency graph (npm run lint)', () => {
     );
     // Folder cycles are reported between folders (the probes into lower layers make some too).
     const folderCycles = violations.filter((v) => v.rule.name === 'no-circular-folders');
-    expect(folderCycles.map((v) => `${v.from} → ${v.to}`)).toContain('src/directory → src/users');
+    const cycles = folderCycles.map((v) => `${v.from} → ${v.to}`);
+    expect(cycles).toContain('src/directory → src/users');
+    expect(cycles).toContain('src/auth → src/audit');
   });
 });
