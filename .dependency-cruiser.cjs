@@ -5,8 +5,8 @@
  *   1. infrastructure  db, errors, crypto, geo, shared, config.ts, logger.ts, validation.ts
  *   2. platform        audit, webhooks, jobs, worker, ops, auth, sessions, web
  *   3. domains         every other folder (directory, users, consent, access, reporting,
- *                      propagation, operators, and any new one: a new folder is a domain
- *                      until it is listed above)
+ *                      propagation, operators, api-clients, and any new one: a new folder is
+ *                      a domain until it is listed above)
  *   4. composition     app.ts, context.ts, server.ts, cli.ts, cli/ (wire everything; nothing
  *                      imports them)
  *
