@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { AccessProgramme } from './access/access.service.js';
+import { ApiClientService } from './api-clients/api-client.service.js';
 import { auditJobs } from './audit/audit.jobs.js';
 import { AuditLog } from './audit/audit.service.js';
 import { type AuditCheckpoints, createAuditCheckpoints } from './audit/checkpoint.service.js';
-import { ApiClientService } from './auth/api-client.service.js';
 import { TokenAuthenticator } from './auth/api-token.service.js';
 import { AppAuthenticator } from './auth/app-auth.js';
 import { CredentialLimiter } from './auth/credential-limiter.js';
@@ -22,6 +22,7 @@ import { loadMasterKey } from './crypto/master-key.js';
 import { deriveKey, SecretBox } from './crypto/secret-box.js';
 import { type Database, openDatabase } from './db/dialect.js';
 import { ensureMigrated } from './db/migrator.js';
+import { AppCredentialStore } from './directory/app-credentials.js';
 import { AppWebhookService } from './directory/app-webhook.service.js';
 import { DirectoryService } from './directory/directory.service.js';
 import { DirectoryImporter } from './directory/import.service.js';
@@ -36,6 +37,7 @@ import { JobRunner } from './jobs/job-runner.js';
 import { loggerOptions } from './logger.js';
 import { OperatorService } from './operators/operator.service.js';
 import { Metrics } from './ops/metrics.js';
+import { AccountEventPropagation } from './propagation/propagation.service.js';
 import { ComplianceService } from './reporting/compliance.service.js';
 import { ReportingReminders } from './reporting/reminder.service.js';
 import { reportingJobs } from './reporting/reporting.jobs.js';
@@ -47,6 +49,7 @@ import { UserService } from './users/user.service.js';
 import { webhookJobs } from './webhooks/webhook.jobs.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 import { WebhookOutbox } from './webhooks/webhook-outbox.service.js';
+import { postSignedWebhook } from './webhooks/webhook-post.js';
 import { Worker, type WorkerTask } from './worker/worker.js';
 
 /**
@@ -158,7 +161,13 @@ export async function createContext(config: Config, options: ContextOptions = {}
       },
       log.child({ component: 'webhooks' }),
     );
-    const auditCheckpoints = createAuditCheckpoints(config, database, log.child({ component: 'audit' }));
+    // Checkpoints go to the witness URL as signed webhooks, through the webhooks' POST.
+    const auditCheckpoints = createAuditCheckpoints(
+      config,
+      database,
+      log.child({ component: 'audit' }),
+      postSignedWebhook,
+    );
     const compliance = new ComplianceService(database, config.reportCycleDays);
     const sessions = new SessionService(
       database,
@@ -207,11 +216,6 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const consent = new ConsentService(database, notices, inbox, geoip, optIn);
 
     const poke = () => worker.poke();
-    const directory = new DirectoryService(database, secrets, audit, poke);
-    const importer = new DirectoryImporter(database, secrets, audit, {
-      allowPrivateWebhooks: config.allowPrivateWebhooks,
-      onWebhooks: poke,
-    });
     const redis = config.redisUrl ? connectRedis(config.redisUrl, log) : undefined;
     const credentialLimiter = new CredentialLimiter(
       {
@@ -224,8 +228,10 @@ export async function createContext(config: Config, options: ContextOptions = {}
     );
     const tokens = new TokenAuthenticator(database, config.authCacheMs, credentialLimiter);
     const apiClients = new ApiClientService(database, audit, tokens);
-    const oauth = new OAuthService(database, masterKey, config.oauthTokenTtlSeconds, credentialLimiter);
-    const appAuth = new AppAuthenticator(database, secrets, oauth, credentialLimiter);
+    // App authentication reads apps' credentials from the directory through its port.
+    const appCredentials = new AppCredentialStore(database, secrets);
+    const oauth = new OAuthService(appCredentials, masterKey, config.oauthTokenTtlSeconds, credentialLimiter);
+    const appAuth = new AppAuthenticator(appCredentials, oauth, credentialLimiter);
     // The access programme's prerequisite "reports within its cycle" is read from the holdings register.
     const access = new AccessProgramme(
       database,
@@ -234,6 +240,20 @@ export async function createContext(config: Config, options: ContextOptions = {}
       { requestsPerDay: config.accessRequestsPerDay },
       poke,
     );
+    // The directory tells apps of its changes through propagation, which records them in the
+    // holdings register; it shows, and the Email API checks, the access programme's allow list.
+    const accountEvents = new AccountEventPropagation(compliance);
+    const directory = new DirectoryService(
+      database,
+      secrets,
+      audit,
+      { allowList: access, accountEvents },
+      poke,
+    );
+    const importer = new DirectoryImporter(database, secrets, audit, accountEvents, {
+      allowPrivateWebhooks: config.allowPrivateWebhooks,
+      onWebhooks: poke,
+    });
     const users = new UserService(database, audit, access);
     const reporting = new ReportingService(database);
     const operators = new OperatorService(database, audit, directory);

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { appOf, auditActorOf } from '../auth/principal.js';
+import { auditActorOf } from '../audit/audit.service.js';
+import { appOf } from '../auth/principal.js';
 import { ADMIN_SCOPE, READ_USER_SCOPE } from '../auth/scopes.js';
-import { AppKeyParams } from '../directory/admin.schemas.js';
 import { errorResponses } from '../errors/error.schemas.js';
+import { AppKeyParams } from '../shared/common.schemas.js';
 import {
   AccessListQuery,
   AccessRequest,

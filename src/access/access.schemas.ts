@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { Nullable } from '../directory/admin.schemas.js';
+import { Nullable } from '../shared/common.schemas.js';
 import { HTTP_URL_RULE, PAGE_CURSOR_RULE } from '../validation.js';
 
 const HttpUrl = Type.String(HTTP_URL_RULE);

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { AuditActor, AuditLog } from '../audit/audit.service.js';
 import type { Database } from '../db/dialect.js';
 import type { DB } from '../db/schema.js';
-import { findApp } from '../directory/app.repository.js';
+import { findAppSummary } from '../directory/directory-read.service.js';
 import { AppError } from '../errors/app-error.js';
 import { enqueueWebhooks } from '../webhooks/webhook-dispatcher.js';
 import { toAccessRequest } from './access.mapper.js';
@@ -11,7 +11,7 @@ import * as repo from './access.repository.js';
 import { findGrantingRequests } from './access.repository.js';
 import { canTransition, evaluateRequest, FILING_WINDOW_MS, type ReportingCheck } from './access.rules.js';
 import type { AccessRequest, AccessRequestBody, AccessStatus, UseCase } from './access.schemas.js';
-import type { ReportingCompliance } from './reporting-compliance.js';
+import type { ReportingCompliance } from './reporting-compliance.port.js';
 
 const actorRef = (actor: AuditActor) => `${actor.type}:${actor.id}`;
 
@@ -48,9 +48,9 @@ export class AccessProgramme {
     if (callerAppKey !== undefined && body.appKey !== callerAppKey)
       throw new AppError('FORBIDDEN', 'appKey is not the calling app', { field: 'appKey' });
     const useCases = await this.resolveUseCases(body.useCases);
-    const app = await findApp(this.database.db, body.appKey);
+    const app = await findAppSummary(this.database.db, body.appKey);
     if (!app) throw new AppError('NOT_FOUND', 'No such app', { field: 'appKey' });
-    const storesPd = body.storesPersonalData || app.stores_personal_data === 1;
+    const storesPd = body.storesPersonalData || app.storesPersonalData;
     const reporting = await this.reportingCheck(body.appKey, storesPd);
     const evaluation = evaluateRequest(useCases, reporting);
 
@@ -152,9 +152,12 @@ export class AccessProgramme {
     };
   }
 
-  /** Read on every Email API call: never cached, so a revocation counts from the next call. */
-  isApproved(appKey: string): Promise<boolean> {
-    return repo.isOnAllowList(this.database.db, appKey);
+  /**
+   * The Email API allow list, read on every Email API call: never cached, so a revocation
+   * counts from the next call. `db` reads inside the caller's transaction.
+   */
+  isApproved(appKey: string, db: Kysely<DB> = this.database.db): Promise<boolean> {
+    return repo.isOnAllowList(db, appKey);
   }
 
   async useCases(): Promise<UseCase[]> {

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { Nullable } from '../directory/admin.schemas.js';
+import { Nullable } from '../shared/common.schemas.js';
 import { PAGE_CURSOR_RULE } from '../validation.js';
 
 const IsoTime = Type.String({ format: 'date-time', description: 'ISO 8601, e.g. 2026-11-24T00:00:00.000Z' });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
+import type { Principal } from '../auth/principal.js';
 import type { Database } from '../db/dialect.js';
 import type { AuditEventTable, DB } from '../db/schema.js';
 import * as repo from './audit.repository.js';
@@ -31,6 +32,26 @@ export interface AuditActor {
 
 /** The operator at the command line: the commands act with the host's access, not a sign-in. */
 export const CLI_OPERATOR: AuditActor = { type: 'operator', id: 'cli' };
+
+/**
+ * Who the audit log names for an action a principal takes: an API client by id, an app by
+ * key, a person by account id (`operator` for a console role, `account` for their own data).
+ * The command line acts as `CLI_OPERATOR`.
+ */
+export function auditActorOf(principal: Principal | undefined): AuditActor {
+  switch (principal?.kind) {
+    case 'api-client':
+      return { type: 'api-client', id: principal.clientId };
+    case 'app':
+      return { type: 'app', id: principal.appKey };
+    case 'operator':
+      return { type: 'operator', id: principal.accountId };
+    case 'account':
+      return { type: 'account', id: principal.accountId };
+    case undefined:
+      throw new Error('an action reached without a principal');
+  }
+}
 
 /** One entry. Ids and flags only: never an email, a name or any other PD (details included). */
 export interface AuditEntry {

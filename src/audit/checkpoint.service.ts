@@ -16,6 +16,7 @@ import {
 } from './checkpoint.jws.js';
 import * as repo from './checkpoint.repository.js';
 import { CheckpointWitness, witnessRecord } from './checkpoint.witness.js';
+import type { WitnessPost } from './witness-post.port.js';
 
 const WITNESS_BATCH = 100;
 const EMPTY_LOG: CheckpointClaims = { lastId: 0, lastHash: GENESIS_HASH, count: 0, at: '' };
@@ -278,12 +279,21 @@ export function checkpointSigner(config: Config): () => Promise<CheckpointSigner
   };
 }
 
-export function createAuditCheckpoints(config: Config, database: Database, log: Logger): AuditCheckpoints {
-  const witness = new CheckpointWitness({
-    url: config.auditWitnessUrl,
-    secret: config.auditWitnessSecret,
-    file: config.auditWitnessFile,
-    timeoutMs: config.webhookTimeoutMs,
-  });
+/** `post` sends a checkpoint to the witness URL (CUSTOS_AUDIT_WITNESS_URL) when there is one. */
+export function createAuditCheckpoints(
+  config: Config,
+  database: Database,
+  log: Logger,
+  post: WitnessPost,
+): AuditCheckpoints {
+  const witness = new CheckpointWitness(
+    {
+      url: config.auditWitnessUrl,
+      secret: config.auditWitnessSecret,
+      file: config.auditWitnessFile,
+      timeoutMs: config.webhookTimeoutMs,
+    },
+    post,
+  );
   return new AuditCheckpoints(database, checkpointSigner(config), witness, log);
 }

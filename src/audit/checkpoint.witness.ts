@@ -1,7 +1,7 @@
 import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { postSignedWebhook } from '../webhooks/webhook-post.js';
 import type { StoredCheckpoint, WitnessChannel } from './checkpoint.repository.js';
+import type { WitnessPost } from './witness-post.port.js';
 
 export interface WitnessOptions {
   /** Receives each checkpoint as a Standard Webhooks message signed with `secret`. */
@@ -35,7 +35,10 @@ export function witnessRecord(cp: StoredCheckpoint) {
  * and the reason never holds the URL, which may carry a credential).
  */
 export class CheckpointWitness {
-  constructor(private readonly options: WitnessOptions) {}
+  constructor(
+    private readonly options: WitnessOptions,
+    private readonly send: WitnessPost,
+  ) {}
 
   get channels(): WitnessChannel[] {
     const channels: WitnessChannel[] = [];
@@ -57,7 +60,7 @@ export class CheckpointWitness {
     try {
       // The operator chose this address (often on their own network), unlike an app vendor's
       // webhook URL, so private addresses are allowed.
-      ({ status } = await postSignedWebhook({
+      ({ status } = await this.send({
         url,
         secrets: [secret],
         id: cp.id,

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Database } from '../db/dialect.js';
+import { normalizeEmail } from '../shared/email.js';
 import * as repo from './api-token.repository.js';
 import type { CredentialLimiter } from './credential-limiter.js';
 import type { ApiClientPrincipal } from './principal.js';
@@ -16,10 +17,6 @@ const TOKEN_PATTERN = /^cst_[A-Za-z0-9_-]{43}$/;
 /** last_used_at is a coarse signal; writing it on every request would double the write load. */
 const TOUCH_INTERVAL_MS = 60_000;
 const MAX_CACHED_TOKENS = 10_000;
-
-export function normalizeEmail(email: string): string {
-  return email.trim().toLowerCase();
-}
 
 function sha256Hex(value: string): string {
   return createHash('sha256').update(value, 'utf8').digest('hex');

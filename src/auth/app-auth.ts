@@ -1,5 +1,4 @@
-import type { SecretBox } from '../crypto/secret-box.js';
-import type { Database } from '../db/dialect.js';
+import type { AppCredentials } from './app-credentials.port.js';
 import { authenticateConnectJwt } from './connect-jwt.js';
 import type { CredentialLimiter } from './credential-limiter.js';
 import type { OAuthService } from './oauth.service.js';
@@ -17,8 +16,7 @@ export function parseAppAuthorization(
 /** Both app authentication schemes behind one call, for the auth hook. */
 export class AppAuthenticator {
   constructor(
-    private readonly database: Database,
-    private readonly secrets: SecretBox,
+    private readonly credentials: AppCredentials,
     private readonly oauth: OAuthService,
     private readonly limiter: CredentialLimiter,
   ) {}
@@ -29,7 +27,7 @@ export class AppAuthenticator {
     request: { method: string; url: string; ip: string },
   ): Promise<AppPrincipal | undefined> {
     return scheme === 'jwt'
-      ? authenticateConnectJwt(this.database, this.secrets, this.limiter, token, request)
+      ? authenticateConnectJwt(this.credentials, this.limiter, token, request)
       : this.oauth.authenticateBearer(token);
   }
 }

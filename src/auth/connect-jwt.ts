@@ -1,12 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createQueryStringHash, fromMethodAndUrl } from 'atlassian-jwt';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import type { SecretBox } from '../crypto/secret-box.js';
-import type { Database } from '../db/dialect.js';
-import { isValidAccountId } from '../directory/account.model.js';
-import { findInstallationByClientKey } from '../directory/app.repository.js';
-import { secretContext } from '../directory/secrets.js';
+import { isValidAccountId } from '../shared/account-id.js';
 import { isStorableText } from '../validation.js';
+import type { AppCredentials } from './app-credentials.port.js';
 import type { CredentialLimiter } from './credential-limiter.js';
 import type { AppPrincipal } from './principal.js';
 import { APP_SCOPE_NAMES } from './scopes.js';
@@ -43,30 +40,6 @@ function hasValidTimes(claims: Record<string, unknown>, nowSeconds: number): boo
   return claims.nbf === undefined || (isNumber(claims.nbf) && claims.nbf <= nowSeconds + CLOCK_TOLERANCE_S);
 }
 
-/**
- * Decrypted shared secrets by their stored ciphertext: decrypting costs more than the HMAC.
- * The installation row is still read on every request (so uninstalling or rotating takes
- * effect at once); a rotated secret has a new ciphertext, hence a new entry. One cache per
- * master key (SecretBox); bounded.
- */
-const secretCaches = new WeakMap<SecretBox, Map<string, string>>();
-const SECRET_CACHE_MAX = 10_000;
-
-function sharedSecretOf(secrets: SecretBox, installation: { id: string; shared_secret_enc: string }): string {
-  let secretCache = secretCaches.get(secrets);
-  if (!secretCache) {
-    secretCache = new Map();
-    secretCaches.set(secrets, secretCache);
-  }
-  let secret = secretCache.get(installation.shared_secret_enc);
-  if (secret === undefined) {
-    secret = secrets.decrypt(installation.shared_secret_enc, secretContext.installation(installation.id));
-    if (secretCache.size >= SECRET_CACHE_MAX) secretCache.clear();
-    secretCache.set(installation.shared_secret_enc, secret);
-  }
-  return secret;
-}
-
 /** qsh exactly as atlassian-jwt computes it: SHA-256 of `METHOD&path&sorted-query`. */
 export function queryStringHash(method: string, rawUrl: string): string {
   return createQueryStringHash(fromMethodAndUrl(method, rawUrl));
@@ -84,8 +57,7 @@ export function queryStringHash(method: string, rawUrl: string): string {
  * installation, so an app calling for an old installation does not lock out its others.
  */
 export async function authenticateConnectJwt(
-  database: Database,
-  secrets: SecretBox,
+  credentials: AppCredentials,
   limiter: CredentialLimiter,
   token: string,
   request: { method: string; url: string; ip: string },
@@ -100,14 +72,12 @@ export async function authenticateConnectJwt(
   if (typeof issuer !== 'string' || issuer.length === 0 || issuer.length > 255) return undefined;
   await limiter.check('connect-issuer', issuer, request.ip);
   // No installation can have a key no engine can store, and PostgreSQL would refuse to even look it up.
-  const installation = isStorableText(issuer)
-    ? await findInstallationByClientKey(database.db, issuer)
-    : undefined;
-  if (!installation || !hasValidHs256Signature(token, sharedSecretOf(secrets, installation))) {
+  const installation = isStorableText(issuer) ? await credentials.findInstallation(issuer) : undefined;
+  if (!installation || !hasValidHs256Signature(token, installation.sharedSecret)) {
     await limiter.recordFailure('connect-issuer', issuer, request.ip);
     return undefined;
   }
-  if (installation.uninstalled_at !== null) return undefined;
+  if (installation.uninstalled) return undefined;
   if (!hasValidTimes(claims, Math.floor(Date.now() / 1000))) return undefined;
   if (typeof claims.qsh !== 'string' || claims.qsh !== queryStringHash(request.method, request.url))
     return undefined;
@@ -115,11 +85,11 @@ export async function authenticateConnectJwt(
   if (sub !== undefined && (typeof sub !== 'string' || !isValidAccountId(sub))) return undefined;
   return {
     kind: 'app',
-    appKey: installation.app_key,
+    appKey: installation.appKey,
     via: 'jwt',
     installationId: installation.id,
-    clientKey: installation.client_key,
-    siteIds: [installation.site_id],
+    clientKey: installation.clientKey,
+    siteIds: [installation.siteId],
     // A Connect installation holds every app scope; OAuth clients are narrowed per client.
     scopes: new Set(APP_SCOPE_NAMES),
     ...(sub === undefined ? {} : { actingAccountId: sub }),

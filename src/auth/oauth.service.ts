@@ -2,8 +2,7 @@ import { createHash, randomUUID, webcrypto } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
 import { verifySecret } from '../crypto/password-hash.js';
 import { deriveKey } from '../crypto/secret-box.js';
-import type { Database } from '../db/dialect.js';
-import { findInstalledSiteIds, findOAuthClient } from '../directory/app.repository.js';
+import type { AppCredentials } from './app-credentials.port.js';
 import type { CredentialLimiter } from './credential-limiter.js';
 import type { AppPrincipal } from './principal.js';
 
@@ -73,7 +72,7 @@ export class OAuthService {
   private readonly key: Promise<webcrypto.CryptoKey>;
 
   constructor(
-    private readonly database: Database,
+    private readonly credentials: AppCredentials,
     masterKey: Buffer,
     private readonly ttlSeconds: number,
     private readonly limiter: CredentialLimiter,
@@ -100,16 +99,16 @@ export class OAuthService {
     address: string;
   }): Promise<IssuedToken> {
     await this.limiter.check('oauth-client', input.clientId, input.address);
-    const client = await findOAuthClient(this.database.db, input.clientId);
+    const client = await this.credentials.findOAuthClient(input.clientId);
     // Verified whether or not the client exists (an absent hash costs the same scrypt).
-    const secretOk = await verifySecret(input.clientSecret, client?.secret_hash);
+    const secretOk = await verifySecret(input.clientSecret, client?.secretHash);
     if (!client || !secretOk) {
       await this.limiter.recordFailure('oauth-client', input.clientId, input.address);
       throw new OAuthError('invalid_client', 'Client authentication failed');
     }
-    if ((await findInstalledSiteIds(this.database.db, client.app_key)).length === 0)
+    if ((await this.credentials.listInstalledSiteIds(client.appKey)).length === 0)
       throw new OAuthError('invalid_client', 'The app is not installed on any site');
-    const allowed: string[] = JSON.parse(client.scopes);
+    const allowed = client.scopes;
     const requested = input.scope?.split(' ').filter(Boolean);
     const denied = requested?.filter((s) => !allowed.includes(s)) ?? [];
     if (denied.length > 0)
@@ -117,13 +116,13 @@ export class OAuthService {
     const scope = (requested && requested.length > 0 ? [...new Set(requested)] : allowed).join(' ');
     const accessToken = await new SignJWT({
       scope,
-      app: client.app_key,
-      sv: secretVersion(client.secret_hash),
+      app: client.appKey,
+      sv: secretVersion(client.secretHash),
     })
       .setProtectedHeader({ alg: 'HS256', typ: TOKEN_TYPE })
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
-      .setSubject(client.client_id)
+      .setSubject(client.clientId)
       .setIssuedAt()
       .setExpirationTime(`${this.ttlSeconds}s`)
       .setJti(randomUUID())
@@ -145,20 +144,20 @@ export class OAuthService {
     } catch {
       return undefined;
     }
-    const client = await findOAuthClient(this.database.db, String(payload.sub));
-    if (!client || client.app_key !== payload.app || secretVersion(client.secret_hash) !== payload.sv)
+    const client = await this.credentials.findOAuthClient(String(payload.sub));
+    if (!client || client.appKey !== payload.app || secretVersion(client.secretHash) !== payload.sv)
       return undefined;
-    const siteIds = await findInstalledSiteIds(this.database.db, client.app_key);
+    const siteIds = await this.credentials.listInstalledSiteIds(client.appKey);
     if (siteIds.length === 0) return undefined;
-    const allowed = new Set<string>(JSON.parse(client.scopes));
+    const allowed = new Set(client.scopes);
     const granted = String(payload.scope ?? '')
       .split(' ')
       .filter((s) => allowed.has(s));
     return {
       kind: 'app',
-      appKey: client.app_key,
+      appKey: client.appKey,
       via: 'oauth',
-      oauthClientId: client.client_id,
+      oauthClientId: client.clientId,
       siteIds,
       scopes: new Set(granted),
     };

@@ -2,10 +2,10 @@
 import type {} from '@fastify/cookie';
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify';
 import { AppError } from '../errors/app-error.js';
-import type { LiveSession } from '../sessions/session.service.js';
 import type { OperatorRoleSource } from './operator-roles.port.js';
 import { permissionsOf } from './permissions.js';
 import type { PersonPrincipal, RouteAuth } from './principal.js';
+import type { SessionSource } from './session-source.port.js';
 
 export type PersonAuth = Extract<RouteAuth, { kind: 'account' | 'operator' }>;
 
@@ -20,7 +20,7 @@ export function isPersonAuth(auth: RouteAuth): auth is PersonAuth {
  */
 export class PersonAuthenticator {
   constructor(
-    private readonly sessions: { authenticate(token: string): Promise<LiveSession | undefined> },
+    private readonly sessions: SessionSource,
     private readonly roles: OperatorRoleSource,
     private readonly cookieName: string,
   ) {}

@@ -1,4 +1,3 @@
-import type { AuditActor } from '../audit/audit.service.js';
 import type { OperatorRole, Permission } from './permissions.js';
 import type { ApiClientScope, AppScope } from './scopes.js';
 
@@ -87,26 +86,6 @@ export function personOf(request: { principal?: Principal }): PersonPrincipal {
 export function operatorOf(request: { principal?: Principal }): OperatorPrincipal {
   if (request.principal?.kind !== 'operator') throw new Error('route reached without an operator principal');
   return request.principal;
-}
-
-/**
- * Who the audit log names for an action a principal takes: an API client by id, an app by
- * key, a person by account id (`operator` for a console role, `account` for their own data).
- * The command line acts as `CLI_OPERATOR`.
- */
-export function auditActorOf(principal: Principal | undefined): AuditActor {
-  switch (principal?.kind) {
-    case 'api-client':
-      return { type: 'api-client', id: principal.clientId };
-    case 'app':
-      return { type: 'app', id: principal.appKey };
-    case 'operator':
-      return { type: 'operator', id: principal.accountId };
-    case 'account':
-      return { type: 'account', id: principal.accountId };
-    case undefined:
-      throw new Error('an action reached without a principal');
-  }
 }
 
 declare module 'fastify' {

@@ -27,7 +27,8 @@ export const REPORT_PD_SCOPE = 'report:personal-data' satisfies AppScope;
 /**
  * Not grantable: shown on an app's installations while the app is approved for the Email API,
  * so a site admin sees that the app may read email addresses. Approval comes from the access
- * programme, not from a grant.
+ * programme, not from a grant, and no route requires the scope: the Email API reads the allow
+ * list on every call (docs/wire-contracts.md#approval-and-its-limits).
  */
 export const EMAIL_ADDRESS_SCOPE = 'read:email-address:custos';
 

@@ -1,9 +1,9 @@
-import { normalizeEmail } from '../auth/api-token.service.js';
 import type { ApiClientPrincipal } from '../auth/principal.js';
 import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
 import { ISO_COUNTRIES, UNKNOWN_LOCALE } from '../geo/countries.js';
 import { type GeoIp, InvalidIpError } from '../geo/geoip.js';
+import { normalizeEmail } from '../shared/email.js';
 import * as repo from './consent.repository.js';
 import type {
   ConsentBody,

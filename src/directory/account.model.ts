@@ -1,23 +1,8 @@
 import type { Selectable } from 'kysely';
 import type { AccountTable } from '../db/schema.js';
 
-/**
- * 1–128 characters of A-Z a-z 0-9 - :, opaque; `unknown` is reserved, never stored
- * (docs/wire-contracts.md#identifying-users).
- */
-export const ACCOUNT_ID_PATTERN = '^[A-Za-z0-9:-]{1,128}$';
-/** The rule as schema keywords, with the words error messages use. */
-export const ACCOUNT_ID_RULE = {
-  pattern: ACCOUNT_ID_PATTERN,
-  errorMessage: 'must be 1–128 characters of A-Z a-z 0-9 - :',
-};
-export const RESERVED_ACCOUNT_ID = 'unknown';
 export const ACCOUNT_TYPES = ['atlassian', 'app', 'customer'] as const;
 export type AccountType = (typeof ACCOUNT_TYPES)[number];
-
-export function isValidAccountId(id: string): boolean {
-  return new RegExp(ACCOUNT_ID_PATTERN).test(id) && id !== RESERVED_ACCOUNT_ID;
-}
 
 export const VISIBILITIES = ['public', 'organization', 'private'] as const;
 export type Visibility = (typeof VISIBILITIES)[number];

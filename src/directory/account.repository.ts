@@ -30,6 +30,16 @@ export function memberAccounts(db: Kysely<DB>, accountIds: string[], siteIds: re
     );
 }
 
+/** Only what an account's state needs, no PD. */
+export function findAccountStateRows(db: Kysely<DB>, accountIds: string[]) {
+  if (accountIds.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom('accounts')
+    .select(['account_id', 'status', 'pd_updated_at'])
+    .where('account_id', 'in', accountIds)
+    .execute();
+}
+
 export function findMemberAccountRows(db: Kysely<DB>, accountIds: string[], siteIds: readonly string[]) {
   if (accountIds.length === 0 || siteIds.length === 0) return Promise.resolve([]);
   return memberAccounts(db, accountIds, siteIds).selectAll().execute();

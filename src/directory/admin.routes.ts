@@ -1,23 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { auditActorOf } from '../auth/principal.js';
+import { auditActorOf } from '../audit/audit.service.js';
 import { ADMIN_SCOPE } from '../auth/scopes.js';
 import { errorResponses } from '../errors/error.schemas.js';
-import { visibleProfile } from '../users/visibility.js';
-import {
-  AccountIdParams,
-  AdminAccount,
-  AdminApp,
-  AppKeyParams,
-  ClientKeyParams,
-  ClosedAccount,
-  EnabledWebhook,
-  RotatedSecret,
-} from './admin.schemas.js';
+import { AccountIdParams, AppKeyParams, ClientKeyParams } from '../shared/common.schemas.js';
+import { AdminAccount, AdminApp, ClosedAccount, EnabledWebhook, RotatedSecret } from './admin.schemas.js';
 import type { AppWebhookService } from './app-webhook.service.js';
 import type { DirectoryService } from './directory.service.js';
 import { ImportFile, ImportSummary } from './import.schemas.js';
 import type { DirectoryImporter } from './import.service.js';
+import { visibleProfile } from './visibility.model.js';
 
 const auth = { kind: 'api-client', scope: ADMIN_SCOPE } as const;
 /** Directory imports are bigger than API calls; only admins (checked before the body is read) may send them. */

@@ -1,18 +1,12 @@
 import Type from 'typebox';
-import { ACCOUNT_ID_RULE, VISIBILITY_FIELDS, type VisibilityField } from './account.model.js';
+import { Nullable } from '../shared/common.schemas.js';
+import { VISIBILITY_FIELDS, type VisibilityField } from './account.model.js';
 
-/** A value or null, for admin API responses. */
-export const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 const Visibility = Type.Union([
   Type.Literal('public'),
   Type.Literal('organization'),
   Type.Literal('private'),
 ]);
-
-export const AccountIdParams = Type.Object(
-  { accountId: Type.String(ACCOUNT_ID_RULE) },
-  { additionalProperties: false },
-);
 
 /** The admin view of an account: everything the visibility rule shows an admin, plus the settings. */
 export const AdminAccount = Type.Object(
@@ -53,11 +47,6 @@ export const ClosedAccount = Type.Object(
   { additionalProperties: false },
 );
 
-export const AppKeyParams = Type.Object(
-  { key: Type.String({ minLength: 1, maxLength: 128 }) },
-  { additionalProperties: false },
-);
-
 /** An app's settings, without any secret. */
 export const AdminApp = Type.Object(
   {
@@ -85,11 +74,6 @@ export const AdminApp = Type.Object(
     webhookUrl: Nullable(Type.String()),
     webhookSecretShownAt: Nullable(Type.String()),
   },
-  { additionalProperties: false },
-);
-
-export const ClientKeyParams = Type.Object(
-  { clientKey: Type.String({ minLength: 1, maxLength: 255 }) },
   { additionalProperties: false },
 );
 

@@ -96,6 +96,32 @@ export async function updateInstallation(db: Kysely<DB>, id: string, changes: Up
   return Number(result.numUpdatedRows) > 0;
 }
 
+/** Live installations on the sites where the account is a member, by site. */
+export function findInstallationsSeeing(db: Kysely<DB>, accountId: string) {
+  return db
+    .selectFrom('site_members')
+    .innerJoin('installations', 'installations.site_id', 'site_members.site_id')
+    .select(['installations.app_key', 'installations.site_id'])
+    .where('site_members.account_id', '=', accountId)
+    .where('installations.uninstalled_at', 'is', null)
+    .orderBy('installations.site_id')
+    .orderBy('installations.app_key')
+    .execute();
+}
+
+/** The apps among `keys` that have a webhook endpoint, by key. */
+export async function findAppKeysWithWebhook(db: Kysely<DB>, keys: string[]): Promise<string[]> {
+  if (keys.length === 0) return [];
+  const rows = await db
+    .selectFrom('apps')
+    .select('key')
+    .where('key', 'in', keys)
+    .where('webhook_url', 'is not', null)
+    .orderBy('key')
+    .execute();
+  return rows.map((r) => r.key);
+}
+
 /** Sites on which the app is installed now: the only sites it may read (object-level authorization). */
 export async function findInstalledSiteIds(db: Kysely<DB>, appKey: string): Promise<string[]> {
   const rows = await db

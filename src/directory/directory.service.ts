@@ -1,13 +1,13 @@
-import { isOnAllowList } from '../access/access.repository.js';
 import type { AuditActor, AuditLog } from '../audit/audit.service.js';
 import { APP_SCOPE_NAMES, EMAIL_ADDRESS_SCOPE } from '../auth/scopes.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
-import { announceAccountEvent, announceLifecycleEvent } from '../reporting/account-events.js';
 import { type Account, accountFromRow, EMPTY_PROFILE, profileColumns } from './account.model.js';
 import * as accounts from './account.repository.js';
+import type { AccountEvents } from './account-events.port.js';
 import * as apps from './app.repository.js';
+import type { EmailApiAllowList } from './email-api-allow-list.port.js';
 import { secretContext } from './secrets.js';
 
 export interface AppDetails {
@@ -44,6 +44,7 @@ export class DirectoryService {
     private readonly database: Database,
     private readonly secrets: SecretBox,
     private readonly audit: AuditLog,
+    private readonly ports: { allowList: EmailApiAllowList; accountEvents: AccountEvents },
     /** Called after a commit that wrote webhook messages, so delivery starts at once. */
     private readonly onWebhooks: () => void = () => {},
   ) {}
@@ -84,7 +85,7 @@ export class DirectoryService {
       });
       await accounts.insertAccountEvent(trx, { account_id: accountId, type: 'account.closed', at: now });
       // GDPR art. 17(2)/19: every app holding the data is told, in this same transaction.
-      const told = await announceAccountEvent(trx, accountId, 'account.closed', now);
+      const told = await this.ports.accountEvents.announceAccountEvent(trx, accountId, 'account.closed', now);
       await this.audit.appendWithin(trx, [
         { actor, action: 'account.closed', accountId, details: { appsNotified: told } },
       ]);
@@ -102,7 +103,17 @@ export class DirectoryService {
       if (installation.uninstalled_at !== null) return;
       const now = new Date().toISOString();
       await apps.updateInstallation(trx, installation.id, { uninstalled_at: now });
-      await announceLifecycleEvent(trx, installation, 'app.uninstalled', now);
+      await this.ports.accountEvents.announceLifecycleEvent(
+        trx,
+        {
+          id: installation.id,
+          appKey: installation.app_key,
+          siteId: installation.site_id,
+          clientKey: installation.client_key,
+        },
+        'app.uninstalled',
+        now,
+      );
       await this.audit.appendWithin(trx, [
         {
           actor,
@@ -124,7 +135,7 @@ export class DirectoryService {
     return this.database.writeTransaction(async (trx) => {
       const app = await apps.findApp(trx, appKey);
       if (!app) throw new AppError('NOT_FOUND', 'No such app', { field: 'key' });
-      const approved = await isOnAllowList(trx, app.key);
+      const approved = await this.ports.allowList.isApproved(app.key, trx);
       const scopes = approved ? [...APP_SCOPE_NAMES, EMAIL_ADDRESS_SCOPE] : [...APP_SCOPE_NAMES];
       const installations = (await apps.listInstallationsOf(trx, app.key)).map((i) => ({
         clientKey: i.client_key,

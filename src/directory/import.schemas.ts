@@ -1,7 +1,8 @@
 import Type, { type Static } from 'typebox';
 import { APP_SCOPE_NAMES } from '../auth/scopes.js';
+import { ACCOUNT_ID_RULE } from '../shared/account-id.js';
 import { HTTP_URL_RULE } from '../validation.js';
-import { ACCOUNT_ID_RULE, ACCOUNT_TYPES, VISIBILITIES, VISIBILITY_FIELDS } from './account.model.js';
+import { ACCOUNT_TYPES, VISIBILITIES, VISIBILITY_FIELDS } from './account.model.js';
 
 const Id = Type.String({
   pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',

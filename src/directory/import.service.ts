@@ -2,17 +2,17 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Kysely, Selectable } from 'kysely';
 import type { AuditActor, AuditLog } from '../audit/audit.service.js';
-import { normalizeEmail } from '../auth/api-token.service.js';
 import { hashSecret, verifySecret } from '../crypto/password-hash.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import { type Database, isUniqueViolation } from '../db/dialect.js';
 import type { AccountTable, AppTable, DB } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
-import { announceAccountEvent, announceLifecycleEvent } from '../reporting/account-events.js';
+import { normalizeEmail } from '../shared/email.js';
 import type { LongRun, ProgressListener } from '../shared/progress.js';
 import { assertRegistrableUrl } from '../webhooks/webhook-url.js';
 import { type Profile, profileColumns, withDefaultVisibility } from './account.model.js';
 import * as accounts from './account.repository.js';
+import type { AccountEvents } from './account-events.port.js';
 import * as apps from './app.repository.js';
 import type { ImportAccount, ImportApp, ImportFile, ImportKind, ImportSummary } from './import.schemas.js';
 import {
@@ -155,6 +155,8 @@ export class DirectoryImporter {
     private readonly database: Database,
     private readonly secrets: SecretBox,
     private readonly audit: AuditLog,
+    /** Imported changes are told to apps in the transaction that writes them. */
+    private readonly accountEvents: AccountEvents,
     private readonly options: { allowPrivateWebhooks?: boolean; onWebhooks?: () => void } = {},
   ) {}
 
@@ -385,7 +387,7 @@ export class DirectoryImporter {
   private async recordUpdate(trx: Kysely<DB>, accountId: string, p: Prepared, tally: Tally) {
     await accounts.insertAccountEvent(trx, { account_id: accountId, type: 'account.updated', at: p.now });
     // In the change's own transaction: the webhook and the art. 19 notice exist exactly when it does.
-    await announceAccountEvent(trx, accountId, 'account.updated', p.now);
+    await this.accountEvents.announceAccountEvent(trx, accountId, 'account.updated', p.now);
     if (p.updated.has(accountId)) return;
     p.updated.add(accountId);
     tally.count('accounts', 'updated');
@@ -551,8 +553,8 @@ export class DirectoryImporter {
         installed_at: now,
         uninstalled_at: null,
       });
-      const installed = { id, app_key: n.app, site_id: n.site, client_key: n.clientKey };
-      await announceLifecycleEvent(trx, installed, 'app.installed', now);
+      const installed = { id, appKey: n.app, siteId: n.site, clientKey: n.clientKey };
+      await this.accountEvents.announceLifecycleEvent(trx, installed, 'app.installed', now);
       return 'created';
     }
     const sameSecret =
@@ -571,7 +573,12 @@ export class DirectoryImporter {
       installed_at: before.uninstalled_at === null ? before.installed_at : now,
     });
     if (before.uninstalled_at !== null)
-      await announceLifecycleEvent(trx, { ...before, client_key: n.clientKey }, 'app.installed', now);
+      await this.accountEvents.announceLifecycleEvent(
+        trx,
+        { id: before.id, appKey: before.app_key, siteId: before.site_id, clientKey: n.clientKey },
+        'app.installed',
+        now,
+      );
     return 'updated';
   }
 }

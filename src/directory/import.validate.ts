@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
-import { normalizeEmail } from '../auth/api-token.service.js';
 import type { DB } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
+import { RESERVED_ACCOUNT_ID } from '../shared/account-id.js';
+import { normalizeEmail } from '../shared/email.js';
 import { problemsOf, strictAjv } from '../validation.js';
-import { RESERVED_ACCOUNT_ID } from './account.model.js';
 import * as accounts from './account.repository.js';
 import * as apps from './app.repository.js';
 import { canonicalHost, canonicalSiteUrl, foldKey } from './canonical.js';

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { Nullable } from '../shared/common.schemas.js';
 
 const Status = Type.Union([
   Type.Literal('pending'),
@@ -6,7 +7,6 @@ const Status = Type.Union([
   Type.Literal('succeeded'),
   Type.Literal('failed'),
 ]);
-const NullableString = Type.Union([Type.String(), Type.Null()]);
 
 export const JobsQuery = Type.Object(
   {
@@ -30,17 +30,17 @@ export const Job = Type.Object(
     status: Status,
     attempts: Type.Integer({ description: 'Runs started, the one under way included.' }),
     runAt: Type.String({ description: 'When it is, or was, due (the next retry while pending).' }),
-    leaseUntil: NullableString,
-    leaseHolder: Type.Union([Type.String({ description: 'host:pid:random of the worker' }), Type.Null()]),
-    lastError: NullableString,
+    leaseUntil: Nullable(Type.String()),
+    leaseHolder: Nullable(Type.String({ description: 'host:pid:random of the worker' })),
+    lastError: Nullable(Type.String()),
     result: Type.Union([
       Type.Record(Type.String(), Type.Union([Type.Number(), Type.String(), Type.Boolean()])),
       Type.Null(),
     ]),
     createdAt: Type.String(),
     updatedAt: Type.String(),
-    startedAt: NullableString,
-    finishedAt: NullableString,
+    startedAt: Nullable(Type.String()),
+    finishedAt: Nullable(Type.String()),
   },
   { additionalProperties: false },
 );

@@ -1,19 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { ADMIN_SCOPE } from '../auth/scopes.js';
-import { AccountIdParams } from '../directory/admin.schemas.js';
 import { errorResponses } from '../errors/error.schemas.js';
+import { AccountIdParams, Nullable } from '../shared/common.schemas.js';
 import type { ComplianceService } from './compliance.service.js';
 
 const auth = { kind: 'api-client', scope: ADMIN_SCOPE } as const;
-const Time = Type.Union([Type.String(), Type.Null()]);
 
 const AppCompliance = Type.Object(
   {
     appKey: Type.String(),
     name: Type.String(),
     storesPersonalData: Type.Boolean(),
-    lastReportedAt: Time,
+    lastReportedAt: Nullable(Type.String()),
     heldAccounts: Type.Integer(),
     overdueAccounts: Type.Integer(),
     state: Type.Union([
@@ -29,19 +28,19 @@ const AppCompliance = Type.Object(
 const AccountEvidence = Type.Object(
   {
     accountId: Type.String(),
-    closedAt: Time,
+    closedAt: Nullable(Type.String()),
     apps: Type.Array(
       Type.Object(
         {
           appKey: Type.String(),
           holds: Type.Boolean(),
-          retrievedAt: Time,
-          reportedAt: Time,
-          toldAt: Time,
+          retrievedAt: Nullable(Type.String()),
+          reportedAt: Nullable(Type.String()),
+          toldAt: Nullable(Type.String()),
           toldBy: Type.Array(Type.String()),
-          deliveredAt: Time,
-          webhookStatus: Time,
-          confirmedAt: Time,
+          deliveredAt: Nullable(Type.String()),
+          webhookStatus: Nullable(Type.String()),
+          confirmedAt: Nullable(Type.String()),
         },
         { additionalProperties: false },
       ),

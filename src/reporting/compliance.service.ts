@@ -1,11 +1,13 @@
 import type { Kysely } from 'kysely';
-import type { ReportingCompliance } from '../access/reporting-compliance.js';
+import type { ReportingCompliance } from '../access/reporting-compliance.port.js';
 import type { Database } from '../db/dialect.js';
 import type { DB } from '../db/schema.js';
-import { findAccountRow } from '../directory/account.repository.js';
+import { findAccount } from '../directory/directory-read.service.js';
 import { AppError } from '../errors/app-error.js';
+import type { HoldingsRegister, WebhookNotice } from '../propagation/holdings-register.port.js';
 import type { DeliveryRecords } from '../webhooks/delivery-records.port.js';
 import * as repo from './compliance.repository.js';
+import { insertNotices } from './reporting.repository.js';
 
 export interface AppCompliance {
   appKey: string;
@@ -41,7 +43,7 @@ const min = (a: string | null, b: string | null) => (a === null ? b : b === null
  * (docs/legal-rules.md#art-19-telling-every-recipient); also the access programme's answer to "did
  * this app report within its cycle?".
  */
-export class ComplianceService implements ReportingCompliance, DeliveryRecords {
+export class ComplianceService implements ReportingCompliance, DeliveryRecords, HoldingsRegister {
   constructor(
     private readonly database: Database,
     private readonly cycleDays: number,
@@ -78,6 +80,26 @@ export class ComplianceService implements ReportingCompliance, DeliveryRecords {
     });
   }
 
+  async listHolders(db: Kysely<DB>, accountId: string): Promise<string[]> {
+    return (await repo.findHoldingsOfAccount(db, accountId)).map((h) => h.app_key);
+  }
+
+  /** A webhook notice is kept under its message's id: recording it again changes nothing. */
+  recordWebhookNotices(trx: Kysely<DB>, notices: WebhookNotice[]): Promise<void> {
+    return insertNotices(
+      trx,
+      notices.map((n) => ({
+        id: n.messageId,
+        app_key: n.appKey,
+        account_id: n.accountId,
+        event_type: n.eventType,
+        channel: 'webhook',
+        message_id: n.messageId,
+        told_at: n.toldAt,
+      })),
+    );
+  }
+
   /** Before outbox messages are purged: their delivery outcome stays on the art. 19 notices. */
   keepOutcome(trx: Kysely<DB>, messageIds: string[]): Promise<void> {
     return repo.copyDeliveryOutcome(trx, messageIds);
@@ -88,7 +110,7 @@ export class ComplianceService implements ReportingCompliance, DeliveryRecords {
     accountId: string,
   ): Promise<{ accountId: string; closedAt: string | null; apps: AppEvidence[] }> {
     const db = this.database.db;
-    const account = await findAccountRow(db, accountId);
+    const account = await findAccount(db, accountId);
     if (!account) throw new AppError('NOT_FOUND', 'No such account', { field: 'accountId' });
     const byApp = new Map<string, AppEvidence>();
     const entry = (appKey: string) => {
@@ -127,6 +149,6 @@ export class ComplianceService implements ReportingCompliance, DeliveryRecords {
     for (const c of await repo.findConfirmationsOfAccount(db, accountId))
       entry(c.app_key).confirmedAt = c.confirmed_at;
     const apps = [...byApp.values()].sort((a, b) => a.appKey.localeCompare(b.appKey));
-    return { accountId, closedAt: account.closed_at, apps };
+    return { accountId, closedAt: account.closedAt, apps };
   }
 }

@@ -1,10 +1,11 @@
 import { AppError } from '../errors/app-error.js';
+import { ACCOUNT_ID_PATTERN, RESERVED_ACCOUNT_ID } from '../shared/account-id.js';
 import { parseRfc3339 } from '../validation.js';
 
 /** At most 90 accounts per request (docs/wire-contracts.md#reporting-limits). */
 export const MAX_REPORTED_ACCOUNTS = 90;
 
-const ACCOUNT_ID = /^[A-Za-z0-9:-]{1,128}$/;
+const ACCOUNT_ID = new RegExp(ACCOUNT_ID_PATTERN);
 
 export interface ReportedAccount {
   accountId: string;
@@ -42,8 +43,8 @@ export function parseReport(body: unknown): ReportedAccount[] {
     if (typeof accountId !== 'string' || !ACCOUNT_ID.test(accountId))
       throw invalid(`accounts[${i}].accountId must be 1-128 characters of A-Z a-z 0-9 - :`);
     // Apps must never report the reserved id `unknown` (docs/wire-contracts.md#reporting-request).
-    if (accountId === 'unknown')
-      throw invalid(`accounts[${i}].accountId must not be the reserved id unknown`);
+    if (accountId === RESERVED_ACCOUNT_ID)
+      throw invalid(`accounts[${i}].accountId must not be the reserved id ${RESERVED_ACCOUNT_ID}`);
     const ms = typeof updatedAt === 'string' ? parseRfc3339(updatedAt) : undefined;
     if (ms === undefined) throw invalid(`accounts[${i}].updatedAt must be an RFC 3339 date-time`);
     const seen = merged.get(accountId);

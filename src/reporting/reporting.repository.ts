@@ -1,45 +1,5 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
-import { memberAccounts } from '../directory/account.repository.js';
-
-/** What report-accounts needs of an account the app may see: no PD. */
-export interface ReportedAccountState {
-  account_id: string;
-  status: string;
-  pd_updated_at: string;
-}
-
-/**
- * Accounts among `accountIds` that are members of at least one of `siteIds`, in one
- * indexed query: the hot path is O(accounts in the request), whatever the directory size.
- */
-export function findVisibleAccountStates(
-  db: Kysely<DB>,
-  accountIds: string[],
-  siteIds: readonly string[],
-): Promise<ReportedAccountState[]> {
-  if (accountIds.length === 0 || siteIds.length === 0) return Promise.resolve([]);
-  return memberAccounts(db, accountIds, siteIds).select(['account_id', 'status', 'pd_updated_at']).execute();
-}
-
-/**
- * Accounts among `accountIds` that this app holds (it reported them before), whatever its
- * sites now.
- */
-export function findHeldAccountStates(
-  db: Kysely<DB>,
-  appKey: string,
-  accountIds: string[],
-): Promise<ReportedAccountState[]> {
-  if (accountIds.length === 0) return Promise.resolve([]);
-  return db
-    .selectFrom('holdings')
-    .innerJoin('accounts', 'accounts.account_id', 'holdings.account_id')
-    .select(['accounts.account_id', 'accounts.status', 'accounts.pd_updated_at'])
-    .where('holdings.app_key', '=', appKey)
-    .where('holdings.account_id', 'in', accountIds)
-    .execute();
-}
 
 export interface HoldingReport {
   accountId: string;
@@ -143,6 +103,7 @@ export async function insertNotices(db: Kysely<DB>, rows: NoticeRow[]): Promise<
   }
 }
 
+/** Accounts among `accountIds` that this app holds (it reported them before), whatever its sites now. */
 export async function findHeldAccountIds(db: Kysely<DB>, appKey: string, accountIds: string[]) {
   if (accountIds.length === 0) return [];
   const rows = await db
@@ -171,62 +132,5 @@ export async function confirmErasures(
     .insertInto('erasure_confirmations')
     .values(accountIds.map((accountId) => ({ app_key: appKey, account_id: accountId, confirmed_at: now })))
     .onConflict((oc) => oc.columns(['app_key', 'account_id']).doUpdateSet({ confirmed_at: now }))
-    .execute();
-}
-
-/**
- * Apps to tell about an account: those holding it, and those installed (now) on a site
- * where it is a member, that have a webhook endpoint. Keys only.
- */
-export async function findAppsConcerned(db: Kysely<DB>, accountId: string): Promise<string[]> {
-  const rows = await db
-    .selectFrom('apps')
-    .select('apps.key')
-    .where('apps.webhook_url', 'is not', null)
-    .where((eb) =>
-      eb.or([
-        eb.exists(
-          eb
-            .selectFrom('holdings')
-            .select('holdings.app_key')
-            .whereRef('holdings.app_key', '=', 'apps.key')
-            .where('holdings.account_id', '=', accountId),
-        ),
-        eb.exists(
-          eb
-            .selectFrom('installations')
-            .innerJoin('site_members', 'site_members.site_id', 'installations.site_id')
-            .select('installations.app_key')
-            .whereRef('installations.app_key', '=', 'apps.key')
-            .where('installations.uninstalled_at', 'is', null)
-            .where('site_members.account_id', '=', accountId),
-        ),
-      ]),
-    )
-    .orderBy('apps.key')
-    .execute();
-  return rows.map((r) => r.key);
-}
-
-/** Sites (ids) where the account is a member, for event payloads. */
-export async function findMemberSiteIds(db: Kysely<DB>, accountId: string): Promise<string[]> {
-  const rows = await db
-    .selectFrom('site_members')
-    .select('site_id')
-    .where('account_id', '=', accountId)
-    .orderBy('site_id')
-    .execute();
-  return rows.map((r) => r.site_id);
-}
-
-/** The live installations of these apps on these sites. */
-export function findActiveInstallationsOn(db: Kysely<DB>, appKeys: string[], siteIds: string[]) {
-  if (appKeys.length === 0 || siteIds.length === 0) return Promise.resolve([]);
-  return db
-    .selectFrom('installations')
-    .select(['app_key', 'site_id'])
-    .where('app_key', 'in', appKeys)
-    .where('site_id', 'in', siteIds)
-    .where('uninstalled_at', 'is', null)
     .execute();
 }

@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import { ACCOUNT_ID_RULE } from '../directory/account.model.js';
+import { ACCOUNT_ID_RULE } from '../shared/account-id.js';
 
 /**
  * The documented body (docs/wire-contracts.md#reporting-request); the handler reads it itself to

@@ -1,6 +1,7 @@
 import type { AppPrincipal } from '../auth/principal.js';
 import type { Database } from '../db/dialect.js';
 import { GroupCommit } from '../db/group-commit.js';
+import { listAccountStates, listMemberAccountStates } from '../directory/directory-read.service.js';
 import type { ReportedAccount } from './report-accounts.js';
 import * as repo from './reporting.repository.js';
 
@@ -32,21 +33,22 @@ export class ReportingService {
   async report(app: AppPrincipal, reported: ReportedAccount[]): Promise<ReportAnswer[]> {
     const ids = reported.map((r) => r.accountId);
     const db = this.database.db;
-    const states = await repo.findVisibleAccountStates(db, ids, app.siteIds);
-    const byId = new Map(states.map((s) => [s.account_id, s]));
+    // One indexed query: the hot path is O(accounts in the request), whatever the directory size.
+    const states = await listMemberAccountStates(db, ids, app.siteIds);
+    const byId = new Map(states.map((s) => [s.accountId, s]));
     // One exception, for erasure (GDPR art. 17(2)): an app that holds an account which has
     // since closed and left its sites is still told `closed`; it already knows the id.
     const others = ids.filter((id) => !byId.has(id));
-    for (const s of await repo.findHeldAccountStates(db, app.appKey, others))
-      if (s.status === 'closed') byId.set(s.account_id, s);
+    const held = await repo.findHeldAccountIds(db, app.appKey, others);
+    for (const s of await listAccountStates(db, held)) if (s.closed) byId.set(s.accountId, s);
     const answers: ReportAnswer[] = [];
     const holdings: repo.HoldingReport[] = [];
     for (const r of reported) {
       const state = byId.get(r.accountId);
       if (!state) continue;
       holdings.push({ accountId: r.accountId, retrievedAt: new Date(r.retrievedMs).toISOString() });
-      if (state.status === 'closed') answers.push({ accountId: r.accountId, status: 'closed' });
-      else if (Date.parse(state.pd_updated_at) > r.retrievedMs)
+      if (state.closed) answers.push({ accountId: r.accountId, status: 'closed' });
+      else if (Date.parse(state.pdUpdatedAt) > r.retrievedMs)
         answers.push({ accountId: r.accountId, status: 'updated' });
     }
     await this.register.enqueue({
@@ -69,9 +71,9 @@ export class ReportingService {
    */
   async confirmErasure(app: AppPrincipal, accountIds: string[]): Promise<void> {
     const db = this.database.db;
-    const visible = await repo.findVisibleAccountStates(db, accountIds, app.siteIds);
+    const visible = await listMemberAccountStates(db, accountIds, app.siteIds);
     const held = await repo.findHeldAccountIds(db, app.appKey, accountIds);
-    const ids = [...new Set([...visible.map((v) => v.account_id), ...held])];
+    const ids = [...new Set([...visible.map((v) => v.accountId), ...held])];
     if (ids.length === 0) return;
     const now = new Date().toISOString();
     await this.database.writeTransaction((trx) => repo.confirmErasures(trx, app.appKey, ids, now));

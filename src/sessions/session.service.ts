@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { LiveSession, SessionSource } from '../auth/session-source.port.js';
 import type { Database } from '../db/dialect.js';
 import { deviceLabel } from './device-label.js';
 import * as repo from './session.repository.js';
@@ -17,12 +18,6 @@ export interface SessionPolicy {
   idleMs: number;
   /** Ends this long after sign-in, whatever the activity. */
   absoluteMs: number;
-}
-
-/** A session that works: who it is for. */
-export interface LiveSession {
-  id: string;
-  accountId: string;
 }
 
 /** A session as its owner sees it in their list. */
@@ -53,7 +48,7 @@ const earlier = (a: string, b: string) => (a < b ? a : b);
  * their owner. The token is looked up by its SHA-256, like API tokens: a high-entropy
  * secret needs no slow hash.
  */
-export class SessionService {
+export class SessionService implements SessionSource {
   constructor(
     private readonly database: Database,
     private readonly policy: SessionPolicy,

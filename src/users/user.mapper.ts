@@ -1,6 +1,6 @@
 import type { Account } from '../directory/account.model.js';
+import { type Viewer, visibleProfile } from '../directory/visibility.model.js';
 import type { User } from './user.schemas.js';
-import { type Viewer, visibleProfile } from './visibility.js';
 
 /** What a closed account shows instead of its (erased) profile (docs/wire-contracts.md#closed-accounts). */
 export const FORMER_USER = 'Former user';

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { ACCOUNT_ID_PATTERN, ACCOUNT_ID_RULE } from '../directory/account.model.js';
+import { ACCOUNT_ID_PATTERN, ACCOUNT_ID_RULE } from '../shared/account-id.js';
 
 /** Custos decides: at most this many accountIds per bulk call; more is a 400. */
 export const MAX_BULK_IDS = 200;

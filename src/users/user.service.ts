@@ -1,24 +1,19 @@
 import type { AuditLog } from '../audit/audit.service.js';
 import type { AppPrincipal } from '../auth/principal.js';
 import type { Database } from '../db/dialect.js';
-import { type Account, accountFromRow } from '../directory/account.model.js';
-import { findMemberAccountRows } from '../directory/account.repository.js';
-import { findDisclosureInstallations } from '../directory/app.repository.js';
+import type { Account } from '../directory/account.model.js';
+import { listDisclosureInstallations, listMemberAccounts } from '../directory/directory-read.service.js';
+import type { EmailApiAllowList } from '../directory/email-api-allow-list.port.js';
+import type { Viewer } from '../directory/visibility.model.js';
 import { AppError } from '../errors/app-error.js';
 import { toUser } from './user.mapper.js';
 import type { BulkUserQuery, UnrestrictedEmail, User, UserPage } from './user.schemas.js';
-import type { Viewer } from './visibility.js';
 
 /**
  * Whatever the JWT's `sub` says, an app is an app: impersonation widens nothing
  * (docs/wire-contracts.md#profile-visibility).
  */
 const APP_VIEWER: Viewer = { kind: 'app' };
-
-/** The Email API allow list (the access programme, src/access/), read on every call. */
-export interface EmailApiAllowList {
-  isApproved(appKey: string): Promise<boolean>;
-}
 
 const notFound = () => new AppError('NOT_FOUND', 'No such user', { field: 'accountId' });
 
@@ -36,8 +31,8 @@ export class UserService {
   ) {}
 
   private async visibleAccounts(app: AppPrincipal, accountIds: string[]): Promise<Map<string, Account>> {
-    const rows = await findMemberAccountRows(this.database.db, accountIds, app.siteIds);
-    return new Map(rows.map((row) => [row.account_id, accountFromRow(row)]));
+    const accounts = await listMemberAccounts(this.database.db, accountIds, app.siteIds);
+    return new Map(accounts.map((account) => [account.accountId, account]));
   }
 
   async getUser(app: AppPrincipal, accountId: string, baseUrl: string): Promise<User> {
@@ -96,8 +91,8 @@ export class UserService {
     if (disclosed.length === 0) return disclosed;
     const via = new Map<string, string>();
     const ids = disclosed.map((d) => d.accountId);
-    for (const row of await findDisclosureInstallations(this.database.db, app.appKey, ids, app.siteIds)) {
-      if (!via.has(row.account_id)) via.set(row.account_id, row.installation_id);
+    for (const i of await listDisclosureInstallations(this.database.db, app.appKey, ids, app.siteIds)) {
+      if (!via.has(i.accountId)) via.set(i.accountId, i.installationId);
     }
     await this.audit.append(
       disclosed.map(({ accountId }) => ({

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { auditActorOf } from '../auth/principal.js';
+import { auditActorOf } from '../audit/audit.service.js';
 import { ADMIN_SCOPE } from '../auth/scopes.js';
 import { errorResponses } from '../errors/error.schemas.js';
 import {

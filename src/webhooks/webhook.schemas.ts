@@ -1,8 +1,8 @@
 import Type from 'typebox';
+import { Nullable } from '../shared/common.schemas.js';
 import { PAGE_CURSOR_RULE } from '../validation.js';
 import { WEBHOOK_STATUSES } from './webhook-outbox.service.js';
 
-const NullableString = Type.Union([Type.String(), Type.Null()]);
 const Status = Type.Enum(WEBHOOK_STATUSES);
 
 export const MessagesQuery = Type.Object(
@@ -32,18 +32,18 @@ export const MessagePage = Type.Object(
           attempts: Type.Integer(),
           createdAt: Type.String(),
           nextAttemptAt: Type.String(),
-          lastAttemptAt: NullableString,
+          lastAttemptAt: Nullable(Type.String()),
           lastStatus: Type.Union([
             Type.Integer({ description: 'HTTP status of the last attempt.' }),
             Type.Null(),
           ]),
-          lastError: NullableString,
-          deliveredAt: NullableString,
+          lastError: Nullable(Type.String()),
+          deliveredAt: Nullable(Type.String()),
         },
         { additionalProperties: false },
       ),
     ),
-    nextCursor: NullableString,
+    nextCursor: Nullable(Type.String()),
   },
   { additionalProperties: false },
 );

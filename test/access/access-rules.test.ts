@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canTransition } from '../../src/access/access.rules.js';
 import { ACCESS_STATUSES, type AccessStatus } from '../../src/access/access.schemas.js';
 import { AccessProgramme } from '../../src/access/access.service.js';
-import type { ReportingCompliance } from '../../src/access/reporting-compliance.js';
+import type { ReportingCompliance } from '../../src/access/reporting-compliance.port.js';
 import { accessRequest } from '../helpers/access.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { ADA, importExample, OPERATOR, oauthToken, SECRETS } from '../helpers/directory.js';

@@ -11,6 +11,7 @@ import { checkpointSigner, createAuditCheckpoints } from '../../src/audit/checkp
 import { loadConfig } from '../../src/config.js';
 import { loadSigningKey } from '../../src/crypto/signing-key.js';
 import { every } from '../../src/jobs/job.model.js';
+import { postSignedWebhook } from '../../src/webhooks/webhook-post.js';
 import { consentClient, createTestApp, type TestApp } from '../helpers/app.js';
 import { appendEntries } from '../helpers/audit.js';
 import { adminClient } from '../helpers/directory.js';
@@ -48,7 +49,7 @@ function checkpointsWith(env: Record<string, string>) {
     DATABASE_URL: t.database.url,
     CUSTOS_AUDIT_SIGNING_KEY_FILE: t.ctx.config.auditSigningKeyFile,
   });
-  return { service: createAuditCheckpoints(config, t.ctx.database, log), lines };
+  return { service: createAuditCheckpoints(config, t.ctx.database, log, postSignedWebhook), lines };
 }
 
 beforeAll(async () => {

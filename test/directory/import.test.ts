@@ -10,6 +10,7 @@ import type { ImportAccount, ImportApp, ImportFile } from '../../src/directory/i
 import { DirectoryImporter } from '../../src/directory/import.service.js';
 import { ImportValidationError } from '../../src/directory/import.validate.js';
 import { findMemberIds } from '../../src/directory/site.repository.js';
+import { AccountEventPropagation } from '../../src/propagation/propagation.service.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import {
   ADA,
@@ -29,6 +30,9 @@ beforeAll(async () => {
   t = await createTestApp();
 });
 afterAll(() => t.close());
+
+/** What the context gives its importer: changes told to apps, recorded in the holdings register. */
+const accountEvents = () => new AccountEventPropagation(t.ctx.compliance);
 
 async function counts() {
   const db = t.ctx.database.db;
@@ -488,7 +492,7 @@ describe('directory import', () => {
         writeTransaction: (fn, options) =>
           ++transactions === 3 ? Promise.reject(new Error('killed')) : real.writeTransaction(fn, options),
       };
-      const interrupted = new DirectoryImporter(dying, t.ctx.secrets, t.ctx.audit);
+      const interrupted = new DirectoryImporter(dying, t.ctx.secrets, t.ctx.audit, accountEvents());
       await expect(interrupted.importDirectory(file, OPERATOR)).rejects.toThrow('killed');
       const countResume = async (table: 'accounts' | 'account_events') =>
         (
@@ -533,7 +537,7 @@ describe('directory import', () => {
           return real.writeTransaction(fn, options);
         },
       };
-      const importer = new DirectoryImporter(raced, t.ctx.secrets, t.ctx.audit);
+      const importer = new DirectoryImporter(raced, t.ctx.secrets, t.ctx.audit, accountEvents());
       const file: ImportFile = {
         accounts: [
           ...accountsNamed('raced-filler', 1000),

@@ -6,7 +6,7 @@ import {
   type VisibilityField,
   withDefaultVisibility,
 } from '../../src/directory/account.model.js';
-import { type Viewer, visibleProfile } from '../../src/users/visibility.js';
+import { type Viewer, visibleProfile } from '../../src/directory/visibility.model.js';
 
 const PROFILE_KEY: Record<VisibilityField, keyof Account['profile']> = {
   email: 'email',

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditActor, AuditLog } from '../audit/audit.service.js';
+import * as repo from '../auth/api-token.repository.js';
+import { mintToken, type TokenAuthenticator } from '../auth/api-token.service.js';
+import { API_CLIENT_SCOPE_NAMES, isApiClientScope } from '../auth/scopes.js';
 import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
-import * as repo from './api-token.repository.js';
-import { mintToken, normalizeEmail, type TokenAuthenticator } from './api-token.service.js';
-import { API_CLIENT_SCOPE_NAMES, isApiClientScope } from './scopes.js';
+import { normalizeEmail } from '../shared/email.js';
 
 const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+$/;
 

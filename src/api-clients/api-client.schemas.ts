@@ -1,7 +1,7 @@
 import Type from 'typebox';
-import { API_CLIENT_SCOPE_NAMES } from './scopes.js';
+import { API_CLIENT_SCOPE_NAMES } from '../auth/scopes.js';
+import { Nullable } from '../shared/common.schemas.js';
 
-const NullableString = Type.Union([Type.String(), Type.Null()]);
 const Scopes = Type.Array(Type.String(), { description: "The client's scopes, which all its tokens share." });
 
 export const TokenCreateBody = Type.Object(
@@ -45,11 +45,11 @@ export const TokenList = Type.Object(
           id: Type.String(),
           clientId: Type.String(),
           email: Type.String(),
-          label: NullableString,
+          label: Nullable(Type.String()),
           scopes: Scopes,
           createdAt: Type.String(),
-          lastUsedAt: NullableString,
-          revokedAt: NullableString,
+          lastUsedAt: Nullable(Type.String()),
+          revokedAt: Nullable(Type.String()),
         },
         { additionalProperties: false },
       ),

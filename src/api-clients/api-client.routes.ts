@@ -1,4 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { auditActorOf } from '../audit/audit.service.js';
+import { ADMIN_SCOPE } from '../auth/scopes.js';
 import { errorResponses } from '../errors/error.schemas.js';
 import {
   ClientList,
@@ -9,8 +11,6 @@ import {
   TokenList,
 } from './api-client.schemas.js';
 import type { ApiClientService } from './api-client.service.js';
-import { auditActorOf } from './principal.js';
-import { ADMIN_SCOPE } from './scopes.js';
 
 const auth = { kind: 'api-client', scope: ADMIN_SCOPE } as const;
 const tags = ['Admin: API clients'];

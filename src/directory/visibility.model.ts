@@ -1,4 +1,4 @@
-import type { Account, Profile, Visibility, VisibilityField } from '../directory/account.model.js';
+import type { Account, Profile, Visibility, VisibilityField } from './account.model.js';
 
 /**
  * Who is looking at a profile. Apps are always `app`, whether or not their JWT names an acting user

@@ -1,0 +1,100 @@
+import type { Kysely } from 'kysely';
+import type { DB } from '../db/schema.js';
+import { type Account, accountFromRow } from './account.model.js';
+import * as accounts from './account.repository.js';
+import * as apps from './app.repository.js';
+
+/*
+ * The directory as other domains read it. Functions over the database or the caller's own
+ * transaction (so a read can sit inside the caller's change), answering in the directory's
+ * shapes, never its rows: the tables stay the directory's to change.
+ */
+
+/** What an app may learn of an account's state, without its PD. */
+export interface AccountState {
+  accountId: string;
+  closed: boolean;
+  pdUpdatedAt: string;
+}
+
+/** An app as the access programme sees it. */
+export interface AppSummary {
+  key: string;
+  storesPersonalData: boolean;
+}
+
+export async function findAccount(db: Kysely<DB>, accountId: string): Promise<Account | undefined> {
+  const row = await accounts.findAccountRow(db, accountId);
+  return row && accountFromRow(row);
+}
+
+/**
+ * Accounts among `accountIds` that are members of at least one of `siteIds`: the only
+ * accounts an app installed on those sites may learn anything about. One indexed query.
+ */
+export async function listMemberAccounts(
+  db: Kysely<DB>,
+  accountIds: string[],
+  siteIds: readonly string[],
+): Promise<Account[]> {
+  return (await accounts.findMemberAccountRows(db, accountIds, siteIds)).map(accountFromRow);
+}
+
+const toState = (r: { account_id: string; status: string; pd_updated_at: string }): AccountState => ({
+  accountId: r.account_id,
+  closed: r.status === 'closed',
+  pdUpdatedAt: r.pd_updated_at,
+});
+
+/** The states of the member accounts among `accountIds` (see listMemberAccounts), reading no PD. */
+export async function listMemberAccountStates(
+  db: Kysely<DB>,
+  accountIds: string[],
+  siteIds: readonly string[],
+): Promise<AccountState[]> {
+  if (accountIds.length === 0 || siteIds.length === 0) return [];
+  const rows = await accounts
+    .memberAccounts(db, accountIds, siteIds)
+    .select(['account_id', 'status', 'pd_updated_at'])
+    .execute();
+  return rows.map(toState);
+}
+
+/** The states of the accounts among `accountIds` that exist, wherever they are members. */
+export async function listAccountStates(db: Kysely<DB>, accountIds: string[]): Promise<AccountState[]> {
+  return (await accounts.findAccountStateRows(db, accountIds)).map(toState);
+}
+
+/**
+ * For each account, one live installation of `appKey` through which it is visible (it is a
+ * member of that installation's site, among `siteIds`): what an Email API disclosure is
+ * recorded against.
+ */
+export async function listDisclosureInstallations(
+  db: Kysely<DB>,
+  appKey: string,
+  accountIds: string[],
+  siteIds: readonly string[],
+): Promise<{ accountId: string; installationId: string }[]> {
+  const rows = await apps.findDisclosureInstallations(db, appKey, accountIds, siteIds);
+  return rows.map((r) => ({ accountId: r.account_id, installationId: r.installation_id }));
+}
+
+/** The live installations that see the account: on the sites where it is a member. */
+export async function listInstallationsSeeing(
+  db: Kysely<DB>,
+  accountId: string,
+): Promise<{ appKey: string; siteId: string }[]> {
+  const rows = await apps.findInstallationsSeeing(db, accountId);
+  return rows.map((r) => ({ appKey: r.app_key, siteId: r.site_id }));
+}
+
+/** The apps among `appKeys` that have a webhook endpoint (so they can be told of changes), by key. */
+export function listAppKeysWithWebhook(db: Kysely<DB>, appKeys: string[]): Promise<string[]> {
+  return apps.findAppKeysWithWebhook(db, appKeys);
+}
+
+export async function findAppSummary(db: Kysely<DB>, appKey: string): Promise<AppSummary | undefined> {
+  const app = await apps.findApp(db, appKey);
+  return app && { key: app.key, storesPersonalData: app.stores_personal_data === 1 };
+}
