@@ -3,7 +3,7 @@
  * graph"). Four layers, lowest first; a module imports only from its own layer or lower ones:
  *
  *   1. infrastructure  db, errors, crypto, geo, shared, config.ts, logger.ts, validation.ts
- *   2. platform        audit, webhooks, jobs, worker, ops, auth, sessions, web
+ *   2. platform        audit, webhooks, jobs, worker, ops, auth, sessions, web, mail
  *   3. domains         every other folder (directory, users, consent, access, reporting,
  *                      propagation, operators, api-clients, and any new one: a new folder is
  *                      a domain until it is listed above)
@@ -19,9 +19,10 @@
  */
 
 const INFRASTRUCTURE = ['^src/(?:db|errors|crypto|geo|shared)/', '^src/(?:config|logger|validation)\\.ts$'];
-const PLATFORM = ['^src/(?:audit|webhooks|jobs|worker|ops|auth|sessions|web)/'];
+const PLATFORM = ['^src/(?:audit|webhooks|jobs|worker|ops|auth|sessions|web|mail)/'];
 const COMPOSITION = ['^src/(?:app|context|server|cli)\\.ts$', '^src/cli/'];
-const NOT_A_DOMAIN = '(?:db|errors|crypto|geo|shared|audit|webhooks|jobs|worker|ops|auth|sessions|web|cli)/';
+const NOT_A_DOMAIN =
+  '(?:db|errors|crypto|geo|shared|audit|webhooks|jobs|worker|ops|auth|sessions|web|mail|cli)/';
 /** Any folder of src/ that is not infrastructure, platform or composition; $1 is its name. */
 const DOMAIN = `^src/((?!${NOT_A_DOMAIN})[^/]+)/`;
 /** What one domain may import of another. */

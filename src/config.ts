@@ -49,6 +49,13 @@ const EnvSchema = Type.Object({
       errorMessage: 'must be an http(s) URL without query or fragment, e.g. https://custos.example.com',
     }),
   ),
+  CUSTOS_SMTP_URL: Type.Optional(
+    Type.String({
+      pattern: '^smtps?://',
+      errorMessage: 'must start with smtp:// or smtps://, e.g. smtp://user:password@mail.example.com:587',
+    }),
+  ),
+  CUSTOS_MAIL_FROM: Type.String({ default: 'Custos <custos@localhost>', minLength: 3 }),
   CUSTOS_OAUTH_TOKEN_TTL_S: Type.Integer({ default: 3600, minimum: 60, maximum: 86_400 }),
   CUSTOS_REPORT_CYCLE_DAYS: Type.Integer({ default: 15, minimum: 1, maximum: 365 }),
   CUSTOS_REPORT_RATE_LIMIT: Type.Integer({ default: 6000, minimum: 1, maximum: 1_000_000 }),
@@ -145,6 +152,10 @@ export interface Config {
   secretKeyFile: string;
   /** Base URL for links in responses (`self`, default avatars); else the address Custos listens on. */
   publicUrl: string | undefined;
+  /** Where mail is sent (sign-in codes, notices to people); without it, no mail is sent. */
+  smtpUrl: string | undefined;
+  /** The From of every mail Custos sends. */
+  mailFrom: string;
   oauthTokenTtlSeconds: number;
   /** How often an app must report each account it holds (the `Cycle-Period` header, whole days). */
   reportCycleDays: number;
@@ -254,6 +265,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: e.CUSTOS_SECRET_KEY,
     secretKeyFile: e.CUSTOS_SECRET_KEY_FILE,
     publicUrl: e.CUSTOS_PUBLIC_URL?.replace(/\/$/, ''),
+    smtpUrl: e.CUSTOS_SMTP_URL,
+    mailFrom: e.CUSTOS_MAIL_FROM,
     oauthTokenTtlSeconds: e.CUSTOS_OAUTH_TOKEN_TTL_S,
     reportCycleDays: e.CUSTOS_REPORT_CYCLE_DAYS,
     reportRateLimit: e.CUSTOS_REPORT_RATE_LIMIT,

@@ -35,6 +35,7 @@ import { JobService } from './jobs/job.service.js';
 import { jobRetentionJobs } from './jobs/job-retention.jobs.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { loggerOptions } from './logger.js';
+import { createMailer, type Mailer } from './mail/mailer.js';
 import { OperatorService } from './operators/operator.service.js';
 import { Metrics } from './ops/metrics.js';
 import { AccountEventPropagation } from './propagation/propagation.service.js';
@@ -91,6 +92,8 @@ export interface Context {
   /** Console roles (grant, revoke, list); the auth plugin reads them through `people`. */
   operators: OperatorService;
   people: PersonAuthenticator;
+  /** Mail to people over SMTP (CUSTOS_SMTP_URL); `enabled` is false without a server. */
+  mailer: Mailer;
   /** Binds the pages' CSRF tokens to the session (src/web). */
   csrfKey: Buffer;
   /** Shared rate-limit and failed sign-in counters when several processes run (CUSTOS_REDIS_URL). */
@@ -169,6 +172,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       postSignedWebhook,
     );
     const compliance = new ComplianceService(database, config.reportCycleDays);
+    const mailer = createMailer(config);
     const sessions = new SessionService(
       database,
       { idleMs: config.sessionIdleMs, absoluteMs: config.sessionMaxMs },
@@ -287,6 +291,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       sessions,
       operators,
       people,
+      mailer,
       csrfKey: deriveKey(masterKey, 'csrf-token'),
       redis,
       async close() {
@@ -294,6 +299,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
         await reporting.drain();
         await worker.stop();
         await redis?.quit();
+        mailer.close();
         await database.close();
       },
     };
