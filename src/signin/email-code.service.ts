@@ -80,17 +80,26 @@ export class EmailCodeSignIn {
   async verify(challengeId: string, code: string, address: string): Promise<CodeCheck> {
     await this.limiter.checkWrongCodes(address);
     const entered = code.replace(/[\s-]/g, '');
-    const result = await this.database.writeTransaction(async (trx): Promise<CodeCheck> => {
-      const row = await repo.findCode(trx, challengeId);
-      const nowIso = this.now().toISOString();
-      if (!row || row.used_at !== null || row.expires_at <= nowIso || row.attempts >= CODE_MAX_ATTEMPTS)
-        return { ok: false, reason: 'spent' };
-      const expected = Buffer.from(row.code_hash, 'hex');
-      const given = Buffer.from(this.hash(row.id, entered), 'hex');
-      const right = row.account_id !== null && timingSafeEqual(expected, given);
-      if (!right || row.account_id === null) {
-        if (!(await repo.countAttempt(trx, row.id, row.attempts))) return { ok: false, reason: 'spent' };
-        const attemptsLeft = CODE_MAX_ATTEMPTS - row.attempts - 1;
+    const result = await this.check(challengeId, entered);
+    if (!result.ok) await this.limiter.recordWrongCode(address);
+    return result;
+  }
+
+  private async check(challengeId: string, entered: string): Promise<CodeCheck> {
+    const spent: CodeCheck = { ok: false, reason: 'spent' };
+    const row = await repo.findCode(this.database.db, challengeId);
+    const nowIso = this.now().toISOString();
+    if (!row || row.used_at !== null || row.expires_at <= nowIso || row.attempts >= CODE_MAX_ATTEMPTS)
+      return spent;
+    const expected = Buffer.from(row.code_hash, 'hex');
+    const given = Buffer.from(this.hash(row.id, entered), 'hex');
+    const accountId = timingSafeEqual(expected, given) ? row.account_id : null;
+    if (accountId === null) {
+      // Wrong, or no account behind the challenge: one attempt fewer either way. The updates
+      // below are conditional on what was read, so two concurrent tries cannot both count as one.
+      const attemptsLeft = CODE_MAX_ATTEMPTS - row.attempts - 1;
+      return this.database.writeTransaction(async (trx) => {
+        if (!(await repo.countAttempt(trx, row.id, row.attempts))) return spent;
         if (attemptsLeft > 0) return { ok: false, reason: 'wrong', attemptsLeft };
         if (row.account_id !== null)
           await this.audit.appendWithin(trx, [
@@ -101,23 +110,23 @@ export class EmailCodeSignIn {
               details: { challengeId: row.id },
             },
           ]);
-        return { ok: false, reason: 'spent' };
-      }
-      const account = await this.accounts.getAccount(row.account_id);
-      if (!account.active || !(await repo.useCode(trx, row.id, row.attempts, nowIso)))
-        return { ok: false, reason: 'spent' };
+        return spent;
+      });
+    }
+    // Read before the transaction: on SQLite a read outside it would wait for it to end.
+    if (!(await this.accounts.getAccount(accountId)).active) return spent;
+    return this.database.writeTransaction(async (trx) => {
+      if (!(await repo.useCode(trx, row.id, row.attempts, nowIso))) return spent;
       await this.audit.appendWithin(trx, [
         {
-          actor: { type: 'account', id: row.account_id },
+          actor: { type: 'account', id: accountId },
           action: 'signin.email-code',
-          accountId: row.account_id,
+          accountId,
           details: { challengeId: row.id },
         },
       ]);
-      return { ok: true, accountId: row.account_id };
+      return { ok: true, accountId } as const;
     });
-    if (!result.ok) await this.limiter.recordWrongCode(address);
-    return result;
   }
 
   /** Resolves once every code mail under way has been handed to the mail server (or failed). */

@@ -76,11 +76,12 @@ export class LoginLinks {
   /** Uses the link up; the account it signs in and where to go, or undefined when it does not work. */
   async use(token: string): Promise<{ accountId: string; next: string } | undefined> {
     if (!TOKEN_PATTERN.test(token)) return undefined;
+    const row = await repo.findLinkByTokenHash(this.database.db, sha256Hex(token));
+    // Read before the transaction: on SQLite a read outside it would wait for it to end.
+    if (!row || !(await this.accounts.getAccount(row.account_id)).active) return undefined;
     return this.database.writeTransaction(async (trx) => {
-      const row = await repo.findLinkByTokenHash(trx, sha256Hex(token));
-      if (!row || !(await repo.useLink(trx, row.id, this.now().toISOString()))) return undefined;
-      const account = await this.accounts.getAccount(row.account_id);
-      if (!account.active) return undefined;
+      // Conditional on being unused and unexpired: of two concurrent posts, one wins.
+      if (!(await repo.useLink(trx, row.id, this.now().toISOString()))) return undefined;
       await this.audit.appendWithin(trx, [
         {
           actor: { type: 'account', id: row.account_id },

@@ -34,6 +34,7 @@ export async function useCode(
     .where('id', '=', id)
     .where('attempts', '=', seenAttempts)
     .where('used_at', 'is', null)
+    .where('expires_at', '>', at)
     .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
 }
