@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
 
 export const IDP_CLIENT_ID = 'custos-test';
@@ -19,6 +20,8 @@ export class IdentityProvider {
   private constructor(
     private readonly server: Server,
     readonly issuer: string,
+    /** The provider's ID token signing key, made for the run. */
+    private readonly signingKey: Record<string, unknown>,
   ) {}
 
   static async start(): Promise<IdentityProvider> {
@@ -31,7 +34,8 @@ export class IdentityProvider {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    idp = new IdentityProvider(server, `http://127.0.0.1:${port}`);
+    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+    idp = new IdentityProvider(server, `http://127.0.0.1:${port}`, { ...(await exportJWK(privateKey)), use: 'sig' });
     return idp;
   }
 
@@ -63,6 +67,7 @@ export class IdentityProvider {
         url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}`,
       },
       cookies: { keys: ['identity-provider-test-cookie-key'] },
+      jwks: { keys: [this.signingKey] },
       findAccount: (_ctx: unknown, sub: string) => ({ accountId: sub, claims: () => ({ sub }) }),
     });
   }

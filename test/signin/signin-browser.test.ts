@@ -8,7 +8,7 @@ import { IdentityProvider } from '../helpers/identity-provider.js';
 import { Mailbox } from '../helpers/mailbox.js';
 import { runCustos } from '../helpers/process.js';
 
-// Starting the CLI takes seconds on a loaded machine.
+// A browser and the CLI take many seconds each on a loaded machine.
 const SLOW_MS = 180_000;
 const secretKey = randomBytes(32).toString('base64');
 let idp: IdentityProvider;
@@ -54,19 +54,23 @@ async function mailedCode(email: string, count: number): Promise<string> {
 }
 
 describe('signing in in a real browser', () => {
-  it('shows the front page and the sign-in page with every method set up', async () => {
-    const page = await newPage();
-    await page.goto('/');
-    await checkPage(page, 'home-signed-out');
-    await page.getByRole('link', { name: 'Sign in' }).click();
-    expect(pathOf(page)).toBe('/login');
-    await expect(page.getByRole('heading', { level: 2 }).allTextContents()).resolves.toEqual([
-      "With your organisation's account",
-      'With a code sent by mail',
-      'With a sign-in link',
-    ]);
-    await checkPage(page, 'signin-login');
-  });
+  it(
+    'shows the front page and the sign-in page with every method set up',
+    async () => {
+      const page = await newPage();
+      await page.goto('/');
+      await checkPage(page, 'home-signed-out');
+      await page.getByRole('link', { name: 'Sign in' }).click();
+      expect(pathOf(page)).toBe('/login');
+      await expect(page.getByRole('heading', { level: 2 }).allTextContents()).resolves.toEqual([
+        "With your organisation's account",
+        'With a code sent by mail',
+        'With a sign-in link',
+      ]);
+      await checkPage(page, 'signin-login');
+    },
+    SLOW_MS,
+  );
 
   it(
     'by a code from a real mail: a wrong code shows the tries left, the right one signs in, and it works only once',
@@ -86,7 +90,6 @@ describe('signing in in a real browser', () => {
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.waitForURL('**/privacy');
       await page.goto('/');
-      await expect(page.getByText(`signed in as account ${GINA}`)).toBeDefined();
       expect(await page.locator('main').textContent()).toContain(GINA);
       // Gina holds no console role: no way to the console.
       expect(await page.getByRole('link', { name: /Console/ }).count()).toBe(0);
@@ -121,42 +124,50 @@ describe('signing in in a real browser', () => {
     SLOW_MS,
   );
 
-  it('by code: five wrong codes end it', async () => {
-    const page = await newPage();
-    await askCode(page, 'nobody@example.test');
-    for (let i = 0; i < 4; i++) {
-      await page.getByLabel('Sign-in code (8 digits)').fill(`1234567${i}`);
+  it(
+    'by code: five wrong codes end it',
+    async () => {
+      const page = await newPage();
+      await askCode(page, 'nobody@example.test');
+      for (let i = 0; i < 4; i++) {
+        await page.getByLabel('Sign-in code (8 digits)').fill(`1234567${i}`);
+        await page.getByRole('button', { name: 'Sign in' }).click();
+        await page.getByText(`${4 - i} of 5 tries left`).waitFor();
+      }
+      await page.getByLabel('Sign-in code (8 digits)').fill('12345679');
       await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.getByText(`${4 - i} of 5 tries left`).waitFor();
-    }
-    await page.getByLabel('Sign-in code (8 digits)').fill('12345679');
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'This code no longer works' }).waitFor();
-    expect(mailbox.mailsTo('nobody@example.test')).toEqual([]);
-  });
+      await page.getByRole('heading', { name: 'This code no longer works' }).waitFor();
+      expect(mailbox.mailsTo('nobody@example.test')).toEqual([]);
+    },
+    SLOW_MS,
+  );
 
-  it('through the OpenID Connect provider, landing on next; an unlinked identity is refused', async () => {
-    const page = await newPage();
-    idp.nextAccount = ADA;
-    await page.goto('/login?next=/console');
-    await page.getByRole('link', { name: /^Continue with / }).click();
-    await page.waitForURL('**/console');
-    await page.goto('/');
-    expect(await page.locator('main').textContent()).toContain(ADA);
-    // Ada is a reviewer: the front page leads to the console.
-    expect(await page.getByRole('link', { name: /Console/ }).getAttribute('href')).toBe('/console');
-    await checkPage(page, 'home-signed-in');
+  it(
+    'through the OpenID Connect provider, landing on next; an unlinked identity is refused',
+    async () => {
+      const page = await newPage();
+      idp.nextAccount = ADA;
+      await page.goto('/login?next=/console');
+      await page.getByRole('link', { name: /^Continue with / }).click();
+      await page.waitForURL('**/console');
+      await page.goto('/');
+      expect(await page.locator('main').textContent()).toContain(ADA);
+      // Ada is a reviewer: the front page leads to the console.
+      expect(await page.getByRole('link', { name: /Console/ }).getAttribute('href')).toBe('/console');
+      await checkPage(page, 'home-signed-in');
 
-    const other = await newPage();
-    idp.nextAccount = 'not-a-custos-account';
-    await other.goto('/login');
-    await other.getByRole('link', { name: /^Continue with / }).click();
-    await other.getByRole('heading', { name: 'Sign-in refused' }).waitFor();
-    expect(await other.locator('main').textContent()).toContain('no open Custos account');
-    await checkPage(other, 'signin-oidc-refused');
-    await other.goto('/');
-    expect(await other.getByRole('link', { name: 'Sign in' }).count()).toBe(1);
-  });
+      const other = await newPage();
+      idp.nextAccount = 'not-a-custos-account';
+      await other.goto('/login');
+      await other.getByRole('link', { name: /^Continue with / }).click();
+      await other.getByRole('heading', { name: 'Sign-in refused' }).waitFor();
+      expect(await other.locator('main').textContent()).toContain('no open Custos account');
+      await checkPage(other, 'signin-oidc-refused');
+      await other.goto('/');
+      expect(await other.getByRole('link', { name: 'Sign in' }).count()).toBe(1);
+    },
+    SLOW_MS,
+  );
 
   it(
     'by a link printed by the real CLI: a button, then next; the link works once; sign out everywhere ends it all',
