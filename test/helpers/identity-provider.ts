@@ -35,7 +35,10 @@ export class IdentityProvider {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     const { privateKey } = await generateKeyPair('RS256', { extractable: true });
-    idp = new IdentityProvider(server, `http://127.0.0.1:${port}`, { ...(await exportJWK(privateKey)), use: 'sig' });
+    idp = new IdentityProvider(server, `http://127.0.0.1:${port}`, {
+      ...(await exportJWK(privateKey)),
+      use: 'sig',
+    });
     return idp;
   }
 
