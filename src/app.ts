@@ -8,7 +8,7 @@ import { auditRoutes } from './audit/audit.routes.js';
 import { authPlugin } from './auth/auth.plugin.js';
 import { oauthRoutes } from './auth/oauth.routes.js';
 import { securitySchemes } from './auth/route-docs.js';
-import type { Config } from './config.js';
+import { type Config, configuredBaseUrl } from './config.js';
 import { consentRoutes } from './consent/consent.routes.js';
 import { noticeRoutes } from './consent/notice.routes.js';
 import type { Context } from './context.js';
@@ -17,11 +17,15 @@ import { validationError } from './errors/app-error.js';
 import { errorHandlerPlugin, frameworkErrors } from './errors/error-handler.js';
 import { jobRoutes } from './jobs/jobs.routes.js';
 import { RequestLogController } from './logger.js';
+import { operatorRoutes } from './operators/operator.routes.js';
 import { ConnectionGuard, httpLimitOptions } from './ops/connection-guard.js';
 import { opsRoutes } from './ops/ops.routes.js';
 import { complianceRoutes } from './reporting/compliance.routes.js';
 import { reportingRoutes } from './reporting/reporting.routes.js';
 import { sessionCookie } from './sessions/session-cookie.js';
+import { homeRoutes } from './signin/home.routes.js';
+import { loginLinkRoutes } from './signin/login-link.routes.js';
+import { signInRoutes } from './signin/signin.routes.js';
 import { userRoutes } from './users/users.routes.js';
 import { coercingAjv, strictAjv } from './validation.js';
 import { assetRoutes } from './web/assets.routes.js';
@@ -63,12 +67,10 @@ export type App = ReturnType<typeof createFastify>;
 function linkBase(config: Config, app: App): () => string {
   const { publicUrl } = config;
   if (publicUrl) return () => publicUrl;
-  const wildcard = config.host === '0.0.0.0' || config.host === '::';
-  const host = wildcard ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
-  let base = `http://${host}:${config.port}`;
+  let base = configuredBaseUrl(config);
   app.server.once('listening', () => {
     const address = app.server.address();
-    if (address && typeof address === 'object') base = `http://${host}:${address.port}`;
+    if (address && typeof address === 'object') base = base.replace(/:\d+$/, `:${address.port}`);
   });
   return () => base;
 }
@@ -161,6 +163,9 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(jobRoutes, { jobs: ctx.jobs });
   await app.register(reportingRoutes, reportingOptions(ctx));
   await app.register(complianceRoutes, { compliance: ctx.compliance });
+  await app.register(operatorRoutes, { operators: ctx.operators });
+  const baseUrl = linkBase(ctx.config, app);
+  await app.register(loginLinkRoutes, { links: ctx.loginLinks, baseUrl });
 
   // Pages for people, in one encapsulated context: form bodies, cookies, views, CSRF and the
   // CSP apply there only, and the JSON APIs above keep answering 415 to anything but JSON.
@@ -172,6 +177,16 @@ export async function buildApp(ctx: Context): Promise<App> {
     });
     await web.register(assetRoutes);
     await web.register(signOutRoutes, { sessions: ctx.sessions, publicUrl: ctx.config.publicUrl });
+    await web.register(signInRoutes, {
+      codes: ctx.signInCodes,
+      links: ctx.loginLinks,
+      oidc: ctx.oidc,
+      people: ctx.people,
+      secrets: ctx.secrets,
+      publicUrl: ctx.config.publicUrl,
+      baseUrl,
+    });
+    await web.register(homeRoutes, { people: ctx.people, roles: ctx.operators });
   });
 
   return app;

@@ -5,7 +5,9 @@ import { registerAuditCommands } from './cli/audit.commands.js';
 import { registerDirectoryCommands } from './cli/directory.commands.js';
 import { registerJobCommands } from './cli/jobs.commands.js';
 import { registerNoticeCommands } from './cli/notice.commands.js';
+import { registerOperatorCommands } from './cli/operator.commands.js';
 import { registerReportingCommands } from './cli/reporting.commands.js';
+import { registerSignInCommands } from './cli/signin.commands.js';
 import { registerTokenCommands } from './cli/token.commands.js';
 import { registerWebhookCommands } from './cli/webhook.commands.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
@@ -90,6 +92,8 @@ const commandGroups: ((program: Command, config: () => Config, say: (line: strin
   registerAccessCommands,
   registerAuditCommands,
   registerJobCommands,
+  registerOperatorCommands,
+  registerSignInCommands,
 ];
 for (const register of commandGroups) register(program, config, say);
 

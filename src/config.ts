@@ -103,6 +103,15 @@ const EnvSchema = Type.Object({
   CUSTOS_REPORT_REMINDER_AT: Type.String({ default: '09:00', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }),
   CUSTOS_SESSION_IDLE_MIN: Type.Integer({ default: 30, minimum: 1, maximum: 1440 }),
   CUSTOS_SESSION_MAX_HOURS: Type.Number({ default: 12, minimum: 0.25, maximum: 720 }),
+  CUSTOS_OIDC_ISSUER: Type.Optional(
+    Type.String({
+      pattern: '^https?://[^/?#]+(/[^?#]*)?$',
+      errorMessage: 'must be the issuer URL of an OpenID Connect provider, e.g. https://id.example.com',
+    }),
+  ),
+  CUSTOS_OIDC_CLIENT_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+  CUSTOS_OIDC_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
+  CUSTOS_OIDC_ACCOUNT_CLAIM: Type.String({ default: 'sub', minLength: 1, maxLength: 256 }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -208,6 +217,16 @@ export interface Config {
   sessionIdleMs: number;
   /** A session ends this long after sign-in, whatever the activity (the absolute timeout). */
   sessionMaxMs: number;
+  /** Sign-in through an upstream OpenID Connect provider; absent: not offered. */
+  oidc: OidcConfig | undefined;
+}
+
+export interface OidcConfig {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  /** The ID token claim whose value is the person's Custos accountId. */
+  accountClaim: string;
 }
 
 export class ConfigError extends Error {}
@@ -236,6 +255,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const isSqlite = e.DATABASE_URL.startsWith('sqlite:');
   checkAuditWitness(e, isSqlite);
+  const oidc = oidcConfig(e);
   return {
     databaseUrl: e.DATABASE_URL,
     host: e.HOST,
@@ -299,7 +319,45 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reportReminderAt: e.CUSTOS_REPORT_REMINDER_AT,
     sessionIdleMs: e.CUSTOS_SESSION_IDLE_MIN * 60_000,
     sessionMaxMs: Math.round(e.CUSTOS_SESSION_MAX_HOURS * 3_600_000),
+    oidc,
   };
+}
+
+/**
+ * The three settings come together or not at all. The provider is reached over https, but
+ * for one on this host (a local or test provider): the ID token's trust rests on that channel.
+ */
+function oidcConfig(e: Env): OidcConfig | undefined {
+  const {
+    CUSTOS_OIDC_ISSUER: issuer,
+    CUSTOS_OIDC_CLIENT_ID: clientId,
+    CUSTOS_OIDC_CLIENT_SECRET: secret,
+  } = e;
+  if (issuer === undefined && clientId === undefined && secret === undefined) return undefined;
+  if (issuer === undefined || clientId === undefined || secret === undefined)
+    throw new ConfigError(
+      'Invalid configuration: CUSTOS_OIDC_ISSUER, CUSTOS_OIDC_CLIENT_ID and CUSTOS_OIDC_CLIENT_SECRET go together',
+    );
+  const url = new URL(issuer);
+  if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname))
+    throw new ConfigError('Invalid configuration: CUSTOS_OIDC_ISSUER must be https (http only on this host)');
+  return { issuer, clientId, clientSecret: secret, accountClaim: e.CUSTOS_OIDC_ACCOUNT_CLAIM };
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+}
+
+/**
+ * Where people reach this Custos when CUSTOS_PUBLIC_URL is not set: the address it listens on
+ * (localhost for a wildcard address). Links made outside a running server (a CLI command)
+ * use it as they are; the server corrects the port when PORT=0 picks one.
+ */
+export function configuredBaseUrl(config: Pick<Config, 'publicUrl' | 'host' | 'port'>): string {
+  if (config.publicUrl) return config.publicUrl;
+  const wildcard = config.host === '0.0.0.0' || config.host === '::';
+  const host = wildcard ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  return `http://${host}:${config.port}`;
 }
 
 /**

@@ -46,6 +46,11 @@ import { ReportingService } from './reporting/reporting.service.js';
 import { sessionJobs } from './sessions/session.jobs.js';
 import { SessionService } from './sessions/session.service.js';
 import { sessionCookie } from './sessions/session-cookie.js';
+import { EmailCodeSignIn } from './signin/email-code.service.js';
+import { LoginLinks } from './signin/login-link.service.js';
+import { OidcSignIn } from './signin/oidc.service.js';
+import { signInJobs } from './signin/signin.jobs.js';
+import { SignInLimiter } from './signin/signin-limiter.js';
 import { UserService } from './users/user.service.js';
 import { webhookJobs } from './webhooks/webhook.jobs.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
@@ -96,6 +101,12 @@ export interface Context {
   mailer: Mailer;
   /** Binds the pages' CSRF tokens to the session (src/web). */
   csrfKey: Buffer;
+  /** Sign-in by emailed code (offered when `mailer.enabled`). */
+  signInCodes: EmailCodeSignIn;
+  /** Operator-issued one-time sign-in links (`custos login-link`, POST /admin/login-links). */
+  loginLinks: LoginLinks;
+  /** Sign-in through the upstream OpenID Connect provider, when CUSTOS_OIDC_ISSUER is set. */
+  oidc: OidcSignIn | undefined;
   /** Shared rate-limit and failed sign-in counters when several processes run (CUSTOS_REDIS_URL). */
   redis: Redis | undefined;
   close(): Promise<void>;
@@ -262,6 +273,19 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const reporting = new ReportingService(database);
     const operators = new OperatorService(database, audit, directory);
     const people = new PersonAuthenticator(sessions, operators, sessionCookie(config.publicUrl).name);
+    // Sign-in looks accounts up through the directory (its SignInAccounts port).
+    const signInLog = log.child({ component: 'sign-in' });
+    const signInCodes = new EmailCodeSignIn(
+      database,
+      audit,
+      directory,
+      mailer,
+      new SignInLimiter({ redis, prefix: config.redisKeyPrefix }, deriveKey(masterKey, 'sign-in-limiter')),
+      deriveKey(masterKey, 'sign-in-code'),
+      signInLog,
+      options.now,
+    );
+    const oidc = config.oidc && new OidcSignIn(config.oidc, directory, audit, signInLog, options.now);
 
     return {
       config,
@@ -293,9 +317,13 @@ export async function createContext(config: Config, options: ContextOptions = {}
       people,
       mailer,
       csrfKey: deriveKey(masterKey, 'csrf-token'),
+      signInCodes,
+      loginLinks: new LoginLinks(database, audit, directory, options.now),
+      oidc,
       redis,
       async close() {
         await inbox.drain();
+        await signInCodes.drain();
         await reporting.drain();
         await worker.stop();
         await redis?.quit();
@@ -343,6 +371,7 @@ function defineJobs(
     ...reportingJobs(reminders, dailyAt(config.reportReminderAt)),
     ...jobRetentionJobs(database, cleanup, config.jobRetentionMs),
     ...sessionJobs(services.sessions, cleanup),
+    ...signInJobs(database, cleanup),
     // 0 minutes: checkpoints on demand only.
     ...auditJobs(
       services.auditCheckpoints,

@@ -17,7 +17,8 @@ export type AuditAction =
   | 'directory.imported'
   | 'consent.changed'
   | `access.${'submitted' | 'auto-approved' | 'auto-rejected' | 'in-review' | 'approved' | 'rejected' | 'revoked' | 'use-case-added'}`
-  | `admin.${string}`;
+  | `admin.${string}`
+  | `signin.${'oidc' | 'email-code' | 'login-link' | 'code-locked'}`;
 
 /**
  * Who did it: an app (by key), an API client (by id), an operator (a person with a console

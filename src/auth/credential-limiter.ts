@@ -39,7 +39,8 @@ export function addressBucket(address: string): string {
     .join(':')}::/64`;
 }
 
-function limiter(
+/** A fixed-window counter in Redis (with memory as its insurance) or in memory alone. */
+export function limiter(
   store: { redis: Redis | undefined; prefix: string },
   name: string,
   points: number,

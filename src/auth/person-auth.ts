@@ -38,6 +38,13 @@ export class PersonAuthenticator {
     return { kind: 'operator', ...person, roles, permissions };
   }
 
+  /** The person signed in on this request, if any: for public pages that greet either way. */
+  async find(request: FastifyRequest): Promise<PersonPrincipal | undefined> {
+    const token = request.cookies?.[this.cookieName];
+    const session = token ? await this.sessions.authenticate(token) : undefined;
+    return session && { kind: 'account', accountId: session.accountId, sessionId: session.id };
+  }
+
   /**
    * Puts the check first among the route's own onRequest hooks. Route hooks run after the
    * hooks of every enclosing context, so the web stack has parsed the cookies and set the

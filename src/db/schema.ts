@@ -380,6 +380,31 @@ export interface OperatorRoleTable {
   granted_by: string;
 }
 
+/** An emailed one-time sign-in code (src/signin): its HMAC, never the code; no email. */
+export interface SignInCodeTable {
+  id: string;
+  /** null when the email belonged to no open account: the row exists, no mail was sent. */
+  account_id: string | null;
+  code_hash: string;
+  attempts: number;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
+/** An operator-issued one-time sign-in link (src/signin): the token's SHA-256, never the token. */
+export interface LoginLinkTable {
+  id: string;
+  token_hash: string;
+  account_id: string;
+  next_path: string;
+  created_at: string;
+  /** `<actor type>:<actor id>`, as in the audit log. */
+  created_by: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
 export interface DB {
   api_clients: ApiClientTable;
   api_client_scopes: ApiClientScopeTable;
@@ -408,4 +433,6 @@ export interface DB {
   reporting_reminders: ReportingReminderTable;
   sessions: SessionTable;
   operator_roles: OperatorRoleTable;
+  sign_in_codes: SignInCodeTable;
+  login_links: LoginLinkTable;
 }

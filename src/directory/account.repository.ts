@@ -51,6 +51,17 @@ export function findAccountIdsByEmails(db: Kysely<DB>, emails: string[]) {
   return db.selectFrom('accounts').select(['account_id', 'email']).where('email', 'in', emails).execute();
 }
 
+/** The open account holding this (normalized) email, if any. */
+export async function findOpenAccountIdByEmail(db: Kysely<DB>, email: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('accounts')
+    .select('account_id')
+    .where('email', '=', email)
+    .where('status', '=', 'active')
+    .executeTakeFirst();
+  return row?.account_id;
+}
+
 export async function insertAccounts(db: Kysely<DB>, rows: Insertable<AccountTable>[]) {
   if (rows.length === 0) return;
   await db.insertInto('accounts').values(rows).execute();

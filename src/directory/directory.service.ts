@@ -3,6 +3,7 @@ import { APP_SCOPE_NAMES, EMAIL_ADDRESS_SCOPE } from '../auth/scopes.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
+import { normalizeEmail } from '../shared/email.js';
 import { type Account, accountFromRow, EMPTY_PROFILE, profileColumns } from './account.model.js';
 import * as accounts from './account.repository.js';
 import type { AccountEvents } from './account-events.port.js';
@@ -53,6 +54,14 @@ export class DirectoryService {
     const row = await accounts.findAccountRow(this.database.db, accountId);
     if (!row) throw new AppError('NOT_FOUND', 'No such account', { field: 'accountId' });
     return accountFromRow(row);
+  }
+
+  /**
+   * The open account an email belongs to, for sign-in by emailed code (which says the same
+   * whether or not there is one: the answer never leaves Custos).
+   */
+  findOpenAccountIdByEmail(email: string): Promise<string | undefined> {
+    return accounts.findOpenAccountIdByEmail(this.database.db, normalizeEmail(email));
   }
 
   /** An admin reads an account's profile: a disclosure of PD to a person, so it is on record. */
