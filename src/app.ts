@@ -11,6 +11,7 @@ import { securitySchemes } from './auth/route-docs.js';
 import type { Config } from './config.js';
 import { consentRoutes } from './consent/consent.routes.js';
 import { noticeRoutes } from './consent/notice.routes.js';
+import { consoleRoutes } from './console/console.routes.js';
 import type { Context } from './context.js';
 import { adminDirectoryRoutes } from './directory/admin.routes.js';
 import { validationError } from './errors/app-error.js';
@@ -172,6 +173,15 @@ export async function buildApp(ctx: Context): Promise<App> {
     });
     await web.register(assetRoutes);
     await web.register(signOutRoutes, { sessions: ctx.sessions, publicUrl: ctx.config.publicUrl });
+    await web.register(consoleRoutes, {
+      console: ctx.console,
+      access: ctx.access,
+      directory: ctx.directory,
+      apiClients: ctx.apiClients,
+      notices: ctx.notices,
+      outbox: ctx.outbox,
+      appWebhooks: ctx.appWebhooks,
+    });
   });
 
   return app;

@@ -18,6 +18,7 @@ import { applyPendingConsents } from './consent/consent-applier.js';
 import { ConsentInbox } from './consent/consent-inbox.js';
 import { NoticeRegistry } from './consent/notice.service.js';
 import { loadOptInPolicy } from './consent/opt-in-policy.js';
+import { ConsoleService } from './console/console.service.js';
 import { loadMasterKey } from './crypto/master-key.js';
 import { deriveKey, SecretBox } from './crypto/secret-box.js';
 import { type Database, openDatabase } from './db/dialect.js';
@@ -91,6 +92,8 @@ export interface Context {
   sessions: SessionService;
   /** Console roles (grant, revoke, list); the auth plugin reads them through `people`. */
   operators: OperatorService;
+  /** The operator console's views (its actions call the services above). */
+  console: ConsoleService;
   people: PersonAuthenticator;
   /** Mail to people over SMTP (CUSTOS_SMTP_URL); `enabled` is false without a server. */
   mailer: Mailer;
@@ -262,6 +265,12 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const reporting = new ReportingService(database);
     const operators = new OperatorService(database, audit, directory);
     const people = new PersonAuthenticator(sessions, operators, sessionCookie(config.publicUrl).name);
+    const consoleViews = new ConsoleService(
+      database,
+      { access, directory, compliance, checkpoints: auditCheckpoints },
+      { reviewSlaHours: config.accessReviewSlaHours, reportCycleDays: config.reportCycleDays },
+    );
+    metrics.trackAccessReview(() => consoleViews.reviewCounts());
 
     return {
       config,
@@ -290,6 +299,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       secrets,
       sessions,
       operators,
+      console: consoleViews,
       people,
       mailer,
       csrfKey: deriveKey(masterKey, 'csrf-token'),
