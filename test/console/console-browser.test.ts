@@ -106,7 +106,7 @@ describe('the console in a real browser', { timeout: 180_000 }, () => {
   });
 
   it('a reviewer rejects a request with a reason, and revokes an approved app', async () => {
-    const id = await requestInReview(t, TIMESHEETS);
+    const id = await requestInReview(t, TIMESHEETS, 'Timesheets');
     const page = await pageAs(REVIEWER);
     await page.goto('/console/access');
     const request = page.getByRole('article', { name: /Timesheets/ });

@@ -32,8 +32,11 @@ export async function grantConsoleRoles(t: TestApp): Promise<void> {
 }
 
 /** Files a request that a person must review (the catalogue's `other` use case); returns its id. */
-export async function requestInReview(t: TestApp, appKey: string): Promise<string> {
-  const { id, status } = await t.ctx.access.submit(accessRequest(appKey, { useCases: ['other'] }), OPERATOR);
+export async function requestInReview(t: TestApp, appKey: string, appName = 'Mailer'): Promise<string> {
+  const { id, status } = await t.ctx.access.submit(
+    accessRequest(appKey, { useCases: ['other'], appName }),
+    OPERATOR,
+  );
   if (status !== 'in-review') throw new Error(`expected in-review, got ${status}`);
   return id;
 }
