@@ -121,7 +121,12 @@ describe('the console in a real browser', { timeout: 180_000 }, () => {
     expect((await mailerEmail()).statusCode).not.toBe(200);
     expect(await actorsOf('access.revoked')).toEqual([`operator:${REVIEWER}`]);
     const history = page.getByRole('region', { name: 'Decided' });
-    expect(await history.getByRole('row').count()).toBe(4); // header + approved, rejected, revoked
+    // The approved request is now the revoked one: header, revoked, rejected.
+    expect(await history.getByRole('row').allTextContents()).toEqual([
+      expect.stringContaining('Reason'),
+      expect.stringMatching(/Mailer[\s\S]*revoked[\s\S]*Complaints about unsolicited mail/),
+      expect.stringMatching(/Timesheets[\s\S]*rejected[\s\S]*The use case is marketing/),
+    ]);
   });
 
   it('a privacy officer redelivers a dead letter and it reaches the app', async () => {
