@@ -56,8 +56,11 @@ export function listInReview(db: Kysely<DB>, afterSeq: number, limit: number) {
     .execute();
 }
 
-/** Decided requests, newest first. */
-export function listDecided(db: Kysely<DB>, beforeSeq: number | undefined, limit: number) {
+/**
+ * Decided requests, the latest decision first (a revocation moves its request up), keyset
+ * paged on (updated_at, seq) from the request `beforeSeq` names.
+ */
+export async function listDecided(db: Kysely<DB>, beforeSeq: number | undefined, limit: number) {
   let query = db
     .selectFrom('access_requests')
     .select([
@@ -74,9 +77,23 @@ export function listDecided(db: Kysely<DB>, beforeSeq: number | undefined, limit
       'updated_at',
     ])
     .where('status', 'not in', ['submitted', 'in-review'])
+    .orderBy('updated_at', 'desc')
     .orderBy('seq', 'desc')
     .limit(limit);
-  if (beforeSeq !== undefined) query = query.where('seq', '<', beforeSeq);
+  if (beforeSeq !== undefined) {
+    const anchor = await db
+      .selectFrom('access_requests')
+      .select('updated_at')
+      .where('seq', '=', beforeSeq)
+      .executeTakeFirst();
+    if (anchor)
+      query = query.where((eb) =>
+        eb.or([
+          eb('updated_at', '<', anchor.updated_at),
+          eb.and([eb('updated_at', '=', anchor.updated_at), eb('seq', '<', beforeSeq)]),
+        ]),
+      );
+  }
   return query.execute();
 }
 
