@@ -208,6 +208,25 @@ describe('console pages', () => {
     expect((await client.get('/console/apps/com.vendor.nothing')).statusCode).toBe(404);
   });
 
+  it('re-enables an endpoint the app disabled with 410 Gone', async () => {
+    await t.ctx.database.db
+      .updateTable('apps')
+      .set({ webhook_disabled_at: new Date().toISOString(), webhook_disabled_reason: 'HTTP 410' })
+      .where('key', '=', TIMESHEETS)
+      .execute();
+    const client = await signedIn(OFFICER);
+    const page = await client.get(`/console/apps/${TIMESHEETS}`);
+    expect(page.body).toContain('(HTTP 410)');
+    expect(page.body).toContain('Enable the endpoint again');
+    const enabled = await client.post(`/console/apps/${TIMESHEETS}/webhook/enable`);
+    expect(enabled.statusCode).toBe(303);
+    expect(enabled.headers.location).toBe(`/console/apps/${TIMESHEETS}?done=enabled`);
+    expect((await client.get(enabled.headers.location as string)).body).not.toContain(
+      'Enable the endpoint again',
+    );
+    expect(await actors('admin.webhook-enabled')).toEqual([`operator:${OFFICER}`]);
+  });
+
   it('lists consent notices and adds a version', async () => {
     const client = await signedIn(OFFICER);
     const added = await client.post('/console/notices', {
