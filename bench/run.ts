@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { measureConsolePages } from './console-pages.js';
 import type { BenchEnv, BenchRequest, BenchScenario } from './scenario.js';
 import { consentAuthorization, GMOI_TEXT } from './scenarios/consent.js';
 import { scenarios } from './scenarios/index.js';
@@ -260,6 +261,8 @@ async function main() {
       );
     }
     console.log(`\n${await measureWebhookFanout(env)}`);
+    // Last: it stores a million audit entries, which the scenarios above need not wade through.
+    if (!only || 'console pages'.includes(only)) console.log(`\n${await measureConsolePages(env)}`);
     mkdirSync(join(root, 'bench/results'), { recursive: true });
     const file = join(
       root,

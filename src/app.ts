@@ -11,6 +11,7 @@ import { securitySchemes } from './auth/route-docs.js';
 import { type Config, configuredBaseUrl } from './config.js';
 import { consentRoutes } from './consent/consent.routes.js';
 import { noticeRoutes } from './consent/notice.routes.js';
+import { consoleRoutes } from './console/console.routes.js';
 import type { Context } from './context.js';
 import { adminDirectoryRoutes } from './directory/admin.routes.js';
 import { validationError } from './errors/app-error.js';
@@ -187,6 +188,15 @@ export async function buildApp(ctx: Context): Promise<App> {
       baseUrl,
     });
     await web.register(homeRoutes, { people: ctx.people, roles: ctx.operators });
+    await web.register(consoleRoutes, {
+      console: ctx.console,
+      access: ctx.access,
+      directory: ctx.directory,
+      apiClients: ctx.apiClients,
+      notices: ctx.notices,
+      outbox: ctx.outbox,
+      appWebhooks: ctx.appWebhooks,
+    });
   });
 
   return app;

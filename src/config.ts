@@ -90,6 +90,7 @@ const EnvSchema = Type.Object({
   ),
   CUSTOS_AUDIT_WITNESS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   CUSTOS_ACCESS_REQUESTS_PER_DAY: Type.Integer({ default: 5, minimum: 1, maximum: 1000 }),
+  CUSTOS_ACCESS_REVIEW_SLA_HOURS: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 8760 })),
   CUSTOS_JOB_LEASE_S: Type.Integer({ default: 60, minimum: 1, maximum: 3600 }),
   // At least a day: a finished row must outlive its due time's interval (clean-ups run at most daily).
   CUSTOS_JOB_RETENTION_DAYS: Type.Number({ default: 30, minimum: 1, maximum: 3650 }),
@@ -195,6 +196,8 @@ export interface Config {
   auditWitnessFile: string | undefined;
   /** Email API access requests one app may file in any 24 hours; 429 with Retry-After past it. */
   accessRequestsPerDay: number;
+  /** Requests in review longer than this are overdue (console, /metrics); none without it. */
+  accessReviewSlaHours: number | undefined;
   /** A job run not renewed for this long is taken to have died with its worker, and run again. */
   jobLeaseMs: number;
   /** Finished (succeeded or failed) job rows are deleted after this long. */
@@ -307,6 +310,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auditWitnessSecret: e.CUSTOS_AUDIT_WITNESS_SECRET,
     auditWitnessFile: e.CUSTOS_AUDIT_WITNESS_FILE,
     accessRequestsPerDay: e.CUSTOS_ACCESS_REQUESTS_PER_DAY,
+    accessReviewSlaHours: e.CUSTOS_ACCESS_REVIEW_SLA_HOURS,
     jobLeaseMs: e.CUSTOS_JOB_LEASE_S * 1000,
     jobRetentionMs: days(e.CUSTOS_JOB_RETENTION_DAYS),
     cleanupIntervalMs: e.CUSTOS_CLEANUP_INTERVAL_S * 1000,

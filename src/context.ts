@@ -18,6 +18,7 @@ import { applyPendingConsents } from './consent/consent-applier.js';
 import { ConsentInbox } from './consent/consent-inbox.js';
 import { NoticeRegistry } from './consent/notice.service.js';
 import { loadOptInPolicy } from './consent/opt-in-policy.js';
+import { ConsoleService } from './console/console.service.js';
 import { loadMasterKey } from './crypto/master-key.js';
 import { deriveKey, SecretBox } from './crypto/secret-box.js';
 import { type Database, openDatabase } from './db/dialect.js';
@@ -96,6 +97,8 @@ export interface Context {
   sessions: SessionService;
   /** Console roles (grant, revoke, list); the auth plugin reads them through `people`. */
   operators: OperatorService;
+  /** The operator console's views (its actions call the services above). */
+  console: ConsoleService;
   people: PersonAuthenticator;
   /** Mail to people over SMTP (CUSTOS_SMTP_URL); `enabled` is false without a server. */
   mailer: Mailer;
@@ -286,6 +289,12 @@ export async function createContext(config: Config, options: ContextOptions = {}
       options.now,
     );
     const oidc = config.oidc && new OidcSignIn(config.oidc, directory, audit, signInLog, options.now);
+    const consoleViews = new ConsoleService(
+      database,
+      { access, directory, compliance, checkpoints: auditCheckpoints },
+      { reviewSlaHours: config.accessReviewSlaHours, reportCycleDays: config.reportCycleDays },
+    );
+    metrics.trackAccessReview(() => consoleViews.reviewCounts());
 
     return {
       config,
@@ -314,6 +323,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       secrets,
       sessions,
       operators,
+      console: consoleViews,
       people,
       mailer,
       csrfKey: deriveKey(masterKey, 'csrf-token'),

@@ -9,6 +9,7 @@ import * as identities from './migrations/20261124-0007-directory-identities.js'
 import * as jobs from './migrations/20261124-0008-jobs.js';
 import * as people from './migrations/20261124-0009-people.js';
 import * as signIn from './migrations/20261201-0010-sign-in.js';
+import * as consoleIndexes from './migrations/20261201-0011-console.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '20261124-0008-jobs': jobs,
   '20261124-0009-people': people,
   '20261201-0010-sign-in': signIn,
+  '20261201-0011-console': consoleIndexes,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

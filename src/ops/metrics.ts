@@ -82,4 +82,23 @@ export class Metrics {
       },
     });
   }
+
+  /**
+   * Email API access requests waiting for a person, and how many of them are past the review
+   * SLA (CUSTOS_ACCESS_REVIEW_SLA_HOURS; 0 without one): an alert on the overdue count turns
+   * a forgotten queue into a page.
+   */
+  trackAccessReview(counts: () => Promise<{ inReview: number; overdue: number }>): void {
+    new Gauge({
+      name: 'custos_access_requests_in_review',
+      help: 'Email API access requests waiting for a reviewer; state="overdue" counts those past CUSTOS_ACCESS_REVIEW_SLA_HOURS.',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      async collect() {
+        const { inReview, overdue } = await counts();
+        this.set({ state: 'all' }, inReview);
+        this.set({ state: 'overdue' }, overdue);
+      },
+    });
+  }
 }
