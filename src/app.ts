@@ -19,6 +19,7 @@ import { jobRoutes } from './jobs/jobs.routes.js';
 import { RequestLogController } from './logger.js';
 import { ConnectionGuard, httpLimitOptions } from './ops/connection-guard.js';
 import { opsRoutes } from './ops/ops.routes.js';
+import { privacyRoutes } from './privacy/privacy.routes.js';
 import { complianceRoutes } from './reporting/compliance.routes.js';
 import { reportingRoutes } from './reporting/reporting.routes.js';
 import { sessionCookie } from './sessions/session-cookie.js';
@@ -172,6 +173,7 @@ export async function buildApp(ctx: Context): Promise<App> {
     });
     await web.register(assetRoutes);
     await web.register(signOutRoutes, { sessions: ctx.sessions, publicUrl: ctx.config.publicUrl });
+    await web.register(privacyRoutes, { privacy: ctx.privacy, publicUrl: ctx.config.publicUrl });
   });
 
   return app;

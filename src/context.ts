@@ -38,6 +38,7 @@ import { loggerOptions } from './logger.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { OperatorService } from './operators/operator.service.js';
 import { Metrics } from './ops/metrics.js';
+import { PrivacyCentre } from './privacy/privacy.service.js';
 import { AccountEventPropagation } from './propagation/propagation.service.js';
 import { ComplianceService } from './reporting/compliance.service.js';
 import { ReportingReminders } from './reporting/reminder.service.js';
@@ -92,6 +93,8 @@ export interface Context {
   /** Console roles (grant, revoke, list); the auth plugin reads them through `people`. */
   operators: OperatorService;
   people: PersonAuthenticator;
+  /** The privacy centre: what a signed-in person sees and changes of their own data. */
+  privacy: PrivacyCentre;
   /** Mail to people over SMTP (CUSTOS_SMTP_URL); `enabled` is false without a server. */
   mailer: Mailer;
   /** Binds the pages' CSRF tokens to the session (src/web). */
@@ -262,6 +265,14 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const reporting = new ReportingService(database);
     const operators = new OperatorService(database, audit, directory);
     const people = new PersonAuthenticator(sessions, operators, sessionCookie(config.publicUrl).name);
+    const privacy = new PrivacyCentre(database, {
+      directory,
+      consent,
+      compliance,
+      allowList: access,
+      audit,
+      sessions,
+    });
 
     return {
       config,
@@ -291,6 +302,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       sessions,
       operators,
       people,
+      privacy,
       mailer,
       csrfKey: deriveKey(masterKey, 'csrf-token'),
       redis,
