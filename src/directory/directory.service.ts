@@ -104,8 +104,8 @@ export class DirectoryService {
   }
 
   /**
-   * A person sets who may see their profile fields (seed 003: direct control over the
-   * visibility of their PD). Effective on the next read, since every surface reads through
+   * A person sets who may see their profile fields: people control the visibility of their
+   * own PD (docs/wire-contracts.md#profile-visibility). Effective on the next read, since every surface reads through
    * visibility.model.ts; like an import's change, it is an account.updated that apps holding
    * the account hear of in the same transaction (they may have to drop a field they kept).
    * Returns the fields that changed; saving the same choices changes and tells nothing.

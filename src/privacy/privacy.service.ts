@@ -159,7 +159,9 @@ export class PrivacyCentre {
 
   async sessions(person: Person): Promise<SessionView[]> {
     const sessions = await this.services.sessions.list(person.accountId);
-    return sessions.map((s) => ({ ...s, current: s.id === person.sessionId }));
+    const views = sessions.map((s) => ({ ...s, current: s.id === person.sessionId }));
+    // This browser first, then the others newest first.
+    return [...views.filter((s) => s.current), ...views.filter((s) => !s.current)];
   }
 
   /** Ends one of the person's other sessions (this browser's is ended by signing out). */
