@@ -40,7 +40,7 @@ async function emailSeenByApp(): Promise<string | undefined> {
 async function tabTo(selector: string): Promise<void> {
   for (let i = 0; i < 60; i++) {
     await page.keyboard.press('Tab');
-    if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return;
+    if ((await page.locator(`${selector}:focus`).count()) > 0) return;
   }
   throw new Error(`${selector} never got the focus by Tab`);
 }
@@ -49,9 +49,7 @@ async function tabTo(selector: string): Promise<void> {
 async function chooseByKeyboard(selector: string, label: string): Promise<void> {
   await tabTo(selector);
   await page.keyboard.type(label.slice(0, 1));
-  expect(await page.$eval(selector, (s) => (s as HTMLSelectElement).selectedOptions[0]?.textContent)).toBe(
-    label,
-  );
+  expect(await page.locator(`${selector} option:checked`).textContent()).toBe(label);
 }
 
 describe('the privacy centre in a browser', { timeout: 120_000 }, () => {
