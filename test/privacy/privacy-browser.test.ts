@@ -52,7 +52,7 @@ async function chooseByKeyboard(selector: string, label: string): Promise<void> 
   expect(await page.locator(`${selector} option:checked`).textContent()).toBe(label);
 }
 
-describe('the privacy centre in a browser', { timeout: 120_000 }, () => {
+describe('the privacy centre in a browser', { timeout: 240_000 }, () => {
   it('profile: a person makes their email public with the keyboard, the app sees it, then private again', async () => {
     await page.goto('/privacy');
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe(
