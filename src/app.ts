@@ -21,6 +21,7 @@ import { RequestLogController } from './logger.js';
 import { operatorRoutes } from './operators/operator.routes.js';
 import { ConnectionGuard, httpLimitOptions } from './ops/connection-guard.js';
 import { opsRoutes } from './ops/ops.routes.js';
+import { privacyRoutes } from './privacy/privacy.routes.js';
 import { complianceRoutes } from './reporting/compliance.routes.js';
 import { reportingRoutes } from './reporting/reporting.routes.js';
 import { sessionCookie } from './sessions/session-cookie.js';
@@ -197,6 +198,7 @@ export async function buildApp(ctx: Context): Promise<App> {
       outbox: ctx.outbox,
       appWebhooks: ctx.appWebhooks,
     });
+    await web.register(privacyRoutes, { privacy: ctx.privacy, publicUrl: ctx.config.publicUrl });
   });
 
   return app;

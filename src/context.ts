@@ -39,6 +39,7 @@ import { loggerOptions } from './logger.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { OperatorService } from './operators/operator.service.js';
 import { Metrics } from './ops/metrics.js';
+import { PrivacyCentre } from './privacy/privacy.service.js';
 import { AccountEventPropagation } from './propagation/propagation.service.js';
 import { ComplianceService } from './reporting/compliance.service.js';
 import { ReportingReminders } from './reporting/reminder.service.js';
@@ -100,6 +101,8 @@ export interface Context {
   /** The operator console's views (its actions call the services above). */
   console: ConsoleService;
   people: PersonAuthenticator;
+  /** The privacy centre: what a signed-in person sees and changes of their own data. */
+  privacy: PrivacyCentre;
   /** Mail to people over SMTP (CUSTOS_SMTP_URL); `enabled` is false without a server. */
   mailer: Mailer;
   /** Binds the pages' CSRF tokens to the session (src/web). */
@@ -295,6 +298,14 @@ export async function createContext(config: Config, options: ContextOptions = {}
       { reviewSlaHours: config.accessReviewSlaHours, reportCycleDays: config.reportCycleDays },
     );
     metrics.trackAccessReview(() => consoleViews.reviewCounts());
+    const privacy = new PrivacyCentre(database, {
+      directory,
+      consent,
+      compliance,
+      allowList: access,
+      audit,
+      sessions,
+    });
 
     return {
       config,
@@ -325,6 +336,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       operators,
       console: consoleViews,
       people,
+      privacy,
       mailer,
       csrfKey: deriveKey(masterKey, 'csrf-token'),
       signInCodes,

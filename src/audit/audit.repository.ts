@@ -68,3 +68,15 @@ export async function countEvents(db: Kysely<DB>): Promise<number> {
     .executeTakeFirst();
   return Number(row?.n ?? 0);
 }
+
+/** One account's latest entries of one action, newest first (served by the account index). */
+export function listLatestEventsOfAccount(db: Kysely<DB>, accountId: string, action: string, limit: number) {
+  return db
+    .selectFrom('audit_events')
+    .select(['at', 'actor_type', 'actor_id', 'app_key', 'details'])
+    .where('account_id', '=', accountId)
+    .where('action', '=', action)
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
+}

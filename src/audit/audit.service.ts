@@ -12,6 +12,8 @@ const CHAIN_LOCK = 'custos:audit-chain';
 export type AuditAction =
   | 'email.disclosed'
   | 'account.closed'
+  | 'account.visibility-changed'
+  | 'account.session-ended'
   | 'installation.uninstalled'
   | 'app.webhook-secret-rotated'
   | 'directory.imported'
@@ -115,6 +117,15 @@ export class AuditLog {
     if (entries.length === 0) return;
     const at = new Date().toISOString();
     await this.database.serializedTransaction(CHAIN_LOCK, (trx) => appendChained(trx, entries, at));
+  }
+
+  /**
+   * The latest disclosures of a person's email address to apps, newest first: what the log
+   * may show a person about themselves (which app, when), without its chain fields.
+   */
+  async listEmailDisclosures(accountId: string, limit: number): Promise<{ appKey: string; at: string }[]> {
+    const rows = await repo.listLatestEventsOfAccount(this.database.db, accountId, 'email.disclosed', limit);
+    return rows.map((r) => ({ appKey: r.app_key ?? r.actor_id, at: r.at }));
   }
 
   /**

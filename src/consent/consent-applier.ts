@@ -1,5 +1,5 @@
 import type { Insertable } from 'kysely';
-import type { AuditEntry, AuditLog } from '../audit/audit.service.js';
+import type { AuditActor, AuditEntry, AuditLog } from '../audit/audit.service.js';
 import type { Database } from '../db/dialect.js';
 import type { ConsentEventTable } from '../db/schema.js';
 import * as repo from './consent.repository.js';
@@ -36,9 +36,14 @@ export async function applyPendingConsents(
       const events: Insertable<ConsentEventTable>[] = [];
       const entries: AuditEntry[] = [];
       for (const request of requests) {
+        // A choice made in the privacy centre is the person's own act; the API's, the client's.
+        const actor: AuditActor =
+          request.account_id === null
+            ? { type: 'api-client', id: request.client_id }
+            : { type: 'account', id: request.account_id };
         for (const consent of JSON.parse(request.consents) as ResolvedConsent[]) {
           entries.push({
-            actor: { type: 'api-client', id: request.client_id },
+            actor,
             action: 'consent.changed',
             details: { requestSeq: Number(request.seq), consentKey: consent.key, granted: consent.granted },
           });
@@ -58,6 +63,8 @@ export async function applyPendingConsents(
             user_agent: request.user_agent,
             received_at: request.received_at,
             applied_at: appliedAt,
+            channel: request.channel,
+            account_id: request.account_id,
           });
         }
       }

@@ -117,3 +117,18 @@ export async function deleteAppliedRequests(db: Kysely<DB>, before: string, limi
     .executeTakeFirst();
   return Number(result.numDeletedRows);
 }
+
+/**
+ * One person's accepted requests not yet applied: the privacy centre shows a choice made a
+ * moment ago before the worker has turned it into an event (the pending rows are few and
+ * indexed, so this scans only them).
+ */
+export function listPendingRequestsByEmail(db: Kysely<DB>, email: string) {
+  return db
+    .selectFrom('consent_requests')
+    .select(['seq', 'consents', 'received_at', 'channel'])
+    .where('applied_at', 'is', null)
+    .where('email', '=', email)
+    .orderBy('seq')
+    .execute();
+}

@@ -1,5 +1,6 @@
 import type { ApiClientPrincipal } from '../auth/principal.js';
 import type { Database } from '../db/dialect.js';
+import type { ConsentChannel } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import { ISO_COUNTRIES, UNKNOWN_LOCALE } from '../geo/countries.js';
 import { type GeoIp, InvalidIpError } from '../geo/geoip.js';
@@ -17,10 +18,33 @@ import type { OptInPolicy } from './opt-in-policy.js';
 
 export const GMOI_KEY = 'generalMarketingOptIn';
 
+/** The channel, and the recorder's name, of choices people make on their own privacy centre page. */
+export const PRIVACY_CENTRE_CHANNEL = 'privacy-centre';
+
 /** Facts about the HTTP call kept as proof: which system recorded the consent, and when. */
 export interface CallerMeta {
   remoteAddr: string;
   userAgent: string | null;
+}
+
+/** A person's current choice for one consent key, as recorded (latest received request wins). */
+export interface OwnChoice {
+  granted: boolean;
+  /** The exact text shown when the choice was made (none for a withdrawal through the API). */
+  displayedText: string | null;
+  noticeVersion: string | null;
+  receivedAt: string;
+  channel: ConsentChannel;
+  /** Accepted and durable, not yet turned into a consent event by the worker (moments). */
+  pending: boolean;
+}
+
+/** One consent key as its person sees it: the text they would agree to now, and their choice. */
+export interface OwnConsent {
+  key: string;
+  /** The latest effective version of the key's notice. */
+  notice: { version: string; text: string };
+  choice: OwnChoice | undefined;
 }
 
 export class ConsentService {
@@ -51,6 +75,104 @@ export class ConsentService {
       user_agent: caller.userAgent,
       received_at: receivedAt,
       applied_at: null,
+    });
+  }
+
+  /**
+   * A person's own choice, made signed in on the privacy centre: the same inbox, events and
+   * audit as the API, with the privacy centre as the channel and the person as the one who
+   * recorded it. Granting records the exact text of the notice version the page showed;
+   * withdrawing needs no text (GDPR art. 7(3): as easy as giving).
+   */
+  async recordOwnChoice(
+    person: { accountId: string; email: string },
+    choice: { key: string; granted: boolean; version?: string },
+    formUrl: string | null,
+  ): Promise<void> {
+    if (!(await this.notices.isKnownKey(choice.key)))
+      throw new AppError('UNKNOWN_CONSENT_KEY', `key: unknown consent key ${choice.key}`, { field: 'key' });
+    let resolved: ResolvedConsent = {
+      key: choice.key,
+      granted: false,
+      displayedText: null,
+      textSha256: null,
+      noticeVersion: null,
+    };
+    if (choice.granted) {
+      const notice = (await this.notices.list()).find(
+        (n) => n.key === choice.key && n.version === choice.version,
+      );
+      if (!notice)
+        throw new AppError('VALIDATION_FAILED', 'version: not a registered version of this notice', {
+          field: 'version',
+        });
+      resolved = {
+        ...resolved,
+        granted: true,
+        displayedText: notice.text,
+        textSha256: notice.sha256,
+        noticeVersion: notice.version,
+      };
+    }
+    await this.inbox.enqueue({
+      email: normalizeEmail(person.email),
+      // The person's country is not known here: the strictest rule (explicit opt-in) applies.
+      locale: UNKNOWN_LOCALE,
+      form_url: formUrl,
+      provider_id: null,
+      consents: JSON.stringify([resolved]),
+      client_id: PRIVACY_CENTRE_CHANNEL,
+      // People's addresses are not kept (as for their sessions): the signed-in account is the proof.
+      remote_addr: '',
+      user_agent: null,
+      received_at: new Date().toISOString(),
+      applied_at: null,
+      channel: PRIVACY_CENTRE_CHANNEL,
+      account_id: person.accountId,
+    });
+  }
+
+  /** Every consent key with its current notice and the person's choice, pending ones included. */
+  async listOwnConsents(email: string): Promise<OwnConsent[]> {
+    const db = this.database.db;
+    const normalized = normalizeEmail(email);
+    const choices = new Map<string, OwnChoice & { seq: number }>();
+    const keep = (key: string, c: OwnChoice & { seq: number }) => {
+      const before = choices.get(key);
+      if (!before || before.seq < c.seq) choices.set(key, c);
+    };
+    for (const e of await repo.listEventsByEmail(db, normalized))
+      keep(e.key, {
+        seq: Number(e.request_seq),
+        granted: e.granted === 1,
+        displayedText: e.displayed_text,
+        noticeVersion: e.notice_version,
+        receivedAt: e.received_at,
+        channel: e.channel,
+        pending: false,
+      });
+    for (const r of await repo.listPendingRequestsByEmail(db, normalized))
+      for (const c of JSON.parse(r.consents) as ResolvedConsent[])
+        keep(c.key, {
+          seq: Number(r.seq),
+          granted: c.granted,
+          displayedText: c.displayedText,
+          noticeVersion: c.noticeVersion,
+          receivedAt: r.received_at,
+          channel: r.channel,
+          pending: true,
+        });
+    const now = new Date().toISOString();
+    const current = new Map<string, { version: string; text: string }>();
+    // Notices come by key then effective time: the last effective one of each key wins.
+    for (const n of await this.notices.list())
+      if (n.effectiveAt <= now || !current.has(n.key))
+        current.set(n.key, { version: n.version, text: n.text });
+    return [...current].map(([key, notice]) => {
+      const found = choices.get(key);
+      if (!found) return { key, notice, choice: undefined };
+      const { seq: _seq, ...choice } = found;
+      return { key, notice, choice };
     });
   }
 

@@ -10,6 +10,7 @@ import * as jobs from './migrations/20261124-0008-jobs.js';
 import * as people from './migrations/20261124-0009-people.js';
 import * as signIn from './migrations/20261201-0010-sign-in.js';
 import * as consoleIndexes from './migrations/20261201-0011-console.js';
+import * as privacy from './migrations/20261201-0012-privacy.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -27,6 +28,7 @@ const migrations: Record<string, Migration> = {
   '20261124-0009-people': people,
   '20261201-0010-sign-in': signIn,
   '20261201-0011-console': consoleIndexes,
+  '20261201-0012-privacy': privacy,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /**
  * Row types as both drivers return them. Times are ISO-8601 UTC strings with milliseconds
@@ -39,7 +39,10 @@ export interface ConsentNoticeTable {
   created_at: string;
 }
 
-/** The durable inbox: one row per accepted POST /consent-hub/consent. */
+/** How a consent was collected. */
+export type ConsentChannel = 'api' | 'privacy-centre';
+
+/** The durable inbox: one row per accepted consent request (ConsentHub API or privacy centre). */
 export interface ConsentRequestTable {
   seq: Generated<number>;
   email: string;
@@ -53,6 +56,10 @@ export interface ConsentRequestTable {
   user_agent: string | null;
   received_at: string;
   applied_at: string | null;
+  /** 'api' (ConsentHub API, client_id) or 'privacy-centre' (the person, account_id); 'api' when not given. */
+  channel: Generated<ConsentChannel>;
+  /** The signed-in person who made the choice on their own page; null for the API. */
+  account_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /**
@@ -76,6 +83,10 @@ export interface ConsentEventTable {
   user_agent: string | null;
   received_at: string;
   applied_at: string;
+  /** 'api' (ConsentHub API, client_id) or 'privacy-centre' (the person, account_id); 'api' when not given. */
+  channel: Generated<ConsentChannel>;
+  /** The signed-in person who made the choice on their own page; null for the API. */
+  account_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export type WebhookStatus = 'pending' | 'delivered' | 'dead';

@@ -203,3 +203,14 @@ export function findDisclosureInstallations(
     .orderBy('installations.id')
     .execute();
 }
+
+/** What people are shown of apps: who makes them and where their privacy policy is. */
+export function listAppProfileRows(db: Kysely<DB>, keys: string[]) {
+  if (keys.length === 0) return Promise.resolve([]);
+  return db
+    .selectFrom('apps')
+    .select(['key', 'name', 'vendor', 'privacy_policy_url', 'terms_url'])
+    .where('key', 'in', keys)
+    .orderBy('name')
+    .execute();
+}

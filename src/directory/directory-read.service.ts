@@ -98,3 +98,24 @@ export async function findAppSummary(db: Kysely<DB>, appKey: string): Promise<Ap
   const app = await apps.findApp(db, appKey);
   return app && { key: app.key, storesPersonalData: app.stores_personal_data === 1 };
 }
+
+/** An app as a person sees it in their privacy centre. */
+export interface AppProfile {
+  key: string;
+  name: string;
+  vendor: string;
+  privacyPolicyUrl: string | null;
+  termsUrl: string | null;
+}
+
+/** The apps among `appKeys` that exist, by name. */
+export async function listAppProfiles(db: Kysely<DB>, appKeys: string[]): Promise<AppProfile[]> {
+  const rows = await apps.listAppProfileRows(db, [...new Set(appKeys)]);
+  return rows.map((r) => ({
+    key: r.key,
+    name: r.name,
+    vendor: r.vendor,
+    privacyPolicyUrl: r.privacy_policy_url,
+    termsUrl: r.terms_url,
+  }));
+}

@@ -4,7 +4,15 @@ import type { SecretBox } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
 import { normalizeEmail } from '../shared/email.js';
-import { type Account, accountFromRow, EMPTY_PROFILE, profileColumns } from './account.model.js';
+import {
+  type Account,
+  accountFromRow,
+  EMPTY_PROFILE,
+  profileColumns,
+  VISIBILITY_FIELDS,
+  type VisibilityField,
+  type VisibilitySettings,
+} from './account.model.js';
 import * as accounts from './account.repository.js';
 import type { AccountEvents } from './account-events.port.js';
 import * as apps from './app.repository.js';
@@ -102,6 +110,53 @@ export class DirectoryService {
     });
     if (!result.alreadyClosed) this.onWebhooks();
     return result;
+  }
+
+  /**
+   * A person sets who may see their profile fields: people control the visibility of their
+   * own PD (docs/wire-contracts.md#profile-visibility). Effective on the next read, since every surface reads through
+   * visibility.model.ts; like an import's change, it is an account.updated that apps holding
+   * the account hear of in the same transaction (they may have to drop a field they kept).
+   * Returns the fields that changed; saving the same choices changes and tells nothing.
+   */
+  async setVisibility(
+    accountId: string,
+    changes: Partial<VisibilitySettings>,
+    actor: AuditActor,
+  ): Promise<VisibilityField[]> {
+    const changed = await this.database.writeTransaction(async (trx) => {
+      const row = await accounts.findAccountRow(trx, accountId);
+      if (!row) throw new AppError('NOT_FOUND', 'No such account', { field: 'accountId' });
+      const account = accountFromRow(row);
+      if (!account.active) throw new AppError('CONFLICT', 'This account is closed', { field: 'accountId' });
+      const next = { ...account.visibility, ...changes };
+      const fields = VISIBILITY_FIELDS.filter((f) => next[f] !== account.visibility[f]);
+      if (fields.length === 0) return fields;
+      const now = new Date().toISOString();
+      await accounts.updateAccount(trx, accountId, {
+        visibility: JSON.stringify(next),
+        updated_at: now,
+        pd_updated_at: now,
+      });
+      await accounts.insertAccountEvent(trx, { account_id: accountId, type: 'account.updated', at: now });
+      const told = await this.ports.accountEvents.announceAccountEvent(
+        trx,
+        accountId,
+        'account.updated',
+        now,
+      );
+      await this.audit.appendWithin(trx, [
+        {
+          actor,
+          action: 'account.visibility-changed',
+          accountId,
+          details: { ...Object.fromEntries(fields.map((f) => [f, next[f]])), appsNotified: told },
+        },
+      ]);
+      return fields;
+    });
+    if (changed.length > 0) this.onWebhooks();
+    return changed;
   }
 
   /** Uninstalling ends the app's access to the site at once: its JWTs and tokens stop reaching it. */

@@ -47,24 +47,25 @@ export function findHoldingsOfAccount(db: Kysely<DB>, accountId: string) {
 }
 
 /**
- * Closure notices with the delivery record of the webhook that carried each: from the outbox
- * while the message is there, from the notice once the message was purged.
+ * The notices telling apps of changes to an account (of one event type, or all), with the
+ * delivery record of the webhook that carried each: from the outbox while the message is
+ * there, from the notice once the message was purged.
  */
-export function findClosureNoticesOfAccount(db: Kysely<DB>, accountId: string) {
-  return db
+export function findNoticesOfAccount(db: Kysely<DB>, accountId: string, eventType?: string) {
+  let query = db
     .selectFrom('account_notices as n')
     .leftJoin('webhook_messages as m', 'm.id', 'n.message_id')
     .select((eb) => [
       'n.app_key',
+      'n.event_type',
       'n.channel',
       'n.told_at',
       eb.fn.coalesce('m.status', 'n.delivery_status').as('status'),
       eb.fn.coalesce('m.delivered_at', 'n.delivered_at').as('delivered_at'),
     ])
-    .where('n.account_id', '=', accountId)
-    .where('n.event_type', '=', 'account.closed')
-    .orderBy('n.told_at')
-    .execute();
+    .where('n.account_id', '=', accountId);
+  if (eventType !== undefined) query = query.where('n.event_type', '=', eventType);
+  return query.orderBy('n.told_at').execute();
 }
 
 export function findConfirmationsOfAccount(db: Kysely<DB>, accountId: string) {

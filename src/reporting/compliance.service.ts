@@ -36,6 +36,21 @@ export interface AppEvidence {
   confirmedAt: string | null;
 }
 
+/** One app's part of the holdings register for one account, as its person sees it. */
+export interface AccountHolding {
+  appKey: string;
+  /** It reported holding the account and has not confirmed erasing it. */
+  holds: boolean;
+  /** When the app last fetched the account's data (as it reported). */
+  retrievedAt: string | null;
+  /** When the app last reported holding it. */
+  reportedAt: string | null;
+  /** The latest change the app was told of: by webhook (delivered or not yet) or in a report answer. */
+  lastTold: { eventType: string; at: string; channel: string; deliveredAt: string | null } | null;
+  /** When the app confirmed erasing the account's data. */
+  confirmedAt: string | null;
+}
+
 const min = (a: string | null, b: string | null) => (a === null ? b : b === null ? a : a < b ? a : b);
 
 /**
@@ -105,6 +120,42 @@ export class ComplianceService implements ReportingCompliance, DeliveryRecords, 
     return repo.copyDeliveryOutcome(trx, messageIds);
   }
 
+  /**
+   * What a person may know of the register about themselves (GDPR art. 15(1)(c): the
+   * recipients of their data): per app that holds the account or was told of a change to
+   * it, when it last reported holding it, the latest change it was told of, and its erasure
+   * confirmation. App keys only: the caller names the apps.
+   */
+  async listHoldingsOfAccount(accountId: string): Promise<AccountHolding[]> {
+    const db = this.database.db;
+    const byApp = new Map<string, AccountHolding>();
+    const entry = (appKey: string) => {
+      let e = byApp.get(appKey);
+      if (!e) {
+        e = { appKey, holds: false, retrievedAt: null, reportedAt: null, lastTold: null, confirmedAt: null };
+        byApp.set(appKey, e);
+      }
+      return e;
+    };
+    for (const h of await repo.findHoldingsOfAccount(db, accountId))
+      Object.assign(entry(h.app_key), {
+        holds: true,
+        retrievedAt: h.retrieved_at,
+        reportedAt: h.reported_at,
+      });
+    // Oldest first: the last one seen per app is its latest.
+    for (const n of await repo.findNoticesOfAccount(db, accountId))
+      entry(n.app_key).lastTold = {
+        eventType: n.event_type,
+        at: n.told_at,
+        channel: n.channel,
+        deliveredAt: n.channel === 'webhook' ? n.delivered_at : n.told_at,
+      };
+    for (const c of await repo.findConfirmationsOfAccount(db, accountId))
+      entry(c.app_key).confirmedAt = c.confirmed_at;
+    return [...byApp.values()];
+  }
+
   /** Per app that holds, held, or was told about this account: the GDPR art. 19 record. */
   async accountEvidence(
     accountId: string,
@@ -137,7 +188,7 @@ export class ComplianceService implements ReportingCompliance, DeliveryRecords, 
         retrievedAt: h.retrieved_at,
         reportedAt: h.reported_at,
       });
-    for (const n of await repo.findClosureNoticesOfAccount(db, accountId)) {
+    for (const n of await repo.findNoticesOfAccount(db, accountId, 'account.closed')) {
       const e = entry(n.app_key);
       e.toldAt = min(e.toldAt, n.told_at);
       if (!e.toldBy.includes(n.channel)) e.toldBy.push(n.channel);
