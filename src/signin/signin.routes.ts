@@ -72,8 +72,8 @@ export const signInRoutes: FastifyPluginAsyncTypebox<SignInRouteOptions> = async
     { config: { auth }, schema: { ...page, querystring: NextQuery, response: redirect } },
     async (request, reply) => {
       const next = safeNextPath(request.query.next);
-      // Already signed in: straight on (sign out first to change accounts).
-      if (await people.find(request)) return reply.redirect(next, 303);
+      // Already signed in: straight on (sign out first to change accounts), never back here.
+      if (await people.find(request)) return reply.redirect(next.startsWith(LOGIN_PATH) ? '/' : next, 303);
       return loginPage(reply, next);
     },
   );

@@ -106,6 +106,18 @@ describe('one-time sign-in links', () => {
     });
   });
 
+  it('sends a signed-in person on from /login, never back to it', async () => {
+    const web = new WebClient(t);
+    await web.signIn(ADA);
+    const on = await web.get('/login?next=/privacy');
+    expect(on.statusCode).toBe(303);
+    expect(on.headers.location).toBe('/privacy');
+    expect((await web.get(`/login?next=${encodeURIComponent('/login?next=/login')}`)).headers.location).toBe(
+      '/',
+    );
+    expect((await web.get('/login?next=//evil.example')).headers.location).toBe('/');
+  });
+
   it('refuses a made-up token', async () => {
     const web = new WebClient(t);
     expect((await web.get('/login/link/not-a-token')).statusCode).toBe(410);
