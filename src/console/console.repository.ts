@@ -97,14 +97,31 @@ export async function listDecided(db: Kysely<DB>, beforeSeq: number | undefined,
   return query.execute();
 }
 
-/** Apps on the Email API allow list (an approved or auto-approved request), for revocation. */
+/** Apps on the Email API allow list (an approved or auto-approved request), one row per app, for revocation. */
 export function listGrantedApps(db: Kysely<DB>) {
   return db
     .selectFrom('access_requests')
-    .select(['app_key', 'app_name', 'status', 'decided_at'])
+    .select((eb) => [
+      'app_key',
+      eb.fn.max('app_name').as('app_name'),
+      eb.fn.max('status').as('status'),
+      eb.fn.max('decided_at').as('decided_at'),
+    ])
     .where('status', 'in', ['approved', 'auto-approved'])
+    .groupBy('app_key')
     .orderBy('app_key')
     .execute();
+}
+
+/** Apps with a request waiting for a person. */
+export async function listAppsInReview(db: Kysely<DB>): Promise<string[]> {
+  const rows = await db
+    .selectFrom('access_requests')
+    .select('app_key')
+    .distinct()
+    .where('status', '=', 'in-review')
+    .execute();
+  return rows.map((r) => r.app_key);
 }
 
 /** What the reviewer checks about the app itself: its declared documents and its last report. */

@@ -191,12 +191,12 @@ export class ConsoleService {
       this.services.compliance.listApps(now),
       repo.countWebhookProblems(db),
       repo.listGrantedApps(db),
-      repo.listInReview(db, 0, 1000),
+      repo.listAppsInReview(db),
     ]);
     const complianceOf = new Map(compliance.map((c) => [c.appKey, c]));
     const problemsOf = new Map(problems.map((p) => [p.app_key, p]));
     const grantedKeys = new Set(granted.map((g) => g.app_key));
-    const reviewKeys = new Set(inReview.map((r) => r.app_key));
+    const reviewKeys = new Set(inReview);
     return apps.map((a) => {
       const c = complianceOf.get(a.key);
       const p = problemsOf.get(a.key);
