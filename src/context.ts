@@ -28,6 +28,7 @@ import { DirectoryService } from './directory/directory.service.js';
 import { DirectoryImporter } from './directory/import.service.js';
 import { AppWebhookEndpoints } from './directory/webhook-endpoints.js';
 import { openGeoIp } from './geo/geoip.js';
+import { GrantService } from './grants/grant.service.js';
 import type { CleanupSettings } from './jobs/cleanup.js';
 import { dailyAt, every, type JobDefinition } from './jobs/job.model.js';
 import { countJobs } from './jobs/job.repository.js';
@@ -80,6 +81,8 @@ export interface Context {
   outbox: WebhookOutbox;
   oauth: OAuthService;
   appAuth: AppAuthenticator;
+  /** People's grants to apps (OAuth 2.0 authorization code): the authorization server, consent, connected apps. */
+  grants: GrantService;
   users: UserService;
   access: AccessProgramme;
   reporting: ReportingService;
@@ -235,7 +238,15 @@ export async function createContext(config: Config, options: ContextOptions = {}
     // App authentication reads apps' credentials from the directory through its port.
     const appCredentials = new AppCredentialStore(database, secrets);
     const oauth = new OAuthService(appCredentials, masterKey, config.oauthTokenTtlSeconds, credentialLimiter);
-    const appAuth = new AppAuthenticator(appCredentials, oauth, credentialLimiter);
+    // People's grants to apps (3LO): the authorization server; auth reads its tokens through a port.
+    const grants = await GrantService.create(database, audit, secrets, {
+      issuer: config.publicUrl ?? `http://localhost:${config.port}`,
+      masterKey,
+      accessTokenTtlSeconds: config.oauthTokenTtlSeconds,
+      trustProxy: config.trustProxy,
+      now: options.now,
+    });
+    const appAuth = new AppAuthenticator(appCredentials, oauth, credentialLimiter, grants);
     // The access programme's prerequisite "reports within its cycle" is read from the holdings register.
     const access = new AccessProgramme(
       database,
@@ -282,6 +293,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       outbox: new WebhookOutbox(database, audit, poke),
       oauth,
       appAuth,
+      grants,
       users,
       access,
       reporting,

@@ -11,6 +11,8 @@ const CHAIN_LOCK = 'custos:audit-chain';
 /** What is logged (docs/audit-log.md lists each action and its details). */
 export type AuditAction =
   | 'email.disclosed'
+  | 'profile.disclosed'
+  | `grant.${'given' | 'removed'}`
   | 'account.closed'
   | 'installation.uninstalled'
   | 'app.webhook-secret-rotated'

@@ -1,5 +1,5 @@
 import type { OperatorRole, Permission } from './permissions.js';
-import type { ApiClientScope, AppScope } from './scopes.js';
+import type { ApiClientScope, AppScope, UserGrantScope } from './scopes.js';
 
 /** Who is calling. Every route declares which kind of principal it accepts (see auth.plugin.ts). */
 export interface ApiClientPrincipal {
@@ -28,6 +28,11 @@ export interface AppPrincipal {
   siteIds: readonly string[];
   scopes: ReadonlySet<string>;
   actingAccountId?: string;
+  /**
+   * Set for a token a person granted the app (OAuth 2.0 authorization code): the granting
+   * account and the grant. `scopes` are then what that person granted.
+   */
+  grant?: { accountId: string; grantId: string };
 }
 
 /** A signed-in person, identified by a session cookie (src/sessions). */
@@ -55,7 +60,7 @@ export type RouteAuth =
   | { kind: 'public' }
   | { kind: 'api-client'; scope: ApiClientScope }
   /** An app authenticated by any scheme listed in `via`, holding `scope`. */
-  | { kind: 'app'; scope: AppScope; via: readonly AppAuthScheme[] }
+  | { kind: 'app'; scope: AppScope | UserGrantScope; via: readonly AppAuthScheme[] }
   /** Any signed-in person (the privacy centre). Only inside the web stack (src/web), which brings CSRF and the CSP. */
   | { kind: 'account' }
   /** A signed-in person whose console roles give `permission` (the console); 403 otherwise. */

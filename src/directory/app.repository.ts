@@ -203,3 +203,27 @@ export function findDisclosureInstallations(
     .orderBy('installations.id')
     .execute();
 }
+
+/** An OAuth client with its app, as user grants (src/grants) need it. */
+export function findGrantClientRow(db: Kysely<DB>, clientId: string) {
+  return db
+    .selectFrom('oauth_clients')
+    .innerJoin('apps', 'apps.key', 'oauth_clients.app_key')
+    .select([
+      'oauth_clients.client_id',
+      'oauth_clients.app_key',
+      'oauth_clients.secret_hash',
+      'oauth_clients.scopes',
+      'oauth_clients.redirect_uris',
+      'apps.name',
+      'apps.vendor',
+      'apps.privacy_policy_url',
+    ])
+    .where('oauth_clients.client_id', '=', clientId)
+    .executeTakeFirst();
+}
+
+export function findSitesByIds(db: Kysely<DB>, siteIds: readonly string[]) {
+  if (siteIds.length === 0) return Promise.resolve([]);
+  return db.selectFrom('sites').select(['id', 'url']).where('id', 'in', siteIds).execute();
+}
