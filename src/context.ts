@@ -28,6 +28,7 @@ import { DirectoryService } from './directory/directory.service.js';
 import { DirectoryImporter } from './directory/import.service.js';
 import { AppWebhookEndpoints } from './directory/webhook-endpoints.js';
 import { openGeoIp } from './geo/geoip.js';
+import { grantJobs } from './grants/grant.jobs.js';
 import { GrantService } from './grants/grant.service.js';
 import type { CleanupSettings } from './jobs/cleanup.js';
 import { dailyAt, every, type JobDefinition } from './jobs/job.model.js';
@@ -181,11 +182,20 @@ export async function createContext(config: Config, options: ContextOptions = {}
       { idleMs: config.sessionIdleMs, absoluteMs: config.sessionMaxMs },
       options.now,
     );
+    // People's grants to apps (3LO): the authorization server; auth reads its tokens through a port.
+    const grants = new GrantService(database, audit, secrets, {
+      issuer: config.publicUrl ?? `http://localhost:${config.port}`,
+      masterKey,
+      accessTokenTtlSeconds: config.oauthTokenTtlSeconds,
+      trustProxy: config.trustProxy,
+      now: options.now,
+    });
     const jobDefinitions = defineJobs(config, database, {
       compliance,
       endpoints,
       auditCheckpoints,
       sessions,
+      grants,
     });
     const runner = new JobRunner(
       database,
@@ -238,14 +248,6 @@ export async function createContext(config: Config, options: ContextOptions = {}
     // App authentication reads apps' credentials from the directory through its port.
     const appCredentials = new AppCredentialStore(database, secrets);
     const oauth = new OAuthService(appCredentials, masterKey, config.oauthTokenTtlSeconds, credentialLimiter);
-    // People's grants to apps (3LO): the authorization server; auth reads its tokens through a port.
-    const grants = await GrantService.create(database, audit, secrets, {
-      issuer: config.publicUrl ?? `http://localhost:${config.port}`,
-      masterKey,
-      accessTokenTtlSeconds: config.oauthTokenTtlSeconds,
-      trustProxy: config.trustProxy,
-      now: options.now,
-    });
     const appAuth = new AppAuthenticator(appCredentials, oauth, credentialLimiter, grants);
     // The access programme's prerequisite "reports within its cycle" is read from the holdings register.
     const access = new AccessProgramme(
@@ -333,6 +335,7 @@ function defineJobs(
     endpoints: AppWebhookEndpoints;
     auditCheckpoints: AuditCheckpoints;
     sessions: SessionService;
+    grants: GrantService;
   },
 ): JobDefinition[] {
   const { compliance, endpoints } = services;
@@ -355,6 +358,7 @@ function defineJobs(
     ...reportingJobs(reminders, dailyAt(config.reportReminderAt)),
     ...jobRetentionJobs(database, cleanup, config.jobRetentionMs),
     ...sessionJobs(services.sessions, cleanup),
+    ...grantJobs(services.grants, cleanup),
     // 0 minutes: checkpoints on demand only.
     ...auditJobs(
       services.auditCheckpoints,

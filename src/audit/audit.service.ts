@@ -12,7 +12,7 @@ const CHAIN_LOCK = 'custos:audit-chain';
 export type AuditAction =
   | 'email.disclosed'
   | 'profile.disclosed'
-  | `grant.${'given' | 'removed'}`
+  | `grant.${'given' | 'removed' | 'signing-key-rotated'}`
   | 'account.closed'
   | 'installation.uninstalled'
   | 'app.webhook-secret-rotated'

@@ -2,19 +2,8 @@ import type { JWK } from 'jose';
 import Provider, { type OidcContext, type ProviderClient } from 'oidc-provider';
 import { APP_SCOPE_NAMES, USER_GRANT_SCOPE_NAMES } from '../auth/scopes.js';
 import { verifySecret } from '../crypto/password-hash.js';
+import { GRANT_ROUTES } from './grant-routes.js';
 import type { ProviderAdapter } from './provider-adapter.js';
-
-/** Where the authorization server's endpoints are (docs/app-grants.md). */
-export const GRANT_ROUTES = {
-  authorization: '/authorize',
-  token: '/oauth/token',
-  revocation: '/oauth/revoke',
-  introspection: '/oauth/introspect',
-  jwks: '/oauth/jwks',
-  discovery: '/.well-known/openid-configuration',
-  /** Custos's own pages: sign-in (through the existing session) and consent. */
-  interaction: '/oauth/interaction',
-} as const;
 
 const DAY_S = 24 * 60 * 60;
 

@@ -24,7 +24,7 @@ function allowingFormRedirectTo(policy: unknown, origin: string): string | undef
 
 /**
  * Custos's pages of the authorization flow (docs/app-grants.md) and the person's connected
- * apps (docs/privacy-centre.md): the consent screen and "Remove access".
+ * apps (docs/app-grants.md#connected-apps): the consent screen and "Remove access".
  */
 export const grantPages: FastifyPluginAsyncTypebox<{ grants: GrantService }> = async (app, { grants }) => {
   app.get(

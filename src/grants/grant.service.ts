@@ -16,13 +16,15 @@ import {
 } from '../directory/directory-read.service.js';
 import { fieldsOpenedByGrant } from '../directory/visibility.model.js';
 import { AppError } from '../errors/app-error.js';
-import { createAuthorizationServer, GRANT_ROUTES } from './authorization-server.js';
 import { describeScope, FIELD_LABELS, grantScopes } from './grant.model.js';
 import * as repo from './grant.repository.js';
+import { GRANT_ROUTES } from './grant-routes.js';
 import { adapterFactory } from './provider-adapter.js';
-import { loadSigningKeys } from './signing-keys.js';
+import { loadSigningKeys, rotateSigningKey } from './signing-keys.js';
 
 const TOUCH_INTERVAL_MS = 60_000;
+
+type ProviderCallback = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
 
 export interface ScopeView {
   name: string;
@@ -73,39 +75,48 @@ export interface GrantOptions {
  * opens on each call (the auth port UserGrants).
  */
 export class GrantService implements UserGrants {
-  private readonly callback: (request: IncomingMessage, response: ServerResponse) => Promise<void>;
+  private server?: Promise<{ provider: Provider; callback: ProviderCallback }>;
 
-  private constructor(
+  constructor(
     private readonly database: Database,
     private readonly audit: AuditLog,
-    readonly provider: Provider,
-    private readonly now: () => Date,
-  ) {
-    this.callback = provider.callback();
+    private readonly secrets: SecretBox,
+    private readonly options: GrantOptions,
+    private readonly now: () => Date = options.now ?? (() => new Date()),
+  ) {}
+
+  /**
+   * The authorization server, built on first use: operator commands that never serve a
+   * request load neither the protocol library nor the signing keys. `serve` builds it at
+   * start (grant.routes.ts), so a key that does not decrypt stops it there.
+   */
+  ready(): Promise<{ provider: Provider; callback: ProviderCallback }> {
+    this.server ??= this.build();
+    return this.server;
   }
 
-  static async create(
-    database: Database,
-    audit: AuditLog,
-    secrets: SecretBox,
-    options: GrantOptions,
-  ): Promise<GrantService> {
-    const now = options.now ?? (() => new Date());
+  private async build() {
+    const { createAuthorizationServer } = await import('./authorization-server.js');
+    const { database, options, now } = this;
     const provider = createAuthorizationServer({
       issuer: options.issuer,
-      keys: await loadSigningKeys(database, secrets, now()),
+      keys: await loadSigningKeys(database, this.secrets, now()),
       cookieKeys: [deriveKey(options.masterKey, 'oauth-cookies').toString('base64url')],
       adapter: adapterFactory(database, (clientId) => clientMetadata(database, clientId), now),
       isActiveAccount: async (accountId) => (await findAccount(database.db, accountId))?.active === true,
       accessTokenTtlSeconds: options.accessTokenTtlSeconds,
       trustProxy: options.trustProxy,
     });
-    return new GrantService(database, audit, provider, now);
+    return { provider, callback: provider.callback() };
+  }
+
+  private async provider(): Promise<Provider> {
+    return (await this.ready()).provider;
   }
 
   /** Hands a request to the authorization server (its endpoints: authorize, token, revoke, introspect, JWKS). */
-  handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    return this.callback(request, response);
+  async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    await (await this.ready()).callback(request, response);
   }
 
   /** A token request for the authorization_code or refresh_token grant, its body already parsed. */
@@ -113,7 +124,7 @@ export class GrantService implements UserGrants {
     // The server reads a parsed body from the request when the stream has been read already.
     Object.assign(request, { body });
     request.headers['content-type'] = 'application/x-www-form-urlencoded';
-    return this.callback(request, response);
+    return this.handle(request, response);
   }
 
   /**
@@ -122,9 +133,9 @@ export class GrantService implements UserGrants {
    * open account are all checked on every call.
    */
   async authenticate(token: string): Promise<AppPrincipal | undefined> {
-    const accessToken = await this.provider.AccessToken.find(token);
+    const accessToken = await (await this.provider()).AccessToken.find(token);
     if (!accessToken || accessToken.isExpired || !accessToken.grantId) return undefined;
-    const grant = await this.provider.Grant.find(accessToken.grantId);
+    const grant = await (await this.provider()).Grant.find(accessToken.grantId);
     if (
       !grant ||
       grant.isExpired ||
@@ -170,7 +181,7 @@ export class GrantService implements UserGrants {
   ): Promise<InteractionStep> {
     const details = await this.details(request, response);
     if (details.prompt.name === 'login' || details.session?.accountId !== accountId) {
-      const redirect = await this.provider.interactionResult(
+      const redirect = await (await this.provider()).interactionResult(
         request,
         response,
         { login: { accountId } },
@@ -219,7 +230,7 @@ export class GrantService implements UserGrants {
     if (details.session?.accountId !== accountId || details.prompt.name !== 'consent')
       throw new AppError('FORBIDDEN', 'This authorization request belongs to another sign-in');
     if (!allow) {
-      return this.provider.interactionResult(
+      return (await this.provider()).interactionResult(
         request,
         response,
         { error: 'access_denied', error_description: 'The person did not allow access' },
@@ -231,8 +242,8 @@ export class GrantService implements UserGrants {
     if (!client) throw new AppError('NOT_FOUND', 'This app can no longer ask for access');
     const existing = details.grantId ?? (await this.existingGrant(accountId, clientId))?.id;
     const grant =
-      (existing && (await this.provider.Grant.find(existing))) ||
-      new this.provider.Grant({ accountId, clientId });
+      (existing && (await (await this.provider()).Grant.find(existing))) ||
+      new (await this.provider()).Grant({ accountId, clientId });
     const requested = (details.params.scope ?? '').split(' ').filter(Boolean);
     grant.addOIDCScope(requested.join(' '));
     const grantId = await grant.save();
@@ -245,7 +256,7 @@ export class GrantService implements UserGrants {
         details: { grantId, clientId, scopes: requested.join(' ') },
       },
     ]);
-    return this.provider.interactionResult(
+    return (await this.provider()).interactionResult(
       request,
       response,
       { consent: { grantId } },
@@ -314,6 +325,22 @@ export class GrantService implements UserGrants {
     return sites.map((site) => ({ id: site.id, url: site.url, name: site.id, scopes: [...app.scopes] }));
   }
 
+  /**
+   * A new signing key, used from the next start of the server; the previous one stays
+   * published for what it signed, older ones are retired. Audited.
+   */
+  async rotateSigningKey(actor: AuditActor): Promise<{ kid: string; retired: string[] }> {
+    const rotated = await rotateSigningKey(this.database, this.secrets, this.now());
+    await this.audit.append([
+      {
+        actor,
+        action: 'grant.signing-key-rotated',
+        details: { kid: rotated.kid, retired: rotated.retired.join(' ') },
+      },
+    ]);
+    return rotated;
+  }
+
   /** Deletes up to `limit` expired records (codes, tokens, interactions, grants); returns how many. */
   deleteExpired(limit: number): Promise<number> {
     return this.database.writeTransaction((trx) =>
@@ -323,7 +350,7 @@ export class GrantService implements UserGrants {
 
   private async details(request: IncomingMessage, response: ServerResponse) {
     try {
-      return await this.provider.interactionDetails(request, response);
+      return await (await this.provider()).interactionDetails(request, response);
     } catch {
       throw new AppError(
         'NOT_FOUND',
