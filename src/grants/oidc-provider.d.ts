@@ -1,6 +1,6 @@
 /**
  * The part of oidc-provider (v8, which ships no type declarations) that Custos uses.
- * https://github.com/panva/node-oidc-provider/blob/v8.x/docs/README.md
+ * Its documentation: the v8.x branch of github.com/panva/node-oidc-provider.
  */
 declare module 'oidc-provider' {
   import type { IncomingMessage, ServerResponse } from 'node:http';
