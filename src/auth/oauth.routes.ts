@@ -131,8 +131,12 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{
       const body = request.body;
       if (body.grant_type === undefined) throw new OAuthError('invalid_request', 'grant_type is required');
       if (userGrants && USER_GRANT_TYPES.has(body.grant_type)) {
-        reply.hijack();
-        await userGrants.exchange(request.raw, reply.raw, { ...body });
+        const clientId = basicClient(request.headers.authorization)?.id ?? body.client_id ?? '';
+        await oauth.limitClientAuthentication(clientId, request.ip, async () => {
+          reply.hijack();
+          await userGrants.exchange(request.raw, reply.raw, { ...body });
+          return reply.raw;
+        });
         return reply;
       }
       if (body.grant_type !== 'client_credentials')

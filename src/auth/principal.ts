@@ -66,6 +66,24 @@ export type RouteAuth =
   /** A signed-in person whose console roles give `permission` (the console); 403 otherwise. */
   | { kind: 'operator'; permission: Permission };
 
+/** An app calling with an OAuth access token: for every site it is installed on, with the token's scopes. */
+export function oauthAppPrincipal(
+  client: { appKey: string; clientId: string },
+  siteIds: readonly string[],
+  scopes: Iterable<string>,
+  grant?: AppPrincipal['grant'],
+): AppPrincipal {
+  return {
+    kind: 'app',
+    appKey: client.appKey,
+    via: 'oauth',
+    oauthClientId: client.clientId,
+    siteIds,
+    scopes: new Set(scopes),
+    ...(grant ? { grant } : {}),
+  };
+}
+
 /** The caller of a route whose auth kind is 'api-client'; the auth hook has already checked it. */
 export function apiClientOf(request: { principal?: Principal }): ApiClientPrincipal {
   if (request.principal?.kind !== 'api-client')

@@ -133,6 +133,7 @@ export async function findInstalledSiteIds(db: Kysely<DB>, appKey: string): Prom
   return rows.map((r) => r.site_id);
 }
 
+/** An OAuth client with what its app shows people (user grants, src/grants, need the app's name). */
 export function findOAuthClient(db: Kysely<DB>, clientId: string) {
   return db
     .selectFrom('oauth_clients')
@@ -142,6 +143,10 @@ export function findOAuthClient(db: Kysely<DB>, clientId: string) {
       'oauth_clients.app_key',
       'oauth_clients.secret_hash',
       'oauth_clients.scopes',
+      'oauth_clients.redirect_uris',
+      'apps.name',
+      'apps.vendor',
+      'apps.privacy_policy_url',
     ])
     .where('oauth_clients.client_id', '=', clientId)
     .executeTakeFirst();
@@ -202,25 +207,6 @@ export function findDisclosureInstallations(
     .where('site_members.site_id', 'in', siteIds)
     .orderBy('installations.id')
     .execute();
-}
-
-/** An OAuth client with its app, as user grants (src/grants) need it. */
-export function findGrantClientRow(db: Kysely<DB>, clientId: string) {
-  return db
-    .selectFrom('oauth_clients')
-    .innerJoin('apps', 'apps.key', 'oauth_clients.app_key')
-    .select([
-      'oauth_clients.client_id',
-      'oauth_clients.app_key',
-      'oauth_clients.secret_hash',
-      'oauth_clients.scopes',
-      'oauth_clients.redirect_uris',
-      'apps.name',
-      'apps.vendor',
-      'apps.privacy_policy_url',
-    ])
-    .where('oauth_clients.client_id', '=', clientId)
-    .executeTakeFirst();
 }
 
 export function findSitesByIds(db: Kysely<DB>, siteIds: readonly string[]) {

@@ -115,7 +115,7 @@ export interface GrantClient {
 }
 
 export async function findGrantClient(db: Kysely<DB>, clientId: string): Promise<GrantClient | undefined> {
-  const row = await apps.findGrantClientRow(db, clientId);
+  const row = await apps.findOAuthClient(db, clientId);
   return (
     row && {
       clientId: row.client_id,

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { AuditActor, AuditLog } from '../audit/audit.service.js';
-import type { AppPrincipal } from '../auth/principal.js';
+import { type AppPrincipal, oauthAppPrincipal } from '../auth/principal.js';
 import { USER_GRANT_SCOPE_NAMES } from '../auth/scopes.js';
 import type { UserGrants } from '../auth/user-grants.port.js';
 import type { SecretBox } from '../crypto/secret-box.js';
@@ -158,15 +158,10 @@ export class GrantService implements UserGrants {
       at.toISOString(),
       new Date(at.getTime() - TOUCH_INTERVAL_MS).toISOString(),
     );
-    return {
-      kind: 'app',
-      appKey: client.appKey,
-      via: 'oauth',
-      oauthClientId: client.clientId,
-      siteIds,
-      scopes: new Set(scopes),
-      grant: { accountId: accessToken.accountId, grantId: grant.jti },
-    };
+    return oauthAppPrincipal(client, siteIds, scopes, {
+      accountId: accessToken.accountId,
+      grantId: grant.jti,
+    });
   }
 
   /**

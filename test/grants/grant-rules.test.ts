@@ -201,6 +201,23 @@ describe('user grants: the rules', () => {
     expect(res.json().error).toBe('invalid_client');
     const appToken = await oauthToken(t, 'timesheets', SECRETS.timesheetsClient);
     expect((await getWithBearer(t, appToken, '/me')).statusCode).toBe(403);
+    // Failed client authentications count against the same budget as client credentials'.
+    const guess = () =>
+      t.app.inject({
+        method: 'POST',
+        url: '/oauth/token',
+        payload: {
+          grant_type: 'authorization_code',
+          code: 'x',
+          client_id: 'guessed',
+          client_secret: 'wrong',
+        },
+      });
+    for (let i = 0; i < t.ctx.config.authFailureLimit; i++) expect((await guess()).statusCode).toBe(401);
+    const limited = await guess();
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().error).toBe('slow_down');
+    expect(limited.headers['retry-after']).toBeDefined();
   });
 
   it('ends with the account closed and with the app uninstalled everywhere', async () => {
