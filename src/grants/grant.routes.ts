@@ -27,8 +27,6 @@ const AccessibleResource = Type.Object(
  * `POST /oauth/token`, which hands these grants over.
  */
 export const grantRoutes: FastifyPluginAsyncTypebox<{ grants: GrantService }> = async (app, { grants }) => {
-  // Built at start: a signing key that does not decrypt stops the server here, not a request later.
-  await grants.ready();
   // Only here: revocation and introspection take form bodies (RFC 7009 §2.1, RFC 7662 §2.1).
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',

@@ -87,8 +87,8 @@ export class GrantService implements UserGrants {
 
   /**
    * The authorization server, built on first use: operator commands that never serve a
-   * request load neither the protocol library nor the signing keys. `serve` builds it at
-   * start (grant.routes.ts), so a key that does not decrypt stops it there.
+   * request load neither the protocol library nor the signing keys. `serve` builds it
+   * before listening (server.ts), so a key that does not decrypt stops it there.
    */
   ready(): Promise<{ provider: Provider; callback: ProviderCallback }> {
     this.server ??= this.build();
