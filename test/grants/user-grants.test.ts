@@ -118,13 +118,16 @@ beforeAll(async () => {
   await importExample(t, directory());
   browser = await launchBrowser();
   person = await signedInContext(browser, t, ADA);
+  person.setDefaultTimeout(120_000);
 });
 afterAll(async () => {
   await browser?.close();
   await t?.close();
 });
 
-describe('authorization code + PKCE with openid-client, in Chromium', () => {
+// Each step drives Chromium through several pages and an accessibility scan: minutes, not
+// seconds, on a loaded machine.
+describe('authorization code + PKCE with openid-client, in Chromium', { timeout: 240_000 }, () => {
   let timesheets: client.Configuration;
   let mailer: client.Configuration;
   let access: string;
