@@ -16,6 +16,8 @@ import type { Context } from './context.js';
 import { adminDirectoryRoutes } from './directory/admin.routes.js';
 import { validationError } from './errors/app-error.js';
 import { errorHandlerPlugin, frameworkErrors } from './errors/error-handler.js';
+import { grantRoutes } from './grants/grant.routes.js';
+import { grantPages } from './grants/grant-pages.routes.js';
 import { jobRoutes } from './jobs/jobs.routes.js';
 import { RequestLogController } from './logger.js';
 import { operatorRoutes } from './operators/operator.routes.js';
@@ -150,7 +152,8 @@ export async function buildApp(ctx: Context): Promise<App> {
   );
 
   await app.register(consentRoutes, { consent: ctx.consent });
-  await app.register(oauthRoutes, { oauth: ctx.oauth });
+  await app.register(oauthRoutes, { oauth: ctx.oauth, userGrants: ctx.grants });
+  await app.register(grantRoutes, { grants: ctx.grants });
   await app.register(userRoutes, { users: ctx.users, baseUrl: linkBase(ctx.config, app) });
   await app.register(noticeRoutes, { notices: ctx.notices });
   await app.register(apiClientRoutes, { apiClients: ctx.apiClients });
@@ -199,6 +202,7 @@ export async function buildApp(ctx: Context): Promise<App> {
       appWebhooks: ctx.appWebhooks,
     });
     await web.register(privacyRoutes, { privacy: ctx.privacy, publicUrl: ctx.config.publicUrl });
+    await web.register(grantPages, { grants: ctx.grants });
   });
 
   return app;

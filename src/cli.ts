@@ -5,6 +5,7 @@ import { registerAuditCommands } from './cli/audit.commands.js';
 import { registerDirectoryCommands } from './cli/directory.commands.js';
 import { registerJobCommands } from './cli/jobs.commands.js';
 import { registerNoticeCommands } from './cli/notice.commands.js';
+import { registerOAuthCommands } from './cli/oauth.commands.js';
 import { registerOperatorCommands } from './cli/operator.commands.js';
 import { registerReportingCommands } from './cli/reporting.commands.js';
 import { registerSignInCommands } from './cli/signin.commands.js';
@@ -94,6 +95,7 @@ const commandGroups: ((program: Command, config: () => Config, say: (line: strin
   registerJobCommands,
   registerOperatorCommands,
   registerSignInCommands,
+  registerOAuthCommands,
 ];
 for (const register of commandGroups) register(program, config, say);
 

@@ -29,6 +29,8 @@ import { DirectoryService } from './directory/directory.service.js';
 import { DirectoryImporter } from './directory/import.service.js';
 import { AppWebhookEndpoints } from './directory/webhook-endpoints.js';
 import { openGeoIp } from './geo/geoip.js';
+import { grantJobs } from './grants/grant.jobs.js';
+import { GrantService } from './grants/grant.service.js';
 import type { CleanupSettings } from './jobs/cleanup.js';
 import { dailyAt, every, type JobDefinition } from './jobs/job.model.js';
 import { countJobs } from './jobs/job.repository.js';
@@ -87,6 +89,8 @@ export interface Context {
   outbox: WebhookOutbox;
   oauth: OAuthService;
   appAuth: AppAuthenticator;
+  /** People's grants to apps (OAuth 2.0 authorization code): the authorization server, consent, connected apps. */
+  grants: GrantService;
   users: UserService;
   access: AccessProgramme;
   reporting: ReportingService;
@@ -195,11 +199,20 @@ export async function createContext(config: Config, options: ContextOptions = {}
       { idleMs: config.sessionIdleMs, absoluteMs: config.sessionMaxMs },
       options.now,
     );
+    // People's grants to apps (3LO): the authorization server; auth reads its tokens through a port.
+    const grants = new GrantService(database, audit, secrets, {
+      issuer: config.publicUrl ?? `http://localhost:${config.port}`,
+      masterKey,
+      accessTokenTtlSeconds: config.oauthTokenTtlSeconds,
+      trustProxy: config.trustProxy,
+      now: options.now,
+    });
     const jobDefinitions = defineJobs(config, database, {
       compliance,
       endpoints,
       auditCheckpoints,
       sessions,
+      grants,
     });
     const runner = new JobRunner(
       database,
@@ -252,7 +265,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
     // App authentication reads apps' credentials from the directory through its port.
     const appCredentials = new AppCredentialStore(database, secrets);
     const oauth = new OAuthService(appCredentials, masterKey, config.oauthTokenTtlSeconds, credentialLimiter);
-    const appAuth = new AppAuthenticator(appCredentials, oauth, credentialLimiter);
+    const appAuth = new AppAuthenticator(appCredentials, oauth, credentialLimiter, grants);
     // The access programme's prerequisite "reports within its cycle" is read from the holdings register.
     const access = new AccessProgramme(
       database,
@@ -326,6 +339,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       outbox: new WebhookOutbox(database, audit, poke),
       oauth,
       appAuth,
+      grants,
       users,
       access,
       reporting,
@@ -371,6 +385,7 @@ function defineJobs(
     endpoints: AppWebhookEndpoints;
     auditCheckpoints: AuditCheckpoints;
     sessions: SessionService;
+    grants: GrantService;
   },
 ): JobDefinition[] {
   const { compliance, endpoints } = services;
@@ -394,6 +409,7 @@ function defineJobs(
     ...jobRetentionJobs(database, cleanup, config.jobRetentionMs),
     ...sessionJobs(services.sessions, cleanup),
     ...signInJobs(database, cleanup),
+    ...grantJobs(services.grants, cleanup),
     // 0 minutes: checkpoints on demand only.
     ...auditJobs(
       services.auditCheckpoints,

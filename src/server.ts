@@ -17,6 +17,9 @@ export async function startServer(config: Config): Promise<Running> {
   const ctx = await createContext(config, { migrate: config.autoMigrate });
   try {
     const app = await buildApp(ctx);
+    // The authorization server of user grants, built before listening: a signing key that
+    // does not decrypt stops the start here, not a request later.
+    await ctx.grants.ready();
     const url = await app.listen({ host: config.host, port: config.port });
     if (config.inProcessWorker) ctx.worker.start();
     if ((await ctx.apiClients.countClients()) === 0) {

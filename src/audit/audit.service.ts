@@ -11,6 +11,8 @@ const CHAIN_LOCK = 'custos:audit-chain';
 /** What is logged (docs/audit-log.md lists each action and its details). */
 export type AuditAction =
   | 'email.disclosed'
+  | 'profile.disclosed'
+  | `grant.${'given' | 'removed' | 'signing-key-rotated'}`
   | 'account.closed'
   | 'account.visibility-changed'
   | 'account.session-ended'

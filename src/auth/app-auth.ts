@@ -3,6 +3,10 @@ import { authenticateConnectJwt } from './connect-jwt.js';
 import type { CredentialLimiter } from './credential-limiter.js';
 import type { OAuthService } from './oauth.service.js';
 import type { AppAuthScheme, AppPrincipal } from './principal.js';
+import type { UserGrants } from './user-grants.port.js';
+
+/** Custos's client-credentials tokens are JWTs; tokens people grant are opaque (no dots). */
+const isJwt = (token: string) => token.split('.').length === 3;
 
 /** `Authorization: JWT <token>` (Connect) or `Authorization: Bearer <token>` (OAuth 2.0). */
 export function parseAppAuthorization(
@@ -19,6 +23,7 @@ export class AppAuthenticator {
     private readonly credentials: AppCredentials,
     private readonly oauth: OAuthService,
     private readonly limiter: CredentialLimiter,
+    private readonly userGrants?: UserGrants,
   ) {}
 
   authenticate(
@@ -26,8 +31,8 @@ export class AppAuthenticator {
     token: string,
     request: { method: string; url: string; ip: string },
   ): Promise<AppPrincipal | undefined> {
-    return scheme === 'jwt'
-      ? authenticateConnectJwt(this.credentials, this.limiter, token, request)
-      : this.oauth.authenticateBearer(token);
+    if (scheme === 'jwt') return authenticateConnectJwt(this.credentials, this.limiter, token, request);
+    if (isJwt(token) || !this.userGrants) return this.oauth.authenticateBearer(token);
+    return this.userGrants.authenticate(token);
   }
 }

@@ -4,6 +4,10 @@ import Type from 'typebox';
 import { classifyError } from '../errors/error-handler.js';
 import { UNSTORABLE_TEXT_MESSAGE, unstorableField } from '../validation.js';
 import { OAUTH_ERROR_CODES, OAuthError, type OAuthService } from './oauth.service.js';
+import type { UserGrants } from './user-grants.port.js';
+
+/** Grants that exchange what a person granted (docs/app-grants.md), answered by the grants domain. */
+const USER_GRANT_TYPES = new Set(['authorization_code', 'refresh_token']);
 
 const TOKEN_MEDIA_TYPES = 'application/x-www-form-urlencoded or application/json';
 
@@ -13,6 +17,16 @@ const TokenRequest = Type.Object(
     client_id: Type.Optional(Type.String({ maxLength: 255 })),
     client_secret: Type.Optional(Type.String({ maxLength: 512 })),
     scope: Type.Optional(Type.String({ maxLength: 1000 })),
+    code: Type.Optional(Type.String({ maxLength: 512, description: 'authorization_code: the code.' })),
+    redirect_uri: Type.Optional(
+      Type.String({ maxLength: 2048, description: 'authorization_code: the redirect URI of the request.' }),
+    ),
+    code_verifier: Type.Optional(
+      Type.String({ maxLength: 128, description: 'authorization_code: the PKCE verifier.' }),
+    ),
+    refresh_token: Type.Optional(
+      Type.String({ maxLength: 512, description: 'refresh_token: the refresh token.' }),
+    ),
   },
   { description: 'Form-encoded or JSON. The client may authenticate with HTTP Basic instead of the body.' },
 );
@@ -71,10 +85,13 @@ function toOAuthError(error: FastifyError, request: FastifyRequest): OAuthError 
 
 /**
  * `POST /oauth/token` (docs/wire-contracts.md#oauth-20-client-credentials): client credentials
- * only; 3LO comes later. Errors use the RFC 6749 body `{error, error_description}` that OAuth
- * client libraries parse.
+ * here; authorization_code and refresh_token (docs/app-grants.md) handed to the grants domain.
+ * Errors use the RFC 6749 body `{error, error_description}` that OAuth client libraries parse.
  */
-export const oauthRoutes: FastifyPluginAsyncTypebox<{ oauth: OAuthService }> = async (app, { oauth }) => {
+export const oauthRoutes: FastifyPluginAsyncTypebox<{
+  oauth: OAuthService;
+  userGrants?: UserGrants;
+}> = async (app, { oauth, userGrants }) => {
   // Encapsulated: only this route accepts form bodies (RFC 6749 §4.4.2 requires them).
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',
@@ -104,17 +121,29 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ oauth: OAuthService }> = a
       config: { auth: { kind: 'public' } },
       schema: {
         tags: ['Authentication'],
-        summary: 'Issues an access token (OAuth 2.0 client credentials)',
-        description: `grant_type=client_credentials with client_id and client_secret (in the body or HTTP Basic) and an optional space-separated scope, as ${TOKEN_MEDIA_TYPES}. The token is a short-lived bearer token bound to the app and the granted scopes. Failed client authentications are limited per client id and per caller address: past the limit, 429 slow_down with Retry-After.`,
+        summary: 'Issues an access token (OAuth 2.0 client credentials, authorization code, refresh token)',
+        description: `grant_type=client_credentials with client_id and client_secret (in the body or HTTP Basic) and an optional space-separated scope, as ${TOKEN_MEDIA_TYPES}. The token is a short-lived bearer token bound to the app and the granted scopes. Failed client authentications are limited per client id and per caller address: past the limit, 429 slow_down with Retry-After. grant_type=authorization_code (code, redirect_uri, code_verifier) and grant_type=refresh_token (refresh_token) exchange what a person granted the app; the answer then adds refresh_token when offline_access was granted, and refresh tokens rotate on every use.`,
         body: TokenRequest,
         response: { 200: TokenResponse, ...tokenErrors },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const body = request.body;
       if (body.grant_type === undefined) throw new OAuthError('invalid_request', 'grant_type is required');
+      if (userGrants && USER_GRANT_TYPES.has(body.grant_type)) {
+        const clientId = basicClient(request.headers.authorization)?.id ?? body.client_id ?? '';
+        await oauth.limitClientAuthentication(clientId, request.ip, async () => {
+          reply.hijack();
+          await userGrants.exchange(request.raw, reply.raw, { ...body });
+          return reply.raw;
+        });
+        return reply;
+      }
       if (body.grant_type !== 'client_credentials')
-        throw new OAuthError('unsupported_grant_type', 'Only grant_type=client_credentials is supported');
+        throw new OAuthError(
+          'unsupported_grant_type',
+          'grant_type must be client_credentials, authorization_code or refresh_token',
+        );
       const basic = basicClient(request.headers.authorization);
       const unstorable = basic && unstorableField({ client_id: basic.id, client_secret: basic.secret });
       if (unstorable) throw new OAuthError('invalid_request', `${unstorable} ${UNSTORABLE_TEXT_MESSAGE}`);

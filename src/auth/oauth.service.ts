@@ -4,7 +4,7 @@ import { verifySecret } from '../crypto/password-hash.js';
 import { deriveKey } from '../crypto/secret-box.js';
 import type { AppCredentials } from './app-credentials.port.js';
 import type { CredentialLimiter } from './credential-limiter.js';
-import type { AppPrincipal } from './principal.js';
+import { type AppPrincipal, oauthAppPrincipal } from './principal.js';
 
 const ISSUER = 'custos';
 const AUDIENCE = 'custos-api';
@@ -130,6 +130,21 @@ export class OAuthService {
     return { access_token: accessToken, token_type: 'Bearer', expires_in: this.ttlSeconds, scope };
   }
 
+  /**
+   * The same failed sign-in budget for the grants the authorization server answers
+   * (authorization_code, refresh_token): checked before, and a refused client counted after.
+   */
+  async limitClientAuthentication<T extends { statusCode: number }>(
+    clientId: string,
+    address: string,
+    answer: () => Promise<T>,
+  ): Promise<T> {
+    await this.limiter.check('oauth-client', clientId, address);
+    const answered = await answer();
+    if (answered.statusCode === 401) await this.limiter.recordFailure('oauth-client', clientId, address);
+    return answered;
+  }
+
   /** The app behind a bearer token, or undefined when the token is not (or no longer) valid. */
   async authenticateBearer(token: string): Promise<AppPrincipal | undefined> {
     let payload: Record<string, unknown>;
@@ -153,13 +168,6 @@ export class OAuthService {
     const granted = String(payload.scope ?? '')
       .split(' ')
       .filter((s) => allowed.has(s));
-    return {
-      kind: 'app',
-      appKey: client.appKey,
-      via: 'oauth',
-      oauthClientId: client.clientId,
-      siteIds,
-      scopes: new Set(granted),
-    };
+    return oauthAppPrincipal(client, siteIds, granted);
   }
 }

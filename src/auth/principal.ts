@@ -1,5 +1,5 @@
 import type { OperatorRole, Permission } from './permissions.js';
-import type { ApiClientScope, AppScope } from './scopes.js';
+import type { ApiClientScope, AppScope, UserGrantScope } from './scopes.js';
 
 /** Who is calling. Every route declares which kind of principal it accepts (see auth.plugin.ts). */
 export interface ApiClientPrincipal {
@@ -28,6 +28,11 @@ export interface AppPrincipal {
   siteIds: readonly string[];
   scopes: ReadonlySet<string>;
   actingAccountId?: string;
+  /**
+   * Set for a token a person granted the app (OAuth 2.0 authorization code): the granting
+   * account and the grant. `scopes` are then what that person granted.
+   */
+  grant?: { accountId: string; grantId: string };
 }
 
 /** A signed-in person, identified by a session cookie (src/sessions). */
@@ -55,11 +60,29 @@ export type RouteAuth =
   | { kind: 'public' }
   | { kind: 'api-client'; scope: ApiClientScope }
   /** An app authenticated by any scheme listed in `via`, holding `scope`. */
-  | { kind: 'app'; scope: AppScope; via: readonly AppAuthScheme[] }
+  | { kind: 'app'; scope: AppScope | UserGrantScope; via: readonly AppAuthScheme[] }
   /** Any signed-in person (the privacy centre). Only inside the web stack (src/web), which brings CSRF and the CSP. */
   | { kind: 'account' }
   /** A signed-in person whose console roles give `permission` (the console); 403 otherwise. */
   | { kind: 'operator'; permission: Permission };
+
+/** An app calling with an OAuth access token: for every site it is installed on, with the token's scopes. */
+export function oauthAppPrincipal(
+  client: { appKey: string; clientId: string },
+  siteIds: readonly string[],
+  scopes: Iterable<string>,
+  grant?: AppPrincipal['grant'],
+): AppPrincipal {
+  return {
+    kind: 'app',
+    appKey: client.appKey,
+    via: 'oauth',
+    oauthClientId: client.clientId,
+    siteIds,
+    scopes: new Set(scopes),
+    ...(grant ? { grant } : {}),
+  };
+}
 
 /** The caller of a route whose auth kind is 'api-client'; the auth hook has already checked it. */
 export function apiClientOf(request: { principal?: Principal }): ApiClientPrincipal {

@@ -1,7 +1,7 @@
 import type { RouteOptions } from 'fastify';
 import { ErrorBody } from '../errors/error.schemas.js';
 import type { RouteAuth } from './principal.js';
-import { API_CLIENT_SCOPES, APP_SCOPES } from './scopes.js';
+import { API_CLIENT_SCOPES, APP_SCOPES, USER_GRANT_SCOPES } from './scopes.js';
 
 type SecurityRequirement = Record<string, string[]>;
 type ResponseSchemas = Record<string, unknown>;
@@ -33,8 +33,17 @@ export function securitySchemes(sessionCookieName: string) {
     },
     oauth2: {
       type: 'oauth2',
-      description: 'OAuth 2.0 client credentials; send the token as `Authorization: Bearer <token>`.',
-      flows: { clientCredentials: { tokenUrl: '/oauth/token', scopes: { ...APP_SCOPES } } },
+      description:
+        'OAuth 2.0 client credentials, or a token a person granted the app (authorization code with PKCE, docs/app-grants.md); send the token as `Authorization: Bearer <token>`.',
+      flows: {
+        clientCredentials: { tokenUrl: '/oauth/token', scopes: { ...APP_SCOPES } },
+        authorizationCode: {
+          authorizationUrl: '/authorize',
+          tokenUrl: '/oauth/token',
+          refreshUrl: '/oauth/token',
+          scopes: { ...USER_GRANT_SCOPES, ...APP_SCOPES },
+        },
+      },
     },
     session: {
       type: 'apiKey',

@@ -19,6 +19,21 @@ export const APP_SCOPES = {
 } as const;
 export type AppScope = keyof typeof APP_SCOPES;
 
+/**
+ * Granted by a person to an app (OAuth 2.0 authorization code, "3LO"): the token the app gets
+ * speaks for that person, and opens only what they agreed to (src/grants).
+ */
+export const USER_GRANT_SCOPES = {
+  'read:me': 'Who you are: your account ID and the profile details you made public',
+  'read:account':
+    'Your own profile details, including the ones you keep private (your email address among them)',
+  offline_access: 'Keep this access while you are not using the app, until you remove it',
+} as const;
+export type UserGrantScope = keyof typeof USER_GRANT_SCOPES;
+export const USER_GRANT_SCOPE_NAMES = Object.keys(USER_GRANT_SCOPES) as UserGrantScope[];
+export const READ_ME_SCOPE = 'read:me' satisfies UserGrantScope;
+export const READ_ACCOUNT_SCOPE = 'read:account' satisfies UserGrantScope;
+
 export const CONSENT_HUB_SCOPE = 'manage:consent-hub-consent' satisfies ApiClientScope;
 export const ADMIN_SCOPE = 'admin:custos' satisfies ApiClientScope;
 export const READ_USER_SCOPE = 'read:user' satisfies AppScope;

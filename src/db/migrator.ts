@@ -11,6 +11,7 @@ import * as people from './migrations/20261124-0009-people.js';
 import * as signIn from './migrations/20261201-0010-sign-in.js';
 import * as consoleIndexes from './migrations/20261201-0011-console.js';
 import * as privacy from './migrations/20261201-0012-privacy.js';
+import * as grants from './migrations/20261201-0013-grants.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -29,6 +30,7 @@ const migrations: Record<string, Migration> = {
   '20261201-0010-sign-in': signIn,
   '20261201-0011-console': consoleIndexes,
   '20261201-0012-privacy': privacy,
+  '20261201-0013-grants': grants,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -212,6 +212,8 @@ export interface OAuthClientTable {
   secret_hash: string;
   /** JSON array of the scopes the client may be granted. */
   scopes: string;
+  /** JSON array of the redirect URIs registered for user grants (matched exactly). */
+  redirect_uris: ColumnType<string, string | undefined, string>;
   created_at: string;
   updated_at: string;
 }
@@ -416,6 +418,30 @@ export interface LoginLinkTable {
   used_at: string | null;
 }
 
+/** What the OAuth authorization server stores (src/grants): one row per record, its payload as JSON. */
+export interface OAuthRecordTable {
+  model: string;
+  id: string;
+  payload: string;
+  grant_id: string | null;
+  uid: string | null;
+  user_code: string | null;
+  account_id: string | null;
+  client_id: string | null;
+  created_at: string;
+  expires_at: string | null;
+  consumed_at: string | null;
+  last_used_at: string | null;
+}
+
+/** The authorization server's signing keys; the private JWK encrypted (crypto/secret-box.ts). */
+export interface OAuthSigningKeyTable {
+  kid: string;
+  private_jwk_enc: string;
+  created_at: string;
+  retired_at: string | null;
+}
+
 export interface DB {
   api_clients: ApiClientTable;
   api_client_scopes: ApiClientScopeTable;
@@ -446,4 +472,6 @@ export interface DB {
   operator_roles: OperatorRoleTable;
   sign_in_codes: SignInCodeTable;
   login_links: LoginLinkTable;
+  oauth_records: OAuthRecordTable;
+  oauth_signing_keys: OAuthSigningKeyTable;
 }

@@ -133,6 +133,7 @@ export async function findInstalledSiteIds(db: Kysely<DB>, appKey: string): Prom
   return rows.map((r) => r.site_id);
 }
 
+/** An OAuth client with what its app shows people (user grants, src/grants, need the app's name). */
 export function findOAuthClient(db: Kysely<DB>, clientId: string) {
   return db
     .selectFrom('oauth_clients')
@@ -142,6 +143,10 @@ export function findOAuthClient(db: Kysely<DB>, clientId: string) {
       'oauth_clients.app_key',
       'oauth_clients.secret_hash',
       'oauth_clients.scopes',
+      'oauth_clients.redirect_uris',
+      'apps.name',
+      'apps.vendor',
+      'apps.privacy_policy_url',
     ])
     .where('oauth_clients.client_id', '=', clientId)
     .executeTakeFirst();
@@ -213,4 +218,9 @@ export function listAppProfileRows(db: Kysely<DB>, keys: string[]) {
     .where('key', 'in', keys)
     .orderBy('name')
     .execute();
+}
+
+export function findSitesByIds(db: Kysely<DB>, siteIds: readonly string[]) {
+  if (siteIds.length === 0) return Promise.resolve([]);
+  return db.selectFrom('sites').select(['id', 'url']).where('id', 'in', siteIds).execute();
 }

@@ -119,3 +119,47 @@ export async function listAppProfiles(db: Kysely<DB>, appKeys: string[]): Promis
     termsUrl: r.terms_url,
   }));
 }
+
+/** An app's OAuth client as user grants (authorization code) see it. */
+export interface GrantClient {
+  clientId: string;
+  appKey: string;
+  appName: string;
+  vendor: string;
+  privacyPolicyUrl: string | null;
+  /** The scrypt hash of the client secret (crypto/password-hash.ts). */
+  secretHash: string;
+  /** The app scopes the client may be granted (client credentials and user grants alike). */
+  scopes: string[];
+  /** Registered redirect URIs, matched exactly; none: the app cannot ask for user grants. */
+  redirectUris: string[];
+}
+
+export async function findGrantClient(db: Kysely<DB>, clientId: string): Promise<GrantClient | undefined> {
+  const row = await apps.findOAuthClient(db, clientId);
+  return (
+    row && {
+      clientId: row.client_id,
+      appKey: row.app_key,
+      appName: row.name,
+      vendor: row.vendor,
+      privacyPolicyUrl: row.privacy_policy_url,
+      secretHash: row.secret_hash,
+      scopes: JSON.parse(row.scopes) as string[],
+      redirectUris: JSON.parse(row.redirect_uris) as string[],
+    }
+  );
+}
+
+/** Sites by id, for naming the sites an app's grant reaches. */
+export async function listSites(
+  db: Kysely<DB>,
+  siteIds: readonly string[],
+): Promise<{ id: string; url: string }[]> {
+  return apps.findSitesByIds(db, siteIds);
+}
+
+/** Sites the app is installed on now: the only sites it may read. */
+export function listInstalledSiteIds(db: Kysely<DB>, appKey: string): Promise<string[]> {
+  return apps.findInstalledSiteIds(db, appKey);
+}

@@ -11,6 +11,13 @@ const Id = Type.String({
 });
 const Text = (maxLength = 255) => Type.String({ minLength: 1, maxLength });
 const HttpUrl = Type.String(HTTP_URL_RULE);
+/** Where people are sent back after granting the app access: matched exactly, so no fragment. */
+const RedirectUri = Type.String({
+  format: 'uri',
+  pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^#]*$',
+  maxLength: 2048,
+  errorMessage: 'must be an absolute http(s) URL without a fragment',
+});
 /** HS256 and webhook signing keys need at least 256 bits (RFC 7518 §3.2). */
 const Secret = Type.String({ minLength: 32, maxLength: 512 });
 const AccountId = Type.String({
@@ -94,6 +101,14 @@ export const ImportApp = Type.Object(
             minItems: 1,
             uniqueItems: true,
           }),
+          redirectUris: Type.Optional(
+            Type.Array(RedirectUri, {
+              maxItems: 20,
+              uniqueItems: true,
+              description:
+                'Where people are sent back after granting the app access (OAuth 2.0 authorization code); matched exactly.',
+            }),
+          ),
         },
         { additionalProperties: false },
       ),

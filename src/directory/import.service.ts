@@ -518,10 +518,12 @@ export class DirectoryImporter {
       return current !== undefined;
     }
     const scopes = JSON.stringify([...app.oauth.scopes].sort());
+    const redirectUris = JSON.stringify(app.oauth.redirectUris ?? []);
     if (
       current &&
       current.client_id === app.oauth.clientId &&
       current.scopes === scopes &&
+      current.redirect_uris === redirectUris &&
       current.secret_hash === p.matchingHashes.get(app.key)
     )
       return false;
@@ -530,6 +532,7 @@ export class DirectoryImporter {
       app_key: app.key,
       secret_hash: p.hashes.get(app.key) as string,
       scopes,
+      redirect_uris: redirectUris,
       created_at: current?.created_at ?? p.now,
       updated_at: p.now,
     });

@@ -1,4 +1,11 @@
-import type { Account, Profile, Visibility, VisibilityField } from './account.model.js';
+import { READ_ACCOUNT_SCOPE } from '../auth/scopes.js';
+import {
+  type Account,
+  type Profile,
+  VISIBILITY_FIELDS,
+  type Visibility,
+  type VisibilityField,
+} from './account.model.js';
 
 /**
  * Who is looking at a profile. Apps are always `app`, whether or not their JWT names an acting user
@@ -7,7 +14,11 @@ import type { Account, Profile, Visibility, VisibilityField } from './account.mo
  * privacy team, admin API) see everything, as the source platform's "only you and admins".
  */
 export type Viewer =
-  | { kind: 'app' }
+  /**
+   * `grant`: the app holds a grant from `accountId` (OAuth 2.0 authorization code) for
+   * `scopes`; with read:account it opens that account's own private fields, and no one else's.
+   */
+  | { kind: 'app'; grant?: { accountId: string; scopes: ReadonlySet<string> } }
   | { kind: 'admin' }
   | { kind: 'account'; accountId: string; organizationId: string | null };
 
@@ -32,9 +43,9 @@ function mayView(visibility: Visibility, account: Account, viewer: Viewer): bool
     case 'admin':
       return true;
     case 'app':
-      // By default apps get only what the user made public (docs/wire-contracts.md#profile-visibility).
-      // (The 3LO grant that opens a user's own private PD to an app is a later feature.)
-      return false;
+      // By default apps get only what the user made public; the user's own grant with
+      // read:account opens their own fields to that app (docs/wire-contracts.md#profile-visibility).
+      return grantOpens(viewer.grant, account);
     case 'account':
       if (viewer.accountId === account.accountId) return true;
       return (
@@ -43,6 +54,25 @@ function mayView(visibility: Visibility, account: Account, viewer: Viewer): bool
         viewer.organizationId === account.profile.organizationId
       );
   }
+}
+
+function grantOpens(grant: { accountId: string; scopes: ReadonlySet<string> } | undefined, account: Account) {
+  return grant !== undefined && grant.accountId === account.accountId && grant.scopes.has(READ_ACCOUNT_SCOPE);
+}
+
+/**
+ * The fields of `account`, with a value, that an app sees only because of the account's grant
+ * to it (its private and organization fields, with read:account): what a grant discloses, for
+ * the audit log, the consent screen and the person's list of connected apps.
+ */
+export function fieldsOpenedByGrant(account: Account, scopes: ReadonlySet<string>): VisibilityField[] {
+  if (!account.active || !scopes.has(READ_ACCOUNT_SCOPE)) return [];
+  const keys = Object.keys(FIELD_OF) as (keyof typeof FIELD_OF)[];
+  return VISIBILITY_FIELDS.filter(
+    (field) =>
+      account.visibility[field] !== 'public' &&
+      keys.some((key) => FIELD_OF[key] === field && account.profile[key] !== null),
+  );
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Account } from '../directory/account.model.js';
 import { type Viewer, visibleProfile } from '../directory/visibility.model.js';
-import type { User } from './user.schemas.js';
+import type { Me, User } from './user.schemas.js';
 
 /** What a closed account shows instead of its (erased) profile (docs/wire-contracts.md#closed-accounts). */
 export const FORMER_USER = 'Former user';
@@ -42,4 +42,27 @@ export function toUser(account: Account, viewer: Viewer, baseUrl: string): User 
   if (visible.timeZone !== undefined) user.timeZone = visible.timeZone;
   if (visible.locale !== undefined) user.locale = visible.locale;
   return user;
+}
+
+/** The `/me` object for the granting person, built only from what the visibility rule lets through. */
+export function toMe(account: Account, viewer: Viewer, baseUrl: string): Me {
+  const visible = visibleProfile(account, viewer);
+  const extended: Me['extended_profile'] = {};
+  if (visible.jobTitle !== undefined) extended.job_title = visible.jobTitle;
+  if (visible.organizationId !== undefined) extended.organization = visible.organizationId;
+  if (visible.department !== undefined) extended.department = visible.department;
+  if (visible.location !== undefined) extended.location = visible.location;
+  const me: Me = {
+    account_type: account.accountType,
+    account_id: account.accountId,
+    name: visible.name ?? visible.nickname ?? NAMELESS_USER,
+    picture: visible.avatarUrl ?? defaultAvatarUrls(baseUrl)['48x48'],
+    account_status: 'active',
+    extended_profile: extended,
+  };
+  if (visible.email !== undefined) me.email = visible.email;
+  if (visible.nickname !== undefined) me.nickname = visible.nickname;
+  if (visible.timeZone !== undefined) me.zoneinfo = visible.timeZone;
+  if (visible.locale !== undefined) me.locale = visible.locale;
+  return me;
 }

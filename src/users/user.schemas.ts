@@ -107,3 +107,33 @@ export const UnrestrictedEmail = Type.Object(
   { additionalProperties: false },
 );
 export type UnrestrictedEmail = Static<typeof UnrestrictedEmail>;
+
+/**
+ * `GET /me`: the person who granted the token, under the documented field names (snake_case,
+ * as the platform's profile endpoint). Fields hidden from the app are absent; with read:account
+ * the person's own private fields are present.
+ */
+export const Me = Type.Object(
+  {
+    account_type: Type.String({ description: 'atlassian (a person), app or customer.' }),
+    account_id: Type.String(),
+    email: Type.Optional(Type.String()),
+    name: Type.String({ description: 'Full name if visible, else the public name.' }),
+    picture: Type.String({ description: 'Avatar URL; a default avatar when hidden or unset.' }),
+    account_status: Type.Literal('active'),
+    nickname: Type.Optional(Type.String()),
+    zoneinfo: Type.Optional(Type.String()),
+    locale: Type.Optional(Type.String()),
+    extended_profile: Type.Object(
+      {
+        job_title: Type.Optional(Type.String()),
+        organization: Type.Optional(Type.String()),
+        department: Type.Optional(Type.String()),
+        location: Type.Optional(Type.String()),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { $id: 'Me', additionalProperties: false },
+);
+export type Me = Static<typeof Me>;

@@ -2,18 +2,27 @@ import type { AuditLog } from '../audit/audit.service.js';
 import type { AppPrincipal } from '../auth/principal.js';
 import type { Database } from '../db/dialect.js';
 import type { Account } from '../directory/account.model.js';
-import { listDisclosureInstallations, listMemberAccounts } from '../directory/directory-read.service.js';
+import {
+  findAccount,
+  listDisclosureInstallations,
+  listMemberAccounts,
+} from '../directory/directory-read.service.js';
 import type { EmailApiAllowList } from '../directory/email-api-allow-list.port.js';
-import type { Viewer } from '../directory/visibility.model.js';
+import { fieldsOpenedByGrant, type Viewer } from '../directory/visibility.model.js';
 import { AppError } from '../errors/app-error.js';
-import { toUser } from './user.mapper.js';
-import type { BulkUserQuery, UnrestrictedEmail, User, UserPage } from './user.schemas.js';
+import { toMe, toUser } from './user.mapper.js';
+import type { BulkUserQuery, Me, UnrestrictedEmail, User, UserPage } from './user.schemas.js';
 
 /**
  * Whatever the JWT's `sub` says, an app is an app: impersonation widens nothing
- * (docs/wire-contracts.md#profile-visibility).
+ * (docs/wire-contracts.md#profile-visibility). A token a person granted the app adds that
+ * grant, which opens that person's own fields and no one else's.
  */
-const APP_VIEWER: Viewer = { kind: 'app' };
+function viewerOf(app: AppPrincipal): Viewer {
+  return app.grant
+    ? { kind: 'app', grant: { accountId: app.grant.accountId, scopes: app.scopes } }
+    : { kind: 'app' };
+}
 
 const notFound = () => new AppError('NOT_FOUND', 'No such user', { field: 'accountId' });
 
@@ -38,7 +47,18 @@ export class UserService {
   async getUser(app: AppPrincipal, accountId: string, baseUrl: string): Promise<User> {
     const account = (await this.visibleAccounts(app, [accountId])).get(accountId);
     if (!account) throw notFound();
-    return toUser(account, APP_VIEWER, baseUrl);
+    await this.recordGrantDisclosure(app, [account], 'GET /rest/api/3/user');
+    return toUser(account, viewerOf(app), baseUrl);
+  }
+
+  /** The person who granted the token (docs/app-grants.md#get-me); 403 for any other token. */
+  async getMe(app: AppPrincipal, baseUrl: string): Promise<Me> {
+    if (!app.grant) throw new AppError('FORBIDDEN', 'GET /me needs a token a person granted the app');
+    const account = await findAccount(this.database.db, app.grant.accountId);
+    // Authentication checked the account is open; closed meanwhile, the grant ended with it.
+    if (!account?.active) throw new AppError('UNAUTHENTICATED', 'The grant has ended');
+    await this.recordGrantDisclosure(app, [account], 'GET /me');
+    return toMe(account, viewerOf(app), baseUrl);
   }
 
   /** Unknown and invisible ids are left out; the page runs over the found users in request order. */
@@ -46,9 +66,10 @@ export class UserService {
     const ids = [...new Set(query.accountId)];
     const found = await this.visibleAccounts(app, ids);
     const accounts = ids.flatMap((id) => found.get(id) ?? []);
-    const values = accounts
-      .slice(query.startAt, query.startAt + query.maxResults)
-      .map((account) => toUser(account, APP_VIEWER, baseUrl));
+    const page = accounts.slice(query.startAt, query.startAt + query.maxResults);
+    await this.recordGrantDisclosure(app, page, 'GET /rest/api/3/user/bulk');
+    const viewer = viewerOf(app);
+    const values = page.map((account) => toUser(account, viewer, baseUrl));
     return {
       startAt: query.startAt,
       maxResults: query.maxResults,
@@ -66,6 +87,34 @@ export class UserService {
 
   getEmails(app: AppPrincipal, accountIds: string[], endpoint: string): Promise<UnrestrictedEmail[]> {
     return this.disclose(app, [...new Set(accountIds)], endpoint);
+  }
+
+  /**
+   * A read of private fields through a person's grant is on record like an Email API
+   * disclosure: which app, whose account, which fields, through which grant; committed
+   * before the answer is sent.
+   */
+  private async recordGrantDisclosure(app: AppPrincipal, accounts: Account[], endpoint: string) {
+    const grant = app.grant;
+    if (!grant) return;
+    const granter = accounts.find((account) => account.accountId === grant.accountId);
+    const fields = granter ? fieldsOpenedByGrant(granter, app.scopes) : [];
+    if (fields.length === 0) return;
+    await this.audit.append([
+      {
+        actor: { type: 'app', id: app.appKey },
+        action: 'profile.disclosed',
+        appKey: app.appKey,
+        accountId: grant.accountId,
+        details: {
+          endpoint,
+          via: 'grant',
+          grantId: grant.grantId,
+          fields: fields.join(' '),
+          ...(app.oauthClientId ? { oauthClientId: app.oauthClientId } : {}),
+        },
+      },
+    ]);
   }
 
   /**

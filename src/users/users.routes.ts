@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { appOf } from '../auth/principal.js';
-import { READ_USER_SCOPE } from '../auth/scopes.js';
+import { READ_ME_SCOPE, READ_USER_SCOPE } from '../auth/scopes.js';
 import { validationError } from '../errors/app-error.js';
 import { errorResponses } from '../errors/error.schemas.js';
 import {
@@ -10,6 +10,7 @@ import {
   EmailQuery,
   expandAccountIds,
   MAX_BULK_IDS,
+  Me,
   UnrestrictedEmail,
   User,
   UserPage,
@@ -113,6 +114,21 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         accountIdsOf(request.query.accountId),
         'GET /rest/api/3/user/email/bulk',
       ),
+  );
+
+  app.get(
+    '/me',
+    {
+      config: { auth: { kind: 'app', scope: READ_ME_SCOPE, via: ['oauth'] } },
+      schema: {
+        tags: ['Users'],
+        summary: 'Returns the person who granted the token',
+        description:
+          'Only with a token a person granted the app (read:me; docs/app-grants.md). The fields that person made public; with read:account also their own private fields, email included. Reads of private fields are audited.',
+        response: { 200: Me },
+      },
+    },
+    async (request) => users.getMe(appOf(request), baseUrl()),
   );
 
   app.get(

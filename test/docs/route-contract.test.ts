@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_CLIENT_SCOPE_NAMES, APP_SCOPE_NAMES } from '../../src/auth/scopes.js';
+import { API_CLIENT_SCOPE_NAMES, APP_SCOPE_NAMES, USER_GRANT_SCOPE_NAMES } from '../../src/auth/scopes.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 
 /** The routes anyone may call: health, metrics, the OAuth token endpoint, the default avatar. */
@@ -67,7 +67,10 @@ describe('every route in the OpenAPI document', () => {
         for (const [scheme, scopes] of Object.entries(requirement)) {
           expect(['basic', 'connectJwt', 'oauth2', 'session'], name).toContain(scheme);
           // OAuth 2.0 scopes come from the catalogue; other schemes list none (OpenAPI 3.0).
-          if (scheme === 'oauth2') expect(APP_SCOPE_NAMES, name).toEqual(expect.arrayContaining(scopes));
+          if (scheme === 'oauth2')
+            expect([...APP_SCOPE_NAMES, ...USER_GRANT_SCOPE_NAMES], name).toEqual(
+              expect.arrayContaining(scopes),
+            );
           else expect(scopes, name).toEqual([]);
         }
         if (requirement.basic) expect(API_CLIENT_SCOPE_NAMES, name).toContain(op['x-custos-scope']);

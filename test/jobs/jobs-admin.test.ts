@@ -6,6 +6,7 @@ import { until } from '../helpers/wait.js';
 const SCHEDULED = [
   'audit.checkpoint',
   'consent.inbox-cleanup',
+  'grants.expired-cleanup',
   'jobs.cleanup',
   'reporting.overdue-reminders',
   'sessions.expired-cleanup',

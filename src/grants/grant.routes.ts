@@ -1,0 +1,69 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import Type from 'typebox';
+import { appOf } from '../auth/principal.js';
+import { READ_ME_SCOPE } from '../auth/scopes.js';
+import { GRANT_ROUTES, type GrantService } from './grant.service.js';
+
+const open = { auth: { kind: 'public' } } as const;
+// The protocol endpoints answer in their RFCs' own shapes, from the authorization server;
+// docs/app-grants.md documents them.
+const hidden = { hide: true };
+
+const AccessibleResource = Type.Object(
+  {
+    id: Type.String(),
+    url: Type.String(),
+    name: Type.String(),
+    scopes: Type.Array(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * The authorization server's endpoints (docs/app-grants.md): authorization (a browser
+ * navigation that ends on Custos's sign-in and consent pages), revocation (RFC 7009),
+ * introspection (RFC 7662), the JWKS and discovery. The token endpoint is auth's
+ * `POST /oauth/token`, which hands these grants over.
+ */
+export const grantRoutes: FastifyPluginAsyncTypebox<{ grants: GrantService }> = async (app, { grants }) => {
+  // Only here: revocation and introspection take form bodies (RFC 7009 §2.1, RFC 7662 §2.1).
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_request, body, done) => done(null, body),
+  );
+  const delegate = async (request: FastifyRequest, reply: FastifyReply) => {
+    reply.hijack();
+    // The stream has been read: the server takes the body from the request instead.
+    if (request.body !== undefined) Object.assign(request.raw, { body: request.body });
+    await grants.handle(request.raw, reply.raw);
+    return reply;
+  };
+  for (const url of [
+    GRANT_ROUTES.authorization,
+    `${GRANT_ROUTES.authorization}/:uid`,
+    GRANT_ROUTES.jwks,
+    GRANT_ROUTES.discovery,
+  ]) {
+    app.get(url, { config: open, schema: hidden }, delegate);
+  }
+  for (const url of [GRANT_ROUTES.revocation, GRANT_ROUTES.introspection]) {
+    app.post(url, { config: open, schema: hidden }, delegate);
+  }
+
+  app.get(
+    '/oauth/token/accessible-resources',
+    {
+      config: { auth: { kind: 'app', scope: READ_ME_SCOPE, via: ['oauth'] } },
+      schema: {
+        tags: ['Authentication'],
+        summary: 'Lists the sites a granted token reaches',
+        description:
+          'For a token a person granted the app (read:me): the sites the app is installed on, with the scopes of the token.',
+        response: { 200: Type.Array(AccessibleResource) },
+      },
+    },
+    async (request) => grants.accessibleResources(appOf(request)),
+  );
+};

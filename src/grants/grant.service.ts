@@ -1,0 +1,378 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type Provider from 'oidc-provider';
+import type { AuditActor, AuditLog } from '../audit/audit.service.js';
+import { type AppPrincipal, oauthAppPrincipal } from '../auth/principal.js';
+import { USER_GRANT_SCOPE_NAMES } from '../auth/scopes.js';
+import type { UserGrants } from '../auth/user-grants.port.js';
+import type { SecretBox } from '../crypto/secret-box.js';
+import { deriveKey } from '../crypto/secret-box.js';
+import type { Database } from '../db/dialect.js';
+import {
+  findAccount,
+  findGrantClient,
+  type GrantClient,
+  listInstalledSiteIds,
+  listSites,
+} from '../directory/directory-read.service.js';
+import { fieldsOpenedByGrant } from '../directory/visibility.model.js';
+import { AppError } from '../errors/app-error.js';
+import { describeScope, FIELD_LABELS, grantScopes } from './grant.model.js';
+import * as repo from './grant.repository.js';
+import { GRANT_ROUTES } from './grant-routes.js';
+import { adapterFactory } from './provider-adapter.js';
+import { loadSigningKeys, rotateSigningKey } from './signing-keys.js';
+
+const TOUCH_INTERVAL_MS = 60_000;
+
+type ProviderCallback = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
+
+export interface ScopeView {
+  name: string;
+  description: string;
+  /** Asked for now and not granted before: a re-consent. */
+  isNew: boolean;
+}
+
+export interface ConsentView {
+  uid: string;
+  appName: string;
+  vendor: string;
+  privacyPolicyUrl: string | null;
+  scopes: ScopeView[];
+  /** Private fields of the person's profile that the grant would open to the app. */
+  openedFields: string[];
+  /** The person granted this app before: this asks for more. */
+  reconsent: boolean;
+  /** Where the app gets the answer: the consent form's CSP must allow the redirect there. */
+  redirectOrigin: string;
+}
+
+export interface ConnectedApp {
+  grantId: string;
+  appName: string;
+  vendor: string;
+  privacyPolicyUrl: string | null;
+  scopes: { name: string; description: string }[];
+  openedFields: string[];
+  grantedAt: string;
+  lastUsedAt: string | null;
+}
+
+export type InteractionStep = { redirect: string } | { consent: ConsentView };
+
+export interface GrantOptions {
+  issuer: string;
+  masterKey: Buffer;
+  accessTokenTtlSeconds: number;
+  trustProxy: boolean;
+  now?: () => Date;
+}
+
+/**
+ * People's grants to apps (OAuth 2.0 authorization code, "3LO", docs/app-grants.md): the
+ * authorization server and what Custos keeps around it — the consent a person gives on
+ * Custos's own page, their list of connected apps, removing one, and what a granted token
+ * opens on each call (the auth port UserGrants).
+ */
+export class GrantService implements UserGrants {
+  private server?: Promise<{ provider: Provider; callback: ProviderCallback }>;
+
+  constructor(
+    private readonly database: Database,
+    private readonly audit: AuditLog,
+    private readonly secrets: SecretBox,
+    private readonly options: GrantOptions,
+    private readonly now: () => Date = options.now ?? (() => new Date()),
+  ) {}
+
+  /**
+   * The authorization server, built on first use: operator commands that never serve a
+   * request load neither the protocol library nor the signing keys. `serve` builds it
+   * before listening (server.ts), so a key that does not decrypt stops it there.
+   */
+  ready(): Promise<{ provider: Provider; callback: ProviderCallback }> {
+    this.server ??= this.build();
+    return this.server;
+  }
+
+  private async build() {
+    const { createAuthorizationServer } = await import('./authorization-server.js');
+    const { database, options, now } = this;
+    const provider = createAuthorizationServer({
+      issuer: options.issuer,
+      keys: await loadSigningKeys(database, this.secrets, now()),
+      cookieKeys: [deriveKey(options.masterKey, 'oauth-cookies').toString('base64url')],
+      adapter: adapterFactory(database, (clientId) => clientMetadata(database, clientId), now),
+      isActiveAccount: async (accountId) => (await findAccount(database.db, accountId))?.active === true,
+      accessTokenTtlSeconds: options.accessTokenTtlSeconds,
+      trustProxy: options.trustProxy,
+    });
+    return { provider, callback: provider.callback() };
+  }
+
+  private async provider(): Promise<Provider> {
+    return (await this.ready()).provider;
+  }
+
+  /** Hands a request to the authorization server (its endpoints: authorize, token, revoke, introspect, JWKS). */
+  async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    await (await this.ready()).callback(request, response);
+  }
+
+  /** A token request for the authorization_code or refresh_token grant, its body already parsed. */
+  exchange(request: IncomingMessage, response: ServerResponse, body: Record<string, unknown>): Promise<void> {
+    // The server reads a parsed body from the request when the stream has been read already.
+    Object.assign(request, { body });
+    request.headers['content-type'] = 'application/x-www-form-urlencoded';
+    return this.handle(request, response);
+  }
+
+  /**
+   * The app behind a token a person granted, or undefined when it is not one or no longer
+   * works: the token, its grant, the client, an installation of the app and the person's
+   * open account are all checked on every call.
+   */
+  async authenticate(token: string): Promise<AppPrincipal | undefined> {
+    const accessToken = await (await this.provider()).AccessToken.find(token);
+    if (!accessToken || accessToken.isExpired || !accessToken.grantId) return undefined;
+    const grant = await (await this.provider()).Grant.find(accessToken.grantId);
+    if (
+      !grant ||
+      grant.isExpired ||
+      grant.accountId !== accessToken.accountId ||
+      grant.clientId !== accessToken.clientId
+    )
+      return undefined;
+    const client = await findGrantClient(this.database.db, accessToken.clientId);
+    if (!client || client.redirectUris.length === 0) return undefined;
+    const siteIds = await listInstalledSiteIds(this.database.db, client.appKey);
+    if (siteIds.length === 0) return undefined;
+    const account = await findAccount(this.database.db, accessToken.accountId);
+    if (!account?.active) return undefined;
+    const allowed = new Set<string>([...USER_GRANT_SCOPE_NAMES, ...client.scopes]);
+    const scopes = (accessToken.scope ?? '').split(' ').filter((s) => allowed.has(s));
+    const at = this.now();
+    await repo.touchGrant(
+      this.database.db,
+      grant.jti,
+      at.toISOString(),
+      new Date(at.getTime() - TOUCH_INTERVAL_MS).toISOString(),
+    );
+    return oauthAppPrincipal(client, siteIds, scopes, {
+      accountId: accessToken.accountId,
+      grantId: grant.jti,
+    });
+  }
+
+  /**
+   * The next step of an authorization for the signed-in person: the server's own sign-in step
+   * is answered from the Custos session (and a different person than the one the server
+   * remembers signs in again), then the consent page.
+   */
+  async interaction(
+    request: IncomingMessage,
+    response: ServerResponse,
+    accountId: string,
+  ): Promise<InteractionStep> {
+    const details = await this.details(request, response);
+    if (details.prompt.name === 'login' || details.session?.accountId !== accountId) {
+      const redirect = await (await this.provider()).interactionResult(
+        request,
+        response,
+        { login: { accountId } },
+        { mergeWithLastSubmission: false },
+      );
+      return { redirect };
+    }
+    const clientId = details.params.client_id ?? '';
+    const client = await findGrantClient(this.database.db, clientId);
+    const account = await findAccount(this.database.db, accountId);
+    if (!client || !account) throw new AppError('NOT_FOUND', 'This authorization request is no longer valid');
+    const requested = (details.params.scope ?? '').split(' ').filter((s) => s !== '' && s !== 'openid');
+    const existing = await this.existingGrant(accountId, clientId);
+    const granted = new Set(existing ? grantScopes(existing.payload) : []);
+    const opened = fieldsOpenedByGrant(account, new Set(requested));
+    return {
+      consent: {
+        uid: details.uid,
+        appName: client.appName,
+        vendor: client.vendor,
+        privacyPolicyUrl: client.privacyPolicyUrl,
+        scopes: requested.map((name) => ({
+          name,
+          description: describeScope(name),
+          isNew: !granted.has(name),
+        })),
+        openedFields: opened.map((field) => FIELD_LABELS[field]),
+        reconsent: existing !== undefined,
+        redirectOrigin: new URL(details.params.redirect_uri ?? '').origin,
+      },
+    };
+  }
+
+  /**
+   * The person's answer on the consent page. Allowing adds the requested scopes to their
+   * grant to this app (one grant per person and app, so a re-consent widens it), audited;
+   * denying sends the app `access_denied`. Returns where the browser goes next.
+   */
+  async decide(
+    request: IncomingMessage,
+    response: ServerResponse,
+    accountId: string,
+    allow: boolean,
+  ): Promise<string> {
+    const details = await this.details(request, response);
+    if (details.session?.accountId !== accountId || details.prompt.name !== 'consent')
+      throw new AppError('FORBIDDEN', 'This authorization request belongs to another sign-in');
+    if (!allow) {
+      return (await this.provider()).interactionResult(
+        request,
+        response,
+        { error: 'access_denied', error_description: 'The person did not allow access' },
+        { mergeWithLastSubmission: false },
+      );
+    }
+    const clientId = details.params.client_id ?? '';
+    const client = await findGrantClient(this.database.db, clientId);
+    if (!client) throw new AppError('NOT_FOUND', 'This app can no longer ask for access');
+    const existing = details.grantId ?? (await this.existingGrant(accountId, clientId))?.id;
+    const grant =
+      (existing && (await (await this.provider()).Grant.find(existing))) ||
+      new (await this.provider()).Grant({ accountId, clientId });
+    const requested = (details.params.scope ?? '').split(' ').filter(Boolean);
+    grant.addOIDCScope(requested.join(' '));
+    const grantId = await grant.save();
+    await this.audit.append([
+      {
+        actor: { type: 'account', id: accountId },
+        action: 'grant.given',
+        appKey: client.appKey,
+        accountId,
+        details: { grantId, clientId, scopes: requested.join(' ') },
+      },
+    ]);
+    return (await this.provider()).interactionResult(
+      request,
+      response,
+      { consent: { grantId } },
+      { mergeWithLastSubmission: true },
+    );
+  }
+
+  /** The apps the person granted access, with what each can read because of it. */
+  async listConnectedApps(accountId: string): Promise<ConnectedApp[]> {
+    const rows = await repo.listAccountGrants(this.database.db, accountId, this.now().toISOString());
+    const account = await findAccount(this.database.db, accountId);
+    const clients = new Map<string, GrantClient | undefined>();
+    const apps: ConnectedApp[] = [];
+    for (const row of rows) {
+      const clientId = row.client_id ?? '';
+      if (!clients.has(clientId)) clients.set(clientId, await findGrantClient(this.database.db, clientId));
+      const client = clients.get(clientId);
+      if (!client) continue;
+      const scopes = grantScopes(row.payload);
+      const opened = account ? fieldsOpenedByGrant(account, new Set(scopes)) : [];
+      apps.push({
+        grantId: row.id,
+        appName: client.appName,
+        vendor: client.vendor,
+        privacyPolicyUrl: client.privacyPolicyUrl,
+        scopes: scopes.map((name) => ({ name, description: describeScope(name) })),
+        openedFields: opened.map((field) => FIELD_LABELS[field]),
+        grantedAt: row.created_at,
+        lastUsedAt: row.last_used_at,
+      });
+    }
+    return apps;
+  }
+
+  /**
+   * Removes the person's grant: the grant and every access and refresh token issued under it
+   * are deleted in one transaction with the audit entry, so the app's next call is refused.
+   * Nothing else changes (their other grants, their sessions). An unknown id, or one of
+   * someone else's grants, is 404.
+   */
+  async removeGrant(accountId: string, grantId: string, actor: AuditActor): Promise<void> {
+    const mine = (await repo.listAccountGrants(this.database.db, accountId, this.now().toISOString())).find(
+      (row) => row.id === grantId,
+    );
+    if (!mine) throw new AppError('NOT_FOUND', 'No such connected app', { field: 'grantId' });
+    const client = mine.client_id ? await findGrantClient(this.database.db, mine.client_id) : undefined;
+    await this.database.writeTransaction(async (trx) => {
+      const removed = await repo.deleteGrantRecords(trx, grantId);
+      await this.audit.appendWithin(trx, [
+        {
+          actor,
+          action: 'grant.removed',
+          appKey: client?.appKey,
+          accountId,
+          details: { grantId, clientId: mine.client_id, records: removed },
+        },
+      ]);
+    });
+  }
+
+  /** The sites a granted token reaches: the sites its app is installed on. */
+  async accessibleResources(
+    app: AppPrincipal,
+  ): Promise<{ id: string; url: string; name: string; scopes: string[] }[]> {
+    const sites = await listSites(this.database.db, app.siteIds);
+    return sites.map((site) => ({ id: site.id, url: site.url, name: site.id, scopes: [...app.scopes] }));
+  }
+
+  /**
+   * A new signing key, used from the next start of the server; the previous one stays
+   * published for what it signed, older ones are retired. Audited.
+   */
+  async rotateSigningKey(actor: AuditActor): Promise<{ kid: string; retired: string[] }> {
+    const rotated = await rotateSigningKey(this.database, this.secrets, this.now());
+    await this.audit.append([
+      {
+        actor,
+        action: 'grant.signing-key-rotated',
+        details: { kid: rotated.kid, retired: rotated.retired.join(' ') },
+      },
+    ]);
+    return rotated;
+  }
+
+  /** Deletes up to `limit` expired records (codes, tokens, interactions, grants); returns how many. */
+  deleteExpired(limit: number): Promise<number> {
+    return this.database.writeTransaction((trx) =>
+      repo.deleteExpiredRecords(trx, this.now().toISOString(), limit),
+    );
+  }
+
+  private async details(request: IncomingMessage, response: ServerResponse) {
+    try {
+      return await (await this.provider()).interactionDetails(request, response);
+    } catch {
+      throw new AppError(
+        'NOT_FOUND',
+        'This authorization request has expired: go back to the app and start again',
+      );
+    }
+  }
+
+  private existingGrant(accountId: string, clientId: string) {
+    return repo
+      .listAccountGrants(this.database.db, accountId, this.now().toISOString())
+      .then((rows) => rows.find((row) => row.client_id === clientId));
+  }
+}
+
+/** The directory's OAuth client as the authorization server's client record; none without redirect URIs. */
+async function clientMetadata(database: Database, clientId: string) {
+  const client = await findGrantClient(database.db, clientId);
+  if (!client || client.redirectUris.length === 0) return undefined;
+  return {
+    client_id: client.clientId,
+    // The scrypt hash: authorization-server.ts checks presented secrets against it.
+    client_secret: client.secretHash,
+    client_name: client.appName,
+    redirect_uris: client.redirectUris,
+    scope: [...new Set(['openid', ...USER_GRANT_SCOPE_NAMES, ...client.scopes])].join(' '),
+  };
+}
+
+export { GRANT_ROUTES };

@@ -1,0 +1,241 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_OPERATOR } from '../helpers/app.js';
+import { type ServedApp, serveTestApp } from '../helpers/browser.js';
+import {
+  ACTIVE_ID,
+  ADA,
+  exampleDirectory,
+  getWithBearer,
+  importExample,
+  oauthToken,
+  SECRETS,
+} from '../helpers/directory.js';
+import { WebClient } from '../helpers/web.js';
+
+/**
+ * The rules around user grants (docs/app-grants.md), the flow driven without a browser: the
+ * pages through a cookie-keeping client, the token endpoint as an app calls it.
+ */
+const REDIRECT = 'https://timesheets.vendor.test/oauth/callback';
+const FULL = 'read:me read:account read:user offline_access';
+
+let t: ServedApp;
+
+function directory() {
+  const file = exampleDirectory();
+  for (const app of file.apps ?? []) {
+    if (app.key === 'com.vendor.timesheets' && app.oauth) app.oauth.redirectUris = [REDIRECT];
+    if (app.key === 'com.vendor.mailer' && app.oauth)
+      app.oauth.redirectUris = ['https://mailer.vendor.test/cb'];
+  }
+  return file;
+}
+
+function pkce() {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+function authorizeUrl(params: Record<string, string>) {
+  return `/authorize?${new URLSearchParams({
+    audience: 'api.atlassian.com',
+    client_id: 'timesheets',
+    redirect_uri: REDIRECT,
+    response_type: 'code',
+    prompt: 'consent',
+    state: 'st-1',
+    ...params,
+  })}`;
+}
+
+const pathOf = (location: unknown) => {
+  const url = new URL(String(location), t.baseUrl);
+  return url.origin === t.baseUrl ? `${url.pathname}${url.search}` : url.href;
+};
+
+/** Follows same-site redirects until the consent page or the app's redirect URI. */
+async function follow(browser: WebClient, start: string) {
+  let res = await browser.get(start);
+  for (let hops = 0; hops < 6 && res.statusCode >= 300 && res.statusCode < 400; hops++) {
+    const next = pathOf(res.headers.location);
+    if (next.startsWith('https://')) return { res, callback: new URL(next) };
+    res = await browser.get(next);
+  }
+  return { res, callback: undefined };
+}
+
+/** A person grants Timesheets `scope`, answering the consent page; returns the token answer. */
+async function grant(accountId: string, scope = FULL) {
+  const browser = new WebClient(t, { 'sec-fetch-site': 'same-origin' });
+  await browser.signIn(accountId);
+  const { verifier, challenge } = pkce();
+  const consent = await follow(
+    browser,
+    authorizeUrl({ scope, code_challenge: challenge, code_challenge_method: 'S256' }),
+  );
+  expect(consent.res.statusCode).toBe(200);
+  const action = /<form method="post" action="([^"]+)"/.exec(consent.res.body)?.[1] as string;
+  const decided = await browser.post(action, { decision: 'allow' });
+  expect(decided.statusCode).toBe(303);
+  const { callback } = await follow(browser, pathOf(decided.headers.location));
+  const code = callback?.searchParams.get('code');
+  expect(code).toBeTruthy();
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/oauth/token',
+    payload: {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: REDIRECT,
+      code_verifier: verifier,
+      client_id: 'timesheets',
+      client_secret: SECRETS.timesheetsClient,
+    },
+  });
+  expect(res.statusCode).toBe(200);
+  return {
+    tokens: res.json() as { access_token: string; refresh_token?: string; scope: string },
+    page: consent.res.body,
+  };
+}
+
+function clientPost(url: string, form: Record<string, string>) {
+  return t.app.inject({
+    method: 'POST',
+    url,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({
+      client_id: 'timesheets',
+      client_secret: SECRETS.timesheetsClient,
+      ...form,
+    }).toString(),
+  });
+}
+
+beforeAll(async () => {
+  t = await serveTestApp();
+  await importExample(t, directory());
+});
+afterAll(() => t?.close());
+
+describe('user grants: the rules', () => {
+  it('sends the browser nowhere for a redirect URI that is not registered exactly', async () => {
+    const browser = new WebClient(t);
+    await browser.signIn(ADA);
+    for (const redirect of [`${REDIRECT}/`, `${REDIRECT}?x=1`, 'https://evil.test/oauth/callback']) {
+      const res = await browser.get(authorizeUrl({ redirect_uri: redirect, ...pkceParams() }));
+      expect(res.statusCode).toBe(400);
+      expect(res.headers.location).toBeUndefined();
+    }
+  });
+
+  it('refuses the plain PKCE method', async () => {
+    const browser = new WebClient(t);
+    await browser.signIn(ADA);
+    const res = await browser.get(
+      authorizeUrl({ scope: 'read:me', code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' }),
+    );
+    // The redirect URI is registered, so the app hears of the error (RFC 6749 §4.1.2.1).
+    const location = new URL(String(res.headers.location));
+    expect(`${location.origin}${location.pathname}`).toBe(REDIRECT);
+    expect(location.searchParams.get('error')).toBe('invalid_request');
+  });
+
+  it('asks again, marking what is new, when the app asks for more than was granted', async () => {
+    const first = await grant(ACTIVE_ID, 'read:me');
+    expect(first.tokens.scope).toBe('read:me');
+    expect(first.tokens.refresh_token).toBeUndefined();
+    // Read:me alone opens nothing private: Grace's name stays hidden.
+    const me = (await getWithBearer(t, first.tokens.access_token, '/me')).json();
+    expect(me).toMatchObject({ account_id: ACTIVE_ID, name: 'grace' });
+    expect(me.email).toBeUndefined();
+    const second = await grant(ACTIVE_ID, 'read:me read:account');
+    expect(second.page).toContain('asks for more access');
+    expect(second.page).toContain('(new)');
+    const wider = (await getWithBearer(t, second.tokens.access_token, '/me')).json();
+    expect(wider).toMatchObject({ email: 'grace@acme.test', name: 'Grace Hopper' });
+    // One grant per person and app: the list shows Timesheets once.
+    expect(await t.ctx.grants.listConnectedApps(ACTIVE_ID)).toHaveLength(1);
+  });
+
+  it('revokes one token by RFC 7009, leaving the grant and its other tokens', async () => {
+    const { tokens } = await grant(ADA);
+    const other = await clientPost('/oauth/token', {
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refresh_token as string,
+    });
+    expect(other.statusCode).toBe(200);
+    const next = other.json() as { access_token: string };
+    expect((await clientPost('/oauth/revoke', { token: tokens.access_token })).statusCode).toBe(200);
+    expect((await getWithBearer(t, tokens.access_token, '/me')).statusCode).toBe(401);
+    expect((await getWithBearer(t, next.access_token, '/me')).statusCode).toBe(200);
+    const introspected = await clientPost('/oauth/introspect', { token: next.access_token });
+    expect(introspected.json()).toMatchObject({ active: true, client_id: 'timesheets', sub: ADA });
+    // Another app may not introspect Timesheets' tokens.
+    const foreign = await t.app.inject({
+      method: 'POST',
+      url: '/oauth/introspect',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({
+        client_id: 'mailer',
+        client_secret: SECRETS.mailerClient,
+        token: next.access_token,
+      }).toString(),
+    });
+    expect(foreign.json()).toEqual({ active: false });
+  });
+
+  it('refuses a wrong client secret on the code exchange, and a client-credentials token on /me', async () => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/oauth/token',
+      payload: {
+        grant_type: 'refresh_token',
+        refresh_token: 'x',
+        client_id: 'timesheets',
+        client_secret: 'wrong',
+      },
+    });
+    expect(res.statusCode).toBe(401);
+    expect(res.json().error).toBe('invalid_client');
+    const appToken = await oauthToken(t, 'timesheets', SECRETS.timesheetsClient);
+    expect((await getWithBearer(t, appToken, '/me')).statusCode).toBe(403);
+    // Failed client authentications count against the same budget as client credentials'.
+    const guess = () =>
+      t.app.inject({
+        method: 'POST',
+        url: '/oauth/token',
+        payload: {
+          grant_type: 'authorization_code',
+          code: 'x',
+          client_id: 'guessed',
+          client_secret: 'wrong',
+        },
+      });
+    for (let i = 0; i < t.ctx.config.authFailureLimit; i++) expect((await guess()).statusCode).toBe(401);
+    const limited = await guess();
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().error).toBe('slow_down');
+    expect(limited.headers['retry-after']).toBeDefined();
+  });
+
+  it('ends with the account closed and with the app uninstalled everywhere', async () => {
+    const { tokens } = await grant(ACTIVE_ID);
+    expect((await getWithBearer(t, tokens.access_token, '/me')).statusCode).toBe(200);
+    await t.ctx.directory.uninstall('ts-acme-1', TEST_OPERATOR);
+    // Still installed on globex-prod: the token works there.
+    expect((await getWithBearer(t, tokens.access_token, '/me')).statusCode).toBe(200);
+    const sites = (await getWithBearer(t, tokens.access_token, '/oauth/token/accessible-resources')).json();
+    expect(sites.map((s: { id: string }) => s.id)).toEqual(['globex-prod']);
+    await t.ctx.directory.closeAccount(ACTIVE_ID, TEST_OPERATOR);
+    expect((await getWithBearer(t, tokens.access_token, '/me')).statusCode).toBe(401);
+    const ada = await grant(ADA);
+    await t.ctx.directory.uninstall('ts-globex-1', TEST_OPERATOR);
+    expect((await getWithBearer(t, ada.tokens.access_token, '/me')).statusCode).toBe(401);
+  });
+});
+
+function pkceParams() {
+  return { scope: 'read:me', code_challenge: pkce().challenge, code_challenge_method: 'S256' };
+}
