@@ -13,6 +13,7 @@ import { consentRoutes } from './consent/consent.routes.js';
 import { noticeRoutes } from './consent/notice.routes.js';
 import type { Context } from './context.js';
 import { adminDirectoryRoutes } from './directory/admin.routes.js';
+import { dsrRoutes } from './dsr/dsr.routes.js';
 import { validationError } from './errors/app-error.js';
 import { errorHandlerPlugin, frameworkErrors } from './errors/error-handler.js';
 import { jobRoutes } from './jobs/jobs.routes.js';
@@ -161,6 +162,7 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(jobRoutes, { jobs: ctx.jobs });
   await app.register(reportingRoutes, reportingOptions(ctx));
   await app.register(complianceRoutes, { compliance: ctx.compliance });
+  await app.register(dsrRoutes, { dsr: ctx.dsr, partMaxBytes: ctx.config.dsrPartMaxBytes });
 
   // Pages for people, in one encapsulated context: form bodies, cookies, views, CSRF and the
   // CSP apply there only, and the JSON APIs above keep answering 415 to anything but JSON.

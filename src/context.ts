@@ -27,6 +27,9 @@ import { AppWebhookService } from './directory/app-webhook.service.js';
 import { DirectoryService } from './directory/directory.service.js';
 import { DirectoryImporter } from './directory/import.service.js';
 import { AppWebhookEndpoints } from './directory/webhook-endpoints.js';
+import { dsrJobs } from './dsr/dsr.jobs.js';
+import { DsrService } from './dsr/dsr.service.js';
+import { loadDsrCalendar } from './dsr/dsr-calendar.js';
 import { openGeoIp } from './geo/geoip.js';
 import type { CleanupSettings } from './jobs/cleanup.js';
 import { dailyAt, every, type JobDefinition } from './jobs/job.model.js';
@@ -96,6 +99,8 @@ export interface Context {
   mailer: Mailer;
   /** Binds the pages' CSRF tokens to the session (src/web). */
   csrfKey: Buffer;
+  /** Data-subject requests: filing, deadlines, the workflow and its steps. */
+  dsr: DsrService;
   /** Shared rate-limit and failed sign-in counters when several processes run (CUSTOS_REDIS_URL). */
   redis: Redis | undefined;
   close(): Promise<void>;
@@ -178,11 +183,18 @@ export async function createContext(config: Config, options: ContextOptions = {}
       { idleMs: config.sessionIdleMs, absoluteMs: config.sessionMaxMs },
       options.now,
     );
+    const dsrCalendar = loadDsrCalendar(config.dsrCalendarFile);
+    // Built below, once the services it calls exist; its jobs only run after that.
+    let dsr: DsrService | undefined;
     const jobDefinitions = defineJobs(config, database, {
       compliance,
       endpoints,
       auditCheckpoints,
       sessions,
+      dsr: () => {
+        if (!dsr) throw new Error('the DSR service is not built yet');
+        return dsr;
+      },
     });
     const runner = new JobRunner(
       database,
@@ -258,7 +270,31 @@ export async function createContext(config: Config, options: ContextOptions = {}
       allowPrivateWebhooks: config.allowPrivateWebhooks,
       onWebhooks: poke,
     });
-    const users = new UserService(database, audit, access);
+    dsr = new DsrService(
+      database,
+      {
+        audit,
+        directory,
+        consent,
+        compliance,
+        propagation: accountEvents,
+        sessions,
+        jobs,
+        mailer,
+      },
+      {
+        calendar: dsrCalendar,
+        erasureGraceMs: config.dsrErasureGraceMs,
+        appMs: config.dsrAppMs,
+        exportRetentionMs: config.dsrExportRetentionMs,
+        linkMs: config.dsrLinkMs,
+        linkKey: deriveKey(masterKey, 'dsr-export-link'),
+        publicUrl: () => config.publicUrl ?? `http://${config.host}:${config.port}`,
+      },
+      poke,
+    );
+    // The Email API refuses accounts whose processing is restricted (GDPR art. 18).
+    const users = new UserService(database, audit, access, dsr);
     const reporting = new ReportingService(database);
     const operators = new OperatorService(database, audit, directory);
     const people = new PersonAuthenticator(sessions, operators, sessionCookie(config.publicUrl).name);
@@ -293,6 +329,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       people,
       mailer,
       csrfKey: deriveKey(masterKey, 'csrf-token'),
+      dsr,
       redis,
       async close() {
         await inbox.drain();
@@ -321,6 +358,7 @@ function defineJobs(
     endpoints: AppWebhookEndpoints;
     auditCheckpoints: AuditCheckpoints;
     sessions: SessionService;
+    dsr: () => DsrService;
   },
 ): JobDefinition[] {
   const { compliance, endpoints } = services;
@@ -343,6 +381,8 @@ function defineJobs(
     ...reportingJobs(reminders, dailyAt(config.reportReminderAt)),
     ...jobRetentionJobs(database, cleanup, config.jobRetentionMs),
     ...sessionJobs(services.sessions, cleanup),
+    // Reminders and the attention list on the clean-up interval (hourly by default).
+    ...dsrJobs(database, services.dsr, cleanup.schedule, cleanup),
     // 0 minutes: checkpoints on demand only.
     ...auditJobs(
       services.auditCheckpoints,

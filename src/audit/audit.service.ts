@@ -12,6 +12,8 @@ const CHAIN_LOCK = 'custos:audit-chain';
 export type AuditAction =
   | 'email.disclosed'
   | 'account.closed'
+  | 'account.rectified'
+  | `dsr.${string}`
   | 'installation.uninstalled'
   | 'app.webhook-secret-rotated'
   | 'directory.imported'
