@@ -14,6 +14,8 @@ import { noticeRoutes } from './consent/notice.routes.js';
 import type { Context } from './context.js';
 import { adminDirectoryRoutes } from './directory/admin.routes.js';
 import { dsrRoutes } from './dsr/dsr.routes.js';
+import { dsrConsoleRoutes } from './dsr/dsr-console.routes.js';
+import { dsrPrivacyRoutes } from './dsr/dsr-privacy.routes.js';
 import { validationError } from './errors/app-error.js';
 import { errorHandlerPlugin, frameworkErrors } from './errors/error-handler.js';
 import { jobRoutes } from './jobs/jobs.routes.js';
@@ -174,6 +176,8 @@ export async function buildApp(ctx: Context): Promise<App> {
     });
     await web.register(assetRoutes);
     await web.register(signOutRoutes, { sessions: ctx.sessions, publicUrl: ctx.config.publicUrl });
+    await web.register(dsrConsoleRoutes, { dsr: ctx.dsr });
+    await web.register(dsrPrivacyRoutes, { dsr: ctx.dsr });
   });
 
   return app;
