@@ -51,6 +51,7 @@ export const dsrConsoleRoutes: FastifyPluginAsyncTypebox<{ dsr: DsrService }> = 
         title: `Request ${detail.id}`,
         r: detail,
         canManage: permissions.has('dsr:manage'),
+        restrictionActive: (await dsr.standing(detail.accountId)).restricted,
         h: pageHelpers,
       });
     },
