@@ -102,7 +102,7 @@ export class ConsentService {
     const choice = email ? await repo.findChoice(this.database.db, email, GMOI_KEY) : undefined;
     // GDPR art. 21(3): after an objection to direct marketing the data is no longer used for
     // it, whatever a later grant says, until the person lifts the objection themselves
-    // (docs/legal-rules.md#objection-to-direct-marketing).
+    // (docs/legal-rules.md#art-21-objection-to-direct-marketing).
     const suppressed = email !== undefined && (await repo.isSuppressed(this.database.db, email));
     return {
       locale,

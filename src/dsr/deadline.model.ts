@@ -1,7 +1,7 @@
 /**
  * When a data-subject request must be answered: pure calendar arithmetic over UTC dates
  * (`YYYY-MM-DD`), no clock and no database, so every rule is a row in a table-driven test.
- * The rules are described in docs/legal-rules.md#data-subject-request-deadlines.
+ * The rules are described in docs/legal-rules.md#art-123-time-limit-for-answering-a-request.
  */
 
 export const REGIMES = ['gdpr', 'ccpa'] as const;

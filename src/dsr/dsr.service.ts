@@ -250,7 +250,7 @@ export class DsrService implements AccountRestrictions {
 
   // ── operator actions ──────────────────────────────────────────────────────────────────
 
-  /** An operator confirms who is asking: the GDPR clock starts now (docs/legal-rules.md#data-subject-request-deadlines). */
+  /** An operator confirms who is asking: the GDPR clock starts now (docs/legal-rules.md#art-123-time-limit-for-answering-a-request). */
   async verify(id: string, actor: AuditActor): Promise<DsrView> {
     await this.database.writeTransaction(async (trx) => {
       const row = await this.getRow(trx, id);

@@ -88,7 +88,7 @@ export class UserService {
       throw new AppError('EMAIL_API_NOT_APPROVED', 'This app is not approved for the Email API');
     const found = await this.visibleAccounts(app, accountIds);
     // GDPR art. 18: a restricted account's data is not processed, so not disclosed
-    // (docs/legal-rules.md#restriction-of-processing). Refused before anything is recorded.
+    // (docs/legal-rules.md#art-15-to-18-and-20-access-rectification-erasure-restriction-portability). Refused before anything is recorded.
     const restricted = await this.restrictions.listRestricted([...found.keys()]);
     if (restricted.size > 0) {
       const refused = [...restricted].map((accountId) => ({ accountId, restricted: true as const }));
