@@ -895,13 +895,15 @@ export class DsrService implements AccountRestrictions {
       })),
       grants: this.deps.grants ? await this.deps.grants.listGrants(row.account_id) : [],
       sessions: await this.deps.sessions.list(row.account_id),
-      requests: earlier.map((r) => ({
-        id: r.id,
-        type: r.type,
-        state: r.state,
-        receivedAt: r.received_at,
-        dueOn: r.due_on,
-      })),
+      requests: earlier
+        .filter((r) => r.id !== row.id)
+        .map((r) => ({
+          id: r.id,
+          type: r.type,
+          state: r.state,
+          receivedAt: r.received_at,
+          dueOn: r.due_on,
+        })),
       appParts: parts
         .filter((p) => p.answered_at !== null)
         .map((p) => ({

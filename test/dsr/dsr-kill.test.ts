@@ -13,7 +13,7 @@ import { until } from '../helpers/wait.js';
  * lease runs out, every request reaches its end, and no step is lost or made twice.
  */
 
-const PEOPLE = 30;
+const PEOPLE = 15;
 const TYPES: DsrType[] = ['access', 'objection', 'erasure'];
 const OPERATOR = { type: 'operator', id: 'test' } as const;
 /** The transitions each type makes, in order, after `filed` and `verified`. */
@@ -89,7 +89,8 @@ beforeAll(async () => {
       const filed = await ctx.dsr.file({ accountId, type, via: 'cli', signedIn: false }, OPERATOR);
       await ctx.dsr.verify(filed.id, OPERATOR);
     }
-});
+  // Forty-five requests filed and verified, each with its audit entries: slow on a busy machine.
+}, 180_000);
 
 afterAll(async () => {
   for (const child of workers)
@@ -105,7 +106,7 @@ describe('a worker killed with SIGKILL in the middle of requests’ steps', () =
   }, async () => {
     const total = PEOPLE * TYPES.length;
     const first = await startWorker();
-    await until(async () => (await progressed()) >= 5, {
+    await until(async () => (await progressed()) >= 3, {
       timeoutMs: 30_000,
       intervalMs: 2,
       message: 'steps to begin',
