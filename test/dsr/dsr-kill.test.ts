@@ -33,7 +33,7 @@ async function startWorker(): Promise<ChildProcess> {
   workers.push(child);
   let output = '';
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${output}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${output}`)), 60_000);
     child.stdout?.on('data', (d) => {
       output += d;
       if (output.includes('Custos worker running')) {
