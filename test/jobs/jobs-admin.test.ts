@@ -6,6 +6,8 @@ import { until } from '../helpers/wait.js';
 const SCHEDULED = [
   'audit.checkpoint',
   'consent.inbox-cleanup',
+  'dsr.export-cleanup',
+  'dsr.watch',
   'jobs.cleanup',
   'reporting.overdue-reminders',
   'sessions.expired-cleanup',
