@@ -14,6 +14,9 @@ import { noticeRoutes } from './consent/notice.routes.js';
 import { consoleRoutes } from './console/console.routes.js';
 import type { Context } from './context.js';
 import { adminDirectoryRoutes } from './directory/admin.routes.js';
+import { dsrRoutes } from './dsr/dsr.routes.js';
+import { dsrConsoleRoutes } from './dsr/dsr-console.routes.js';
+import { dsrPrivacyRoutes } from './dsr/dsr-privacy.routes.js';
 import { validationError } from './errors/app-error.js';
 import { errorHandlerPlugin, frameworkErrors } from './errors/error-handler.js';
 import { grantRoutes } from './grants/grant.routes.js';
@@ -171,6 +174,7 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(operatorRoutes, { operators: ctx.operators });
   const baseUrl = linkBase(ctx.config, app);
   await app.register(loginLinkRoutes, { links: ctx.loginLinks, baseUrl });
+  await app.register(dsrRoutes, { dsr: ctx.dsr, partMaxBytes: ctx.config.dsrPartMaxBytes });
 
   // Pages for people, in one encapsulated context: form bodies, cookies, views, CSRF and the
   // CSP apply there only, and the JSON APIs above keep answering 415 to anything but JSON.
@@ -203,6 +207,8 @@ export async function buildApp(ctx: Context): Promise<App> {
     });
     await web.register(privacyRoutes, { privacy: ctx.privacy, publicUrl: ctx.config.publicUrl });
     await web.register(grantPages, { grants: ctx.grants });
+    await web.register(dsrConsoleRoutes, { dsr: ctx.dsr });
+    await web.register(dsrPrivacyRoutes, { dsr: ctx.dsr });
   });
 
   return app;

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerAccessCommands } from './cli/access.commands.js';
 import { registerAuditCommands } from './cli/audit.commands.js';
 import { registerDirectoryCommands } from './cli/directory.commands.js';
+import { registerDsrCommands } from './cli/dsr.commands.js';
 import { registerJobCommands } from './cli/jobs.commands.js';
 import { registerNoticeCommands } from './cli/notice.commands.js';
 import { registerOAuthCommands } from './cli/oauth.commands.js';
@@ -96,6 +97,7 @@ const commandGroups: ((program: Command, config: () => Config, say: (line: strin
   registerOperatorCommands,
   registerSignInCommands,
   registerOAuthCommands,
+  registerDsrCommands,
 ];
 for (const register of commandGroups) register(program, config, say);
 

@@ -113,6 +113,12 @@ const EnvSchema = Type.Object({
   CUSTOS_OIDC_CLIENT_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
   CUSTOS_OIDC_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
   CUSTOS_OIDC_ACCOUNT_CLAIM: Type.String({ default: 'sub', minLength: 1, maxLength: 256 }),
+  CUSTOS_DSR_CALENDAR_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  CUSTOS_DSR_ERASURE_GRACE_DAYS: Type.Number({ default: 14, minimum: 0, maximum: 30 }),
+  CUSTOS_DSR_APP_DAYS: Type.Number({ default: 14, minimum: 0.0001, maximum: 30 }),
+  CUSTOS_DSR_EXPORT_RETENTION_DAYS: Type.Number({ default: 30, minimum: 0.0001, maximum: 365 }),
+  CUSTOS_DSR_LINK_MINUTES: Type.Integer({ default: 15, minimum: 1, maximum: 1440 }),
+  CUSTOS_DSR_PART_MAX_BYTES: Type.Integer({ default: 262_144, minimum: 1024, maximum: 10_485_760 }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -220,6 +226,18 @@ export interface Config {
   sessionIdleMs: number;
   /** A session ends this long after sign-in, whatever the activity (the absolute timeout). */
   sessionMaxMs: number;
+  /** Data-subject requests: the regime table and the working calendar (config/dsr-calendar.json). */
+  dsrCalendarFile: string | undefined;
+  /** How long an erasure waits, cancellable by the person, before the account is closed. */
+  dsrErasureGraceMs: number;
+  /** How long holding apps have to upload their part of an access export. */
+  dsrAppMs: number;
+  /** How long an access export is kept before it is deleted. */
+  dsrExportRetentionMs: number;
+  /** How long a download link of an export works. */
+  dsrLinkMs: number;
+  /** The largest part of an export an app may upload. */
+  dsrPartMaxBytes: number;
   /** Sign-in through an upstream OpenID Connect provider; absent: not offered. */
   oidc: OidcConfig | undefined;
 }
@@ -324,6 +342,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sessionIdleMs: e.CUSTOS_SESSION_IDLE_MIN * 60_000,
     sessionMaxMs: Math.round(e.CUSTOS_SESSION_MAX_HOURS * 3_600_000),
     oidc,
+    dsrCalendarFile: e.CUSTOS_DSR_CALENDAR_FILE,
+    dsrErasureGraceMs: days(e.CUSTOS_DSR_ERASURE_GRACE_DAYS),
+    dsrAppMs: days(e.CUSTOS_DSR_APP_DAYS),
+    dsrExportRetentionMs: days(e.CUSTOS_DSR_EXPORT_RETENTION_DAYS),
+    dsrLinkMs: e.CUSTOS_DSR_LINK_MINUTES * 60_000,
+    dsrPartMaxBytes: e.CUSTOS_DSR_PART_MAX_BYTES,
   };
 }
 

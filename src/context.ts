@@ -28,6 +28,9 @@ import { AppWebhookService } from './directory/app-webhook.service.js';
 import { DirectoryService } from './directory/directory.service.js';
 import { DirectoryImporter } from './directory/import.service.js';
 import { AppWebhookEndpoints } from './directory/webhook-endpoints.js';
+import { dsrJobs } from './dsr/dsr.jobs.js';
+import { DsrService } from './dsr/dsr.service.js';
+import { loadDsrCalendar } from './dsr/dsr-calendar.js';
 import { openGeoIp } from './geo/geoip.js';
 import { grantJobs } from './grants/grant.jobs.js';
 import { GrantService } from './grants/grant.service.js';
@@ -117,6 +120,8 @@ export interface Context {
   loginLinks: LoginLinks;
   /** Sign-in through the upstream OpenID Connect provider, when CUSTOS_OIDC_ISSUER is set. */
   oidc: OidcSignIn | undefined;
+  /** Data-subject requests: filing, deadlines, the workflow and its steps. */
+  dsr: DsrService;
   /** Shared rate-limit and failed sign-in counters when several processes run (CUSTOS_REDIS_URL). */
   redis: Redis | undefined;
   close(): Promise<void>;
@@ -207,12 +212,19 @@ export async function createContext(config: Config, options: ContextOptions = {}
       trustProxy: config.trustProxy,
       now: options.now,
     });
+    const dsrCalendar = loadDsrCalendar(config.dsrCalendarFile);
+    // Built below, once the services it calls exist; its jobs only run after that.
+    let dsr: DsrService | undefined;
     const jobDefinitions = defineJobs(config, database, {
       compliance,
       endpoints,
       auditCheckpoints,
       sessions,
       grants,
+      dsr: () => {
+        if (!dsr) throw new Error('the DSR service is not built yet');
+        return dsr;
+      },
     });
     const runner = new JobRunner(
       database,
@@ -288,7 +300,31 @@ export async function createContext(config: Config, options: ContextOptions = {}
       allowPrivateWebhooks: config.allowPrivateWebhooks,
       onWebhooks: poke,
     });
-    const users = new UserService(database, audit, access);
+    dsr = new DsrService(
+      database,
+      {
+        audit,
+        directory,
+        consent,
+        compliance,
+        propagation: accountEvents,
+        sessions,
+        jobs,
+        mailer,
+      },
+      {
+        calendar: dsrCalendar,
+        erasureGraceMs: config.dsrErasureGraceMs,
+        appMs: config.dsrAppMs,
+        exportRetentionMs: config.dsrExportRetentionMs,
+        linkMs: config.dsrLinkMs,
+        linkKey: deriveKey(masterKey, 'dsr-export-link'),
+        publicUrl: () => config.publicUrl ?? `http://${config.host}:${config.port}`,
+      },
+      poke,
+    );
+    // The Email API refuses accounts whose processing is restricted (GDPR art. 18).
+    const users = new UserService(database, audit, access, dsr);
     const reporting = new ReportingService(database);
     const operators = new OperatorService(database, audit, directory);
     const people = new PersonAuthenticator(sessions, operators, sessionCookie(config.publicUrl).name);
@@ -356,6 +392,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       signInCodes,
       loginLinks: new LoginLinks(database, audit, directory, options.now),
       oidc,
+      dsr,
       redis,
       async close() {
         await inbox.drain();
@@ -386,6 +423,7 @@ function defineJobs(
     auditCheckpoints: AuditCheckpoints;
     sessions: SessionService;
     grants: GrantService;
+    dsr: () => DsrService;
   },
 ): JobDefinition[] {
   const { compliance, endpoints } = services;
@@ -410,6 +448,8 @@ function defineJobs(
     ...sessionJobs(services.sessions, cleanup),
     ...signInJobs(database, cleanup),
     ...grantJobs(services.grants, cleanup),
+    // Reminders and the attention list on the clean-up interval (hourly by default).
+    ...dsrJobs(database, services.dsr, cleanup.schedule, cleanup),
     // 0 minutes: checkpoints on demand only.
     ...auditJobs(
       services.auditCheckpoints,

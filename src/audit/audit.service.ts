@@ -16,6 +16,8 @@ export type AuditAction =
   | 'account.closed'
   | 'account.visibility-changed'
   | 'account.session-ended'
+  | 'account.rectified'
+  | `dsr.${string}`
   | 'installation.uninstalled'
   | 'app.webhook-secret-rotated'
   | 'directory.imported'

@@ -22,6 +22,8 @@ export const PERMISSIONS = [
   'audit:read',
   /** Grant and revoke console roles. */
   'roles:manage',
+  /** Work data-subject requests: verify identity, extend, complete, deny, expedite, lift restrictions. */
+  'dsr:manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

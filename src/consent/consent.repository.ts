@@ -132,3 +132,39 @@ export function listPendingRequestsByEmail(db: Kysely<DB>, email: string) {
     .orderBy('seq')
     .execute();
 }
+const selectSuppression = compiledQuery<DB, { since: string }, [email: string]>((db) =>
+  db.selectFrom('marketing_suppressions').select('since').where('email', '=', ''),
+);
+
+/** Whether the person objected to direct marketing (hot path of consent-config/get). */
+export async function isSuppressed(db: Kysely<DB>, email: string): Promise<boolean> {
+  const { rows } = await selectSuppression(db, email);
+  return rows.length > 0;
+}
+
+export function findSuppressionOfAccount(db: Kysely<DB>, accountId: string) {
+  return db
+    .selectFrom('marketing_suppressions')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .executeTakeFirst();
+}
+
+export async function insertSuppression(
+  db: Kysely<DB>,
+  row: { email: string; account_id: string; request_id: string; since: string },
+): Promise<void> {
+  await db
+    .insertInto('marketing_suppressions')
+    .values(row)
+    .onConflict((oc) => oc.column('email').doNothing())
+    .execute();
+}
+
+export async function deleteSuppressionsOfAccount(db: Kysely<DB>, accountId: string): Promise<number> {
+  const result = await db
+    .deleteFrom('marketing_suppressions')
+    .where('account_id', '=', accountId)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

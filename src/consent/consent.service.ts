@@ -1,6 +1,7 @@
+import type { Kysely } from 'kysely';
 import type { ApiClientPrincipal } from '../auth/principal.js';
 import type { Database } from '../db/dialect.js';
-import type { ConsentChannel } from '../db/schema.js';
+import type { ConsentChannel, DB } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import { ISO_COUNTRIES, UNKNOWN_LOCALE } from '../geo/countries.js';
 import { type GeoIp, InvalidIpError } from '../geo/geoip.js';
@@ -218,15 +219,58 @@ export class ConsentService {
 
   async getConsentConfiguration(body: ConsentConfigBody): Promise<ConsentConfiguration> {
     const locale = this.locate(body.userIp);
-    const choice = body.email
-      ? await repo.findChoice(this.database.db, normalizeEmail(body.email), GMOI_KEY)
-      : undefined;
+    const email = body.email ? normalizeEmail(body.email) : undefined;
+    const choice = email ? await repo.findChoice(this.database.db, email, GMOI_KEY) : undefined;
+    // GDPR art. 21(3): after an objection to direct marketing the data is no longer used for
+    // it, whatever a later grant says, until the person lifts the objection themselves
+    // (docs/legal-rules.md#art-21-objection-to-direct-marketing).
+    const suppressed = email !== undefined && (await repo.isSuppressed(this.database.db, email));
     return {
       locale,
       localeRequiresMarketingCommunicationOptIn: this.optIn.requiresOptIn(locale),
-      hasUserMadeChoiceOnMarketingCommunicationOptIn: choice !== undefined,
-      usersChoiceOnMarketingCommunicationOptIn: choice?.granted === 1,
+      hasUserMadeChoiceOnMarketingCommunicationOptIn: suppressed || choice !== undefined,
+      usersChoiceOnMarketingCommunicationOptIn: !suppressed && choice?.granted === 1,
     };
+  }
+
+  /** The person's consent events, oldest first, with the exact texts they were shown. */
+  async listHistory(email: string) {
+    const rows = await repo.listEventsByEmail(this.database.db, normalizeEmail(email));
+    return rows.map((r) => ({
+      key: r.key,
+      granted: r.granted === 1,
+      displayedText: r.displayed_text,
+      textSha256: r.text_sha256,
+      noticeVersion: r.notice_version,
+      formUrl: r.form_url,
+      locale: r.locale,
+      providerId: r.provider_id,
+      receivedAt: r.received_at,
+      appliedAt: r.applied_at,
+    }));
+  }
+
+  /** Records an objection to direct marketing, in the caller's transaction (src/dsr). */
+  async suppressMarketing(
+    trx: Kysely<DB>,
+    suppression: { email: string; accountId: string; requestId: string; at: string },
+  ): Promise<void> {
+    await repo.insertSuppression(trx, {
+      email: normalizeEmail(suppression.email),
+      account_id: suppression.accountId,
+      request_id: suppression.requestId,
+      since: suppression.at,
+    });
+  }
+
+  /** Lifts the account's objection to direct marketing; false when there was none. */
+  async liftMarketingSuppression(trx: Kysely<DB>, accountId: string): Promise<boolean> {
+    return (await repo.deleteSuppressionsOfAccount(trx, accountId)) > 0;
+  }
+
+  async findMarketingSuppression(accountId: string): Promise<{ since: string } | undefined> {
+    const row = await repo.findSuppressionOfAccount(this.database.db, accountId);
+    return row && { since: row.since };
   }
 
   private locate(userIp: string | undefined): string {

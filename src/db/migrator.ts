@@ -12,6 +12,7 @@ import * as signIn from './migrations/20261201-0010-sign-in.js';
 import * as consoleIndexes from './migrations/20261201-0011-console.js';
 import * as privacy from './migrations/20261201-0012-privacy.js';
 import * as grants from './migrations/20261201-0013-grants.js';
+import * as dataSubjectRequests from './migrations/20261201-0014-data-subject-requests.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -31,6 +32,7 @@ const migrations: Record<string, Migration> = {
   '20261201-0011-console': consoleIndexes,
   '20261201-0012-privacy': privacy,
   '20261201-0013-grants': grants,
+  '20261201-0014-data-subject-requests': dataSubjectRequests,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -442,6 +442,91 @@ export interface OAuthSigningKeyTable {
   retired_at: string | null;
 }
 
+/** A data-subject request (src/dsr/): its workflow state, deadlines and outcome. */
+export interface DsrRequestTable {
+  id: string;
+  account_id: string;
+  type: string;
+  regime: string;
+  state: string;
+  owner: string;
+  filed_via: string;
+  filed_by: string;
+  needs_verification: number;
+  details: string | null;
+  received_at: string;
+  verified_at: string | null;
+  /** Calendar dates (`YYYY-MM-DD`), from the deadline engine. */
+  due_on: string | null;
+  original_due_on: string | null;
+  acknowledge_by: string | null;
+  extension: number;
+  extension_reason: string | null;
+  extended_at: string | null;
+  state_since: string;
+  state_limit_at: string | null;
+  apps_deadline_at: string | null;
+  grace_until: string | null;
+  outcome_reason: string | null;
+  reminded_at: string | null;
+  attention_since: string | null;
+  attention_reason: string | null;
+  last_error: string | null;
+  closed_at: string | null;
+  updated_at: string;
+}
+
+export interface DsrEventTable {
+  id: Generated<number>;
+  request_id: string;
+  at: string;
+  actor: string;
+  action: string;
+  from_state: string | null;
+  to_state: string | null;
+  note: string | null;
+}
+
+export interface DsrAppPartTable {
+  request_id: string;
+  app_key: string;
+  event_type: string;
+  message_id: string | null;
+  told_at: string;
+  answered_at: string | null;
+  /** JSON the app uploaded for an access export. */
+  part: string | null;
+  confirmed_at: string | null;
+}
+
+export interface DsrExportTable {
+  request_id: string;
+  /** The export document (JSON); null once deleted after its retention. */
+  content: string | null;
+  bytes: number;
+  created_at: string;
+  delete_after: string;
+  deleted_at: string | null;
+  downloaded_at: string | null;
+}
+
+/** An account whose processing is restricted or which is deactivated pending erasure. */
+export interface AccountRestrictionTable {
+  account_id: string;
+  /** 'restricted' | 'erasure-pending' */
+  kind: string;
+  request_id: string;
+  since: string;
+}
+
+/** An objection to direct marketing (ConsentHub answers "no" while it stands). */
+export interface MarketingSuppressionTable {
+  email: string;
+  account_id: string;
+  request_id: string;
+  since: string;
+}
+
 export interface DB {
   api_clients: ApiClientTable;
   api_client_scopes: ApiClientScopeTable;
@@ -474,4 +559,10 @@ export interface DB {
   login_links: LoginLinkTable;
   oauth_records: OAuthRecordTable;
   oauth_signing_keys: OAuthSigningKeyTable;
+  dsr_requests: DsrRequestTable;
+  dsr_events: DsrEventTable;
+  dsr_app_parts: DsrAppPartTable;
+  dsr_exports: DsrExportTable;
+  account_restrictions: AccountRestrictionTable;
+  marketing_suppressions: MarketingSuppressionTable;
 }

@@ -1,13 +1,16 @@
+import type { Kysely } from 'kysely';
 import type { AuditActor, AuditLog } from '../audit/audit.service.js';
 import { APP_SCOPE_NAMES, EMAIL_ADDRESS_SCOPE } from '../auth/scopes.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
+import type { DB } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import { normalizeEmail } from '../shared/email.js';
 import {
   type Account,
   accountFromRow,
   EMPTY_PROFILE,
+  type Profile,
   profileColumns,
   VISIBILITY_FIELDS,
   type VisibilityField,
@@ -156,6 +159,46 @@ export class DirectoryService {
       return fields;
     });
     if (changed.length > 0) this.onWebhooks();
+    return changed;
+  }
+
+  /**
+   * Corrects an account's profile (GDPR art. 16) in the caller's transaction, and tells every
+   * app that holds it (art. 19) with `account.updated`. Returns the fields that changed.
+   */
+  async rectifyWithin(
+    trx: Kysely<DB>,
+    accountId: string,
+    changes: Partial<Omit<Profile, 'organizationId'>>,
+    actor: AuditActor,
+  ): Promise<string[]> {
+    const row = await accounts.findAccountRow(trx, accountId);
+    if (!row) throw new AppError('NOT_FOUND', 'No such account', { field: 'accountId' });
+    if (row.status === 'closed')
+      throw new AppError('CONFLICT', 'The account is closed: nothing is left to correct', {
+        field: 'accountId',
+      });
+    const current = accountFromRow(row).profile;
+    const changed = (Object.keys(changes) as (keyof typeof changes)[]).filter(
+      (k) => changes[k] !== undefined && changes[k] !== current[k],
+    );
+    if (changed.length === 0) return [];
+    const now = new Date().toISOString();
+    await accounts.updateAccount(trx, accountId, {
+      ...profileColumns({ ...current, ...changes }),
+      updated_at: now,
+      pd_updated_at: now,
+    });
+    await accounts.insertAccountEvent(trx, { account_id: accountId, type: 'account.updated', at: now });
+    const told = await this.ports.accountEvents.announceAccountEvent(trx, accountId, 'account.updated', now);
+    await this.audit.appendWithin(trx, [
+      {
+        actor,
+        action: 'account.rectified',
+        accountId,
+        details: { fields: changed.join(','), appsNotified: told },
+      },
+    ]);
     return changed;
   }
 

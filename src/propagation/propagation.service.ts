@@ -34,12 +34,41 @@ export class AccountEventPropagation implements AccountEvents {
     type: AccountEventType,
     at: string,
   ): Promise<number> {
+    const sent = await this.announceToRecipients(trx, accountId, type, {}, at);
+    if (sent.length === 0) return 0;
+    await this.register.recordWebhookNotices(
+      trx,
+      sent.map(({ appKey, messageId }) => ({ appKey, accountId, eventType: type, messageId, toldAt: at })),
+    );
+    return sent.length;
+  }
+
+  /**
+   * The apps to tell of something about an account: those that hold it, or are installed on a
+   * site where it is a member, and have a webhook endpoint.
+   */
+  async listRecipients(trx: Kysely<DB>, accountId: string): Promise<string[]> {
     const holders = await this.register.listHolders(trx, accountId);
     const seeing = await listInstallationsSeeing(trx, accountId);
-    const appKeys = await listAppKeysWithWebhook(trx, [
-      ...new Set([...holders, ...seeing.map((i) => i.appKey)]),
-    ]);
-    if (appKeys.length === 0) return 0;
+    return listAppKeysWithWebhook(trx, [...new Set([...holders, ...seeing.map((i) => i.appKey)])]);
+  }
+
+  /**
+   * Queues one message per recipient app (listRecipients) about the account, in the caller's
+   * transaction, with `extra` added to each payload's data; returns each app's message id.
+   * Data-subject requests use it for `account.restricted`, `account.unrestricted` and
+   * `dsr.access-requested` (docs/reporting-and-webhooks.md#data-subject-requests).
+   */
+  async announceToRecipients(
+    trx: Kysely<DB>,
+    accountId: string,
+    type: string,
+    extra: Record<string, unknown>,
+    at: string,
+  ): Promise<{ appKey: string; messageId: string }[]> {
+    const appKeys = await this.listRecipients(trx, accountId);
+    if (appKeys.length === 0) return [];
+    const seeing = await listInstallationsSeeing(trx, accountId);
     const id = eventId();
     const messages: OutgoingMessage[] = appKeys.map((appKey) => ({
       appKey,
@@ -53,21 +82,12 @@ export class AccountEventPropagation implements AccountEvents {
         data: {
           accountId,
           siteIds: seeing.filter((i) => i.appKey === appKey).map((i) => i.siteId),
+          ...extra,
         },
       },
     }));
     const messageIds = await enqueueWebhooks(trx, messages, new Date(at));
-    await this.register.recordWebhookNotices(
-      trx,
-      appKeys.map((appKey, i) => ({
-        appKey,
-        accountId,
-        eventType: type,
-        messageId: messageIds[i] as string,
-        toldAt: at,
-      })),
-    );
-    return appKeys.length;
+    return appKeys.map((appKey, i) => ({ appKey, messageId: messageIds[i] as string }));
   }
 
   /** Lifecycle notices to the app itself, if it has an endpoint: ids only, no PD, no secrets. */

@@ -10,6 +10,7 @@ import {
 import type { EmailApiAllowList } from '../directory/email-api-allow-list.port.js';
 import { fieldsOpenedByGrant, type Viewer } from '../directory/visibility.model.js';
 import { AppError } from '../errors/app-error.js';
+import { type AccountRestrictions, NO_RESTRICTIONS } from './account-restrictions.port.js';
 import { toMe, toUser } from './user.mapper.js';
 import type { BulkUserQuery, Me, UnrestrictedEmail, User, UserPage } from './user.schemas.js';
 
@@ -37,6 +38,7 @@ export class UserService {
     private readonly database: Database,
     private readonly audit: AuditLog,
     private readonly allowList: EmailApiAllowList,
+    private readonly restrictions: AccountRestrictions = NO_RESTRICTIONS,
   ) {}
 
   private async visibleAccounts(app: AppPrincipal, accountIds: string[]): Promise<Map<string, Account>> {
@@ -82,11 +84,14 @@ export class UserService {
   async getEmail(app: AppPrincipal, accountId: string, endpoint: string): Promise<UnrestrictedEmail> {
     const [disclosed] = await this.disclose(app, [accountId], endpoint);
     if (!disclosed) throw notFound();
+    if ('restricted' in disclosed)
+      throw new AppError('FORBIDDEN', 'Processing of this account is restricted', { field: 'accountId' });
     return disclosed;
   }
 
-  getEmails(app: AppPrincipal, accountIds: string[], endpoint: string): Promise<UnrestrictedEmail[]> {
-    return this.disclose(app, [...new Set(accountIds)], endpoint);
+  async getEmails(app: AppPrincipal, accountIds: string[], endpoint: string): Promise<UnrestrictedEmail[]> {
+    const answered = await this.disclose(app, [...new Set(accountIds)], endpoint);
+    return answered.filter((d): d is UnrestrictedEmail => !('restricted' in d));
   }
 
   /**
@@ -126,11 +131,29 @@ export class UserService {
     app: AppPrincipal,
     accountIds: string[],
     endpoint: string,
-  ): Promise<UnrestrictedEmail[]> {
+  ): Promise<(UnrestrictedEmail | { accountId: string; restricted: true })[]> {
     // Checked now, not at authentication: a token issued before a revocation must not outlive it.
     if (!(await this.allowList.isApproved(app.appKey)))
       throw new AppError('EMAIL_API_NOT_APPROVED', 'This app is not approved for the Email API');
     const found = await this.visibleAccounts(app, accountIds);
+    // GDPR art. 18: a restricted account's data is not processed, so not disclosed
+    // (docs/legal-rules.md#art-15-to-18-and-20-access-rectification-erasure-restriction-portability). Refused before anything is recorded.
+    const restricted = await this.restrictions.listRestricted([...found.keys()]);
+    if (restricted.size > 0) {
+      const refused = [...restricted].map((accountId) => ({ accountId, restricted: true as const }));
+      for (const id of restricted) found.delete(id);
+      const rest = await this.discloseFound(app, accountIds, found, endpoint);
+      return [...refused, ...rest];
+    }
+    return this.discloseFound(app, accountIds, found, endpoint);
+  }
+
+  private async discloseFound(
+    app: AppPrincipal,
+    accountIds: string[],
+    found: Map<string, Account>,
+    endpoint: string,
+  ): Promise<UnrestrictedEmail[]> {
     const disclosed = accountIds.flatMap((id) => {
       const account = found.get(id);
       return account?.active && account.profile.email

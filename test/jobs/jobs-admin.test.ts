@@ -7,6 +7,8 @@ const SCHEDULED = [
   'audit.checkpoint',
   'consent.inbox-cleanup',
   'grants.expired-cleanup',
+  'dsr.export-cleanup',
+  'dsr.watch',
   'jobs.cleanup',
   'reporting.overdue-reminders',
   'sessions.expired-cleanup',

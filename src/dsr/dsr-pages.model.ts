@@ -1,0 +1,50 @@
+import type { DsrState, DsrType } from './dsr.rules.js';
+
+/** How the pages name types and states, in the person's words rather than the workflow's. */
+export const TYPE_LABELS: Record<DsrType, string> = {
+  access: 'Access and portability (a copy of your data)',
+  rectification: 'Rectification (correct your data)',
+  erasure: 'Erasure (delete your account)',
+  restriction: 'Restriction (stop processing your data)',
+  objection: 'Objection to direct marketing',
+};
+
+export const SHORT_TYPE_LABELS: Record<DsrType, string> = {
+  access: 'Access',
+  rectification: 'Rectification',
+  erasure: 'Erasure',
+  restriction: 'Restriction',
+  objection: 'Objection',
+};
+
+export const STATE_LABELS: Record<DsrState, string> = {
+  'awaiting-verification': 'Checking identity',
+  'in-progress': 'In progress',
+  'awaiting-apps': 'Waiting for apps',
+  compiling: 'Preparing the export',
+  'grace-period': 'Grace period (cancellable)',
+  erasing: 'Erasing',
+  completed: 'Completed',
+  denied: 'Refused',
+  cancelled: 'Cancelled',
+};
+
+/** A date (YYYY-MM-DD) or an instant, as a person reads it: "2 March 2026". */
+export function humanDate(value: string | null): string {
+  if (!value) return '—';
+  const date = new Date(value.length === 10 ? `${value}T12:00:00Z` : value);
+  return date.toLocaleDateString('en-GB', {
+    day: 'numeric',
+    month: 'long',
+    year: 'numeric',
+    timeZone: 'UTC',
+  });
+}
+
+/** An instant with its time (UTC), for timelines. */
+export function humanTime(value: string | null): string {
+  if (!value) return '—';
+  return `${humanDate(value)} ${value.slice(11, 16)} UTC`;
+}
+
+export const pageHelpers = { TYPE_LABELS, SHORT_TYPE_LABELS, STATE_LABELS, humanDate, humanTime };
