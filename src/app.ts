@@ -11,8 +11,11 @@ import { securitySchemes } from './auth/route-docs.js';
 import type { Config } from './config.js';
 import { consentRoutes } from './consent/consent.routes.js';
 import { noticeRoutes } from './consent/notice.routes.js';
+import { gpcSignalHook, privacyReceiptRoutes } from './consent/privacy-receipts.routes.js';
+import { receiptRoutes } from './consent/receipt.routes.js';
 import type { Context } from './context.js';
 import { adminDirectoryRoutes } from './directory/admin.routes.js';
+import { findAccount } from './directory/directory-read.service.js';
 import { validationError } from './errors/app-error.js';
 import { errorHandlerPlugin, frameworkErrors } from './errors/error-handler.js';
 import { jobRoutes } from './jobs/jobs.routes.js';
@@ -149,6 +152,7 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(oauthRoutes, { oauth: ctx.oauth });
   await app.register(userRoutes, { users: ctx.users, baseUrl: linkBase(ctx.config, app) });
   await app.register(noticeRoutes, { notices: ctx.notices });
+  await app.register(receiptRoutes, { receipts: ctx.receipts });
   await app.register(apiClientRoutes, { apiClients: ctx.apiClients });
   await app.register(adminDirectoryRoutes, {
     directory: ctx.directory,
@@ -170,8 +174,16 @@ export async function buildApp(ctx: Context): Promise<App> {
       publicUrl: ctx.config.publicUrl,
       csrfKey: ctx.csrfKey,
     });
+    // Global Privacy Control on every privacy-centre page, whoever's routes they are.
+    web.addHook('preHandler', gpcSignalHook(ctx.preferences));
     await web.register(assetRoutes);
     await web.register(signOutRoutes, { sessions: ctx.sessions, publicUrl: ctx.config.publicUrl });
+    await web.register(privacyReceiptRoutes, {
+      receipts: ctx.receipts,
+      preferences: ctx.preferences,
+      emailOf: async (accountId) =>
+        (await findAccount(ctx.database.db, accountId))?.profile.email ?? undefined,
+    });
   });
 
   return app;

@@ -103,6 +103,15 @@ const EnvSchema = Type.Object({
   CUSTOS_REPORT_REMINDER_AT: Type.String({ default: '09:00', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }),
   CUSTOS_SESSION_IDLE_MIN: Type.Integer({ default: 30, minimum: 1, maximum: 1440 }),
   CUSTOS_SESSION_MAX_HOURS: Type.Number({ default: 12, minimum: 0.25, maximum: 720 }),
+  CUSTOS_RECEIPT_KEYS_DIR: Type.String({ default: './data/receipt-keys', minLength: 1 }),
+  CUSTOS_CONTROLLER_NAME: Type.String({ default: 'Custos', minLength: 1, maxLength: 200 }),
+  CUSTOS_CONTROLLER_CONTACT: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  CUSTOS_PRIVACY_POLICY_URL: Type.Optional(
+    Type.String({
+      pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+',
+      errorMessage: 'must be an absolute http(s) URL',
+    }),
+  ),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -208,6 +217,12 @@ export interface Config {
   sessionIdleMs: number;
   /** A session ends this long after sign-in, whatever the activity (the absolute timeout). */
   sessionMaxMs: number;
+  /** The directory of consent receipts' signing keys (outside the database). */
+  receiptKeysDir: string;
+  /** The data controller receipts name: the operator. */
+  controllerName: string;
+  controllerContact: string | undefined;
+  privacyPolicyUrl: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -299,6 +314,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reportReminderAt: e.CUSTOS_REPORT_REMINDER_AT,
     sessionIdleMs: e.CUSTOS_SESSION_IDLE_MIN * 60_000,
     sessionMaxMs: Math.round(e.CUSTOS_SESSION_MAX_HOURS * 3_600_000),
+    receiptKeysDir: e.CUSTOS_RECEIPT_KEYS_DIR,
+    controllerName: e.CUSTOS_CONTROLLER_NAME,
+    controllerContact: e.CUSTOS_CONTROLLER_CONTACT,
+    privacyPolicyUrl: e.CUSTOS_PRIVACY_POLICY_URL,
   };
 }
 

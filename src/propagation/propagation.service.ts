@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import type { PreferenceEvents, PreferencesChange } from '../consent/preference-events.port.js';
 import type { DB } from '../db/schema.js';
 import type {
   AccountEvents,
@@ -20,7 +21,7 @@ const eventId = () => `evt_${randomUUID().replaceAll('-', '')}`;
  * does. Payloads are thin: ids and a time, never PD; each app sees only the sites it is
  * installed on.
  */
-export class AccountEventPropagation implements AccountEvents {
+export class AccountEventPropagation implements AccountEvents, PreferenceEvents {
   constructor(private readonly register: HoldingsRegister) {}
 
   /**
@@ -28,11 +29,31 @@ export class AccountEventPropagation implements AccountEvents {
    * that it closed or changed (GDPR art. 17(2) and 19: the request to be forgotten reaches
    * every app storing the data). Only apps with a webhook endpoint can be told.
    */
-  async announceAccountEvent(
+  announceAccountEvent(
     trx: Kysely<DB>,
     accountId: string,
     type: AccountEventType,
     at: string,
+  ): Promise<number> {
+    return this.announce(trx, accountId, type, at, {});
+  }
+
+  /**
+   * Tells the same apps that the person's privacy preferences changed (a Global Privacy
+   * Control opt-out of sale or sharing): the flag is what the app must act on, so it travels.
+   */
+  announcePreferencesChanged(trx: Kysely<DB>, change: PreferencesChange): Promise<number> {
+    return this.announce(trx, change.accountId, 'account.preferences-changed', change.at, {
+      preferences: { doNotSellOrShare: change.doNotSellOrShare },
+    });
+  }
+
+  private async announce(
+    trx: Kysely<DB>,
+    accountId: string,
+    type: AccountEventType | 'account.preferences-changed',
+    at: string,
+    extra: Record<string, unknown>,
   ): Promise<number> {
     const holders = await this.register.listHolders(trx, accountId);
     const seeing = await listInstallationsSeeing(trx, accountId);
@@ -53,6 +74,7 @@ export class AccountEventPropagation implements AccountEvents {
         data: {
           accountId,
           siteIds: seeing.filter((i) => i.appKey === appKey).map((i) => i.siteId),
+          ...extra,
         },
       },
     }));
