@@ -5,6 +5,7 @@ import { registerAuditCommands } from './cli/audit.commands.js';
 import { registerDirectoryCommands } from './cli/directory.commands.js';
 import { registerJobCommands } from './cli/jobs.commands.js';
 import { registerNoticeCommands } from './cli/notice.commands.js';
+import { registerReceiptCommands } from './cli/receipt.commands.js';
 import { registerReportingCommands } from './cli/reporting.commands.js';
 import { registerTokenCommands } from './cli/token.commands.js';
 import { registerWebhookCommands } from './cli/webhook.commands.js';
@@ -90,6 +91,7 @@ const commandGroups: ((program: Command, config: () => Config, say: (line: strin
   registerAccessCommands,
   registerAuditCommands,
   registerJobCommands,
+  registerReceiptCommands,
 ];
 for (const register of commandGroups) register(program, config, say);
 

@@ -27,6 +27,12 @@ export async function publicJwkOf(key: KeyObject): Promise<PublicJwk> {
   return { kty, crv, x, kid: await calculateJwkThumbprint({ kty, crv, x }), alg: 'EdDSA', use: 'sig' };
 }
 
+/** The public JWK of a key file (private or public PEM). */
+export function publicKeyOfFile(path: string): Promise<PublicJwk> {
+  const text = readFileSync(path, 'utf8');
+  return publicJwkOf(text.includes('PRIVATE KEY') ? createPrivateKey(text) : createPublicKey(text));
+}
+
 /** A file name that sorts by creation time: the newest private key is the one that signs. */
 function stampName(now: Date): string {
   return now.toISOString().replace(/[-:.]/g, '');
