@@ -42,7 +42,7 @@ export function principalId(principal: Principal): string {
  * The fields of a Kantara Consent Receipt v1.1, with the JWT claims (iss, sub, iat, jti) that
  * let any JOSE library check it as a JWT, plus what Custos proves beyond Kantara: the status,
  * the notice version and the SHA-256 of the exact text shown (GDPR art. 7(1)). See
- * docs/legal-rules.md#consent-receipts.
+ * docs/legal-rules.md#kantara-consent-receipt-v11.
  */
 export function receiptClaims(facts: ReceiptFacts, controller: Controller) {
   const seconds = Math.floor(Date.parse(facts.at) / 1000);
