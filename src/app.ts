@@ -11,9 +11,12 @@ import { securitySchemes } from './auth/route-docs.js';
 import { type Config, configuredBaseUrl } from './config.js';
 import { consentRoutes } from './consent/consent.routes.js';
 import { noticeRoutes } from './consent/notice.routes.js';
+import { gpcSignalHook, privacyReceiptRoutes } from './consent/privacy-receipts.routes.js';
+import { receiptRoutes } from './consent/receipt.routes.js';
 import { consoleRoutes } from './console/console.routes.js';
 import type { Context } from './context.js';
 import { adminDirectoryRoutes } from './directory/admin.routes.js';
+import { findAccount } from './directory/directory-read.service.js';
 import { dsrRoutes } from './dsr/dsr.routes.js';
 import { dsrConsoleRoutes } from './dsr/dsr-console.routes.js';
 import { dsrPrivacyRoutes } from './dsr/dsr-privacy.routes.js';
@@ -159,6 +162,7 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(grantRoutes, { grants: ctx.grants });
   await app.register(userRoutes, { users: ctx.users, baseUrl: linkBase(ctx.config, app) });
   await app.register(noticeRoutes, { notices: ctx.notices });
+  await app.register(receiptRoutes, { receipts: ctx.receipts });
   await app.register(apiClientRoutes, { apiClients: ctx.apiClients });
   await app.register(adminDirectoryRoutes, {
     directory: ctx.directory,
@@ -184,6 +188,8 @@ export async function buildApp(ctx: Context): Promise<App> {
       publicUrl: ctx.config.publicUrl,
       csrfKey: ctx.csrfKey,
     });
+    // Global Privacy Control on every privacy-centre page, whoever's routes they are.
+    web.addHook('preHandler', gpcSignalHook(ctx.preferences));
     await web.register(assetRoutes);
     await web.register(signOutRoutes, { sessions: ctx.sessions, publicUrl: ctx.config.publicUrl });
     await web.register(signInRoutes, {
@@ -209,6 +215,12 @@ export async function buildApp(ctx: Context): Promise<App> {
     await web.register(grantPages, { grants: ctx.grants });
     await web.register(dsrConsoleRoutes, { dsr: ctx.dsr });
     await web.register(dsrPrivacyRoutes, { dsr: ctx.dsr });
+    await web.register(privacyReceiptRoutes, {
+      receipts: ctx.receipts,
+      preferences: ctx.preferences,
+      emailOf: async (accountId) =>
+        (await findAccount(ctx.database.db, accountId))?.profile.email ?? undefined,
+    });
   });
 
   return app;

@@ -8,6 +8,7 @@ import { registerJobCommands } from './cli/jobs.commands.js';
 import { registerNoticeCommands } from './cli/notice.commands.js';
 import { registerOAuthCommands } from './cli/oauth.commands.js';
 import { registerOperatorCommands } from './cli/operator.commands.js';
+import { registerReceiptCommands } from './cli/receipt.commands.js';
 import { registerReportingCommands } from './cli/reporting.commands.js';
 import { registerSignInCommands } from './cli/signin.commands.js';
 import { registerTokenCommands } from './cli/token.commands.js';
@@ -98,6 +99,7 @@ const commandGroups: ((program: Command, config: () => Config, say: (line: strin
   registerSignInCommands,
   registerOAuthCommands,
   registerDsrCommands,
+  registerReceiptCommands,
 ];
 for (const register of commandGroups) register(program, config, say);
 

@@ -119,6 +119,15 @@ const EnvSchema = Type.Object({
   CUSTOS_DSR_EXPORT_RETENTION_DAYS: Type.Number({ default: 30, minimum: 0.0001, maximum: 365 }),
   CUSTOS_DSR_LINK_MINUTES: Type.Integer({ default: 15, minimum: 1, maximum: 1440 }),
   CUSTOS_DSR_PART_MAX_BYTES: Type.Integer({ default: 262_144, minimum: 1024, maximum: 10_485_760 }),
+  CUSTOS_RECEIPT_KEYS_DIR: Type.String({ default: './data/receipt-keys', minLength: 1 }),
+  CUSTOS_CONTROLLER_NAME: Type.String({ default: 'Custos', minLength: 1, maxLength: 200 }),
+  CUSTOS_CONTROLLER_CONTACT: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  CUSTOS_PRIVACY_POLICY_URL: Type.Optional(
+    Type.String({
+      pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+',
+      errorMessage: 'must be an absolute http(s) URL',
+    }),
+  ),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -226,6 +235,12 @@ export interface Config {
   sessionIdleMs: number;
   /** A session ends this long after sign-in, whatever the activity (the absolute timeout). */
   sessionMaxMs: number;
+  /** The directory of consent receipts' signing keys (outside the database). */
+  receiptKeysDir: string;
+  /** The data controller receipts name: the operator. */
+  controllerName: string;
+  controllerContact: string | undefined;
+  privacyPolicyUrl: string | undefined;
   /** Data-subject requests: the regime table and the working calendar (config/dsr-calendar.json). */
   dsrCalendarFile: string | undefined;
   /** How long an erasure waits, cancellable by the person, before the account is closed. */
@@ -348,6 +363,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dsrExportRetentionMs: days(e.CUSTOS_DSR_EXPORT_RETENTION_DAYS),
     dsrLinkMs: e.CUSTOS_DSR_LINK_MINUTES * 60_000,
     dsrPartMaxBytes: e.CUSTOS_DSR_PART_MAX_BYTES,
+    receiptKeysDir: e.CUSTOS_RECEIPT_KEYS_DIR,
+    controllerName: e.CUSTOS_CONTROLLER_NAME,
+    controllerContact: e.CUSTOS_CONTROLLER_CONTACT,
+    privacyPolicyUrl: e.CUSTOS_PRIVACY_POLICY_URL,
   };
 }
 

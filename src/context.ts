@@ -18,7 +18,10 @@ import { applyPendingConsents } from './consent/consent-applier.js';
 import { ConsentInbox } from './consent/consent-inbox.js';
 import { NoticeRegistry } from './consent/notice.service.js';
 import { loadOptInPolicy } from './consent/opt-in-policy.js';
+import { PreferenceService } from './consent/preference.service.js';
+import { ReceiptService } from './consent/receipt.service.js';
 import { ConsoleService } from './console/console.service.js';
+import { KeyRing } from './crypto/key-ring.js';
 import { loadMasterKey } from './crypto/master-key.js';
 import { deriveKey, SecretBox } from './crypto/secret-box.js';
 import { type Database, openDatabase } from './db/dialect.js';
@@ -82,6 +85,10 @@ export interface Context {
   consent: ConsentService;
   /** The consent notice registry (texts people agree to). */
   notices: NoticeRegistry;
+  /** Signed consent receipts and their published keys. */
+  receipts: ReceiptService;
+  /** People's privacy preferences beside email consent (Global Privacy Control). */
+  preferences: PreferenceService;
   audit: AuditLog;
   auditCheckpoints: AuditCheckpoints;
   directory: DirectoryService;
@@ -174,6 +181,12 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const audit = new AuditLog(database);
     const notices = new NoticeRegistry(database, audit);
     await notices.reload();
+    const receipts = new ReceiptService(database, new KeyRing(config.receiptKeysDir, true), {
+      name: config.controllerName,
+      contact: config.controllerContact,
+      policyUrl: config.privacyPolicyUrl,
+      issuer: config.publicUrl ?? `http://${config.host}:${config.port}`,
+    });
 
     const masterKey = loadMasterKey({ key: config.secretKey, keyFile: config.secretKeyFile });
     const secrets = new SecretBox(masterKey);
@@ -244,7 +257,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
         name: 'consent-apply',
         drainOnStop: true,
         async runOnce() {
-          const { applied, lagsMs } = await applyPendingConsents(database, audit);
+          const { applied, lagsMs } = await applyPendingConsents(database, audit, receipts);
           for (const lag of lagsMs) metrics.consentApplyLag.observe(lag / 1000);
           return applied;
         },
@@ -300,6 +313,8 @@ export async function createContext(config: Config, options: ContextOptions = {}
       allowPrivateWebhooks: config.allowPrivateWebhooks,
       onWebhooks: poke,
     });
+    // GPC preferences reach the apps holding the account through propagation, as account.updated does.
+    const preferences = new PreferenceService(database, audit, receipts, accountEvents);
     dsr = new DsrService(
       database,
       {
@@ -367,6 +382,8 @@ export async function createContext(config: Config, options: ContextOptions = {}
       apiClients,
       consent,
       notices,
+      receipts,
+      preferences,
       audit,
       auditCheckpoints,
       directory,

@@ -22,6 +22,7 @@ export type AuditAction =
   | 'app.webhook-secret-rotated'
   | 'directory.imported'
   | 'consent.changed'
+  | 'preference.changed'
   | `access.${'submitted' | 'auto-approved' | 'auto-rejected' | 'in-review' | 'approved' | 'rejected' | 'revoked' | 'use-case-added'}`
   | `admin.${string}`
   | `signin.${'oidc' | 'email-code' | 'login-link' | 'code-locked'}`;

@@ -15,7 +15,8 @@ import { loadSigningKey } from '../crypto/signing-key.js';
 import { withContext } from './context.js';
 import { withProgress } from './progress.js';
 
-async function readSource(source: string, timeoutMs: number): Promise<string> {
+/** A file, or an http(s) URL fetched within `timeoutMs`. */
+export async function readSource(source: string, timeoutMs: number): Promise<string> {
   if (!/^https?:\/\//i.test(source)) {
     try {
       return readFileSync(source, 'utf8');

@@ -4,6 +4,7 @@ import type { Database } from '../db/dialect.js';
 import type { ConsentEventTable } from '../db/schema.js';
 import * as repo from './consent.repository.js';
 import type { ResolvedConsent } from './consent.schemas.js';
+import type { ReceiptService } from './receipt.service.js';
 
 export interface ApplyResult {
   applied: number;
@@ -19,11 +20,14 @@ export interface ApplyResult {
  * the latest received request, so batches applied out of order, or by several workers at
  * once, still give the same answer. Each change is also on the audit log, in the same
  * transaction and one append per batch; the entry names the event by request seq and consent
- * key, never by the email address the consent tables are keyed by (no PD in the log).
+ * key, never by the email address the consent tables are keyed by (no PD in the log). Each
+ * event gets its signed receipt in the same transaction, after the 202 rather than on the
+ * request, so the ConsentHub POST stays as fast as the inbox's commit.
  */
 export async function applyPendingConsents(
   database: Database,
   audit: AuditLog,
+  receipts: ReceiptService,
   limit = 500,
 ): Promise<ApplyResult> {
   return database.writeTransaction(
@@ -69,6 +73,7 @@ export async function applyPendingConsents(
         }
       }
       await repo.insertEvents(trx, events);
+      await receipts.issueForEvents(trx, events);
       await audit.appendWithin(trx, entries);
       await repo.markApplied(
         trx,

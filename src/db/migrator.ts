@@ -13,6 +13,7 @@ import * as consoleIndexes from './migrations/20261201-0011-console.js';
 import * as privacy from './migrations/20261201-0012-privacy.js';
 import * as grants from './migrations/20261201-0013-grants.js';
 import * as dataSubjectRequests from './migrations/20261201-0014-data-subject-requests.js';
+import * as receipts from './migrations/20261201-0015-receipts.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -33,6 +34,7 @@ const migrations: Record<string, Migration> = {
   '20261201-0012-privacy': privacy,
   '20261201-0013-grants': grants,
   '20261201-0014-data-subject-requests': dataSubjectRequests,
+  '20261201-0015-receipts': receipts,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

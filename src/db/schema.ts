@@ -565,4 +565,36 @@ export interface DB {
   dsr_exports: DsrExportTable;
   account_restrictions: AccountRestrictionTable;
   marketing_suppressions: MarketingSuppressionTable;
+  consent_receipts: ConsentReceiptTable;
+  account_preferences: AccountPreferenceTable;
+}
+
+/** A signed consent receipt: of a consent event (request_seq + consent_key) or of a preference change. */
+export interface ConsentReceiptTable {
+  receipt_id: string;
+  request_seq: number | null;
+  consent_key: string | null;
+  account_id: string | null;
+  /** SHA-256 (hex) of the normalised email the consent event is keyed by. */
+  subject_sha256: string | null;
+  /** The consent key, or the preference name. */
+  purpose: string;
+  /** The collection method: the channel the change came through ('api', 'gpc', …). */
+  method: string;
+  kid: string;
+  /** The receipt: a compact JWS. */
+  jws: string;
+  issued_at: string;
+}
+
+export interface AccountPreferenceTable {
+  account_id: string;
+  /** 'do-not-sell-or-share' */
+  preference: string;
+  /** 1 on, 0 off */
+  value: number;
+  /** How it was recorded: 'gpc' (a Sec-GPC: 1 signal), … */
+  method: string;
+  recorded_at: string;
+  receipt_id: string;
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import type { PreferenceEvents, PreferencesChange } from '../consent/preference-events.port.js';
 import type { DB } from '../db/schema.js';
 import type {
   AccountEvents,
@@ -20,7 +21,7 @@ const eventId = () => `evt_${randomUUID().replaceAll('-', '')}`;
  * does. Payloads are thin: ids and a time, never PD; each app sees only the sites it is
  * installed on.
  */
-export class AccountEventPropagation implements AccountEvents {
+export class AccountEventPropagation implements AccountEvents, PreferenceEvents {
   constructor(private readonly register: HoldingsRegister) {}
 
   /**
@@ -39,6 +40,33 @@ export class AccountEventPropagation implements AccountEvents {
     await this.register.recordWebhookNotices(
       trx,
       sent.map(({ appKey, messageId }) => ({ appKey, accountId, eventType: type, messageId, toldAt: at })),
+    );
+    return sent.length;
+  }
+
+  /**
+   * Tells the same apps that the person's privacy preferences changed (a Global Privacy
+   * Control opt-out of sale or sharing): the flag is what the app must act on, so it travels.
+   */
+  async announcePreferencesChanged(trx: Kysely<DB>, change: PreferencesChange): Promise<number> {
+    const type = 'account.preferences-changed';
+    const sent = await this.announceToRecipients(
+      trx,
+      change.accountId,
+      type,
+      { preferences: { doNotSellOrShare: change.doNotSellOrShare } },
+      change.at,
+    );
+    if (sent.length === 0) return 0;
+    await this.register.recordWebhookNotices(
+      trx,
+      sent.map(({ appKey, messageId }) => ({
+        appKey,
+        accountId: change.accountId,
+        eventType: type,
+        messageId,
+        toldAt: change.at,
+      })),
     );
     return sent.length;
   }

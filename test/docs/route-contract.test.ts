@@ -9,6 +9,9 @@ const PUBLIC = [
   'GET /metrics',
   'POST /oauth/token',
   'GET /avatars/default.svg',
+  // Receipts' verifying keys and the GPC support statement: for anyone, by design.
+  'GET /.well-known/jwks.json',
+  'GET /.well-known/gpc.json',
 ];
 
 interface Operation {

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config.js';
 import { type Context, type ContextOptions, createContext } from '../../src/context.js';
 import { loggerOptions } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
-import { TEST_AUDIT_SIGNING_KEY_FILE } from './process.js';
+import { TEST_AUDIT_SIGNING_KEY_FILE, TEST_RECEIPT_KEYS_DIR } from './process.js';
 import { until } from './wait.js';
 
 export interface TestApp {
@@ -39,6 +39,7 @@ export async function createTestApp(
     // A key per test app: secrets at rest never touch a key file in the work tree.
     CUSTOS_SECRET_KEY: randomBytes(32).toString('base64'),
     CUSTOS_AUDIT_SIGNING_KEY_FILE: TEST_AUDIT_SIGNING_KEY_FILE,
+    CUSTOS_RECEIPT_KEYS_DIR: TEST_RECEIPT_KEYS_DIR,
     ...env,
   });
   const logs: string[] = [];

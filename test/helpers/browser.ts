@@ -3,7 +3,13 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import type { Result as Violation } from 'axe-core';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import {
+  type Browser,
+  type BrowserContext,
+  type BrowserContextOptions,
+  chromium,
+  type Page,
+} from 'playwright-core';
 import { sessionCookie } from '../../src/sessions/session-cookie.js';
 import { createTestApp, type TestApp, type TestAppOptions } from './app.js';
 
@@ -65,8 +71,10 @@ export async function signedInContext(
   browser: Browser,
   t: ServedApp,
   accountId: string,
+  /** More of the context's settings, e.g. `extraHTTPHeaders` a browser sends with every request. */
+  options: BrowserContextOptions = {},
 ): Promise<BrowserContext> {
-  const context = await browser.newContext({ baseURL: t.baseUrl });
+  const context = await browser.newContext({ ...options, baseURL: t.baseUrl });
   const { token } = await t.ctx.sessions.create(accountId, { userAgent: 'browser test' });
   const cookie = sessionCookie(t.ctx.config.publicUrl);
   await context.addCookies([

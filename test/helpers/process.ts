@@ -11,6 +11,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
  * so a checkpoint signed in a test verifies in a CLI, and never a key file in the work tree.
  */
 export const TEST_AUDIT_SIGNING_KEY_FILE = join(tmpdir(), 'custos-test-audit-signing.key');
+/** Receipt signing keys for tests: outside the work tree, shared by every test app. */
+export const TEST_RECEIPT_KEYS_DIR = join(tmpdir(), 'custos-test-receipt-keys');
 
 export interface SpawnOptions {
   /** Run under `ulimit -n` of this many descriptors. */
@@ -35,6 +37,7 @@ export function spawnCustos(
       ...process.env,
       LOG_LEVEL: 'warn',
       CUSTOS_AUDIT_SIGNING_KEY_FILE: TEST_AUDIT_SIGNING_KEY_FILE,
+      CUSTOS_RECEIPT_KEYS_DIR: TEST_RECEIPT_KEYS_DIR,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

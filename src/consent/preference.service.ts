@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import type { AuditLog } from '../audit/audit.service.js';
+import type { Database } from '../db/dialect.js';
+import { UNKNOWN_LOCALE } from '../geo/countries.js';
+import type { PreferenceEvents } from './preference-events.port.js';
+import { DO_NOT_SELL_OR_SHARE } from './receipt.model.js';
+import * as repo from './receipt.repository.js';
+import type { ReceiptService } from './receipt.service.js';
+
+/** A preference as the privacy centre shows it and a data export includes it. */
+export interface PreferenceView {
+  preference: string;
+  value: boolean;
+  method: string;
+  recordedAt: string;
+  receiptId: string;
+}
+
+/**
+ * A person's privacy preferences beside their email consent. Global Privacy Control
+ * (`Sec-GPC: 1`) is an opt-out of the sale or sharing of personal information (CCPA; see
+ * docs/legal-rules.md#global-privacy-control), not a withdrawal of email consent: it is
+ * recorded as its own preference, with method `gpc`, never as a consent event.
+ */
+export class PreferenceService {
+  constructor(
+    private readonly database: Database,
+    private readonly audit: AuditLog,
+    private readonly receipts: ReceiptService,
+    private readonly events: PreferenceEvents,
+  ) {}
+
+  /**
+   * Records "do not sell or share" for the person from a GPC signal: once. A browser sends
+   * the signal with every request, so a person who already has the preference on changes
+   * nothing (no new receipt, no webhook). Returns whether anything was recorded.
+   */
+  async recordGpcSignal(accountId: string): Promise<boolean> {
+    const current = await repo.findPreference(this.database.db, accountId, DO_NOT_SELL_OR_SHARE);
+    if (current?.value === 1) return false;
+    return this.database.writeTransaction(async (trx) => {
+      // Checked again under the write lock: two tabs may send the signal at once.
+      const again = await repo.findPreference(trx, accountId, DO_NOT_SELL_OR_SHARE);
+      if (again?.value === 1) return false;
+      const at = new Date().toISOString();
+      const receiptId = randomUUID();
+      const { kid, jws } = await this.receipts.sign({
+        receiptId,
+        at,
+        jurisdiction: UNKNOWN_LOCALE,
+        method: 'gpc',
+        principal: { accountId },
+        purpose: DO_NOT_SELL_OR_SHARE,
+        status: 'opted-out',
+        notice: null,
+        formUrl: null,
+        preferences: { doNotSellOrShare: true },
+      });
+      await this.receipts.store(trx, {
+        receipt_id: receiptId,
+        request_seq: null,
+        consent_key: null,
+        account_id: accountId,
+        subject_sha256: null,
+        purpose: DO_NOT_SELL_OR_SHARE,
+        method: 'gpc',
+        kid,
+        jws,
+        issued_at: at,
+      });
+      await repo.upsertPreference(trx, {
+        account_id: accountId,
+        preference: DO_NOT_SELL_OR_SHARE,
+        value: 1,
+        method: 'gpc',
+        recorded_at: at,
+        receipt_id: receiptId,
+      });
+      await this.audit.appendWithin(trx, [
+        {
+          actor: { type: 'account', id: accountId },
+          action: 'preference.changed',
+          details: { preference: DO_NOT_SELL_OR_SHARE, value: true, method: 'gpc', receiptId },
+        },
+      ]);
+      await this.events.announcePreferencesChanged(trx, { accountId, doNotSellOrShare: true, at });
+      return true;
+    });
+  }
+
+  /** The person's preferences: what the privacy centre shows and a data export includes. */
+  async listPreferencesOf(accountId: string): Promise<PreferenceView[]> {
+    return (await repo.listPreferences(this.database.db, accountId)).map((row) => ({
+      preference: row.preference,
+      value: row.value === 1,
+      method: row.method,
+      recordedAt: row.recorded_at,
+      receiptId: row.receipt_id,
+    }));
+  }
+}

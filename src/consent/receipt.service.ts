@@ -1,0 +1,160 @@
+import { randomUUID, sign } from 'node:crypto';
+import type { Insertable, Kysely } from 'kysely';
+import type { KeyRing, PublicJwk, SigningKey } from '../crypto/key-ring.js';
+import type { Database } from '../db/dialect.js';
+import type { ConsentEventTable, ConsentReceiptTable, DB } from '../db/schema.js';
+import { AppError } from '../errors/app-error.js';
+import { normalizeEmail } from '../shared/email.js';
+import { sha256Hex } from './notice.service.js';
+import { type Controller, RECEIPT_TYP, type ReceiptFacts, receiptClaims } from './receipt.model.js';
+import * as repo from './receipt.repository.js';
+
+/** What the API answers and the privacy centre lists: the receipt and what names it. */
+export interface ReceiptView {
+  receiptId: string;
+  purpose: string;
+  method: string;
+  issuedAt: string;
+  kid: string;
+  jws: string;
+}
+
+/**
+ * A consent event as the applier writes it. Channels other than the ConsentHub API may record
+ * their channel (`channel`) and the person's account (`account_id`) on the event; the receipt
+ * takes both from there when present.
+ */
+type EventRow = Insertable<ConsentEventTable> & { channel?: string | null; account_id?: string | null };
+
+const DEFAULT_METHOD = 'api';
+const PERSON_LIMIT = 500;
+
+function base64url(value: unknown): string {
+  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+}
+
+export function receiptView(row: repo.StoredReceipt): ReceiptView {
+  return {
+    receiptId: row.receipt_id,
+    purpose: row.purpose,
+    method: row.method,
+    issuedAt: row.issued_at,
+    kid: row.kid,
+    jws: row.jws,
+  };
+}
+
+/**
+ * Signed consent receipts (GDPR art. 7(1): the controller can show consent was given; the
+ * person keeps a copy nobody can alter): every consent change gets one, signed with an Ed25519
+ * key outside the database and verifiable against the published JWK Set.
+ */
+export class ReceiptService {
+  constructor(
+    private readonly database: Database,
+    private readonly keys: KeyRing,
+    private readonly controller: Controller,
+  ) {}
+
+  /**
+   * A compact JWS (RFC 7515) of the receipt's claims, its header naming the key that verifies
+   * it. Built with node:crypto's Ed25519 directly: a quarter of the cost of a JOSE library's
+   * signer, and the applier signs up to a batch of 500 inside its transaction.
+   */
+  async sign(facts: ReceiptFacts, key?: SigningKey): Promise<{ kid: string; jws: string }> {
+    const signer = key ?? (await this.keys.signer());
+    const header = base64url({ alg: 'EdDSA', kid: signer.kid, typ: RECEIPT_TYP });
+    const input = `${header}.${base64url(receiptClaims(facts, this.controller))}`;
+    const signature = sign(null, Buffer.from(input, 'ascii'), signer.privateKey).toString('base64url');
+    return { kid: signer.kid, jws: `${input}.${signature}` };
+  }
+
+  /**
+   * Signs and stores one receipt per consent event, inside the transaction that appends the
+   * events: a receipt exists exactly when its event does. This is the one place consent
+   * events are turned into receipts, whichever channel recorded them.
+   */
+  async issueForEvents(trx: Kysely<DB>, events: EventRow[]): Promise<void> {
+    if (events.length === 0) return;
+    const rows: Insertable<ConsentReceiptTable>[] = [];
+    const issuedAt = new Date().toISOString();
+    const key = await this.keys.signer();
+    for (const event of events) {
+      const receiptId = randomUUID();
+      const emailSha256 = sha256Hex(normalizeEmail(event.email));
+      const accountId = event.account_id ?? null;
+      const method: string = event.channel ?? DEFAULT_METHOD;
+      const { kid, jws } = await this.sign(
+        {
+          receiptId,
+          at: event.received_at,
+          jurisdiction: event.locale,
+          method,
+          principal: accountId ? { accountId } : { emailSha256 },
+          purpose: event.key,
+          status: event.granted ? 'given' : method === 'objection' ? 'objected' : 'withdrawn',
+          notice:
+            event.notice_version && event.text_sha256
+              ? { version: event.notice_version, textSha256: event.text_sha256 }
+              : null,
+          formUrl: event.form_url ?? null,
+        },
+        key,
+      );
+      rows.push({
+        receipt_id: receiptId,
+        request_seq: event.request_seq,
+        consent_key: event.key,
+        account_id: accountId,
+        subject_sha256: emailSha256,
+        purpose: event.key,
+        method,
+        kid,
+        jws,
+        issued_at: issuedAt,
+      });
+    }
+    await repo.insertReceipts(trx, rows);
+  }
+
+  /** Stores a receipt signed for something other than a consent event (a preference change). */
+  async store(trx: Kysely<DB>, row: Insertable<ConsentReceiptTable>): Promise<void> {
+    await repo.insertReceipts(trx, [row]);
+  }
+
+  async getReceipt(receiptId: string): Promise<ReceiptView> {
+    const row = await repo.findReceipt(this.database.db, receiptId);
+    if (!row) throw new AppError('NOT_FOUND', `No receipt ${receiptId}`, { field: 'receiptId' });
+    return receiptView(row);
+  }
+
+  /** One of the person's own receipts; anyone else's answers as unknown. */
+  async getReceiptOf(accountId: string, email: string | undefined, receiptId: string): Promise<ReceiptView> {
+    const row = await repo.findReceipt(this.database.db, receiptId);
+    const own =
+      row !== undefined &&
+      (row.account_id === accountId ||
+        (email !== undefined && row.subject_sha256 === sha256Hex(normalizeEmail(email))));
+    if (!own) throw new AppError('NOT_FOUND', `No receipt ${receiptId}`, { field: 'receiptId' });
+    return receiptView(row);
+  }
+
+  /** The person's receipts, newest first: those of their account and of their email. */
+  async listReceiptsOf(accountId: string, email: string | undefined): Promise<ReceiptView[]> {
+    const emailSha256 = email === undefined ? undefined : sha256Hex(normalizeEmail(email));
+    const rows = await repo.listReceiptsOf(this.database.db, { accountId, emailSha256 }, PERSON_LIMIT);
+    return rows.map(receiptView);
+  }
+
+  /** The receipts of the consent recorded under an email (the marketing system's view), newest first. */
+  async listReceiptsByEmail(email: string): Promise<ReceiptView[]> {
+    const emailSha256 = sha256Hex(normalizeEmail(email));
+    const rows = await repo.listReceiptsOf(this.database.db, { emailSha256 }, PERSON_LIMIT);
+    return rows.map(receiptView);
+  }
+
+  /** The JWK Set: every key that has signed a receipt, retired ones included. */
+  async jwks(): Promise<{ keys: PublicJwk[] }> {
+    return { keys: await this.keys.publicKeys() };
+  }
+}
