@@ -123,8 +123,14 @@ export const webPlugin = fp(
       'page',
       function (this: FastifyReply, template: string, data: Record<string, unknown> = {}) {
         const csrfToken = this.generateCsrf({ userInfo: csrfBinding(this.request, session.name) });
-        const kind = this.request.principal?.kind;
+        const principal = this.request.principal;
+        const kind = principal?.kind;
         return this.view(template, {
+          // What a console role allows, so that navigation shows only what the person may open.
+          may:
+            principal?.kind === 'operator'
+              ? Object.fromEntries([...principal.permissions].map((p) => [p, true]))
+              : {},
           ...data,
           csrfToken,
           // htmx sends this header with every request it makes (hx-headers on <body>).
