@@ -17,6 +17,8 @@ import { validationError } from './errors/app-error.js';
 import { errorHandlerPlugin, frameworkErrors } from './errors/error-handler.js';
 import { jobRoutes } from './jobs/jobs.routes.js';
 import { RequestLogController } from './logger.js';
+import { notificationRoutes } from './notifications/notification.routes.js';
+import { notificationPageRoutes } from './notifications/notification-pages.routes.js';
 import { ConnectionGuard, httpLimitOptions } from './ops/connection-guard.js';
 import { opsRoutes } from './ops/ops.routes.js';
 import { complianceRoutes } from './reporting/compliance.routes.js';
@@ -161,6 +163,7 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(jobRoutes, { jobs: ctx.jobs });
   await app.register(reportingRoutes, reportingOptions(ctx));
   await app.register(complianceRoutes, { compliance: ctx.compliance });
+  await app.register(notificationRoutes, { relay: ctx.notifications });
 
   // Pages for people, in one encapsulated context: form bodies, cookies, views, CSRF and the
   // CSP apply there only, and the JSON APIs above keep answering 415 to anything but JSON.
@@ -172,6 +175,7 @@ export async function buildApp(ctx: Context): Promise<App> {
     });
     await web.register(assetRoutes);
     await web.register(signOutRoutes, { sessions: ctx.sessions, publicUrl: ctx.config.publicUrl });
+    await web.register(notificationPageRoutes, { relay: ctx.notifications });
   });
 
   return app;

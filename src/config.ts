@@ -103,6 +103,10 @@ const EnvSchema = Type.Object({
   CUSTOS_REPORT_REMINDER_AT: Type.String({ default: '09:00', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }),
   CUSTOS_SESSION_IDLE_MIN: Type.Integer({ default: 30, minimum: 1, maximum: 1440 }),
   CUSTOS_SESSION_MAX_HOURS: Type.Number({ default: 12, minimum: 0.25, maximum: 720 }),
+  CUSTOS_NOTIFY_DAILY_QUOTA: Type.Integer({ default: 10_000, minimum: 1, maximum: 100_000_000 }),
+  CUSTOS_NOTIFY_RATE_LIMIT: Type.Integer({ default: 60, minimum: 1, maximum: 1_000_000 }),
+  CUSTOS_NOTIFY_RATE_WINDOW_S: Type.Integer({ default: 60, minimum: 1, maximum: 86_400 }),
+  CUSTOS_NOTIFY_RETENTION_DAYS: Type.Number({ default: 30, minimum: 1, maximum: 3650 }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -186,6 +190,13 @@ export interface Config {
   auditWitnessFile: string | undefined;
   /** Email API access requests one app may file in any 24 hours; 429 with Retry-After past it. */
   accessRequestsPerDay: number;
+  /** Notification relay: recipients one app may address per UTC day, over all its requests; 429 past it. */
+  notifyDailyQuota: number;
+  /** Notification relay: requests one app may make per window; 429 with Retry-After past it. */
+  notifyRateLimit: number;
+  notifyRateWindowMs: number;
+  /** Notification relay: what apps asked to send (and each recipient's state) is deleted after this long. */
+  notifyRetentionMs: number;
   /** A job run not renewed for this long is taken to have died with its worker, and run again. */
   jobLeaseMs: number;
   /** Finished (succeeded or failed) job rows are deleted after this long. */
@@ -287,6 +298,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auditWitnessSecret: e.CUSTOS_AUDIT_WITNESS_SECRET,
     auditWitnessFile: e.CUSTOS_AUDIT_WITNESS_FILE,
     accessRequestsPerDay: e.CUSTOS_ACCESS_REQUESTS_PER_DAY,
+    notifyDailyQuota: e.CUSTOS_NOTIFY_DAILY_QUOTA,
+    notifyRateLimit: e.CUSTOS_NOTIFY_RATE_LIMIT,
+    notifyRateWindowMs: e.CUSTOS_NOTIFY_RATE_WINDOW_S * 1000,
+    notifyRetentionMs: days(e.CUSTOS_NOTIFY_RETENTION_DAYS),
     jobLeaseMs: e.CUSTOS_JOB_LEASE_S * 1000,
     jobRetentionMs: days(e.CUSTOS_JOB_RETENTION_DAYS),
     cleanupIntervalMs: e.CUSTOS_CLEANUP_INTERVAL_S * 1000,

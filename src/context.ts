@@ -36,6 +36,8 @@ import { jobRetentionJobs } from './jobs/job-retention.jobs.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { loggerOptions } from './logger.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
+import { notificationJobs } from './notifications/notification.jobs.js';
+import { NotificationDelivery, NotificationRelay } from './notifications/notification.service.js';
 import { OperatorService } from './operators/operator.service.js';
 import { Metrics } from './ops/metrics.js';
 import { AccountEventPropagation } from './propagation/propagation.service.js';
@@ -94,6 +96,8 @@ export interface Context {
   people: PersonAuthenticator;
   /** Mail to people over SMTP (CUSTOS_SMTP_URL); `enabled` is false without a server. */
   mailer: Mailer;
+  /** The notification relay: apps mail people by account id (delivery is the job `notifications.deliver`). */
+  notifications: NotificationRelay;
   /** Binds the pages' CSRF tokens to the session (src/web). */
   csrfKey: Buffer;
   /** Shared rate-limit and failed sign-in counters when several processes run (CUSTOS_REDIS_URL). */
@@ -178,11 +182,20 @@ export async function createContext(config: Config, options: ContextOptions = {}
       { idleMs: config.sessionIdleMs, absoluteMs: config.sessionMaxMs },
       options.now,
     );
+    const unsubscribeKey = deriveKey(masterKey, 'notification-unsubscribe');
+    const notificationDelivery = new NotificationDelivery(
+      database,
+      audit,
+      mailer,
+      unsubscribeKey,
+      config.publicUrl,
+    );
     const jobDefinitions = defineJobs(config, database, {
       compliance,
       endpoints,
       auditCheckpoints,
       sessions,
+      notificationDelivery,
     });
     const runner = new JobRunner(
       database,
@@ -261,6 +274,22 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const users = new UserService(database, audit, access);
     const reporting = new ReportingService(database);
     const operators = new OperatorService(database, audit, directory);
+    const notifications = new NotificationRelay(
+      database,
+      audit,
+      mailer,
+      jobs,
+      unsubscribeKey,
+      {
+        publicUrl: config.publicUrl,
+        dailyQuota: config.notifyDailyQuota,
+        rateLimit: config.notifyRateLimit,
+        rateWindowMs: config.notifyRateWindowMs,
+        redis,
+        redisPrefix: config.redisKeyPrefix,
+      },
+      poke,
+    );
     const people = new PersonAuthenticator(sessions, operators, sessionCookie(config.publicUrl).name);
 
     return {
@@ -292,6 +321,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       operators,
       people,
       mailer,
+      notifications,
       csrfKey: deriveKey(masterKey, 'csrf-token'),
       redis,
       async close() {
@@ -321,6 +351,7 @@ function defineJobs(
     endpoints: AppWebhookEndpoints;
     auditCheckpoints: AuditCheckpoints;
     sessions: SessionService;
+    notificationDelivery: NotificationDelivery;
   },
 ): JobDefinition[] {
   const { compliance, endpoints } = services;
@@ -343,6 +374,7 @@ function defineJobs(
     ...reportingJobs(reminders, dailyAt(config.reportReminderAt)),
     ...jobRetentionJobs(database, cleanup, config.jobRetentionMs),
     ...sessionJobs(services.sessions, cleanup),
+    ...notificationJobs(database, services.notificationDelivery, cleanup, config.notifyRetentionMs),
     // 0 minutes: checkpoints on demand only.
     ...auditJobs(
       services.auditCheckpoints,

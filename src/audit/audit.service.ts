@@ -16,6 +16,8 @@ export type AuditAction =
   | 'app.webhook-secret-rotated'
   | 'directory.imported'
   | 'consent.changed'
+  | `notification.${'requested' | 'sent' | 'preferences-changed'}`
+  | 'user.found-by-hidden-email'
   | `access.${'submitted' | 'auto-approved' | 'auto-rejected' | 'in-review' | 'approved' | 'rejected' | 'revoked' | 'use-case-added'}`
   | `admin.${string}`;
 

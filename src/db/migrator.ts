@@ -8,6 +8,7 @@ import * as auditCheckpoints from './migrations/20261124-0006-audit-checkpoints.
 import * as identities from './migrations/20261124-0007-directory-identities.js';
 import * as jobs from './migrations/20261124-0008-jobs.js';
 import * as people from './migrations/20261124-0009-people.js';
+import * as notifications from './migrations/20261201-0016-notifications.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '20261124-0007-directory-identities': identities,
   '20261124-0008-jobs': jobs,
   '20261124-0009-people': people,
+  '20261201-0016-notifications': notifications,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

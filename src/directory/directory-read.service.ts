@@ -98,3 +98,14 @@ export async function findAppSummary(db: Kysely<DB>, appKey: string): Promise<Ap
   const app = await apps.findApp(db, appKey);
   return app && { key: app.key, storesPersonalData: app.stores_personal_data === 1 };
 }
+
+/** The sites the app is installed on now. */
+export function listInstalledSiteIds(db: Kysely<DB>, appKey: string): Promise<string[]> {
+  return apps.findInstalledSiteIds(db, appKey);
+}
+
+/** The names of the apps among `appKeys`, by key (an unknown key is left out). */
+export async function listAppNames(db: Kysely<DB>, appKeys: string[]): Promise<Map<string, string>> {
+  const rows = await apps.findAppNames(db, [...new Set(appKeys)]);
+  return new Map(rows.map((r) => [r.key, r.name]));
+}
