@@ -29,10 +29,12 @@ import {
 } from './notification.model.js';
 import * as repo from './notification.repository.js';
 import type { NotificationRequest, NotificationStatus } from './notification.schemas.js';
-import { renderNotificationMail } from './notification-mail.js';
+import { type NotificationContent, renderNotificationMail } from './notification-mail.js';
 import { signUnsubscribe, type UnsubscribeTarget, verifyUnsubscribe } from './unsubscribe-token.js';
 
 export const DELIVER_JOB = 'notifications.deliver';
+/** Mails in flight at once per delivery run: one SMTP connection each. */
+const SEND_CONCURRENCY = 8;
 export const UNSUBSCRIBE_PATH = '/notifications/unsubscribe';
 export const SETTINGS_PATH = '/privacy/notifications';
 
@@ -79,6 +81,44 @@ export class NotificationDelivery {
 
   unsubscribeUrl(target: UnsubscribeTarget): string {
     return unsubscribeUrl(this.publicUrl, this.unsubscribeKey, target);
+  }
+
+  /** Mails one recipient and records it; false when the mail server did not accept it. */
+  private async sendOne(
+    notification: { id: string; app_key: string; category: string },
+    content: NotificationContent,
+    recipient: { accountId: string; email: string },
+  ): Promise<boolean> {
+    const appKey = notification.app_key;
+    const mail = renderNotificationMail(content, {
+      unsubscribe: this.unsubscribeUrl({ accountId: recipient.accountId, appKey }),
+      settings: `${this.publicUrl ?? ''}${SETTINGS_PATH}`,
+    });
+    try {
+      await this.mailer.send({ to: recipient.email, ...mail });
+    } catch {
+      // The server's message may quote the address: it is neither kept nor logged.
+      return false;
+    }
+    await this.database.writeTransaction(async (trx) => {
+      await repo.setRecipientStates(
+        trx,
+        notification.id,
+        [recipient.accountId],
+        'sent',
+        new Date().toISOString(),
+      );
+      await this.audit.appendWithin(trx, [
+        {
+          actor: { type: 'app', id: appKey },
+          action: 'notification.sent',
+          appKey,
+          accountId: recipient.accountId,
+          details: { notificationId: notification.id, category: notification.category },
+        },
+      ]);
+    });
+    return true;
   }
 
   async deliver(
@@ -132,39 +172,14 @@ export class NotificationDelivery {
     };
     let sent = 0;
     const refused: string[] = [];
-    for (const recipient of toSend) {
-      if (signal.aborted) break;
-      const mail = renderNotificationMail(content, {
-        unsubscribe: this.unsubscribeUrl({ accountId: recipient.accountId, appKey }),
-        settings: `${this.publicUrl ?? ''}${SETTINGS_PATH}`,
-      });
-      try {
-        await this.mailer.send({ to: recipient.email, ...mail });
-      } catch {
-        // The server's message may quote the address: it is neither kept nor logged.
-        refused.push(recipient.accountId);
-        continue;
+    const queue = [...toSend];
+    const sendNext = async (): Promise<void> => {
+      for (let recipient = queue.shift(); recipient && !signal.aborted; recipient = queue.shift()) {
+        if (await this.sendOne(notification, content, recipient)) sent += 1;
+        else refused.push(recipient.accountId);
       }
-      await this.database.writeTransaction(async (trx) => {
-        await repo.setRecipientStates(
-          trx,
-          notificationId,
-          [recipient.accountId],
-          'sent',
-          new Date().toISOString(),
-        );
-        await this.audit.appendWithin(trx, [
-          {
-            actor: { type: 'app', id: appKey },
-            action: 'notification.sent',
-            appKey,
-            accountId: recipient.accountId,
-            details: { notificationId, category: notification.category },
-          },
-        ]);
-      });
-      sent += 1;
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(SEND_CONCURRENCY, queue.length) }, sendNext));
     if (refused.length > 0) {
       if (lastAttempt) {
         await repo.setRecipientStates(
