@@ -9,6 +9,8 @@ const PUBLIC = [
   'GET /metrics',
   'POST /oauth/token',
   'GET /avatars/default.svg',
+  // RFC 8058 one-click unsubscribe: mail clients post without credentials; the signed link is the authority.
+  'POST /notifications/unsubscribe',
 ];
 
 interface Operation {

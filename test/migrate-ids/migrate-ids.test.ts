@@ -103,7 +103,7 @@ describe('custos-migrate-ids against a running Custos', () => {
           return false;
         }
       },
-      { timeoutMs: 120_000, intervalMs: 20, message: 'a third of the rows written' },
+      { timeoutMs: 600_000, intervalMs: 20, message: 'a third of the rows written' },
     );
     first.kill('SIGKILL');
     const killed = await firstExit;
@@ -126,7 +126,7 @@ describe('custos-migrate-ids against a running Custos', () => {
       else expect(row.slice(2), `row ${i}`).toEqual([accountId(i), 'found']);
     });
     expect(throttled).toBeGreaterThan(0);
-  }, 300_000);
+  }, 900_000);
 
   it('refuses to start without credentials, naming what is missing', async () => {
     const child = spawn(process.execPath, [entry(), 'in.csv', 'out.csv'], {
