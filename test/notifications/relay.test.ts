@@ -297,6 +297,37 @@ describe('the notification relay', () => {
   });
 });
 
+describe('the console’s notification volumes', () => {
+  it('shows each app’s recipients by outcome to operators with read, and no one else', async () => {
+    const f = await relayFixture();
+    try {
+      const res = await notify(f.t, f.token, notification([personId(1), personId(2), 'no-such-account']));
+      await settled(f, (res.json() as { id: string }).id);
+      await f.t.ctx.operators.grant(ADA, 'auditor', { type: 'operator', id: 'test' });
+      const operator = new WebClient(f.t);
+      await operator.signIn(ADA);
+      const page = await operator.get('/console/notifications');
+      expect(page.statusCode).toBe(200);
+      expect(page.body).toContain('Timesheets');
+      expect(page.body).not.toContain('@acme.test');
+      const person = new WebClient(f.t);
+      await person.signIn(personId(3));
+      expect((await person.get('/console/notifications')).statusCode).toBe(403);
+      expect(await f.t.ctx.notifications.volume(30)).toEqual([
+        expect.objectContaining({
+          appKey: 'com.vendor.timesheets',
+          requests: 1,
+          recipients: 3,
+          sent: 2,
+          unknown: 1,
+        }),
+      ]);
+    } finally {
+      await f.close();
+    }
+  });
+});
+
 describe('the relay’s limits', () => {
   it('answers 429 with Retry-After past the daily quota, and past the request rate', async () => {
     const f = await relayFixture({ CUSTOS_NOTIFY_DAILY_QUOTA: '5', CUSTOS_NOTIFY_RATE_LIMIT: '3' });
