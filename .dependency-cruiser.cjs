@@ -7,8 +7,8 @@
  *   3. domains         every other folder (directory, users, consent, access, reporting,
  *                      propagation, operators, api-clients, and any new one: a new folder is
  *                      a domain until it is listed above)
- *   4. composition     app.ts, context.ts, server.ts, cli.ts, cli/ (wire everything; nothing
- *                      imports them)
+ *   4. composition     app.ts, context.ts, server.ts, cli.ts, cli/, migrate-ids/ (entry points:
+ *                      wire everything; nothing imports them)
  *
  * A domain reaches another domain only through that domain's `*.service.ts`, a `*.port.ts`,
  * or a pure `*.model.ts`: never its repository, routes, schemas or helpers. Schemas two
@@ -20,9 +20,9 @@
 
 const INFRASTRUCTURE = ['^src/(?:db|errors|crypto|geo|shared)/', '^src/(?:config|logger|validation)\\.ts$'];
 const PLATFORM = ['^src/(?:audit|webhooks|jobs|worker|ops|auth|sessions|web|mail)/'];
-const COMPOSITION = ['^src/(?:app|context|server|cli)\\.ts$', '^src/cli/'];
+const COMPOSITION = ['^src/(?:app|context|server|cli)\\.ts$', '^src/cli/', '^src/migrate-ids/'];
 const NOT_A_DOMAIN =
-  '(?:db|errors|crypto|geo|shared|audit|webhooks|jobs|worker|ops|auth|sessions|web|mail|cli)/';
+  '(?:db|errors|crypto|geo|shared|audit|webhooks|jobs|worker|ops|auth|sessions|web|mail|cli|migrate-ids)/';
 /** Any folder of src/ that is not infrastructure, platform or composition; $1 is its name. */
 const DOMAIN = `^src/((?!${NOT_A_DOMAIN})[^/]+)/`;
 /** What one domain may import of another. */

@@ -26,6 +26,8 @@ import { grantRoutes } from './grants/grant.routes.js';
 import { grantPages } from './grants/grant-pages.routes.js';
 import { jobRoutes } from './jobs/jobs.routes.js';
 import { RequestLogController } from './logger.js';
+import { notificationRoutes } from './notifications/notification.routes.js';
+import { notificationPageRoutes } from './notifications/notification-pages.routes.js';
 import { operatorRoutes } from './operators/operator.routes.js';
 import { ConnectionGuard, httpLimitOptions } from './ops/connection-guard.js';
 import { opsRoutes } from './ops/ops.routes.js';
@@ -179,6 +181,7 @@ export async function buildApp(ctx: Context): Promise<App> {
   const baseUrl = linkBase(ctx.config, app);
   await app.register(loginLinkRoutes, { links: ctx.loginLinks, baseUrl });
   await app.register(dsrRoutes, { dsr: ctx.dsr, partMaxBytes: ctx.config.dsrPartMaxBytes });
+  await app.register(notificationRoutes, { relay: ctx.notifications });
 
   // Pages for people, in one encapsulated context: form bodies, cookies, views, CSRF and the
   // CSP apply there only, and the JSON APIs above keep answering 415 to anything but JSON.
@@ -221,6 +224,7 @@ export async function buildApp(ctx: Context): Promise<App> {
       emailOf: async (accountId) =>
         (await findAccount(ctx.database.db, accountId))?.profile.email ?? undefined,
     });
+    await web.register(notificationPageRoutes, { relay: ctx.notifications });
   });
 
   return app;

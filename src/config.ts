@@ -128,6 +128,10 @@ const EnvSchema = Type.Object({
       errorMessage: 'must be an absolute http(s) URL',
     }),
   ),
+  CUSTOS_NOTIFY_DAILY_QUOTA: Type.Integer({ default: 10_000, minimum: 1, maximum: 100_000_000 }),
+  CUSTOS_NOTIFY_RATE_LIMIT: Type.Integer({ default: 60, minimum: 1, maximum: 1_000_000 }),
+  CUSTOS_NOTIFY_RATE_WINDOW_S: Type.Integer({ default: 60, minimum: 1, maximum: 86_400 }),
+  CUSTOS_NOTIFY_RETENTION_DAYS: Type.Number({ default: 30, minimum: 1, maximum: 3650 }),
 });
 
 type Env = Static<typeof EnvSchema>;
@@ -213,6 +217,13 @@ export interface Config {
   accessRequestsPerDay: number;
   /** Requests in review longer than this are overdue (console, /metrics); none without it. */
   accessReviewSlaHours: number | undefined;
+  /** Notification relay: recipients one app may address per UTC day, over all its requests; 429 past it. */
+  notifyDailyQuota: number;
+  /** Notification relay: requests one app may make per window; 429 with Retry-After past it. */
+  notifyRateLimit: number;
+  notifyRateWindowMs: number;
+  /** Notification relay: what apps asked to send (and each recipient's state) is deleted after this long. */
+  notifyRetentionMs: number;
   /** A job run not renewed for this long is taken to have died with its worker, and run again. */
   jobLeaseMs: number;
   /** Finished (succeeded or failed) job rows are deleted after this long. */
@@ -344,6 +355,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auditWitnessFile: e.CUSTOS_AUDIT_WITNESS_FILE,
     accessRequestsPerDay: e.CUSTOS_ACCESS_REQUESTS_PER_DAY,
     accessReviewSlaHours: e.CUSTOS_ACCESS_REVIEW_SLA_HOURS,
+    notifyDailyQuota: e.CUSTOS_NOTIFY_DAILY_QUOTA,
+    notifyRateLimit: e.CUSTOS_NOTIFY_RATE_LIMIT,
+    notifyRateWindowMs: e.CUSTOS_NOTIFY_RATE_WINDOW_S * 1000,
+    notifyRetentionMs: days(e.CUSTOS_NOTIFY_RETENTION_DAYS),
     jobLeaseMs: e.CUSTOS_JOB_LEASE_S * 1000,
     jobRetentionMs: days(e.CUSTOS_JOB_RETENTION_DAYS),
     cleanupIntervalMs: e.CUSTOS_CLEANUP_INTERVAL_S * 1000,

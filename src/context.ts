@@ -45,6 +45,8 @@ import { jobRetentionJobs } from './jobs/job-retention.jobs.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { loggerOptions } from './logger.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
+import { notificationJobs } from './notifications/notification.jobs.js';
+import { NotificationDelivery, NotificationRelay } from './notifications/notification.service.js';
 import { OperatorService } from './operators/operator.service.js';
 import { Metrics } from './ops/metrics.js';
 import { PrivacyCentre } from './privacy/privacy.service.js';
@@ -119,6 +121,8 @@ export interface Context {
   privacy: PrivacyCentre;
   /** Mail to people over SMTP (CUSTOS_SMTP_URL); `enabled` is false without a server. */
   mailer: Mailer;
+  /** The notification relay: apps mail people by account id (delivery is the job `notifications.deliver`). */
+  notifications: NotificationRelay;
   /** Binds the pages' CSRF tokens to the session (src/web). */
   csrfKey: Buffer;
   /** Sign-in by emailed code (offered when `mailer.enabled`). */
@@ -228,6 +232,14 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const dsrCalendar = loadDsrCalendar(config.dsrCalendarFile);
     // Built below, once the services it calls exist; its jobs only run after that.
     let dsr: DsrService | undefined;
+    const unsubscribeKey = deriveKey(masterKey, 'notification-unsubscribe');
+    const notificationDelivery = new NotificationDelivery(
+      database,
+      audit,
+      mailer,
+      unsubscribeKey,
+      config.publicUrl,
+    );
     const jobDefinitions = defineJobs(config, database, {
       compliance,
       endpoints,
@@ -238,6 +250,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
         if (!dsr) throw new Error('the DSR service is not built yet');
         return dsr;
       },
+      notificationDelivery,
     });
     const runner = new JobRunner(
       database,
@@ -342,6 +355,22 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const users = new UserService(database, audit, access, dsr);
     const reporting = new ReportingService(database);
     const operators = new OperatorService(database, audit, directory);
+    const notifications = new NotificationRelay(
+      database,
+      audit,
+      mailer,
+      jobs,
+      unsubscribeKey,
+      {
+        publicUrl: config.publicUrl,
+        dailyQuota: config.notifyDailyQuota,
+        rateLimit: config.notifyRateLimit,
+        rateWindowMs: config.notifyRateWindowMs,
+        redis,
+        redisPrefix: config.redisKeyPrefix,
+      },
+      poke,
+    );
     const people = new PersonAuthenticator(sessions, operators, sessionCookie(config.publicUrl).name);
     // Sign-in looks accounts up through the directory (its SignInAccounts port).
     const signInLog = log.child({ component: 'sign-in' });
@@ -405,6 +434,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       people,
       privacy,
       mailer,
+      notifications,
       csrfKey: deriveKey(masterKey, 'csrf-token'),
       signInCodes,
       loginLinks: new LoginLinks(database, audit, directory, options.now),
@@ -441,6 +471,7 @@ function defineJobs(
     sessions: SessionService;
     grants: GrantService;
     dsr: () => DsrService;
+    notificationDelivery: NotificationDelivery;
   },
 ): JobDefinition[] {
   const { compliance, endpoints } = services;
@@ -467,6 +498,7 @@ function defineJobs(
     ...grantJobs(services.grants, cleanup),
     // Reminders and the attention list on the clean-up interval (hourly by default).
     ...dsrJobs(database, services.dsr, cleanup.schedule, cleanup),
+    ...notificationJobs(database, services.notificationDelivery, cleanup, config.notifyRetentionMs),
     // 0 minutes: checkpoints on demand only.
     ...auditJobs(
       services.auditCheckpoints,

@@ -23,6 +23,8 @@ export type AuditAction =
   | 'directory.imported'
   | 'consent.changed'
   | 'preference.changed'
+  | `notification.${'requested' | 'sent' | 'preferences-changed'}`
+  | 'user.found-by-hidden-email'
   | `access.${'submitted' | 'auto-approved' | 'auto-rejected' | 'in-review' | 'approved' | 'rejected' | 'revoked' | 'use-case-added'}`
   | `admin.${string}`
   | `signin.${'oidc' | 'email-code' | 'login-link' | 'code-locked'}`;

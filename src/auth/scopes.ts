@@ -16,6 +16,7 @@ export type ApiClientScope = keyof typeof API_CLIENT_SCOPES;
 export const APP_SCOPES = {
   'read:user': 'Read users as their visibility settings allow; the Email API if approved',
   'report:personal-data': 'Report the account IDs the app stores, and confirm erasures',
+  'send:notification': 'Ask Custos to mail people a notification, without learning their addresses',
 } as const;
 export type AppScope = keyof typeof APP_SCOPES;
 
@@ -38,6 +39,7 @@ export const CONSENT_HUB_SCOPE = 'manage:consent-hub-consent' satisfies ApiClien
 export const ADMIN_SCOPE = 'admin:custos' satisfies ApiClientScope;
 export const READ_USER_SCOPE = 'read:user' satisfies AppScope;
 export const REPORT_PD_SCOPE = 'report:personal-data' satisfies AppScope;
+export const SEND_NOTIFICATION_SCOPE = 'send:notification' satisfies AppScope;
 
 /**
  * Not grantable: shown on an app's installations while the app is approved for the Email API,

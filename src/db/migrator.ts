@@ -8,12 +8,15 @@ import * as auditCheckpoints from './migrations/20261124-0006-audit-checkpoints.
 import * as identities from './migrations/20261124-0007-directory-identities.js';
 import * as jobs from './migrations/20261124-0008-jobs.js';
 import * as people from './migrations/20261124-0009-people.js';
+
 import * as signIn from './migrations/20261201-0010-sign-in.js';
 import * as consoleIndexes from './migrations/20261201-0011-console.js';
 import * as privacy from './migrations/20261201-0012-privacy.js';
 import * as grants from './migrations/20261201-0013-grants.js';
 import * as dataSubjectRequests from './migrations/20261201-0014-data-subject-requests.js';
 import * as receipts from './migrations/20261201-0015-receipts.js';
+
+import * as notifications from './migrations/20261201-0016-notifications.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -35,6 +38,7 @@ const migrations: Record<string, Migration> = {
   '20261201-0013-grants': grants,
   '20261201-0014-data-subject-requests': dataSubjectRequests,
   '20261201-0015-receipts': receipts,
+  '20261201-0016-notifications': notifications,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -527,6 +527,46 @@ export interface MarketingSuppressionTable {
   since: string;
 }
 
+/** What an app asked Custos to tell people (the relay); recipients are account ids, never addresses. */
+export interface NotificationTable {
+  id: string;
+  app_key: string;
+  idempotency_key: string;
+  request_hash: string;
+  category: string;
+  subject: string;
+  text_body: string;
+  html_body: string | null;
+  /** JSON array of the site ids the app's credentials spoke for. */
+  site_ids: string;
+  recipient_count: number;
+  created_at: string;
+}
+
+export interface NotificationRecipientTable {
+  notification_id: string;
+  account_id: string;
+  /** 'pending' | 'sent' | 'suppressed' | 'unknown' | 'failed' */
+  state: string;
+  updated_at: string;
+}
+
+/** A person's choice for an app ('*') or one of its categories; no row means on. */
+export interface NotificationPreferenceTable {
+  account_id: string;
+  app_key: string;
+  category: string;
+  enabled: number;
+  updated_at: string;
+}
+
+export interface NotificationQuotaTable {
+  app_key: string;
+  /** YYYY-MM-DD (UTC). */
+  day: string;
+  used: number;
+}
+
 export interface DB {
   api_clients: ApiClientTable;
   api_client_scopes: ApiClientScopeTable;
@@ -567,6 +607,10 @@ export interface DB {
   marketing_suppressions: MarketingSuppressionTable;
   consent_receipts: ConsentReceiptTable;
   account_preferences: AccountPreferenceTable;
+  notifications: NotificationTable;
+  notification_recipients: NotificationRecipientTable;
+  notification_preferences: NotificationPreferenceTable;
+  notification_quota: NotificationQuotaTable;
 }
 
 /** A signed consent receipt: of a consent event (request_seq + consent_key) or of a preference change. */

@@ -1,4 +1,4 @@
-import type { Insertable, Kysely, Updateable } from 'kysely';
+import { type Insertable, type Kysely, sql, type Updateable } from 'kysely';
 import type { AccountTable, DB } from '../db/schema.js';
 
 export function findAccountRow(db: Kysely<DB>, accountId: string) {
@@ -43,6 +43,42 @@ export function findAccountStateRows(db: Kysely<DB>, accountIds: string[]) {
 export function findMemberAccountRows(db: Kysely<DB>, accountIds: string[], siteIds: readonly string[]) {
   if (accountIds.length === 0 || siteIds.length === 0) return Promise.resolve([]);
   return memberAccounts(db, accountIds, siteIds).selectAll().execute();
+}
+
+/**
+ * Member accounts of `siteIds` whose email is `email` (normalized) or whose public name is
+ * `foldedName` (lower case): exact matches on the unique email index and the lower(nickname)
+ * index, never a prefix.
+ */
+export function findMemberAccountRowsMatching(
+  db: Kysely<DB>,
+  match: { email: string | undefined; foldedName: string | undefined },
+  siteIds: readonly string[],
+  limit: number,
+) {
+  if (siteIds.length === 0 || (match.email === undefined && match.foldedName === undefined))
+    return Promise.resolve([]);
+  return db
+    .selectFrom('accounts')
+    .selectAll()
+    .where((eb) =>
+      eb.or([
+        ...(match.email === undefined ? [] : [eb('email', '=', match.email)]),
+        ...(match.foldedName === undefined ? [] : [eb(sql<string>`lower(nickname)`, '=', match.foldedName)]),
+      ]),
+    )
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('site_members')
+          .select('site_members.account_id')
+          .whereRef('site_members.account_id', '=', 'accounts.account_id')
+          .where('site_members.site_id', 'in', siteIds),
+      ),
+    )
+    .orderBy('account_id')
+    .limit(limit)
+    .execute();
 }
 
 /** Accounts holding any of these (normalized) emails, for uniqueness checks. */

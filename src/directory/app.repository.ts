@@ -5,6 +5,11 @@ export function findApp(db: Kysely<DB>, key: string) {
   return db.selectFrom('apps').selectAll().where('key', '=', key).executeTakeFirst();
 }
 
+export function findAppNames(db: Kysely<DB>, keys: string[]) {
+  if (keys.length === 0) return Promise.resolve([]);
+  return db.selectFrom('apps').select(['key', 'name']).where('key', 'in', keys).execute();
+}
+
 export function findAppKeys(db: Kysely<DB>, keys: string[]) {
   if (keys.length === 0) return Promise.resolve([]);
   return db.selectFrom('apps').select('key').where('key', 'in', keys).execute();

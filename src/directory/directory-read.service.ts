@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
+import { normalizeEmail } from '../shared/email.js';
 import { type Account, accountFromRow } from './account.model.js';
 import * as accounts from './account.repository.js';
 import * as apps from './app.repository.js';
@@ -162,4 +163,31 @@ export async function listSites(
 /** Sites the app is installed on now: the only sites it may read. */
 export function listInstalledSiteIds(db: Kysely<DB>, appKey: string): Promise<string[]> {
   return apps.findInstalledSiteIds(db, appKey);
+}
+
+/** The names of the apps among `appKeys`, by key (an unknown key is left out). */
+export async function listAppNames(db: Kysely<DB>, appKeys: string[]): Promise<Map<string, string>> {
+  const rows = await apps.findAppNames(db, [...new Set(appKeys)]);
+  return new Map(rows.map((r) => [r.key, r.name]));
+}
+
+/**
+ * The member accounts of `siteIds` that `query` names exactly: by email (compared in its
+ * normalized form) when it looks like one, else by public name without regard to case. Each
+ * with whether its email matched, so the caller can apply the email's visibility.
+ */
+export async function listMemberAccountsMatching(
+  db: Kysely<DB>,
+  query: string,
+  siteIds: readonly string[],
+  limit: number,
+): Promise<{ account: Account; byEmail: boolean; byName: boolean }[]> {
+  const email = query.includes('@') ? normalizeEmail(query) : undefined;
+  const foldedName = query.trim().toLowerCase();
+  const rows = await accounts.findMemberAccountRowsMatching(db, { email, foldedName }, siteIds, limit);
+  return rows.map((row) => ({
+    account: accountFromRow(row),
+    byEmail: email !== undefined && row.email === email,
+    byName: row.nickname !== null && row.nickname.toLowerCase() === foldedName,
+  }));
 }

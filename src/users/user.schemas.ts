@@ -137,3 +137,21 @@ export const Me = Type.Object(
   { $id: 'Me', additionalProperties: false },
 );
 export type Me = Static<typeof Me>;
+/** GET /rest/api/3/user/search: the documented parameters Custos serves. */
+export const UserSearchQuery = Type.Object(
+  {
+    query: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 254,
+        description:
+          'An email address (matched exactly, without regard to case) or a public name (matched exactly, without regard to case). Never a prefix.',
+      }),
+    ),
+    accountId: Type.Optional(AccountId),
+    startAt: Type.Integer({ minimum: 0, default: 0 }),
+    maxResults: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
+  },
+  { additionalProperties: false },
+);
+export type UserSearchQuery = Static<typeof UserSearchQuery>;

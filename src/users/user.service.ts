@@ -6,13 +6,21 @@ import {
   findAccount,
   listDisclosureInstallations,
   listMemberAccounts,
+  listMemberAccountsMatching,
 } from '../directory/directory-read.service.js';
 import type { EmailApiAllowList } from '../directory/email-api-allow-list.port.js';
-import { fieldsOpenedByGrant, type Viewer } from '../directory/visibility.model.js';
+import { fieldsOpenedByGrant, type Viewer, visibleProfile } from '../directory/visibility.model.js';
 import { AppError } from '../errors/app-error.js';
 import { type AccountRestrictions, NO_RESTRICTIONS } from './account-restrictions.port.js';
 import { toMe, toUser } from './user.mapper.js';
-import type { BulkUserQuery, Me, UnrestrictedEmail, User, UserPage } from './user.schemas.js';
+import type {
+  BulkUserQuery,
+  Me,
+  UnrestrictedEmail,
+  User,
+  UserPage,
+  UserSearchQuery,
+} from './user.schemas.js';
 
 /**
  * Whatever the JWT's `sub` says, an app is an app: impersonation widens nothing
@@ -79,6 +87,59 @@ export class UserService {
       isLast: query.startAt + query.maxResults >= accounts.length,
       values,
     };
+  }
+
+  /**
+   * The user search for apps migrating stored emails and usernames to account ids: exact
+   * matches only, among members of the app's sites. A match by email counts only where the
+   * app may know that email: it is public, or the app is approved for the Email API, and then
+   * each such match is audited before the answer (the app learns whose address it holds).
+   */
+  async searchUsers(app: AppPrincipal, query: UserSearchQuery, baseUrl: string): Promise<User[]> {
+    if (query.query === undefined && query.accountId === undefined)
+      throw new AppError('VALIDATION_FAILED', 'query: one of query or accountId is required', {
+        field: 'query',
+      });
+    const limit = query.startAt + query.maxResults;
+    const viewer = viewerOf(app);
+    const found: Account[] = [];
+    const byHiddenEmail: Account[] = [];
+    if (query.accountId !== undefined) {
+      found.push(...(await this.visibleAccounts(app, [query.accountId])).values());
+    } else if (query.query !== undefined) {
+      const matches = await listMemberAccountsMatching(this.database.db, query.query, app.siteIds, limit);
+      let approved: boolean | undefined;
+      for (const { account, byEmail, byName } of matches) {
+        if (byName || (byEmail && visibleProfile(account, viewer).email !== undefined)) {
+          found.push(account);
+        } else if (byEmail) {
+          approved ??= await this.allowList.isApproved(app.appKey);
+          if (!approved) continue;
+          found.push(account);
+          byHiddenEmail.push(account);
+        }
+      }
+    }
+    const page = found.slice(query.startAt, limit);
+    const audited = byHiddenEmail.filter((account) => page.includes(account));
+    if (audited.length > 0) {
+      await this.audit.append(
+        audited.map((account) => ({
+          actor: { type: 'app', id: app.appKey },
+          action: 'user.found-by-hidden-email',
+          appKey: app.appKey,
+          ...(app.installationId ? { installationId: app.installationId } : {}),
+          accountId: account.accountId,
+          details: {
+            endpoint: 'GET /rest/api/3/user/search',
+            via: app.via,
+            ...(app.oauthClientId ? { oauthClientId: app.oauthClientId } : {}),
+          },
+        })),
+      );
+    }
+    await this.recordGrantDisclosure(app, page, 'GET /rest/api/3/user/search');
+    return page.map((account) => toUser(account, viewer, baseUrl));
   }
 
   async getEmail(app: AppPrincipal, accountId: string, endpoint: string): Promise<UnrestrictedEmail> {

@@ -15,6 +15,7 @@ import {
   User,
   UserPage,
   UserQuery,
+  UserSearchQuery,
 } from './user.schemas.js';
 import type { UserService } from './user.service.js';
 
@@ -77,6 +78,23 @@ export const userRoutes: FastifyPluginAsyncTypebox<{
         { ...request.query, accountId: accountIdsOf(request.query.accountId) },
         baseUrl(),
       ),
+  );
+
+  app.get(
+    '/rest/api/3/user/search',
+    {
+      config: { auth },
+      schema: {
+        tags: ['Users'],
+        summary:
+          'Finds users by exact email or public name (for migrating stored identifiers to account IDs)',
+        description:
+          'Only members of sites the app is installed on. An email matches only when its owner made it public or the app is approved for the Email API (each such match of a hidden email is audited); a public name matches without regard to case. Exact matches only: no prefixes. An array of users, as the platform answers.',
+        querystring: UserSearchQuery,
+        response: { 200: Type.Array(User) },
+      },
+    },
+    async (request) => users.searchUsers(appOf(request), request.query, baseUrl()),
   );
 
   app.get(

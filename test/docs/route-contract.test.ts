@@ -12,6 +12,8 @@ const PUBLIC = [
   // Receipts' verifying keys and the GPC support statement: for anyone, by design.
   'GET /.well-known/jwks.json',
   'GET /.well-known/gpc.json',
+  // RFC 8058 one-click unsubscribe: mail clients post without credentials; the signed link is the authority.
+  'POST /notifications/unsubscribe',
 ];
 
 interface Operation {
