@@ -339,6 +339,11 @@ export async function createContext(config: Config, options: ContextOptions = {}
         sessions,
         jobs,
         mailer,
+        // The export lists the person's grants to apps (three-legged OAuth).
+        grants: {
+          listGrants: async (accountId) =>
+            (await grants.listConnectedApps(accountId)).map((app) => ({ ...app })),
+        },
       },
       {
         calendar: dsrCalendar,

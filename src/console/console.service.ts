@@ -1,3 +1,4 @@
+import { onlyAlertUseCases } from '../access/access.model.js';
 import type { AccessProgramme } from '../access/access.service.js';
 import type { AuditActor } from '../audit/audit.service.js';
 import type { AuditCheckpoints } from '../audit/checkpoint.service.js';
@@ -106,6 +107,8 @@ export class ConsoleService {
         description: r.description,
         privacyPolicyExcerpt: r.privacy_policy_excerpt,
         reason: r.reason,
+        // An app that wants addresses only to send alerts can use the notification relay instead.
+        onlyAlerts: onlyAlertUseCases(JSON.parse(r.use_cases) as string[]),
         useCases: (JSON.parse(r.use_cases) as string[]).map((id) => ({
           id,
           functionality: useCaseById.get(id)?.functionality ?? id,

@@ -27,7 +27,9 @@ import type {
  * (docs/wire-contracts.md#profile-visibility). A token a person granted the app adds that
  * grant, which opens that person's own fields and no one else's.
  */
-function viewerOf(app: AppPrincipal): Viewer {
+type AppViewer = Extract<Viewer, { kind: 'app' }>;
+
+function viewerOf(app: AppPrincipal): AppViewer {
   return app.grant
     ? { kind: 'app', grant: { accountId: app.grant.accountId, scopes: app.scopes } }
     : { kind: 'app' };
@@ -57,8 +59,9 @@ export class UserService {
   async getUser(app: AppPrincipal, accountId: string, baseUrl: string): Promise<User> {
     const account = (await this.visibleAccounts(app, [accountId])).get(accountId);
     if (!account) throw notFound();
-    await this.recordGrantDisclosure(app, [account], 'GET /rest/api/3/user');
-    return toUser(account, viewerOf(app), baseUrl);
+    const viewer = await this.viewerFor(app);
+    await this.recordGrantDisclosure(app, viewer, [account], 'GET /rest/api/3/user');
+    return toUser(account, viewer, baseUrl);
   }
 
   /** The person who granted the token (docs/app-grants.md#get-me); 403 for any other token. */
@@ -67,8 +70,12 @@ export class UserService {
     const account = await findAccount(this.database.db, app.grant.accountId);
     // Authentication checked the account is open; closed meanwhile, the grant ended with it.
     if (!account?.active) throw new AppError('UNAUTHENTICATED', 'The grant has ended');
-    await this.recordGrantDisclosure(app, [account], 'GET /me');
-    return toMe(account, viewerOf(app), baseUrl);
+    const viewer = await this.viewerFor(app);
+    // GDPR art. 18: while the person's processing is restricted, the grant reads nothing.
+    if (!viewer.grant)
+      throw new AppError('FORBIDDEN', "The person's data is restricted: the grant reads nothing now");
+    await this.recordGrantDisclosure(app, viewer, [account], 'GET /me');
+    return toMe(account, viewer, baseUrl);
   }
 
   /** Unknown and invisible ids are left out; the page runs over the found users in request order. */
@@ -77,8 +84,8 @@ export class UserService {
     const found = await this.visibleAccounts(app, ids);
     const accounts = ids.flatMap((id) => found.get(id) ?? []);
     const page = accounts.slice(query.startAt, query.startAt + query.maxResults);
-    await this.recordGrantDisclosure(app, page, 'GET /rest/api/3/user/bulk');
-    const viewer = viewerOf(app);
+    const viewer = await this.viewerFor(app);
+    await this.recordGrantDisclosure(app, viewer, page, 'GET /rest/api/3/user/bulk');
     const values = page.map((account) => toUser(account, viewer, baseUrl));
     return {
       startAt: query.startAt,
@@ -101,7 +108,7 @@ export class UserService {
         field: 'query',
       });
     const limit = query.startAt + query.maxResults;
-    const viewer = viewerOf(app);
+    const viewer = await this.viewerFor(app);
     const found: Account[] = [];
     const byHiddenEmail: Account[] = [];
     if (query.accountId !== undefined) {
@@ -138,7 +145,7 @@ export class UserService {
         })),
       );
     }
-    await this.recordGrantDisclosure(app, page, 'GET /rest/api/3/user/search');
+    await this.recordGrantDisclosure(app, viewer, page, 'GET /rest/api/3/user/search');
     return page.map((account) => toUser(account, viewer, baseUrl));
   }
 
@@ -160,9 +167,24 @@ export class UserService {
    * disclosure: which app, whose account, which fields, through which grant; committed
    * before the answer is sent.
    */
-  private async recordGrantDisclosure(app: AppPrincipal, accounts: Account[], endpoint: string) {
+  /**
+   * Who the app is for visibility: with a person's grant, that grant, unless the person's
+   * processing is restricted (GDPR art. 18): then the grant opens nothing until it is lifted.
+   */
+  private async viewerFor(app: AppPrincipal): Promise<AppViewer> {
+    if (!app.grant) return { kind: 'app' };
+    const restricted = await this.restrictions.listRestricted([app.grant.accountId]);
+    return restricted.size > 0 ? { kind: 'app' } : viewerOf(app);
+  }
+
+  private async recordGrantDisclosure(
+    app: AppPrincipal,
+    viewer: AppViewer,
+    accounts: Account[],
+    endpoint: string,
+  ) {
     const grant = app.grant;
-    if (!grant) return;
+    if (!grant || !viewer.grant) return;
     const granter = accounts.find((account) => account.accountId === grant.accountId);
     const fields = granter ? fieldsOpenedByGrant(granter, app.scopes) : [];
     if (fields.length === 0) return;

@@ -10,6 +10,7 @@ import {
   importExample,
   oauthToken,
   SECRETS,
+  userUrl,
 } from '../helpers/directory.js';
 import { WebClient } from '../helpers/web.js';
 
@@ -218,6 +219,26 @@ describe('user grants: the rules', () => {
     expect(limited.statusCode).toBe(429);
     expect(limited.json().error).toBe('slow_down');
     expect(limited.headers['retry-after']).toBeDefined();
+  });
+
+  it('reads nothing through a grant while the person restricted the processing of their data', async () => {
+    const { tokens } = await grant(ADA);
+    const email = async () => (await getWithBearer(t, tokens.access_token, userUrl(ADA))).json().emailAddress;
+    expect((await getWithBearer(t, tokens.access_token, '/me')).statusCode).toBe(200);
+    expect(await email()).toBe('ada@acme.test');
+    // A restriction as a data-subject request records it (GDPR art. 18).
+    const restriction = {
+      account_id: ADA,
+      kind: 'restricted',
+      request_id: 'dsr-test',
+      since: new Date().toISOString(),
+    };
+    await t.ctx.database.db.insertInto('account_restrictions').values(restriction).execute();
+    expect((await getWithBearer(t, tokens.access_token, '/me')).statusCode).toBe(403);
+    expect(await email()).toBeUndefined();
+    await t.ctx.database.db.deleteFrom('account_restrictions').where('account_id', '=', ADA).execute();
+    expect((await getWithBearer(t, tokens.access_token, '/me')).statusCode).toBe(200);
+    expect(await email()).toBe('ada@acme.test');
   });
 
   it('ends with the account closed and with the app uninstalled everywhere', async () => {
