@@ -285,7 +285,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       (task) => metrics.workerErrors.inc({ task }),
     );
     const inbox = new ConsentInbox(database, () => worker.poke());
-    const consent = new ConsentService(database, notices, inbox, geoip, optIn);
+    const consent = new ConsentService(database, notices, inbox, geoip, optIn, receipts);
 
     const poke = () => worker.poke();
     const redis = config.redisUrl ? connectRedis(config.redisUrl, log) : undefined;

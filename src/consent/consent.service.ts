@@ -16,6 +16,7 @@ import type {
 import type { ConsentInbox } from './consent-inbox.js';
 import { type NoticeRegistry, sha256Hex } from './notice.service.js';
 import type { OptInPolicy } from './opt-in-policy.js';
+import type { ReceiptService } from './receipt.service.js';
 
 export const GMOI_KEY = 'generalMarketingOptIn';
 
@@ -55,6 +56,8 @@ export class ConsentService {
     private readonly inbox: ConsentInbox,
     private readonly geoip: GeoIp,
     private readonly optIn: OptInPolicy,
+    /** Signs the receipt of an objection (the applier signs those of consent events). */
+    private readonly receipts?: ReceiptService,
   ) {}
 
   /**
@@ -260,6 +263,11 @@ export class ConsentService {
       account_id: suppression.accountId,
       request_id: suppression.requestId,
       since: suppression.at,
+    });
+    await this.receipts?.issueForObjection(trx, {
+      accountId: suppression.accountId,
+      email: suppression.email,
+      at: suppression.at,
     });
   }
 

@@ -49,6 +49,9 @@ export function receiptView(row: repo.StoredReceipt): ReceiptView {
  * person keeps a copy nobody can alter): every consent change gets one, signed with an Ed25519
  * key outside the database and verifiable against the published JWK Set.
  */
+/** What an objection covers: every marketing purpose at once. */
+const DIRECT_MARKETING = 'direct-marketing';
+
 export class ReceiptService {
   constructor(
     private readonly database: Database,
@@ -115,6 +118,40 @@ export class ReceiptService {
       });
     }
     await repo.insertReceipts(trx, rows);
+  }
+
+  /**
+   * The receipt of an objection to direct marketing (GDPR art. 21(3), filed as a data-subject
+   * request), in the transaction that records it: the person can show they objected, and when.
+   */
+  async issueForObjection(
+    trx: Kysely<DB>,
+    objection: { accountId: string; email: string; at: string },
+  ): Promise<void> {
+    const receiptId = randomUUID();
+    const { kid, jws } = await this.sign({
+      receiptId,
+      at: objection.at,
+      jurisdiction: 'UNKNOWN',
+      method: 'objection',
+      principal: { accountId: objection.accountId },
+      purpose: DIRECT_MARKETING,
+      status: 'objected',
+      notice: null,
+      formUrl: null,
+    });
+    await this.store(trx, {
+      receipt_id: receiptId,
+      request_seq: null,
+      consent_key: null,
+      account_id: objection.accountId,
+      subject_sha256: sha256Hex(normalizeEmail(objection.email)),
+      purpose: DIRECT_MARKETING,
+      method: 'objection',
+      kid,
+      jws,
+      issued_at: new Date().toISOString(),
+    });
   }
 
   /** Stores a receipt signed for something other than a consent event (a preference change). */

@@ -178,6 +178,12 @@ describe('objection to direct marketing', () => {
       hasUserMadeChoiceOnMarketingCommunicationOptIn: true,
       usersChoiceOnMarketingCommunicationOptIn: false,
     });
+    // The person can show they objected: a signed receipt of it, beside those of their consents.
+    const receipts = await t.ctx.receipts.listReceiptsOf(ACTIVE_ID, 'grace@acme.test');
+    const objected = receipts.filter((r) => r.method === 'objection');
+    expect(objected).toHaveLength(1);
+    const [, claims] = (objected[0]?.jws ?? '').split('.');
+    expect(JSON.parse(Buffer.from(claims ?? '', 'base64url').toString())).toMatchObject({ sub: ACTIVE_ID });
     await grant();
     expect((await ask()).usersChoiceOnMarketingCommunicationOptIn).toBe(false);
 
