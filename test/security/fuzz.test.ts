@@ -84,7 +84,10 @@ const hostile: fc.Arbitrary<unknown> = fc.oneof(
 // Every feature switched on, so that every route answers from its own rules: the relay, for
 // one, answers 503 without mail and a public URL (nothing listens on this mail port: the
 // deliveries the fuzzer's valid requests queue fail and retry in the background).
-const t = await createTestApp({ CUSTOS_SMTP_URL: 'smtp://127.0.0.1:9', CUSTOS_PUBLIC_URL: 'https://custos.test' });
+const t = await createTestApp({
+  CUSTOS_SMTP_URL: 'smtp://127.0.0.1:9',
+  CUSTOS_PUBLIC_URL: 'https://custos.test',
+});
 await importExample(t);
 const basicToken = await createToken(t, {
   email: 'fuzz@operator.test',
