@@ -77,6 +77,8 @@ describe('the console in a real browser', { timeout: 180_000 }, () => {
       'Overview',
       'Access review',
       'Apps',
+      'Data-subject requests',
+      'Notifications',
       'Accounts',
       'Audit log',
       'Notices',
