@@ -78,15 +78,16 @@ describe('the consent receipts page in a real browser', () => {
     const context = await signedInContext(browser, t, ADA);
     const page = await context.newPage();
     await page.goto('/privacy/receipts');
-    // Skip link, brand, two navigation links, sign-out, two download links: seven stops.
+    // Skip link, brand, the privacy centre's sections, sign-out, then the download links.
     const focused: string[] = [];
-    for (let i = 0; i < 7; i++) {
+    for (let i = 0; i < 20 && focused.filter((text) => text.startsWith('Download')).length < 2; i++) {
       await page.keyboard.press('Tab');
-      focused.push(((await page.locator(':focus').textContent()) ?? '').trim());
+      const text = await page.evaluate<string>('document.activeElement?.textContent ?? ""');
+      focused.push(text.trim());
     }
     expect(focused[0]).toBe('Skip to main content');
-    expect(focused).toEqual(expect.arrayContaining(['Privacy centre', 'Consent receipts']));
+    expect(focused).toEqual(expect.arrayContaining(['Profile', 'Consent receipts']));
     expect(focused.filter((text) => text.startsWith('Download'))).toHaveLength(2);
     await context.close();
-  });
+  }, 90_000);
 });
