@@ -12,7 +12,12 @@ export const QueueQuery = Type.Object(
 );
 
 export const PageIdParams = Type.Object(
-  { id: Type.String({ pattern: '^dsr_[0-9a-f]{32}$' }) },
+  {
+    id: Type.String({
+      pattern: '^dsr_[0-9a-f]{32}$',
+      errorMessage: 'must be a request id: dsr_ and 32 hexadecimal digits',
+    }),
+  },
   { additionalProperties: false },
 );
 
@@ -24,7 +29,12 @@ export const ReasonForm = Type.Object(
 export const ExtendForm = Type.Object(
   {
     reason: Type.String({ minLength: 1, maxLength: 2000 }),
-    amount: Type.Optional(Type.Union([Type.Literal(''), Type.String({ pattern: '^[0-9]{1,2}$' })])),
+    amount: Type.Optional(
+      Type.Union([
+        Type.Literal(''),
+        Type.String({ pattern: '^[0-9]{1,2}$', errorMessage: 'must be a whole number of months' }),
+      ]),
+    ),
   },
   { additionalProperties: false },
 );

@@ -9,7 +9,13 @@ const Text = (maxLength: number, description: string) =>
 const NullableInt = Type.Union([Type.Integer(), Type.Null()]);
 
 export const DsrIdParams = Type.Object(
-  { id: Type.String({ pattern: '^dsr_[0-9a-f]{32}$', description: 'The request id (dsr_…)' }) },
+  {
+    id: Type.String({
+      pattern: '^dsr_[0-9a-f]{32}$',
+      errorMessage: 'must be a request id: dsr_ and 32 hexadecimal digits',
+      description: 'The request id (dsr_…)',
+    }),
+  },
   { additionalProperties: false },
 );
 

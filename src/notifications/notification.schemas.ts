@@ -56,7 +56,14 @@ export const NotificationAccepted = Type.Object(
 );
 
 export const NotificationParams = Type.Object(
-  { id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9-]+$' }) },
+  {
+    id: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      pattern: '^[A-Za-z0-9-]+$',
+      errorMessage: 'must be a notification id: letters, digits and -',
+    }),
+  },
   { additionalProperties: false },
 );
 

@@ -6,12 +6,14 @@ import { until } from '../helpers/wait.js';
 const SCHEDULED = [
   'audit.checkpoint',
   'consent.inbox-cleanup',
-  'grants.expired-cleanup',
   'dsr.export-cleanup',
   'dsr.watch',
+  'grants.expired-cleanup',
   'jobs.cleanup',
+  'notifications.cleanup',
   'reporting.overdue-reminders',
   'sessions.expired-cleanup',
+  'signin.expired-cleanup',
   'webhooks.dead-cleanup',
   'webhooks.delivered-cleanup',
 ];
