@@ -743,6 +743,20 @@ export class DsrService implements AccountRestrictions {
       return true;
     }
     if (state === 'erasing') {
+      // An objection of the same person still waiting for its step is honoured first: the close
+      // empties the profile, and the suppression needs the address it suppresses.
+      await this.database.writeTransaction(async (trx) => {
+        const pending = await repo.listRequests(trx, {
+          accountId: row.account_id,
+          type: 'objection',
+          state: 'in-progress',
+          limit: 10,
+        });
+        for (const objection of pending) {
+          const fresh = await this.getRow(trx, objection.id);
+          if (fresh.state === 'in-progress') await this.runFirstStep(trx, fresh, at);
+        }
+      });
       // Its own transaction, telling every holding app (account.closed); closing twice is a no-op.
       await this.deps.directory.closeAccount(row.account_id, SYSTEM);
       await this.database.writeTransaction(async (trx) => {
@@ -851,9 +865,10 @@ export class DsrService implements AccountRestrictions {
           requestId: row.id,
           at,
         });
-      await this.move(trx, row, 'completed', SYSTEM, 'completed', 'direct marketing suppressed', {
-        outcome_reason: 'direct marketing suppressed',
-      });
+      // Without an address (the account was closed by other means first) there is nothing left
+      // to suppress; the outcome says so rather than claim a suppression that was not made.
+      const outcome = email ? 'direct marketing suppressed' : 'no address remains to suppress';
+      await this.move(trx, row, 'completed', SYSTEM, 'completed', outcome, { outcome_reason: outcome });
     }
   }
 
@@ -1041,8 +1056,14 @@ export class DsrService implements AccountRestrictions {
     );
   }
 
-  private async getRow(db: Kysely<DB>, id: string): Promise<DsrRequestRow> {
-    const row = await repo.findRequest(db, id);
+  /**
+   * The request, read inside a write transaction under its own lock: two workers (or a worker
+   * and an operator) moving the same request wait for each other on PostgreSQL, so the state
+   * each checks is the state it changes. SQLite's single writer serializes them already.
+   */
+  private async getRow(trx: Kysely<DB>, id: string): Promise<DsrRequestRow> {
+    await this.database.advisoryLock(trx, `dsr-request:${id}`);
+    const row = await repo.findRequest(trx, id);
     if (!row) throw notFound();
     return row;
   }
