@@ -117,13 +117,15 @@ export async function buildApp(ctx: Context): Promise<App> {
 
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400. Before authentication,
   // so that the answer does not depend on credentials.
-  app.addHook('onRequest', async (request) => {
+  // Hooks whose work is synchronous take Fastify's callback form: no promise per request.
+  app.addHook('onRequest', (request, _reply, done) => {
     if (request.raw.httpVersion === '1.1' && !request.headers.host) {
-      throw validationError('host', 'the Host header is required');
+      return done(validationError('host', 'the Host header is required'));
     }
+    done();
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const labels = {
       method: request.method,
       route: request.routeOptions.url ?? 'unmatched',
@@ -131,6 +133,7 @@ export async function buildApp(ctx: Context): Promise<App> {
     };
     ctx.metrics.httpRequests.inc(labels);
     ctx.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+    done();
   });
 
   await app.register(swagger, {

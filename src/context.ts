@@ -168,7 +168,11 @@ function connectRedis(url: string, log: Logger): Redis {
 }
 
 export async function createContext(config: Config, options: ContextOptions = {}): Promise<Context> {
-  const log = options.log ?? pino(loggerOptions(config.logLevel));
+  // Written asynchronously: a request does not wait for its log line's write to stdout, and
+  // lines logged while a write is under way go out together in the next one. Whatever is
+  // still buffered is written synchronously when the process exits (also on a fatal error
+  // or a signal's shutdown); only SIGKILL can lose the last lines, never data.
+  const log = options.log ?? pino(loggerOptions(config.logLevel), pino.destination({ dest: 1, sync: false }));
   const database = openDatabase(config.databaseUrl, {
     pgPoolSize: config.pgPoolSize,
     lockWaitMs: config.sqliteLockWaitMs,

@@ -59,11 +59,11 @@ export class TokenAuthenticator {
    * given to callers). Throws RATE_LIMITED when the email or the address has no failures left.
    */
   async authenticate(email: string, token: string, address: string): Promise<ApiClientPrincipal | undefined> {
+    const remembered = this.remembered(email, token);
+    if (remembered) return remembered;
     const claimed = normalizeEmail(email);
     const hash = TOKEN_PATTERN.test(token) ? sha256Hex(token) : undefined;
     const now = Date.now();
-    const cached = hash === undefined ? undefined : this.cache.get(hash);
-    if (cached && cached.expiresAt > now && cached.email === claimed) return cached.principal;
     await this.limiter.check('api-client', claimed, address);
     const found = hash === undefined ? undefined : await this.lookup(token, hash, now);
     if (found?.email !== claimed) {
@@ -76,6 +76,15 @@ export class TokenAuthenticator {
       this.cache.set(hash, { ...found, expiresAt: now + this.cacheMs });
     }
     return found.principal;
+  }
+
+  /** The principal of a pair checked successfully within `cacheMs`, without a lookup; else undefined. */
+  remembered(email: string, token: string): ApiClientPrincipal | undefined {
+    if (this.cache.size === 0 || !TOKEN_PATTERN.test(token)) return undefined;
+    const cached = this.cache.get(sha256Hex(token));
+    if (cached && cached.expiresAt > Date.now() && cached.email === normalizeEmail(email))
+      return cached.principal;
+    return undefined;
   }
 
   /** Drops a revoked token from this process's cache, so the revocation counts from the next request. */

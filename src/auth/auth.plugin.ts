@@ -41,18 +41,34 @@ export const authPlugin = fp(
       publicPrefixes: string[];
     },
   ) => {
-    async function apiClient(request: FastifyRequest, scope: string): Promise<ApiClientPrincipal> {
+    function basicCredentials(request: FastifyRequest) {
       const credentials = parseBasic(request.headers.authorization);
       const unstorable = credentials && unstorableField(credentials);
       if (unstorable) throw validationError(`authorization.${unstorable}`, UNSTORABLE_TEXT_MESSAGE);
+      return credentials;
+    }
+
+    function withScope(principal: ApiClientPrincipal, scope: string): ApiClientPrincipal {
+      if (!principal.scopes.has(scope))
+        throw new AppError('FORBIDDEN', `This API client lacks the scope ${scope}`);
+      return principal;
+    }
+
+    /** The principal of a token checked a moment ago (TokenAuthenticator's cache), or undefined. */
+    function rememberedApiClient(request: FastifyRequest, scope: string): ApiClientPrincipal | undefined {
+      const credentials = basicCredentials(request);
+      const principal = credentials && opts.tokens.remembered(credentials.email, credentials.token);
+      return principal && withScope(principal, scope);
+    }
+
+    async function apiClient(request: FastifyRequest, scope: string): Promise<ApiClientPrincipal> {
+      const credentials = basicCredentials(request);
       const principal =
         credentials && (await opts.tokens.authenticate(credentials.email, credentials.token, request.ip));
       if (!principal) {
         throw new AppError('UNAUTHENTICATED', 'Missing or invalid credentials', { headers: BASIC_CHALLENGE });
       }
-      if (!principal.scopes.has(scope))
-        throw new AppError('FORBIDDEN', `This API client lacks the scope ${scope}`);
-      return principal;
+      return withScope(principal, scope);
     }
 
     async function appPrincipal(
@@ -90,25 +106,43 @@ export const authPlugin = fp(
       throw new Error(`Route ${route.method} ${route.url} declares no auth requirement (config.auth)`);
     });
 
-    app.addHook('onRequest', async (request: FastifyRequest) => {
+    // Callback style, not async: the common case (a public route, an API client whose token
+    // was checked a moment ago) is answered synchronously, without a promise per request.
+    app.addHook('onRequest', (request: FastifyRequest, _reply, done) => {
       const auth: RouteAuth | undefined = request.routeOptions.config.auth;
       if (!auth) {
         // Only the not-found handler has no declaration, and it serves nothing. Anything else fails closed.
-        if (request.is404) return;
-        throw new AppError('FORBIDDEN', 'Route has no access rule');
+        if (request.is404) return done();
+        return done(new AppError('FORBIDDEN', 'Route has no access rule'));
       }
       switch (auth.kind) {
         case 'public':
-          return;
-        case 'api-client':
-          request.principal = await apiClient(request, auth.scope);
-          return;
-        case 'app':
-          request.principal = await appPrincipal(request, auth);
-          return;
         case 'account':
         case 'operator':
-          // Checked by the route's own hook (PersonAuthenticator.guard), after the web stack's hooks.
+          // People's routes are checked by the route's own hook (PersonAuthenticator.guard), after the web stack's hooks.
+          return done();
+        case 'api-client': {
+          let remembered: ApiClientPrincipal | undefined;
+          try {
+            remembered = rememberedApiClient(request, auth.scope);
+          } catch (error) {
+            return done(error as Error);
+          }
+          if (remembered) {
+            request.principal = remembered;
+            return done();
+          }
+          apiClient(request, auth.scope).then((principal) => {
+            request.principal = principal;
+            done();
+          }, done);
+          return;
+        }
+        case 'app':
+          appPrincipal(request, auth).then((principal) => {
+            request.principal = principal;
+            done();
+          }, done);
           return;
       }
     });

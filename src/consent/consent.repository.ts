@@ -1,4 +1,4 @@
-import { type Insertable, type Kysely, type Selectable, sql } from 'kysely';
+import { type CompiledQuery, type Insertable, type Kysely, type Selectable, sql } from 'kysely';
 import { compiledQuery } from '../db/compiled.js';
 import type { Database } from '../db/dialect.js';
 import type { ConsentEventTable, ConsentRequestTable, DB } from '../db/schema.js';
@@ -9,13 +9,18 @@ export type ConsentRequest = Selectable<ConsentRequestTable>;
 // Rows per INSERT statement, to stay under either engine's bound-parameter limit.
 const INSERT_CHUNK = 1000;
 
-export async function insertRequests(db: Kysely<DB>, rows: NewConsentRequest[]): Promise<void> {
+/** The inbox's inserts for `rows`, compiled: the caller commits them (see ConsentInbox). */
+export function compileInsertRequests(db: Kysely<DB>, rows: NewConsentRequest[]): CompiledQuery[] {
+  const statements: CompiledQuery[] = [];
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    await db
-      .insertInto('consent_requests')
-      .values(rows.slice(i, i + INSERT_CHUNK))
-      .execute();
+    statements.push(
+      db
+        .insertInto('consent_requests')
+        .values(rows.slice(i, i + INSERT_CHUNK))
+        .compile(),
+    );
   }
+  return statements;
 }
 
 /** The oldest unapplied requests, in the order they were received. */
@@ -62,22 +67,45 @@ export async function countPendingRequests(db: Kysely<DB>): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
-const selectChoice = compiledQuery<DB, { granted: number; applied_at: string }, [email: string, key: string]>(
-  (db) =>
-    db
+/**
+ * A person's current choice for one consent key and whether they objected to direct
+ * marketing, in one statement (the hot path of consent-config/get): the latest event of the
+ * key by arrival, and the suppression by email.
+ */
+const selectMarketingState = compiledQuery<
+  DB,
+  { granted: number | null; suppressed: number | boolean },
+  [email: string, key: string, email: string]
+>((db) =>
+  db.selectNoFrom((eb) => [
+    eb
       .selectFrom('consent_events')
-      .select(['granted', 'applied_at'])
+      .select('granted')
       .where('email', '=', '')
       .where('key', '=', '')
       .orderBy('request_seq', 'desc')
-      // A literal, so that the compiled query's only parameters are email and key.
-      .limit(sql<number>`1`),
+      // A literal, so that the compiled query's only parameters are the email, key and email.
+      .limit(sql<number>`1`)
+      .as('granted'),
+    eb
+      .exists(eb.selectFrom('marketing_suppressions').select('since').where('email', '=', ''))
+      .as('suppressed'),
+  ]),
 );
 
-/** The current choice of one person for one consent key (hot path of consent-config/get). */
-export async function findChoice(db: Kysely<DB>, email: string, key: string) {
-  const { rows } = await selectChoice(db, email, key);
-  return rows[0];
+/** `granted` is undefined when the person never chose for the key. */
+export async function findMarketingState(
+  db: Kysely<DB>,
+  email: string,
+  key: string,
+): Promise<{ granted: boolean | undefined; suppressed: boolean }> {
+  const { rows } = await selectMarketingState(db, email, key, email);
+  const row = rows[0];
+  return {
+    granted: row?.granted == null ? undefined : row.granted === 1,
+    // SQLite answers EXISTS with 0 or 1, PostgreSQL with a boolean.
+    suppressed: Boolean(row?.suppressed),
+  };
 }
 
 export function listEventsByEmail(db: Kysely<DB>, email: string) {
@@ -132,16 +160,6 @@ export function listPendingRequestsByEmail(db: Kysely<DB>, email: string) {
     .orderBy('seq')
     .execute();
 }
-const selectSuppression = compiledQuery<DB, { since: string }, [email: string]>((db) =>
-  db.selectFrom('marketing_suppressions').select('since').where('email', '=', ''),
-);
-
-/** Whether the person objected to direct marketing (hot path of consent-config/get). */
-export async function isSuppressed(db: Kysely<DB>, email: string): Promise<boolean> {
-  const { rows } = await selectSuppression(db, email);
-  return rows.length > 0;
-}
-
 export function findSuppressionOfAccount(db: Kysely<DB>, accountId: string) {
   return db
     .selectFrom('marketing_suppressions')

@@ -223,16 +223,17 @@ export class ConsentService {
   async getConsentConfiguration(body: ConsentConfigBody): Promise<ConsentConfiguration> {
     const locale = this.locate(body.userIp);
     const email = body.email ? normalizeEmail(body.email) : undefined;
-    const choice = email ? await repo.findChoice(this.database.db, email, GMOI_KEY) : undefined;
     // GDPR art. 21(3): after an objection to direct marketing the data is no longer used for
     // it, whatever a later grant says, until the person lifts the objection themselves
     // (docs/legal-rules.md#art-21-objection-to-direct-marketing).
-    const suppressed = email !== undefined && (await repo.isSuppressed(this.database.db, email));
+    const { granted, suppressed } = email
+      ? await repo.findMarketingState(this.database.db, email, GMOI_KEY)
+      : { granted: undefined, suppressed: false };
     return {
       locale,
       localeRequiresMarketingCommunicationOptIn: this.optIn.requiresOptIn(locale),
-      hasUserMadeChoiceOnMarketingCommunicationOptIn: suppressed || choice !== undefined,
-      usersChoiceOnMarketingCommunicationOptIn: !suppressed && choice?.granted === 1,
+      hasUserMadeChoiceOnMarketingCommunicationOptIn: suppressed || granted !== undefined,
+      usersChoiceOnMarketingCommunicationOptIn: !suppressed && granted === true,
     };
   }
 

@@ -16,7 +16,9 @@ import {
   sql,
 } from 'kysely';
 import pg from 'pg';
+import { type DirectReader, registerDirectReader } from './compiled.js';
 import type { DB } from './schema.js';
+import { SqliteWriterThread } from './sqlite-writer.js';
 
 /**
  * Every difference between the two engines lives in this file; the rest of Custos is
@@ -39,6 +41,12 @@ export interface Database {
    * single writer serializes already; PostgreSQL takes a transaction-scoped advisory lock.
    */
   serializedTransaction<T>(lock: string, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T>;
+  /**
+   * Runs statements compiled elsewhere in one durable write transaction, for a commit a
+   * request waits for. SQLite: on the writer thread (sqlite-writer.ts), so that its fsync
+   * does not hold up the requests being served meanwhile; PostgreSQL: a transaction on the pool.
+   */
+  commitStatements(statements: readonly CompiledQuery[]): Promise<void>;
   /** Takes the named lock inside a write transaction already open (see serializedTransaction). */
   advisoryLock(trx: Kysely<DB>, lock: string): Promise<void>;
   /** Lets concurrent workers skip rows another worker is processing (PostgreSQL); SQLite serialises writers anyway. */
@@ -166,6 +174,16 @@ function openSqlite(url: string, options: DatabaseOptions): Database {
   native.pragma('busy_timeout = 0');
   const config = { database: withStatementCache(native) };
   const db = new Kysely<DB>({ dialect: new FifoSqliteDialect(config, native, lockWaitMs) });
+  const reader = path === ':memory:' ? undefined : openReader(path);
+  if (reader) registerDirectReader(db, reader.read);
+  const writer =
+    path === ':memory:'
+      ? undefined
+      : new SqliteWriterThread(path, lockWaitMs, (error) =>
+          isBusy(error)
+            ? new DatabaseBusyError()
+            : Object.assign(new Error(error.message), { code: error.code }),
+        );
   const writeTransaction = <T>(fn: (trx: Kysely<DB>) => Promise<T>, options?: WriteOptions): Promise<T> =>
     // BEGIN IMMEDIATE is the one statement of a write transaction that meets another
     // process's lock. When it does, the connection is given back (so reads and other work
@@ -201,11 +219,47 @@ function openSqlite(url: string, options: DatabaseOptions): Database {
     engine: 'sqlite',
     writeTransaction,
     serializedTransaction: (_lock, fn) => writeTransaction(fn),
+    // An in-memory database has one connection only: its commits stay on it.
+    commitStatements: (statements) =>
+      writer?.commit(statements) ?? runStatements(writeTransaction, statements),
     // BEGIN IMMEDIATE already holds the one writer lock for the whole transaction.
     advisoryLock: async () => {},
     skipLocked: (qb) => qb,
     pauseBetweenTransactions: () => sleep(LONGEST_PAUSE_MS),
-    close: () => db.destroy(),
+    close: async () => {
+      await writer?.close();
+      await db.destroy();
+      reader?.close();
+    },
+  };
+}
+
+/**
+ * A second, read-only connection for the hot paths' compiled reads (compiled.ts). WAL lets
+ * it read the last committed state while the writer connection is inside a transaction, and
+ * being synchronous, a read is one call instead of a turn in the writer's queue. A read that
+ * meets a lock (WAL recovery) or any error is not answered here: the caller takes the
+ * ordinary path, which waits, retries and reports errors as every other query does.
+ */
+function openReader(path: string): { read: DirectReader; close(): void } {
+  const reader = new SQLite(path, { readonly: true });
+  reader.pragma('busy_timeout = 0');
+  const statements = new Map<string, SQLite.Statement>();
+  return {
+    read(source, parameters) {
+      try {
+        let statement = statements.get(source);
+        if (!statement) {
+          statement = reader.prepare(source);
+          // Only compiled queries come here: their SQL is fixed, so the map stays small.
+          statements.set(source, statement);
+        }
+        return statement.all(...parameters);
+      } catch {
+        return undefined;
+      }
+    },
+    close: () => reader.close(),
   };
 }
 
@@ -373,11 +427,22 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
         await pgAdvisoryLock(trx, lock);
         return fn(trx);
       }),
+    commitStatements: (statements) => runStatements((fn) => db.transaction().execute(fn), statements),
     advisoryLock: pgAdvisoryLock,
     skipLocked: (qb) => qb.forUpdate().skipLocked(),
     pauseBetweenTransactions: async () => {},
     close: () => db.destroy(),
   };
+}
+
+/** Runs compiled statements, in order, in one transaction of `transaction`. */
+async function runStatements(
+  transaction: (fn: (trx: Kysely<DB>) => Promise<void>) => Promise<void>,
+  statements: readonly CompiledQuery[],
+): Promise<void> {
+  await transaction(async (trx) => {
+    for (const statement of statements) await trx.executeQuery(statement);
+  });
 }
 
 /** True when the error is a unique-constraint violation on either engine. */

@@ -5,6 +5,7 @@ import SQLite from 'better-sqlite3';
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { compiledQuery } from '../../src/db/compiled.js';
 import {
   type Database,
   DatabaseBusyError,
@@ -26,6 +27,7 @@ import { createTestDatabase, type TestDatabase, testEngine } from '../helpers/da
 
 interface Scratch {
   claims: { id: number; worker: string | null };
+  dialect_rows: { id: number; label: string };
 }
 
 let testDb: TestDatabase;
@@ -508,5 +510,28 @@ describe('serializedTransaction', () => {
       expect(overlap(a, b)).toBe(false);
       expect([a.n, b.n].sort()).toEqual([1, 2]);
     }
+  });
+});
+
+describe('compiled reads (compiledQuery)', () => {
+  const labelOf = compiledQuery<Scratch, { label: string }, [id: number]>((db) =>
+    db.selectFrom('dialect_rows').select('label').where('id', '=', 0),
+  );
+  const scratch = (db: Kysely<DB>) => db as unknown as Kysely<Scratch>;
+
+  it('answer on the database with its committed state while a write transaction is open, and on the transaction with its own', async () => {
+    await exec(sql`delete from dialect_rows`);
+    await exec(sql`insert into dialect_rows (id, label) values (1, 'committed')`);
+    const seen = await database.writeTransaction(async (trx) => {
+      await sql`update dialect_rows set label = 'uncommitted' where id = 1`.execute(trx);
+      // SQLite's one connection is held by this transaction: the database's read must not
+      // wait for it (it would wait forever here), nor see its uncommitted change.
+      const outside = await labelOf(scratch(database.db), 1);
+      const inside = await labelOf(scratch(trx), 1);
+      return { outside: outside.rows, inside: inside.rows };
+    });
+    expect(seen).toEqual({ outside: [{ label: 'committed' }], inside: [{ label: 'uncommitted' }] });
+    expect((await labelOf(scratch(database.db), 1)).rows).toEqual([{ label: 'uncommitted' }]);
+    expect((await labelOf(scratch(database.db), 2)).rows).toEqual([]);
   });
 });
