@@ -65,11 +65,23 @@ export async function insertEvents(db: Kysely<DB>, rows: NewConsentEvent[]): Pro
   }
 }
 
+/**
+ * Marks requests applied and compacts them: their consent events now hold everything the
+ * request said, so the row keeps only who sent it, for whom and when (what the inbox's
+ * clean-up and an operator looking at recent traffic read) until the clean-up deletes it.
+ */
 export async function markApplied(db: Kysely<DB>, seqs: number[], appliedAt: string): Promise<void> {
   for (let i = 0; i < seqs.length; i += INSERT_CHUNK) {
     await db
       .updateTable('consent_requests')
-      .set({ applied_at: appliedAt })
+      .set({
+        applied_at: appliedAt,
+        consents: '[]',
+        form_url: null,
+        provider_id: null,
+        remote_addr: '',
+        user_agent: null,
+      })
       .where('seq', 'in', seqs.slice(i, i + INSERT_CHUNK))
       .execute();
   }

@@ -49,7 +49,11 @@ export interface ConsentRequestTable {
   locale: string;
   form_url: string | null;
   provider_id: string | null;
-  /** JSON array of {key, granted, displayedText}, exactly as received. */
+  /**
+   * JSON array of the resolved consents ({key, granted, displayedText, textSha256,
+   * noticeVersion}) while pending; `[]` once applied, when the events hold them and the row
+   * is compacted (form URL, provider id, address and user agent cleared too).
+   */
   consents: string;
   client_id: string;
   remote_addr: string;

@@ -112,6 +112,21 @@ describe('POST /consent-hub/consent', () => {
       text_lead: null,
       text_trail: '\n',
     });
+    // The applied inbox row is compacted: the event holds what it said.
+    const request = await t.ctx.database.db
+      .selectFrom('consent_requests')
+      .select(['email', 'consents', 'form_url', 'provider_id', 'remote_addr', 'user_agent', 'applied_at'])
+      .where('email', '=', 'proof@example.com')
+      .executeTakeFirstOrThrow();
+    expect(request).toEqual({
+      email: 'proof@example.com',
+      consents: '[]',
+      form_url: null,
+      provider_id: null,
+      remote_addr: '',
+      user_agent: null,
+      applied_at: event?.applied_at,
+    });
   });
 
   it('matches emails case-insensitively', async () => {

@@ -78,7 +78,7 @@ describe('consent events that name their notice', () => {
     await db.insertInto('consent_events').values(events('old@example.com')).execute();
     const before = await storedRows(db, 'old@example.com');
 
-    expect(await migrateToLatest(db)).toEqual(['20261201-0017-consent-event-notice-reference']);
+    expect(await migrateToLatest(db)).toEqual(['20261201-0017-consent-storage']);
     // New events, through the applier's repository path.
     await insertEvents(db, events('new@example.com'));
 
