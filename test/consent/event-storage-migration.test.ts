@@ -1,5 +1,8 @@
 import type { Kysely } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import { listAuditEvents } from '../../src/audit/audit.repository.js';
+import { AuditLog } from '../../src/audit/audit.service.js';
+import { verifyAuditChain } from '../../src/audit/audit.verify.js';
 import { insertEvents, listEventsByEmail } from '../../src/consent/consent.repository.js';
 import { createMigrator, migrateToLatest } from '../../src/db/migrator.js';
 import type { DB } from '../../src/db/schema.js';
@@ -76,6 +79,14 @@ describe('consent events that name their notice', () => {
     const database = await legacyDatabase();
     const db = database.db;
     await db.insertInto('consent_events').values(events('old@example.com')).execute();
+    // Their audit entries, as the applier appended them (the migration leaves the log as it is).
+    await new AuditLog(database).append(
+      events('old@example.com').map((e) => ({
+        actor: { type: 'api-client' as const, id: e.client_id },
+        action: 'consent.changed' as const,
+        details: { requestSeq: e.request_seq, consentKey: e.key, granted: e.granted === 1 },
+      })),
+    );
     const before = await storedRows(db, 'old@example.com');
 
     expect(await migrateToLatest(db)).toEqual(['20261201-0017-consent-storage']);
@@ -87,6 +98,11 @@ describe('consent events that name their notice', () => {
     // Every field as it was stored before, the exact text shown and its hash included.
     expect(old).toEqual(before);
     expect(fresh).toEqual(before.map((e) => ({ ...e, email: 'new@example.com' })));
+    // The audit log still verifies, and is still found by its partial indexes' columns.
+    const chain = await verifyAuditChain(db);
+    expect(chain).toMatchObject({ checked: 5, complete: true });
+    expect(chain.broken).toBeUndefined();
+    expect(await listAuditEvents(db, { action: 'consent.changed' })).toHaveLength(5);
 
     // Stored by reference: the notice's text is not repeated, only the white space around it.
     const stored = await db
