@@ -10,6 +10,7 @@ import { measureConsolePages } from './console-pages.js';
 import type { BenchEnv, BenchRequest, BenchScenario } from './scenario.js';
 import { consentAuthorization, GMOI_TEXT } from './scenarios/consent.js';
 import { scenarios } from './scenarios/index.js';
+import { measureStorage } from './storage.js';
 import { measureWebhookFanout } from './webhook-fanout.js';
 
 /**
@@ -260,6 +261,7 @@ async function main() {
         `\n202 → visible in consent-config/get, under the consent POST load (${lags.length} samples): p50 ${percentile(lags, 50).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms   ${p99 < 100 ? 'ok' : 'MISS'} (target p99 < 100 ms)`,
       );
     }
+    if (!only || 'storage'.includes(only)) console.log(`\n${await measureStorage(env)}`);
     console.log(`\n${await measureWebhookFanout(env)}`);
     // Last: it stores a million audit entries, which the scenarios above need not wade through.
     if (!only || 'console pages'.includes(only)) console.log(`\n${await measureConsolePages(env)}`);

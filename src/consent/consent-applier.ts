@@ -1,7 +1,5 @@
-import type { Insertable } from 'kysely';
 import type { AuditActor, AuditEntry, AuditLog } from '../audit/audit.service.js';
 import type { Database } from '../db/dialect.js';
-import type { ConsentEventTable } from '../db/schema.js';
 import * as repo from './consent.repository.js';
 import type { ResolvedConsent } from './consent.schemas.js';
 import type { ReceiptService } from './receipt.service.js';
@@ -37,7 +35,7 @@ export async function applyPendingConsents(
       const appliedAtMs = Date.now();
       const appliedAt = new Date(appliedAtMs).toISOString();
 
-      const events: Insertable<ConsentEventTable>[] = [];
+      const events: repo.NewConsentEvent[] = [];
       const entries: AuditEntry[] = [];
       for (const request of requests) {
         // A choice made in the privacy centre is the person's own act; the API's, the client's.

@@ -38,21 +38,55 @@ export function claimPendingRequests(
   return database.skipLocked(query).execute();
 }
 
-export async function insertEvents(db: Kysely<DB>, rows: Insertable<ConsentEventTable>[]): Promise<void> {
+/** A consent event as the applier records it: the exact text shown, its SHA-256 and notice version. */
+export type NewConsentEvent = Omit<Insertable<ConsentEventTable>, 'text_lead' | 'text_trail'>;
+
+/**
+ * How an event is stored: shown a registered notice's text (the version was resolved from
+ * the SHA-256 of the trimmed text, and notices are never edited or deleted), it names the
+ * notice and keeps only the white space around its text; any other text is kept whole.
+ */
+function storedEvent(event: NewConsentEvent): Insertable<ConsentEventTable> {
+  const shown = event.displayed_text;
+  if (shown == null || event.notice_version == null) return event;
+  const start = shown.length - shown.trimStart().length;
+  const end = shown.trimEnd().length;
+  return {
+    ...event,
+    displayed_text: null,
+    text_sha256: null,
+    text_lead: start > 0 ? shown.slice(0, start) : null,
+    text_trail: end < shown.length ? shown.slice(end) : null,
+  };
+}
+
+export async function insertEvents(db: Kysely<DB>, rows: NewConsentEvent[]): Promise<void> {
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
     await db
       .insertInto('consent_events')
-      .values(rows.slice(i, i + INSERT_CHUNK))
+      .values(rows.slice(i, i + INSERT_CHUNK).map(storedEvent))
       .onConflict((oc) => oc.columns(['email', 'key', 'request_seq']).doNothing())
       .execute();
   }
 }
 
+/**
+ * Marks requests applied and compacts them: their consent events now hold everything the
+ * request said, so the row keeps only who sent it, for whom and when (what the inbox's
+ * clean-up and an operator looking at recent traffic read) until the clean-up deletes it.
+ */
 export async function markApplied(db: Kysely<DB>, seqs: number[], appliedAt: string): Promise<void> {
   for (let i = 0; i < seqs.length; i += INSERT_CHUNK) {
     await db
       .updateTable('consent_requests')
-      .set({ applied_at: appliedAt })
+      .set({
+        applied_at: appliedAt,
+        consents: '[]',
+        form_url: null,
+        provider_id: null,
+        remote_addr: '',
+        user_agent: null,
+      })
       .where('seq', 'in', seqs.slice(i, i + INSERT_CHUNK))
       .execute();
   }
@@ -108,13 +142,43 @@ export async function findMarketingState(
   };
 }
 
+/**
+ * One person's consent events, oldest first, each with the exact text shown and its SHA-256:
+ * an event that names its notice gets them from the notice (consent_notices is append-only),
+ * the white space it was shown around the text included.
+ */
 export function listEventsByEmail(db: Kysely<DB>, email: string) {
   return db
-    .selectFrom('consent_events')
-    .selectAll()
-    .where('email', '=', email)
-    .orderBy('request_seq')
-    .orderBy('key')
+    .selectFrom('consent_events as e')
+    .leftJoin('consent_notices as n', (join) =>
+      join.onRef('n.key', '=', 'e.key').onRef('n.version', '=', 'e.notice_version'),
+    )
+    .select([
+      'e.request_seq',
+      'e.email',
+      'e.key',
+      'e.granted',
+      sql<
+        string | null
+      >`coalesce(e.displayed_text, coalesce(e.text_lead, '') || n.text || coalesce(e.text_trail, ''))`.as(
+        'displayed_text',
+      ),
+      sql<string | null>`coalesce(e.text_sha256, n.sha256)`.as('text_sha256'),
+      'e.notice_version',
+      'e.form_url',
+      'e.locale',
+      'e.provider_id',
+      'e.client_id',
+      'e.remote_addr',
+      'e.user_agent',
+      'e.received_at',
+      'e.applied_at',
+      'e.channel',
+      'e.account_id',
+    ])
+    .where('e.email', '=', email)
+    .orderBy('e.request_seq')
+    .orderBy('e.key')
     .execute();
 }
 

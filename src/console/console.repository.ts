@@ -164,7 +164,7 @@ export function listAuditEntries(db: Kysely<DB>, f: AuditFilter) {
 export function listConsentEvents(db: Kysely<DB>, email: string, limit: number) {
   return db
     .selectFrom('consent_events')
-    .select(['key', 'granted', 'notice_version', 'text_sha256', 'form_url', 'received_at', 'client_id'])
+    .select(['key', 'granted', 'notice_version', 'form_url', 'received_at', 'client_id'])
     .where('email', '=', email)
     .orderBy('received_at', 'desc')
     .limit(limit)

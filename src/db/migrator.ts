@@ -17,6 +17,7 @@ import * as dataSubjectRequests from './migrations/20261201-0014-data-subject-re
 import * as receipts from './migrations/20261201-0015-receipts.js';
 
 import * as notifications from './migrations/20261201-0016-notifications.js';
+import * as consentStorage from './migrations/20261201-0017-consent-storage.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -39,6 +40,7 @@ const migrations: Record<string, Migration> = {
   '20261201-0014-data-subject-requests': dataSubjectRequests,
   '20261201-0015-receipts': receipts,
   '20261201-0016-notifications': notifications,
+  '20261201-0017-consent-storage': consentStorage,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -49,7 +49,11 @@ export interface ConsentRequestTable {
   locale: string;
   form_url: string | null;
   provider_id: string | null;
-  /** JSON array of {key, granted, displayedText}, exactly as received. */
+  /**
+   * JSON array of the resolved consents ({key, granted, displayedText, textSha256,
+   * noticeVersion}) while pending; `[]` once applied, when the events hold them and the row
+   * is compacted (form URL, provider id, address and user agent cleared too).
+   */
   consents: string;
   client_id: string;
   remote_addr: string;
@@ -65,16 +69,22 @@ export interface ConsentRequestTable {
 /**
  * Append-only proof of every consent change (GDPR art. 7(1)), one per (request, key), keyed
  * (email, key, request_seq). The current choice per (email, key) is the event of the latest
- * received request.
+ * received request. An event shown a registered notice's text names the notice (key +
+ * `notice_version`) and keeps only the white space around it; its `displayed_text` and
+ * `text_sha256` are then null and read from the notice (consent.repository.ts).
  */
 export interface ConsentEventTable {
   request_seq: number;
   email: string;
   key: string;
   granted: number;
+  /** The exact text shown, when it is no registered notice's text; null otherwise. */
   displayed_text: string | null;
   text_sha256: string | null;
   notice_version: string | null;
+  /** White space shown before and after the notice's text (null: none). */
+  text_lead: ColumnType<string | null, string | null | undefined, string | null>;
+  text_trail: ColumnType<string | null, string | null | undefined, string | null>;
   form_url: string | null;
   locale: string;
   provider_id: string | null;

@@ -99,6 +99,34 @@ describe('POST /consent-hub/consent', () => {
       user_agent: 'marketing-system/2.1',
     });
     expect(Date.parse(event?.received_at ?? '')).toBeLessThanOrEqual(Date.parse(event?.applied_at ?? ''));
+    // Stored naming its notice: the text is not repeated, only the newline shown after it.
+    const stored = await t.ctx.database.db
+      .selectFrom('consent_events')
+      .select(['displayed_text', 'text_sha256', 'notice_version', 'text_lead', 'text_trail'])
+      .where('email', '=', 'proof@example.com')
+      .executeTakeFirstOrThrow();
+    expect(stored).toEqual({
+      displayed_text: null,
+      text_sha256: null,
+      notice_version: '2020-04-02',
+      text_lead: null,
+      text_trail: '\n',
+    });
+    // The applied inbox row is compacted: the event holds what it said.
+    const request = await t.ctx.database.db
+      .selectFrom('consent_requests')
+      .select(['email', 'consents', 'form_url', 'provider_id', 'remote_addr', 'user_agent', 'applied_at'])
+      .where('email', '=', 'proof@example.com')
+      .executeTakeFirstOrThrow();
+    expect(request).toEqual({
+      email: 'proof@example.com',
+      consents: '[]',
+      form_url: null,
+      provider_id: null,
+      remote_addr: '',
+      user_agent: null,
+      applied_at: event?.applied_at,
+    });
   });
 
   it('matches emails case-insensitively', async () => {

@@ -1,27 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { type Database, openDatabase } from '../../src/db/dialect.js';
-import { createMigrator, migrateToLatest } from '../../src/db/migrator.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { describe, expect, it } from 'vitest';
+import { migrateToLatest } from '../../src/db/migrator.js';
+import { databasesMigratedTo } from '../helpers/migrations.js';
 
-const BEFORE = '20261124-0006-audit-checkpoints';
 const now = new Date().toISOString();
-const opened: [TestDatabase, Database][] = [];
 
 /** A database migrated up to the release before one spelling per identity. */
-async function legacyDatabase(): Promise<Database> {
-  const database = await createTestDatabase();
-  const db = openDatabase(database.url);
-  opened.push([database, db]);
-  expect((await createMigrator(db.db).migrateTo(BEFORE)).error).toBeUndefined();
-  return db;
-}
-
-afterEach(async () => {
-  for (const [database, db] of opened.splice(0)) {
-    await db.close();
-    await database.drop();
-  }
-});
+const legacyDatabase = databasesMigratedTo('20261124-0006-audit-checkpoints');
 
 describe('the directory identities migration', () => {
   it('rewrites stored site URLs and domains in canonical form, leaving rows that would collide', async () => {

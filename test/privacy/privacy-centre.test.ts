@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAuditEvents } from '../../src/audit/audit.repository.js';
+import { listEventsByEmail } from '../../src/consent/consent.repository.js';
 import { approveForEmailApi } from '../helpers/access.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { ACTIVE_ID, ADA, getAsInstallation, importExample, SECRETS, userUrl } from '../helpers/directory.js';
@@ -142,13 +143,7 @@ describe('marketing consent', () => {
     expect(shown.body).toContain('Yes, you agreed.');
     expect(shown.body).toContain('here, in your privacy centre');
 
-    const event = await until(() =>
-      t.ctx.database.db
-        .selectFrom('consent_events')
-        .selectAll()
-        .where('email', '=', 'ada@acme.test')
-        .executeTakeFirst(),
-    );
+    const event = await until(async () => (await listEventsByEmail(t.ctx.database.db, 'ada@acme.test'))[0]);
     expect(event).toMatchObject({
       key: 'generalMarketingOptIn',
       granted: 1,
