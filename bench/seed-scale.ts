@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { sqlitePath } from '../src/db/dialect.js';
@@ -316,4 +317,16 @@ export function scaleSizes(): ScaleSizes {
     events: read('BENCH_SCALE_EVENTS', 10_000_000),
     accounts: read('BENCH_SCALE_ACCOUNTS', 1_000_000),
   };
+}
+
+// `node --import tsx bench/seed-scale.ts <DATABASE_URL>`: seeds a migrated database on its own
+// (`npm run custos -- migrate` first), with the server stopped.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const url = process.argv[2];
+  if (!url) throw new Error('usage: seed-scale.ts <DATABASE_URL>');
+  const sizes = scaleSizes();
+  const report = await seedScale(url, sizes, (line) => console.log(line));
+  console.log(
+    `seeded ${sizes.accounts.toLocaleString('en')} accounts and ${sizes.events.toLocaleString('en')} consent events in ${report.seconds.toFixed(0)} s; database ${(report.bytesBefore / 1e6).toFixed(0)} MB → ${(report.bytesAfter / 1e6).toFixed(0)} MB`,
+  );
 }
