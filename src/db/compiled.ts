@@ -1,5 +1,17 @@
 import type { CompiledQuery, Kysely, QueryResult } from 'kysely';
 
+/** SQL text of every hot query → the name it is prepared under on each PostgreSQL connection. */
+const preparedNames = new Map<string, string>();
+
+/**
+ * The statement name of a hot query's SQL, or undefined for any other SQL. PostgreSQL then
+ * parses and plans it once per connection instead of on every call (see openPostgres in
+ * dialect.ts); the set is small and fixed, so each connection holds only these few.
+ */
+export function preparedName(sql: string): string | undefined {
+  return preparedNames.get(sql);
+}
+
 /**
  * A query for a hot path, compiled to SQL once per database instead of on every call.
  * `build` receives placeholder values; calls pass the real parameters in the same order
@@ -14,6 +26,8 @@ export function compiledQuery<DB, Row, Params extends unknown[]>(
     if (!compiled) {
       compiled = build(db).compile();
       cache.set(db, compiled);
+      if (!preparedNames.has(compiled.sql))
+        preparedNames.set(compiled.sql, `custos_hot_${preparedNames.size + 1}`);
     }
     return db.executeQuery<Row>({ ...compiled, parameters: params });
   };

@@ -16,6 +16,7 @@ import {
   sql,
 } from 'kysely';
 import pg from 'pg';
+import { preparedName } from './compiled.js';
 import type { DB } from './schema.js';
 
 /**
@@ -355,10 +356,28 @@ async function pgAdvisoryLock(trx: Kysely<DB>, lock: string): Promise<void> {
   await sql`select pg_advisory_xact_lock(hashtext(${lock}))`.execute(trx);
 }
 
+type QueryMethod = (config: unknown, values?: unknown, callback?: unknown) => unknown;
+
+/**
+ * Sends the hot queries (compiledQuery in compiled.ts) as named prepared statements: the
+ * server parses and plans each once per connection, and every later call only binds and
+ * executes it. Kysely sends SQL text and parameters, so the name is put on here, by text.
+ */
+function prepareHotQueries(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as QueryMethod;
+  (client as unknown as { query: QueryMethod }).query = (config, values, callback) => {
+    const name = typeof config === 'string' ? preparedName(config) : undefined;
+    return name === undefined
+      ? query(config, values, callback)
+      : query({ name, text: config, values }, callback);
+  };
+}
+
 function openPostgres(url: string, options: DatabaseOptions): Database {
   const pool = new pg.Pool({ connectionString: url, max: options.pgPoolSize ?? 10, types: pgTypes });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
+  pool.on('connect', prepareHotQueries);
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

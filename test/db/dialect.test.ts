@@ -5,6 +5,7 @@ import SQLite from 'better-sqlite3';
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { compiledQuery, preparedName } from '../../src/db/compiled.js';
 import {
   type Database,
   DatabaseBusyError,
@@ -507,6 +508,39 @@ describe('serializedTransaction', () => {
     } else {
       expect(overlap(a, b)).toBe(false);
       expect([a.n, b.n].sort()).toEqual([1, 2]);
+    }
+  });
+});
+
+describe('hot queries (compiledQuery)', () => {
+  type Rows = { dialect_rows: { id: number; label: string } };
+  const selectLabel = (db: Kysely<Rows>) => db.selectFrom('dialect_rows').select('label').where('id', '=', 0);
+  const labelOf = compiledQuery<Rows, { label: string }, [id: number]>(selectLabel);
+
+  it('answer each call with its own parameters; on PostgreSQL as a statement prepared once per connection under its name', async () => {
+    // One connection, so the catalogue query below sees that connection's statements.
+    const single = openDatabase(testDb.url, { pgPoolSize: 1 });
+    try {
+      await exec(sql`delete from dialect_rows`, single.db);
+      await exec(sql`insert into dialect_rows (id, label) values (1, 'one'), (2, 'two')`, single.db);
+      const scratch = single.db as unknown as Kysely<Rows>;
+      const labels: string[][] = [];
+      for (const id of [1, 2, 3, 1]) labels.push((await labelOf(scratch, id)).rows.map((r) => r.label));
+      expect(labels).toEqual([['one'], ['two'], [], ['one']]);
+      const text = selectLabel(scratch).compile().sql;
+      const name = preparedName(text);
+      expect(name).toMatch(/^custos_hot_\d+$/);
+      if (testEngine === 'postgres') {
+        const { rows } = await sql<{ name: string; statement: string }>`
+          select name, statement from pg_prepared_statements`.execute(single.db);
+        // The hot query, and no other: ordinary queries stay unnamed.
+        expect(rows).toEqual([{ name, statement: text }]);
+      } else {
+        // SQLite: better-sqlite3 keeps prepared statements in the process (withStatementCache); the name is unused.
+        expect(text).toContain('?');
+      }
+    } finally {
+      await single.close();
     }
   });
 });
