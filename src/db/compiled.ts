@@ -1,5 +1,15 @@
 import type { CompiledQuery, Kysely, QueryResult } from 'kysely';
 
+/** Runs a hot query outside any transaction on a connection of its own (see openPostgres in dialect.ts). */
+export type HotQueryRunner = (sql: string, parameters: readonly unknown[]) => Promise<QueryResult<unknown>>;
+
+const runners = new WeakMap<Kysely<unknown>, HotQueryRunner>();
+
+/** Hot queries on `db` outside a transaction go to `run` rather than through Kysely's driver. */
+export function runHotQueriesWith<DB>(db: Kysely<DB>, run: HotQueryRunner): void {
+  runners.set(db as Kysely<unknown>, run);
+}
+
 /** SQL text of every hot query → the name it is prepared under on each PostgreSQL connection. */
 const preparedNames = new Map<string, string>();
 
@@ -29,6 +39,8 @@ export function compiledQuery<DB, Row, Params extends unknown[]>(
       if (!preparedNames.has(compiled.sql))
         preparedNames.set(compiled.sql, `custos_hot_${preparedNames.size + 1}`);
     }
+    const run = db.isTransaction ? undefined : runners.get(db as Kysely<unknown>);
+    if (run) return run(compiled.sql, params) as Promise<QueryResult<Row>>;
     return db.executeQuery<Row>({ ...compiled, parameters: params });
   };
 }

@@ -16,7 +16,7 @@ import {
   sql,
 } from 'kysely';
 import pg from 'pg';
-import { preparedName } from './compiled.js';
+import { preparedName, runHotQueriesWith } from './compiled.js';
 import type { DB } from './schema.js';
 
 /**
@@ -373,12 +373,49 @@ function prepareHotQueries(client: pg.PoolClient): void {
   };
 }
 
+/**
+ * One connection in pg's pipeline mode for the hot queries outside transactions: every
+ * request's query is written at once, without waiting for the answer to the one before, and
+ * a single backend answers them in turn. Requests do not queue for a pool connection, and
+ * the two cores are not shared with a backend per pooled connection. Each query carries its
+ * own Sync, so one failing fails alone. A lost connection is replaced at the next query.
+ */
+function pipelinedConnection(url: string) {
+  let current: Promise<pg.Client> | undefined;
+  const connect = (): Promise<pg.Client> => {
+    const client = new pg.Client({ connectionString: url, types: pgTypes, pipeline: true });
+    const connecting = client.connect().then(() => client);
+    const forget = () => {
+      if (current === connecting) current = undefined;
+    };
+    client.on('error', forget);
+    client.on('end', forget);
+    connecting.catch(forget);
+    current = connecting;
+    return connecting;
+  };
+  return {
+    async query(text: string, values: readonly unknown[]) {
+      const client = await (current ?? connect());
+      const { rows } = await client.query({ name: preparedName(text), text, values: [...values] });
+      return { rows };
+    },
+    async end() {
+      const client = await current?.catch(() => undefined);
+      current = undefined;
+      await client?.end();
+    },
+  };
+}
+
 function openPostgres(url: string, options: DatabaseOptions): Database {
   const pool = new pg.Pool({ connectionString: url, max: options.pgPoolSize ?? 10, types: pgTypes });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   pool.on('connect', prepareHotQueries);
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const hot = pipelinedConnection(url);
+  runHotQueriesWith(db, hot.query);
   return {
     db,
     engine: 'postgres',
@@ -395,7 +432,10 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
     advisoryLock: pgAdvisoryLock,
     skipLocked: (qb) => qb.forUpdate().skipLocked(),
     pauseBetweenTransactions: async () => {},
-    close: () => db.destroy(),
+    close: async () => {
+      await hot.end();
+      await db.destroy();
+    },
   };
 }
 

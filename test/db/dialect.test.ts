@@ -517,8 +517,8 @@ describe('hot queries (compiledQuery)', () => {
   const selectLabel = (db: Kysely<Rows>) => db.selectFrom('dialect_rows').select('label').where('id', '=', 0);
   const labelOf = compiledQuery<Rows, { label: string }, [id: number]>(selectLabel);
 
-  it('answer each call with its own parameters; on PostgreSQL as a statement prepared once per connection under its name', async () => {
-    // One connection, so the catalogue query below sees that connection's statements.
+  it('answer each call with its own parameters, in a transaction or not; on PostgreSQL prepared under their name', async () => {
+    // One pooled connection, so the catalogue query in the transaction sees its statements.
     const single = openDatabase(testDb.url, { pgPoolSize: 1 });
     try {
       await exec(sql`delete from dialect_rows`, single.db);
@@ -530,14 +530,58 @@ describe('hot queries (compiledQuery)', () => {
       const text = selectLabel(scratch).compile().sql;
       const name = preparedName(text);
       expect(name).toMatch(/^custos_hot_\d+$/);
+      const inTransaction = await single.writeTransaction(async (trx) => {
+        const rows = (await labelOf(trx as unknown as Kysely<Rows>, 2)).rows;
+        const prepared =
+          testEngine === 'postgres'
+            ? (
+                await sql<{
+                  name: string;
+                  statement: string;
+                }>`select name, statement from pg_prepared_statements`.execute(trx)
+              ).rows
+            : [];
+        return { rows, prepared };
+      });
+      expect(inTransaction.rows).toEqual([{ label: 'two' }]);
       if (testEngine === 'postgres') {
-        const { rows } = await sql<{ name: string; statement: string }>`
-          select name, statement from pg_prepared_statements`.execute(single.db);
         // The hot query, and no other: ordinary queries stay unnamed.
-        expect(rows).toEqual([{ name, statement: text }]);
+        expect(inTransaction.prepared).toEqual([{ name, statement: text }]);
       } else {
         // SQLite: better-sqlite3 keeps prepared statements in the process (withStatementCache); the name is unused.
+        expect(inTransaction.prepared).toEqual([]);
         expect(text).toContain('?');
+      }
+    } finally {
+      await single.close();
+    }
+  });
+
+  it('outside a transaction: on PostgreSQL on a connection of their own, so they answer while a transaction holds the pool; on SQLite after it', async () => {
+    const single = openDatabase(testDb.url, { pgPoolSize: 1 });
+    try {
+      await exec(sql`delete from dialect_rows`, single.db);
+      await exec(sql`insert into dialect_rows (id, label) values (1, 'one')`, single.db);
+      const scratch = single.db as unknown as Kysely<Rows>;
+      const order: string[] = [];
+      let read: Promise<string[]> | undefined;
+      await single.writeTransaction(async (trx) => {
+        await exec(sql`update dialect_rows set label = 'uno' where id = 1`, trx);
+        read = labelOf(scratch, 1).then((r) => {
+          order.push('read');
+          return r.rows.map((row) => row.label);
+        });
+        await sleep(200);
+        order.push('commit');
+      });
+      const seen = await read;
+      if (testEngine === 'postgres') {
+        expect(order).toEqual(['read', 'commit']);
+        // Another connection: the transaction's change is not visible before its commit.
+        expect(seen).toEqual(['one']);
+      } else {
+        expect(order).toEqual(['commit', 'read']);
+        expect(seen).toEqual(['uno']);
       }
     } finally {
       await single.close();
