@@ -133,7 +133,8 @@ async function loadOnce(target: Target, request: BenchRequest, seconds: number) 
   });
   let server = 0;
   let database = 0;
-  let databasePids: number[] = [];
+  // Each backend's CPU at the start; one that ends during the load (rare: the pool keeps its connections) is left out.
+  let databaseAtStart = new Map<number, number>();
   let result: LoadResult | undefined;
   let buffered = '';
   const lines: Promise<void>[] = [];
@@ -146,14 +147,16 @@ async function loadOnce(target: Target, request: BenchRequest, seconds: number) 
       if (line.started) {
         lines.push(
           target.databasePids().then((pids) => {
-            databasePids = pids;
+            databaseAtStart = new Map(pids.map((pid) => [pid, cpuSeconds(pid)]));
             server -= cpuSeconds(target.serverPid());
-            database -= pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
           }),
         );
       } else {
         server += cpuSeconds(target.serverPid());
-        database += databasePids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+        for (const [pid, before] of databaseAtStart) {
+          const after = cpuSeconds(pid);
+          if (after > 0) database += after - before;
+        }
         result = line;
       }
     }
