@@ -1,29 +1,51 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import autocannon from 'autocannon';
 import pg from 'pg';
 import { measureConsolePages } from './console-pages.js';
+import type { LoadJob, LoadResult } from './load.js';
 import type { BenchEnv, BenchRequest, BenchScenario } from './scenario.js';
-import { consentAuthorization, GMOI_TEXT } from './scenarios/consent.js';
+import {
+  consentAuthorization,
+  consentConfigGet,
+  consentPost,
+  GMOI_TEXT,
+  PROBE_EMAIL,
+} from './scenarios/consent.js';
 import { scenarios } from './scenarios/index.js';
+import { reportAccounts } from './scenarios/report-accounts.js';
+import { bulkUsers, singleUser } from './scenarios/user-api.js';
+import { type ScaleSizes, type SeedReport, scaleSizes, seedScale } from './seed-scale.js';
 import { measureStorage } from './storage.js';
 import { measureWebhookFanout } from './webhook-fanout.js';
 
 /**
- * `npm run bench [-- --engine postgres] [--only <name part>]`: starts Custos (built, logging and metrics on) and
- * a bare Fastify baseline as separate processes, loads each scenario against both in the
- * same run, and prints throughput and latency side by side with the ratio to baseline.
+ * `npm run bench [-- --engine sqlite|postgres|both] [--scale] [--only <name part>,…]`: starts
+ * Custos (built, logging and metrics on) and a bare Fastify baseline as separate processes,
+ * and loads each scenario against both from a third process (bench/load.ts), in rounds that
+ * alternate baseline and Custos so that drift on the shared machine hits both alike. Prints
+ * throughput, latency and the server's CPU time per request side by side with the ratio to
+ * the baseline. `--scale` then bulk-seeds the database (bench/seed-scale.ts) and measures
+ * the hot paths again; `--engine both` runs SQLite then PostgreSQL and compares the reads.
  */
-const engine = process.argv.includes('--engine')
-  ? process.argv[process.argv.indexOf('--engine') + 1]
-  : 'sqlite';
-const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
-const selected = only ? scenarios.filter((s) => s.name.includes(only)) : scenarios;
+const option = (name: string) =>
+  process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined;
+const engineOption = option('--engine') ?? 'sqlite';
+if (!['sqlite', 'postgres', 'both'].includes(engineOption))
+  throw new Error(`--engine must be sqlite, postgres or both, got ${engineOption}`);
+const engines: Engine[] = engineOption === 'both' ? ['sqlite', 'postgres'] : [engineOption as Engine];
+const scale = process.argv.includes('--scale') || ['1', 'true'].includes(process.env.BENCH_SCALE ?? '');
+const only = option('--only');
+// Several parts, comma-separated, select every scenario whose name holds one of them.
+const selected = only
+  ? scenarios.filter((s) => only.split(',').some((part) => s.name.includes(part)))
+  : scenarios;
 const duration = Number(process.env.BENCH_DURATION ?? 10);
+// Each measurement is split into this many rounds, alternating baseline and Custos.
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 // BENCH_CPU_PROFILE=<dir>: write a V8 CPU profile of the Custos server there, for finding where time goes.
 const profileArgs = process.env.BENCH_CPU_PROFILE
   ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
@@ -34,93 +56,222 @@ const root = new URL('..', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'custos-bench-'));
 const exec = promisify(execFile);
 
+type Engine = 'sqlite' | 'postgres';
+
 interface Measured {
   rps: number;
   /** Server CPU time per request (user + system), in µs: steadier than req/s on a shared machine. */
   cpuUs: number;
+  /** PostgreSQL only: CPU time of the server's database backends per request, in µs. */
+  dbCpuUs: number;
+  /** Medians over the rounds. */
   p50: number;
   p99: number;
   failures: number;
+  requests: number;
 }
 
-function startProcess(
-  args: string[],
-  env: Record<string, string>,
-  logFile: string,
-): Promise<{ child: ChildProcess; url: string }> {
-  const out = openSync(logFile, 'w');
+/** A server under load: where to send requests, and the processes whose CPU it spends. */
+interface Target {
+  url: string;
+  serverPid(): number | undefined;
+  databasePids(): Promise<number[]>;
+}
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+}
+
+function startProcess(args: string[], env: Record<string, string>, logFile: string): Promise<Started> {
+  const out = openSync(logFile, 'a');
   const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', out, out],
   });
+  const offset = existsSync(logFile) ? readFileSync(logFile, 'utf8').length : 0;
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const poll = setInterval(() => {
-      const match = /listening on (http:\/\/\S+)/.exec(readFileSync(logFile, 'utf8'));
+      const match = /listening on (http:\/\/\S+)/.exec(readFileSync(logFile, 'utf8').slice(offset));
       if (match?.[1]) {
         clearInterval(poll);
         resolve({ child, url: match[1] });
-      } else if (child.exitCode !== null || Date.now() - started > 30_000) {
+      } else if (child.exitCode !== null || Date.now() - started > 120_000) {
         clearInterval(poll);
-        reject(new Error(`process did not start: ${readFileSync(logFile, 'utf8')}`));
+        reject(new Error(`process did not start: ${readFileSync(logFile, 'utf8').slice(offset)}`));
       }
     }, 50);
   });
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc. */
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc; 0 once it is gone. */
 function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return 0;
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function load(
-  url: string,
-  request: BenchRequest,
-  seconds: number,
-  server: ChildProcess,
-): Promise<Measured> {
-  const cpuBefore = cpuSeconds(server.pid);
-  const result = await autocannon({
-    url,
-    connections,
-    duration: seconds,
-    requests: [
-      {
-        method: request.method,
-        path: request.path,
-        headers: request.headers,
-        body: request.body,
-        setupRequest: (req) => ({
-          ...req,
-          ...(request.headersFor ? { headers: { ...request.headers, ...request.headersFor() } } : {}),
-          ...(request.bodyFor ? { body: request.bodyFor() } : {}),
-        }),
-      },
-    ],
+/**
+ * One load of `seconds` from its own process. CPU is read when the load generator says it
+ * starts and again when it answers, so its own start-up is not counted against the server.
+ */
+async function loadOnce(target: Target, request: BenchRequest, seconds: number) {
+  const jobFile = join(work, `load-${randomBytes(6).toString('hex')}.json`);
+  const job: LoadJob = { url: target.url, connections, seconds, request };
+  writeFileSync(jobFile, JSON.stringify(job));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/load.ts', jobFile], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    failures: result.non2xx + result.errors + result.timeouts,
-    cpuUs: ((cpuSeconds(server.pid) - cpuBefore) * 1e6) / Math.max(1, result.requests.total),
-  };
+  let server = 0;
+  let database = 0;
+  // Each backend's CPU at the start; one that ends during the load (rare: the pool keeps its connections) is left out.
+  let databaseAtStart = new Map<number, number>();
+  let result: LoadResult | undefined;
+  let buffered = '';
+  const lines: Promise<void>[] = [];
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    buffered += chunk;
+    for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
+      const line = JSON.parse(buffered.slice(0, end)) as { started?: true } & LoadResult;
+      buffered = buffered.slice(end + 1);
+      if (line.started) {
+        lines.push(
+          target.databasePids().then((pids) => {
+            databaseAtStart = new Map(pids.map((pid) => [pid, cpuSeconds(pid)]));
+            server -= cpuSeconds(target.serverPid());
+          }),
+        );
+      } else {
+        server += cpuSeconds(target.serverPid());
+        for (const [pid, before] of databaseAtStart) {
+          const after = cpuSeconds(pid);
+          if (after > 0) database += after - before;
+        }
+        result = line;
+      }
+    }
+  });
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  await Promise.all(lines);
+  rmSync(jobFile, { force: true });
+  if (!result) throw new Error(`the load generator stopped (exit ${code}) without a result`);
+  return { ...result, server, database };
 }
 
-async function databaseUrl(): Promise<{ url: string; drop(): Promise<void> }> {
-  if (engine === 'sqlite') return { url: `sqlite:${join(work, 'custos.db')}`, drop: async () => {} };
-  const name = `custos_bench_${process.pid}`;
-  const admin = async (sql: string) => {
-    const client = new pg.Client({ connectionString: adminPostgresUrl });
-    await client.connect();
-    await client.query(sql).finally(() => client.end());
+/**
+ * Waits (at most a minute) until a freshly started server is idle: the jobs it runs at start
+ * over a large database would otherwise be counted as the first scenario's CPU per request.
+ */
+async function settle(pid: number | undefined): Promise<void> {
+  for (let waited = 0; waited < 60; waited++) {
+    const before = cpuSeconds(pid);
+    await new Promise((r) => setTimeout(r, 1000));
+    if (cpuSeconds(pid) - before < 0.05) return;
+  }
+}
+
+const median = (values: number[]) => percentile(values, 50);
+
+/**
+ * Baseline and Custos in alternating rounds (after a short warm-up of each), each of
+ * duration / rounds seconds; the figures sum the rounds (latencies: their medians).
+ */
+async function compare(
+  custos: Target,
+  request: BenchRequest,
+  baseline: Target,
+  baseRequest: BenchRequest,
+  duringCustosRound?: (round: Promise<unknown>) => Promise<void>,
+): Promise<{ custos: Measured; baseline: Measured }> {
+  await loadOnce(baseline, baseRequest, 2);
+  await loadOnce(custos, request, 2);
+  const runs: {
+    custos: Awaited<ReturnType<typeof loadOnce>>[];
+    baseline: Awaited<ReturnType<typeof loadOnce>>[];
+  } = {
+    custos: [],
+    baseline: [],
   };
-  await admin(`CREATE DATABASE ${name}`);
+  const seconds = Math.max(1, Math.round(duration / rounds));
+  for (let round = 0; round < rounds; round++) {
+    runs.baseline.push(await loadOnce(baseline, baseRequest, seconds));
+    const measured = loadOnce(custos, request, seconds);
+    const side = duringCustosRound?.(measured);
+    runs.custos.push(await measured);
+    await side;
+  }
+  const sum = (list: Awaited<ReturnType<typeof loadOnce>>[]): Measured => {
+    const requests = list.reduce((n, r) => n + r.requests, 0);
+    return {
+      requests,
+      rps: requests / list.reduce((n, r) => n + r.seconds, 0),
+      cpuUs: (list.reduce((n, r) => n + r.server, 0) * 1e6) / Math.max(1, requests),
+      dbCpuUs: (list.reduce((n, r) => n + r.database, 0) * 1e6) / Math.max(1, requests),
+      p50: median(list.map((r) => r.p50)),
+      p99: median(list.map((r) => r.p99)),
+      failures: list.reduce((n, r) => n + r.failures, 0),
+    };
+  };
+  return { custos: sum(runs.custos), baseline: sum(runs.baseline) };
+}
+
+interface TestDatabase {
+  url: string;
+  /** The PostgreSQL backends serving this database (none on SQLite). */
+  backendPids(): Promise<number[]>;
+  /**
+   * PostgreSQL: refreshes the planner's statistics, as autovacuum does within a minute or so
+   * of a bulk import in service; measured straight after the import, the planner would still
+   * guess the sizes of the tables it just filled.
+   */
+  analyze(): Promise<void>;
+  drop(): Promise<void>;
+}
+
+async function testDatabase(engine: Engine): Promise<TestDatabase> {
+  if (engine === 'sqlite')
+    return {
+      url: `sqlite:${join(work, 'custos.db')}`,
+      backendPids: async () => [],
+      analyze: async () => {},
+      drop: async () => {},
+    };
+  const name = `custos_bench_${process.pid}`;
+  const admin = new pg.Client({ connectionString: adminPostgresUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
   const url = new URL(adminPostgresUrl);
   url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  return {
+    url: url.toString(),
+    backendPids: async () =>
+      (
+        await admin.query<{ pid: number }>(
+          'select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
+          [name],
+        )
+      ).rows.map((r) => r.pid),
+    analyze: async () => {
+      const client = new pg.Client({ connectionString: url.toString() });
+      await client.connect();
+      await client.query('analyze').finally(() => client.end());
+    },
+    drop: async () => {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    },
+  };
 }
 
 /** Time from a 202 to the change showing in consent-config/get, sampled while `busy` runs. */
@@ -138,7 +289,7 @@ async function visibilityLag(baseUrl: string, auth: string, busy: Promise<unknow
       method: 'POST',
       headers,
       body: JSON.stringify({
-        email: 'probe@example.com',
+        email: PROBE_EMAIL,
         locale: 'GB',
         consents: [
           { key: 'generalMarketingOptIn', granted, ...(granted ? { displayedText: GMOI_TEXT } : {}) },
@@ -151,7 +302,7 @@ async function visibilityLag(baseUrl: string, auth: string, busy: Promise<unknow
       const check = await fetch(`${baseUrl}/consent-hub/consent-config/get`, {
         method: 'POST',
         headers,
-        body: JSON.stringify({ email: 'probe@example.com' }),
+        body: JSON.stringify({ email: PROBE_EMAIL }),
       });
       const body = (await check.json()) as { usersChoiceOnMarketingCommunicationOptIn: boolean };
       if (body.usersChoiceOnMarketingCommunicationOptIn === granted) break;
@@ -182,11 +333,43 @@ function verdict(s: BenchScenario, custos: Measured, base: Measured): string {
 }
 
 const pct = (x: number) => `${Math.round(x * 100)} %`;
+const int = (x: number) => Math.round(x).toLocaleString('en');
+const cpu = (m: Measured) =>
+  `server CPU ${Math.round(m.cpuUs).toString().padStart(4)} µs/req${m.dbCpuUs > 0 ? ` + database ${Math.round(m.dbCpuUs)} µs/req` : ''}`;
 const fmt = (m: Measured) =>
-  `${Math.round(m.rps).toString().padStart(7)} req/s  p50 ${m.p50.toFixed(1).padStart(5)} ms  p99 ${m.p99.toFixed(1).padStart(6)} ms  server CPU ${Math.round(m.cpuUs).toString().padStart(4)} µs/req`;
+  `${Math.round(m.rps).toString().padStart(7)} req/s  p50 ${m.p50.toFixed(1).padStart(5)} ms  p99 ${m.p99.toFixed(1).padStart(6)} ms  ${cpu(m)}  ${m.failures} failed`;
+const mb = (bytes: number) => `${(bytes / 1e6).toLocaleString('en', { maximumFractionDigits: 0 })} MB`;
 
-async function main() {
-  const database = await databaseUrl();
+interface Row {
+  name: string;
+  custos: Measured;
+  baseline: Measured;
+  verdict: string;
+}
+
+/** The scenarios measured again on the big database: the hot paths whose cost must not grow with it. */
+const HOT_PATHS = [consentConfigGet.name, consentPost.name, singleUser.name];
+
+interface EngineRun {
+  engine: Engine;
+  rows: Row[];
+  scaleRows: Row[];
+  seeding?: SeedReport & ScaleSizes;
+  lags: number[];
+  /** The bytes-per-stored-consent lines (bench/storage.ts). */
+  storage?: string;
+}
+
+function printRow(row: Row) {
+  console.log(row.name);
+  console.log(`  baseline  ${fmt(row.baseline)}`);
+  console.log(
+    `  custos    ${fmt(row.custos)}   ratio ${pct(row.custos.rps / row.baseline.rps)}   ${row.verdict}`,
+  );
+}
+
+async function runEngine(engine: Engine): Promise<EngineRun> {
+  const database = await testDatabase(engine);
   const custosEnv = {
     DATABASE_URL: database.url,
     PORT: '0',
@@ -201,18 +384,30 @@ async function main() {
   const baselineBodies = Object.fromEntries(
     scenarios.map((s) => [slug(s.name), { status: s.status ?? 200, body: s.baselineBody }]),
   );
-  const baseline = await startProcess(
+  const baselineProcess = await startProcess(
     ['--import', 'tsx', 'bench/baseline-server.ts'],
     { BENCH_BASELINE: JSON.stringify(baselineBodies) },
-    join(work, 'baseline.log'),
+    join(work, `baseline-${engine}.log`),
   );
-  const custos = await startProcess(
-    [...profileArgs, 'dist/cli.js', 'serve'],
-    custosEnv,
-    join(work, 'custos.log'),
-  );
+  const startCustos = () =>
+    startProcess([...profileArgs, 'dist/cli.js', 'serve'], custosEnv, join(work, `custos-${engine}.log`));
+  let custosProcess = await startCustos();
+  const baseline: Target = {
+    url: baselineProcess.url,
+    serverPid: () => baselineProcess.child.pid,
+    databasePids: async () => [],
+  };
+  const custos: Target = {
+    get url() {
+      return custosProcess.url;
+    },
+    serverPid: () => custosProcess.child.pid,
+    databasePids: database.backendPids,
+  };
   const env: BenchEnv = {
-    baseUrl: custos.url,
+    get baseUrl() {
+      return custosProcess.url;
+    },
     databaseUrl: database.url,
     cli: async (args) =>
       (
@@ -222,65 +417,145 @@ async function main() {
         })
       ).stdout,
   };
-
-  const rows: { name: string; custos: Measured; baseline: Measured; verdict: string }[] = [];
-  let lags: number[] = [];
+  const run: EngineRun = { engine, rows: [], scaleRows: [], lags: [] };
+  const requests = new Map<string, BenchRequest>();
+  const measure = async (scenario: BenchScenario, request: BenchRequest): Promise<Row> => {
+    const baseRequest: BenchRequest = { ...request, path: `/baseline/${slug(scenario.name)}` };
+    const lagRound =
+      scenario === consentPost
+        ? async (round: Promise<unknown>) => {
+            run.lags.push(...(await visibilityLag(custos.url, await consentAuthorization(env.cli), round)));
+          }
+        : undefined;
+    const measured = await compare(custos, request, baseline, baseRequest, lagRound);
+    const row = {
+      name: scenario.name,
+      ...measured,
+      verdict: verdict(scenario, measured.custos, measured.baseline),
+    };
+    printRow(row);
+    return row;
+  };
   try {
     console.log(
-      `Custos benchmark on ${engine}: ${connections} connections, ${duration} s per measurement, same-run baseline\n`,
+      `Custos benchmark on ${engine}: ${connections} connections, ${duration} s per measurement in ${rounds} rounds alternating with the baseline\n`,
     );
     for (const scenario of selected) {
       const request = await scenario.setup(env);
-      const baseRequest = { ...request, path: `/baseline/${slug(scenario.name)}` };
-      await load(baseline.url, baseRequest, 2, baseline.child);
-      const base = await load(baseline.url, baseRequest, duration, baseline.child);
-      await load(custos.url, request, 2, custos.child);
-      const isConsentPost = scenario.name.startsWith('consent POST');
-      const measured = load(custos.url, request, duration, custos.child);
-      const lagRun = isConsentPost
-        ? visibilityLag(custos.url, await consentAuthorization(env.cli), measured)
-        : undefined;
-      const result = await measured;
-      if (lagRun) lags = await lagRun;
-      const row = {
-        name: scenario.name,
-        custos: result,
-        baseline: base,
-        verdict: verdict(scenario, result, base),
-      };
-      rows.push(row);
-      console.log(`${scenario.name}`);
-      console.log(`  baseline  ${fmt(base)}`);
+      await database.analyze();
+      requests.set(scenario.name, request);
+      run.rows.push(await measure(scenario, request));
+    }
+    if (run.lags.length > 0) {
+      const p99 = percentile(run.lags, 99);
       console.log(
-        `  custos    ${fmt(result)}   ratio ${pct(result.rps / base.rps)} (CPU per request: ${pct(base.cpuUs / result.cpuUs)} of baseline's efficiency)   ${row.verdict}`,
+        `\n202 → visible in consent-config/get, under the consent POST load (${run.lags.length} samples): p50 ${percentile(run.lags, 50).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms   ${p99 < 100 ? 'ok' : 'MISS'} (target p99 < 100 ms)`,
       );
     }
-    if (lags.length > 0) {
-      const p99 = percentile(lags, 99);
-      console.log(
-        `\n202 → visible in consent-config/get, under the consent POST load (${lags.length} samples): p50 ${percentile(lags, 50).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms   ${p99 < 100 ? 'ok' : 'MISS'} (target p99 < 100 ms)`,
-      );
+    // Before the scale seeding: dbstat reads every page of the database.
+    if (!only || 'storage'.includes(only)) {
+      run.storage = await measureStorage(env);
+      console.log(`\n${run.storage}`);
     }
-    if (!only || 'storage'.includes(only)) console.log(`\n${await measureStorage(env)}`);
-    console.log(`\n${await measureWebhookFanout(env)}`);
-    // Last: it stores a million audit entries, which the scenarios above need not wade through.
-    if (!only || 'console pages'.includes(only)) console.log(`\n${await measureConsolePages(env)}`);
+    if (scale) {
+      const sizes = scaleSizes();
+      console.log(
+        `\nScale: seeding ${int(sizes.accounts)} accounts and ${int(sizes.events)} consent events (server stopped)`,
+      );
+      await stopProcess(custosProcess.child);
+      const seeding = await seedScale(database.url, sizes, (line) => console.log(line));
+      run.seeding = { ...seeding, ...sizes };
+      console.log(
+        `  seeded in ${seeding.seconds.toFixed(0)} s; database ${mb(seeding.bytesBefore)} → ${mb(seeding.bytesAfter)} (+${mb(seeding.bytesAfter - seeding.bytesBefore)})\n`,
+      );
+      custosProcess = await startCustos();
+      await settle(custosProcess.child.pid);
+      for (const scenario of selected.filter((s) => HOT_PATHS.includes(s.name))) {
+        const small = run.rows.find((r) => r.name === scenario.name) as Row;
+        const row = await measure(scenario, requests.get(scenario.name) as BenchRequest);
+        run.scaleRows.push(row);
+        console.log(
+          `  at scale / small: server CPU per request ${pct(row.custos.cpuUs / small.custos.cpuUs)}${engine === 'postgres' ? `, with the database's ${pct((row.custos.cpuUs + row.custos.dbCpuUs) / (small.custos.cpuUs + small.custos.dbCpuUs))}` : ''}   ${Math.abs(row.custos.cpuUs / small.custos.cpuUs - 1) <= 0.1 ? 'ok' : 'MISS'} (target within 10 %)`,
+        );
+      }
+    }
+    if (!only || 'console pages'.includes(only)) {
+      console.log(`\n${await measureWebhookFanout(env)}`);
+      // Last: it stores a million audit entries, which the scenarios above need not wade through.
+      console.log(`\n${await measureConsolePages(env)}`);
+    }
+    return run;
+  } finally {
+    await stopProcess(baselineProcess.child);
+    await stopProcess(custosProcess.child);
+    await database.drop();
+  }
+}
+
+/**
+ * The issue's table, every row from this one run. Rows that need `--scale` or
+ * `--engine both` say so when they were not measured.
+ */
+function printSummary(runs: EngineRun[]) {
+  const lines: string[] = [];
+  const find = (run: EngineRun | undefined, name: string, rows: 'rows' | 'scaleRows' = 'rows') =>
+    run?.[rows].find((r) => r.name === name);
+  for (const run of runs) {
+    const row = (name: string, label: string) => {
+      const r = find(run, name);
+      if (r)
+        lines.push(
+          `${run.engine.padEnd(8)} ${label.padEnd(44)} ${int(r.custos.rps).padStart(7)} req/s, ${pct(r.custos.rps / r.baseline.rps)} of bare, ${cpu(r.custos)} (bare ${Math.round(r.baseline.cpuUs)} µs)`,
+        );
+    };
+    row(consentConfigGet.name, 'consent-config/get');
+    row(consentPost.name, 'durable consent POST');
+    row(singleUser.name, 'GET /rest/api/3/user (Connect JWT)');
+    row(reportAccounts.name, 'report-accounts, 90 ids');
+    if (run.storage && run.engine === 'sqlite')
+      lines.push(`${run.engine.padEnd(8)} ${run.storage.split('\n')[0]}`);
+    if (run.seeding) {
+      for (const name of HOT_PATHS) {
+        const small = find(run, name);
+        const big = find(run, name, 'scaleRows');
+        if (small && big)
+          lines.push(
+            `${run.engine.padEnd(8)} ${`${int(run.seeding.events)} vs small events: ${name}`.padEnd(44)} CPU per request ${pct(big.custos.cpuUs / small.custos.cpuUs)} (${Math.round(big.custos.cpuUs)} / ${Math.round(small.custos.cpuUs)} µs)`,
+          );
+      }
+    } else lines.push(`${run.engine.padEnd(8)} at scale: not measured (--scale)`);
+  }
+  const sqliteRun = runs.find((r) => r.engine === 'sqlite');
+  const postgresRun = runs.find((r) => r.engine === 'postgres');
+  for (const name of [consentConfigGet.name, singleUser.name, bulkUsers.name]) {
+    const lite = find(sqliteRun, name);
+    const post = find(postgresRun, name);
+    if (lite && post)
+      lines.push(
+        `PostgreSQL / SQLite reads: ${name.padEnd(28)} ${pct(post.custos.rps / lite.custos.rps)} of req/s (${int(post.custos.rps)} / ${int(lite.custos.rps)}); CPU per request ${Math.round(post.custos.cpuUs)} + database ${Math.round(post.custos.dbCpuUs)} µs / ${Math.round(lite.custos.cpuUs)} µs   ${post.custos.rps / lite.custos.rps >= 0.8 ? 'ok' : 'MISS'} (target ≥ 80 %)`,
+      );
+  }
+  if (!sqliteRun || !postgresRun) lines.push('PostgreSQL / SQLite reads: not measured (--engine both)');
+  console.log(`\nSummary\n${lines.join('\n')}`);
+}
+
+async function main() {
+  const runs: EngineRun[] = [];
+  try {
+    for (const engine of engines) {
+      runs.push(await runEngine(engine));
+      console.log('');
+    }
+    printSummary(runs);
     mkdirSync(join(root, 'bench/results'), { recursive: true });
     const file = join(
       root,
       'bench/results',
-      `${new Date().toISOString().replace(/[:.]/g, '-')}-${engine}.json`,
+      `${new Date().toISOString().replace(/[:.]/g, '-')}-${engineOption}${scale ? '-scale' : ''}.json`,
     );
-    writeFileSync(
-      file,
-      JSON.stringify({ engine, duration, connections, rows, visibilityLagMs: lags }, null, 2),
-    );
+    writeFileSync(file, JSON.stringify({ duration, rounds, connections, runs }, null, 2));
     console.log(`\nResults written to ${file.slice(root.length)}`);
   } finally {
-    baseline.child.kill('SIGTERM');
-    custos.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 500));
-    await database.drop();
     rmSync(work, { recursive: true, force: true });
   }
 }

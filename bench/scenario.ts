@@ -10,18 +10,22 @@ export interface BenchTarget {
   minRps?: number;
 }
 
+/**
+ * One request to load-test. Plain data, since the load generator runs in a process of its
+ * own (bench/load.ts): what must differ per request is listed, not computed here.
+ */
 export interface BenchRequest {
   method: 'GET' | 'POST';
   path: string;
   headers?: Record<string, string>;
   body?: string;
+  /** Bodies sent in rotation, one per request (e.g. a different person each time). */
+  bodies?: string[];
   /**
-   * For authentication that must be fresh per request (Connect JWTs bind the query string),
-   * a function producing headers per request; called by the load generator for each request.
+   * A fresh Connect JWT per request (its qsh binds the URL), signed HS256 with the
+   * installation's shared secret and sent as `Authorization: JWT …`.
    */
-  headersFor?: () => Record<string, string>;
-  /** A body per request, when each request must differ (e.g. a different person each time). */
-  bodyFor?: () => string;
+  connectJwt?: { issuer: string; secret: string };
 }
 
 export interface BenchEnv {

@@ -67,12 +67,11 @@ export const reportAccounts: BenchScenario = {
       }));
       return JSON.stringify({ accounts });
     });
-    let next = 0;
     return {
       method: 'POST',
       path: '/app/report-accounts/',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      bodyFor: () => bodies[next++ % bodies.length] as string,
+      bodies,
     };
   },
   baselineBody: null,

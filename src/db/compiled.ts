@@ -1,5 +1,27 @@
 import type { CompiledQuery, Kysely, QueryResult } from 'kysely';
 
+/** Runs a hot query outside any transaction on a connection of its own (see openPostgres in dialect.ts). */
+export type HotQueryRunner = (sql: string, parameters: readonly unknown[]) => Promise<QueryResult<unknown>>;
+
+const runners = new WeakMap<Kysely<unknown>, HotQueryRunner>();
+
+/** Hot queries on `db` outside a transaction go to `run` rather than through Kysely's driver. */
+export function runHotQueriesWith<DB>(db: Kysely<DB>, run: HotQueryRunner): void {
+  runners.set(db as Kysely<unknown>, run);
+}
+
+/** SQL text of every hot query → the name it is prepared under on each PostgreSQL connection. */
+const preparedNames = new Map<string, string>();
+
+/**
+ * The statement name of a hot query's SQL, or undefined for any other SQL. PostgreSQL then
+ * parses and plans it once per connection instead of on every call (see openPostgres in
+ * dialect.ts); the set is small and fixed, so each connection holds only these few.
+ */
+export function preparedName(sql: string): string | undefined {
+  return preparedNames.get(sql);
+}
+
 /**
  * Runs a compiled read at once, outside the query builder's connection queue: SQLite's
  * read-only second connection (see dialect.ts). Returns undefined when it cannot answer
@@ -33,11 +55,15 @@ export function compiledQuery<DB, Row, Params extends unknown[]>(
     if (!compiled) {
       compiled = build(db).compile();
       cache.set(db, compiled);
+      if (!preparedNames.has(compiled.sql))
+        preparedNames.set(compiled.sql, `custos_hot_${preparedNames.size + 1}`);
     }
     if (compiled.query.kind === 'SelectQueryNode') {
       const rows = directReaders.get(db)?.(compiled.sql, params);
       if (rows) return Promise.resolve({ rows: rows as Row[] });
     }
+    const run = db.isTransaction ? undefined : runners.get(db as Kysely<unknown>);
+    if (run) return run(compiled.sql, params) as Promise<QueryResult<Row>>;
     return db.executeQuery<Row>({ ...compiled, parameters: params });
   };
 }

@@ -16,7 +16,7 @@ import {
   sql,
 } from 'kysely';
 import pg from 'pg';
-import { type DirectReader, registerDirectReader } from './compiled.js';
+import { type DirectReader, preparedName, registerDirectReader, runHotQueriesWith } from './compiled.js';
 import type { DB } from './schema.js';
 import { SqliteWriterThread } from './sqlite-writer.js';
 
@@ -409,11 +409,66 @@ async function pgAdvisoryLock(trx: Kysely<DB>, lock: string): Promise<void> {
   await sql`select pg_advisory_xact_lock(hashtext(${lock}))`.execute(trx);
 }
 
+type QueryMethod = (config: unknown, values?: unknown, callback?: unknown) => unknown;
+
+/**
+ * Sends the hot queries (compiledQuery in compiled.ts) as named prepared statements: the
+ * server parses and plans each once per connection, and every later call only binds and
+ * executes it. Kysely sends SQL text and parameters, so the name is put on here, by text.
+ */
+function prepareHotQueries(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as QueryMethod;
+  (client as unknown as { query: QueryMethod }).query = (config, values, callback) => {
+    const name = typeof config === 'string' ? preparedName(config) : undefined;
+    return name === undefined
+      ? query(config, values, callback)
+      : query({ name, text: config, values }, callback);
+  };
+}
+
+/**
+ * One connection in pg's pipeline mode for the hot queries outside transactions: every
+ * request's query is written at once, without waiting for the answer to the one before, and
+ * a single backend answers them in turn. Requests do not queue for a pool connection, and
+ * the two cores are not shared with a backend per pooled connection. Each query carries its
+ * own Sync, so one failing fails alone. A lost connection is replaced at the next query.
+ */
+function pipelinedConnection(url: string) {
+  let current: Promise<pg.Client> | undefined;
+  const connect = (): Promise<pg.Client> => {
+    const client = new pg.Client({ connectionString: url, types: pgTypes, pipeline: true });
+    const connecting = client.connect().then(() => client);
+    const forget = () => {
+      if (current === connecting) current = undefined;
+    };
+    client.on('error', forget);
+    client.on('end', forget);
+    connecting.catch(forget);
+    current = connecting;
+    return connecting;
+  };
+  return {
+    async query(text: string, values: readonly unknown[]) {
+      const client = await (current ?? connect());
+      const { rows } = await client.query({ name: preparedName(text), text, values: [...values] });
+      return { rows };
+    },
+    async end() {
+      const client = await current?.catch(() => undefined);
+      current = undefined;
+      await client?.end();
+    },
+  };
+}
+
 function openPostgres(url: string, options: DatabaseOptions): Database {
   const pool = new pg.Pool({ connectionString: url, max: options.pgPoolSize ?? 10, types: pgTypes });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
+  pool.on('connect', prepareHotQueries);
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const hot = pipelinedConnection(url);
+  runHotQueriesWith(db, hot.query);
   return {
     db,
     engine: 'postgres',
@@ -431,7 +486,10 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
     advisoryLock: pgAdvisoryLock,
     skipLocked: (qb) => qb.forUpdate().skipLocked(),
     pauseBetweenTransactions: async () => {},
-    close: () => db.destroy(),
+    close: async () => {
+      await hot.end();
+      await db.destroy();
+    },
   };
 }
 

@@ -5,7 +5,7 @@ import SQLite from 'better-sqlite3';
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { compiledQuery } from '../../src/db/compiled.js';
+import { compiledQuery, preparedName } from '../../src/db/compiled.js';
 import {
   type Database,
   DatabaseBusyError,
@@ -27,7 +27,6 @@ import { createTestDatabase, type TestDatabase, testEngine } from '../helpers/da
 
 interface Scratch {
   claims: { id: number; worker: string | null };
-  dialect_rows: { id: number; label: string };
 }
 
 let testDb: TestDatabase;
@@ -513,25 +512,76 @@ describe('serializedTransaction', () => {
   });
 });
 
-describe('compiled reads (compiledQuery)', () => {
-  const labelOf = compiledQuery<Scratch, { label: string }, [id: number]>((db) =>
-    db.selectFrom('dialect_rows').select('label').where('id', '=', 0),
-  );
-  const scratch = (db: Kysely<DB>) => db as unknown as Kysely<Scratch>;
+describe('hot queries (compiledQuery)', () => {
+  type Rows = { dialect_rows: { id: number; label: string } };
+  const selectLabel = (db: Kysely<Rows>) => db.selectFrom('dialect_rows').select('label').where('id', '=', 0);
+  const labelOf = compiledQuery<Rows, { label: string }, [id: number]>(selectLabel);
 
-  it('answer on the database with its committed state while a write transaction is open, and on the transaction with its own', async () => {
-    await exec(sql`delete from dialect_rows`);
-    await exec(sql`insert into dialect_rows (id, label) values (1, 'committed')`);
-    const seen = await database.writeTransaction(async (trx) => {
-      await sql`update dialect_rows set label = 'uncommitted' where id = 1`.execute(trx);
-      // SQLite's one connection is held by this transaction: the database's read must not
-      // wait for it (it would wait forever here), nor see its uncommitted change.
-      const outside = await labelOf(scratch(database.db), 1);
-      const inside = await labelOf(scratch(trx), 1);
-      return { outside: outside.rows, inside: inside.rows };
-    });
-    expect(seen).toEqual({ outside: [{ label: 'committed' }], inside: [{ label: 'uncommitted' }] });
-    expect((await labelOf(scratch(database.db), 1)).rows).toEqual([{ label: 'uncommitted' }]);
-    expect((await labelOf(scratch(database.db), 2)).rows).toEqual([]);
+  it('answer each call with its own parameters, in a transaction or not; on PostgreSQL prepared under their name', async () => {
+    // One pooled connection, so the catalogue query in the transaction sees its statements.
+    const single = openDatabase(testDb.url, { pgPoolSize: 1 });
+    try {
+      await exec(sql`delete from dialect_rows`, single.db);
+      await exec(sql`insert into dialect_rows (id, label) values (1, 'one'), (2, 'two')`, single.db);
+      const scratch = single.db as unknown as Kysely<Rows>;
+      const labels: string[][] = [];
+      for (const id of [1, 2, 3, 1]) labels.push((await labelOf(scratch, id)).rows.map((r) => r.label));
+      expect(labels).toEqual([['one'], ['two'], [], ['one']]);
+      const text = selectLabel(scratch).compile().sql;
+      const name = preparedName(text);
+      expect(name).toMatch(/^custos_hot_\d+$/);
+      const inTransaction = await single.writeTransaction(async (trx) => {
+        const rows = (await labelOf(trx as unknown as Kysely<Rows>, 2)).rows;
+        const prepared =
+          testEngine === 'postgres'
+            ? (
+                await sql<{
+                  name: string;
+                  statement: string;
+                }>`select name, statement from pg_prepared_statements`.execute(trx)
+              ).rows
+            : [];
+        return { rows, prepared };
+      });
+      expect(inTransaction.rows).toEqual([{ label: 'two' }]);
+      if (testEngine === 'postgres') {
+        // The hot query, and no other: ordinary queries stay unnamed.
+        expect(inTransaction.prepared).toEqual([{ name, statement: text }]);
+      } else {
+        // SQLite: better-sqlite3 keeps prepared statements in the process (withStatementCache); the name is unused.
+        expect(inTransaction.prepared).toEqual([]);
+        expect(text).toContain('?');
+      }
+    } finally {
+      await single.close();
+    }
+  });
+
+  it('outside a transaction: on a connection of their own (PostgreSQL: pipelined beside the pool; SQLite: read-only beside the writer), so they answer while a transaction holds the writer, with the committed state', async () => {
+    const single = openDatabase(testDb.url, { pgPoolSize: 1 });
+    try {
+      await exec(sql`delete from dialect_rows`, single.db);
+      await exec(sql`insert into dialect_rows (id, label) values (1, 'one')`, single.db);
+      const scratch = single.db as unknown as Kysely<Rows>;
+      const order: string[] = [];
+      let read: Promise<string[]> | undefined;
+      await single.writeTransaction(async (trx) => {
+        await exec(sql`update dialect_rows set label = 'uno' where id = 1`, trx);
+        read = labelOf(scratch, 1).then((r) => {
+          order.push('read');
+          return r.rows.map((row) => row.label);
+        });
+        await sleep(200);
+        order.push('commit');
+      });
+      const seen = await read;
+      // Without its own connection, SQLite's read would wait for the commit and PostgreSQL's
+      // for the pool's one connection; another connection does not see the change before its commit.
+      expect(order).toEqual(['read', 'commit']);
+      expect(seen).toEqual(['one']);
+      expect((await labelOf(scratch, 1)).rows).toEqual([{ label: 'uno' }]);
+    } finally {
+      await single.close();
+    }
   });
 });
