@@ -26,8 +26,8 @@ function hasValidTimes(claims: Record<string, unknown>, nowSeconds: number): boo
 
 /**
  * A request target made only of characters that need no decoding and no percent-encoding
- * (RFC 3986 unreserved, `/`, and the query's `=` and `&`), whose path does not start with
- * `//`: its canonical form can be read off the string itself.
+ * (RFC 3986 unreserved, `/`, and the query's `=` and `&` as separators), whose path does
+ * not start with `//`: its canonical form can be read off the string itself.
  */
 const PLAIN_TARGET = /^\/(?!\/)[A-Za-z0-9\-._~/]*(?:\?[A-Za-z0-9\-._~=&]*)?$/;
 /** Node's query-string parser keeps at most this many parameters; longer queries take the library's path. */
@@ -52,6 +52,8 @@ function plainCanonicalRequest(method: string, rawUrl: string): string | undefin
       const equals = piece.indexOf('=');
       const name = equals === -1 ? piece : piece.slice(0, equals);
       const value = equals === -1 ? '' : piece.slice(equals + 1);
+      // A second `=` belongs to the value, which the library then percent-encodes.
+      if (value.includes('=')) return undefined;
       const seen = values.get(name);
       if (seen) seen.push(value);
       else values.set(name, [value]);
