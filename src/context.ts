@@ -305,7 +305,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
     const tokens = new TokenAuthenticator(database, config.authCacheMs, credentialLimiter);
     const apiClients = new ApiClientService(database, audit, tokens);
     // App authentication reads apps' credentials from the directory through its port.
-    const appCredentials = new AppCredentialStore(database, secrets);
+    const appCredentials = new AppCredentialStore(database, secrets, config.authCacheMs);
     const oauth = new OAuthService(appCredentials, masterKey, config.oauthTokenTtlSeconds, credentialLimiter);
     const appAuth = new AppAuthenticator(appCredentials, oauth, credentialLimiter, grants);
     // The access programme's prerequisite "reports within its cycle" is read from the holdings register.

@@ -19,14 +19,15 @@ export interface OAuthClientCredential {
 }
 
 /**
- * Where app authentication reads apps' credentials, on every app call (so uninstalling,
- * rotating or revoking takes effect at once): implemented by the directory, wired in
- * context.ts.
+ * Where app authentication reads apps' credentials, on every app call: implemented by the
+ * directory, wired in context.ts. Answers may be remembered for CUSTOS_AUTH_CACHE_MS, as
+ * checked API tokens are: uninstalling, rotating or revoking through this process counts from
+ * the next request, through another process within that time.
  */
 export interface AppCredentials {
   /** The installation a Connect JWT's `iss` names (its clientKey); undefined for none. */
   findInstallation(clientKey: string): Promise<InstallationCredential | undefined>;
   findOAuthClient(clientId: string): Promise<OAuthClientCredential | undefined>;
   /** Sites the app is installed on now: the only sites it may read. */
-  listInstalledSiteIds(appKey: string): Promise<string[]>;
+  listInstalledSiteIds(appKey: string): Promise<readonly string[]>;
 }

@@ -1,34 +1,18 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createQueryStringHash, fromMethodAndUrl } from 'atlassian-jwt';
-import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { isValidAccountId } from '../shared/account-id.js';
 import { isStorableText } from '../validation.js';
 import type { AppCredentials } from './app-credentials.port.js';
 import type { CredentialLimiter } from './credential-limiter.js';
+import { decodeJws, hasValidHs256Signature } from './hs256.js';
 import type { AppPrincipal } from './principal.js';
 import { APP_SCOPE_NAMES } from './scopes.js';
 
 /** Clocks of apps and Custos differ a little; public clients sign with exp = iat + 180 s. */
 const CLOCK_TOLERANCE_S = 30;
 
-/**
- * The HS256 signature check, done with node:crypto. WebCrypto (which jose uses) runs each
- * HMAC on the thread pool, ten times the cost of the HMAC itself, and this check is on the
- * path of every app call. The comparison is constant-time; the header must say HS256, so
- * no `alg` confusion (none, RS256 with the secret as a public key) is possible.
- */
-function hasValidHs256Signature(token: string, secret: string): boolean {
-  const parts = token.split('.');
-  if (parts.length !== 3 || !parts[0] || !parts[1] || !parts[2]) return false;
-  try {
-    if (decodeProtectedHeader(token).alg !== 'HS256') return false;
-  } catch {
-    return false;
-  }
-  const expected = createHmac('sha256', secret).update(`${parts[0]}.${parts[1]}`).digest();
-  const presented = Buffer.from(parts[2], 'base64url');
-  return presented.length === expected.length && timingSafeEqual(presented, expected);
-}
+/** Shared by every Connect principal: nothing changes a principal's scopes. */
+const CONNECT_SCOPES: ReadonlySet<string> = new Set(APP_SCOPE_NAMES);
 
 const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
 
@@ -40,9 +24,59 @@ function hasValidTimes(claims: Record<string, unknown>, nowSeconds: number): boo
   return claims.nbf === undefined || (isNumber(claims.nbf) && claims.nbf <= nowSeconds + CLOCK_TOLERANCE_S);
 }
 
-/** qsh exactly as atlassian-jwt computes it: SHA-256 of `METHOD&path&sorted-query`. */
+/**
+ * A request target made only of characters that need no decoding and no percent-encoding
+ * (RFC 3986 unreserved, `/`, and the query's `=` and `&` as separators), whose path does
+ * not start with `//`: its canonical form can be read off the string itself.
+ */
+const PLAIN_TARGET = /^\/(?!\/)[A-Za-z0-9\-._~/]*(?:\?[A-Za-z0-9\-._~=&]*)?$/;
+/** Node's query-string parser keeps at most this many parameters; longer queries take the library's path. */
+const MAX_PLAIN_PARAMETERS = 1000;
+
+/**
+ * The canonical request of atlassian-jwt (`METHOD&path&sorted-query`) for a plain target:
+ * path without its trailing slash; parameters sorted by name, a repeated one's values
+ * sorted and joined by commas, `jwt` left out. Undefined where the library must decide.
+ */
+function plainCanonicalRequest(method: string, rawUrl: string): string | undefined {
+  if (!PLAIN_TARGET.test(rawUrl)) return undefined;
+  const mark = rawUrl.indexOf('?');
+  let path = mark === -1 ? rawUrl : rawUrl.slice(0, mark);
+  if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+  const values = new Map<string, string[]>();
+  if (mark !== -1) {
+    const pieces = rawUrl.slice(mark + 1).split('&');
+    if (pieces.length > MAX_PLAIN_PARAMETERS) return undefined;
+    for (const piece of pieces) {
+      if (piece.length === 0) continue;
+      const equals = piece.indexOf('=');
+      const name = equals === -1 ? piece : piece.slice(0, equals);
+      const value = equals === -1 ? '' : piece.slice(equals + 1);
+      // A second `=` belongs to the value, which the library then percent-encodes.
+      if (value.includes('=')) return undefined;
+      const seen = values.get(name);
+      if (seen) seen.push(value);
+      else values.set(name, [value]);
+    }
+  }
+  values.delete('jwt');
+  values.delete('__proto__');
+  const query = [...values.keys()]
+    .sort()
+    .map((name) => `${name}=${(values.get(name) as string[]).sort().join(',')}`)
+    .join('&');
+  return `${method.toUpperCase()}&${path}&${query}`;
+}
+
+/**
+ * qsh exactly as atlassian-jwt computes it: SHA-256 of `METHOD&path&sorted-query`. Plain
+ * targets (what API clients send) are canonicalized here; anything with escapes or other
+ * characters goes through the library itself.
+ */
 export function queryStringHash(method: string, rawUrl: string): string {
-  return createQueryStringHash(fromMethodAndUrl(method, rawUrl));
+  const canonical = plainCanonicalRequest(method, rawUrl);
+  if (canonical === undefined) return createQueryStringHash(fromMethodAndUrl(method, rawUrl));
+  return createHash('sha256').update(canonical).digest('hex');
 }
 
 /**
@@ -62,18 +96,15 @@ export async function authenticateConnectJwt(
   token: string,
   request: { method: string; url: string; ip: string },
 ): Promise<AppPrincipal | undefined> {
-  let claims: Record<string, unknown>;
-  try {
-    claims = decodeJwt(token);
-  } catch {
-    return undefined;
-  }
+  const jwt = decodeJws(token);
+  if (!jwt) return undefined;
+  const claims = jwt.payload;
   const issuer = claims.iss;
   if (typeof issuer !== 'string' || issuer.length === 0 || issuer.length > 255) return undefined;
   await limiter.check('connect-issuer', issuer, request.ip);
   // No installation can have a key no engine can store, and PostgreSQL would refuse to even look it up.
   const installation = isStorableText(issuer) ? await credentials.findInstallation(issuer) : undefined;
-  if (!installation || !hasValidHs256Signature(token, installation.sharedSecret)) {
+  if (!installation || !hasValidHs256Signature(jwt, installation.sharedSecret)) {
     await limiter.recordFailure('connect-issuer', issuer, request.ip);
     return undefined;
   }
@@ -91,7 +122,7 @@ export async function authenticateConnectJwt(
     clientKey: installation.clientKey,
     siteIds: [installation.siteId],
     // A Connect installation holds every app scope; OAuth clients are narrowed per client.
-    scopes: new Set(APP_SCOPE_NAMES),
+    scopes: CONNECT_SCOPES,
     ...(sub === undefined ? {} : { actingAccountId: sub }),
   };
 }

@@ -61,6 +61,8 @@ export function limiter(
   });
 }
 
+const MAX_REMEMBERED_ISSUERS = 10_000;
+
 /** How long a key must wait, in ms: 0 while it has failures left. */
 function waitMs(res: RateLimiterRes | null, limit: number): number {
   return res !== null && res.consumedPoints >= limit ? Math.max(res.msBeforeNext, 1) : 0;
@@ -86,6 +88,7 @@ function waitMs(res: RateLimiterRes | null, limit: number): number {
 export class CredentialLimiter {
   private readonly byKey: RateLimiterAbstract;
   private readonly byAddress: RateLimiterAbstract;
+  private readonly issuerIds = new Map<string, string>();
 
   constructor(
     private readonly limits: CredentialLimits,
@@ -117,8 +120,20 @@ export class CredentialLimiter {
     ]);
   }
 
+  /**
+   * A Connect JWT's issuer is checked on every app call, and the same few recur, so its
+   * HMAC is remembered (bounded). Issuers name installations, not people: emails and
+   * addresses are never kept.
+   */
   private keyId(kind: CredentialKind, key: string): string {
-    return this.hmac(`${kind}\n${key.toLowerCase()}`);
+    if (kind !== 'connect-issuer') return this.hmac(`${kind}\n${key.toLowerCase()}`);
+    let id = this.issuerIds.get(key);
+    if (id === undefined) {
+      id = this.hmac(`${kind}\n${key.toLowerCase()}`);
+      if (this.issuerIds.size >= MAX_REMEMBERED_ISSUERS) this.issuerIds.clear();
+      this.issuerIds.set(key, id);
+    }
+    return id;
   }
 
   private addressId(address: string): string {

@@ -1,9 +1,10 @@
-import { createHash, randomUUID, webcrypto } from 'node:crypto';
-import { jwtVerify, SignJWT } from 'jose';
+import { createHash, createSecretKey, type KeyObject, randomUUID, webcrypto } from 'node:crypto';
+import { SignJWT } from 'jose';
 import { verifySecret } from '../crypto/password-hash.js';
 import { deriveKey } from '../crypto/secret-box.js';
-import type { AppCredentials } from './app-credentials.port.js';
+import type { AppCredentials, OAuthClientCredential } from './app-credentials.port.js';
 import type { CredentialLimiter } from './credential-limiter.js';
+import { type DecodedJws, decodeJws, hasValidHs256Signature } from './hs256.js';
 import { type AppPrincipal, oauthAppPrincipal } from './principal.js';
 
 const ISSUER = 'custos';
@@ -60,6 +61,29 @@ function secretVersion(secretHash: string): string {
   return createHash('sha256').update(secretHash).digest('base64url').slice(0, 16);
 }
 
+/** `typ` compared as RFC 7515 §4.1.9 allows it to be written: without case, `application/` implied. */
+const normalizedTyp = (typ: unknown) =>
+  typeof typ === 'string' ? typ.toLowerCase().replace(/^application\//, '') : undefined;
+
+/**
+ * The claims of one of Custos's own access tokens (RFC 9068): our issuer and audience, an
+ * expiry still ahead (RFC 7519 §4.1.4, no leeway: Custos signed it by its own clock), and a
+ * subject. `crit` is refused: Custos never sets it, so no extension is understood.
+ */
+function hasValidAccessTokenClaims(jws: DecodedJws, nowSeconds: number): boolean {
+  const { header, payload } = jws;
+  if (normalizedTyp(header.typ) !== TOKEN_TYPE || header.crit !== undefined) return false;
+  if (payload.iss !== ISSUER) return false;
+  const aud = payload.aud;
+  if (aud !== AUDIENCE && !(Array.isArray(aud) && aud.includes(AUDIENCE))) return false;
+  if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp) || payload.exp <= nowSeconds)
+    return false;
+  if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || payload.nbf > nowSeconds))
+    return false;
+  if (payload.iat !== undefined && typeof payload.iat !== 'number') return false;
+  return payload.sub !== undefined && payload.sub !== null;
+}
+
 /**
  * OAuth 2.0 client credentials (RFC 6749 §4.4, docs/wire-contracts.md#oauth-20-client-credentials).
  * Access tokens are short-lived JWTs signed by Custos (HS256, a key derived from the master key),
@@ -68,8 +92,12 @@ function secretVersion(secretHash: string): string {
  * narrowing its scopes or uninstalling the app takes effect at once.
  */
 export class OAuthService {
-  /** Imported once: importing a WebCrypto key costs as much as using it. */
+  /** Imported once: importing a WebCrypto key costs as much as using it. Signs tokens. */
   private readonly key: Promise<webcrypto.CryptoKey>;
+  /** The same key for node:crypto, which checks tokens on every call (hs256.ts). */
+  private readonly verifyKey: KeyObject;
+  /** Secret versions by client credential (the credentials port hands out the same object while it is current). */
+  private readonly versions = new WeakMap<object, string>();
 
   constructor(
     private readonly credentials: AppCredentials,
@@ -77,13 +105,12 @@ export class OAuthService {
     private readonly ttlSeconds: number,
     private readonly limiter: CredentialLimiter,
   ) {
-    this.key = webcrypto.subtle.importKey(
-      'raw',
-      deriveKey(masterKey, 'oauth-access-token'),
-      { name: 'HMAC', hash: 'SHA-256' },
-      false,
-      ['sign', 'verify'],
-    );
+    const raw = deriveKey(masterKey, 'oauth-access-token');
+    this.verifyKey = createSecretKey(raw);
+    this.key = webcrypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, [
+      'sign',
+      'verify',
+    ]);
   }
 
   /**
@@ -147,20 +174,12 @@ export class OAuthService {
 
   /** The app behind a bearer token, or undefined when the token is not (or no longer) valid. */
   async authenticateBearer(token: string): Promise<AppPrincipal | undefined> {
-    let payload: Record<string, unknown>;
-    try {
-      ({ payload } = await jwtVerify(token, await this.key, {
-        algorithms: ['HS256'],
-        issuer: ISSUER,
-        audience: AUDIENCE,
-        typ: TOKEN_TYPE,
-        requiredClaims: ['exp', 'sub'],
-      }));
-    } catch {
-      return undefined;
-    }
+    const jws = decodeJws(token);
+    if (!jws || !hasValidHs256Signature(jws, this.verifyKey)) return undefined;
+    if (!hasValidAccessTokenClaims(jws, Math.floor(Date.now() / 1000))) return undefined;
+    const payload = jws.payload;
     const client = await this.credentials.findOAuthClient(String(payload.sub));
-    if (!client || client.appKey !== payload.app || secretVersion(client.secretHash) !== payload.sv)
+    if (!client || client.appKey !== payload.app || this.secretVersionOf(client) !== payload.sv)
       return undefined;
     const siteIds = await this.credentials.listInstalledSiteIds(client.appKey);
     if (siteIds.length === 0) return undefined;
@@ -169,5 +188,14 @@ export class OAuthService {
       .split(' ')
       .filter((s) => allowed.has(s));
     return oauthAppPrincipal(client, siteIds, granted);
+  }
+
+  private secretVersionOf(client: OAuthClientCredential): string {
+    let version = this.versions.get(client);
+    if (version === undefined) {
+      version = secretVersion(client.secretHash);
+      this.versions.set(client, version);
+    }
+    return version;
   }
 }

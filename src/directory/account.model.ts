@@ -83,7 +83,25 @@ export interface Account {
   closedAt: string | null;
 }
 
-export function accountFromRow(row: Selectable<AccountTable>): Account {
+const MAX_VISIBILITY_TEXTS = 1_000;
+/**
+ * Visibility settings by their stored JSON: accounts share a few combinations, and the user
+ * API reads one per account shown. Frozen, since every account with that text shares it.
+ */
+const visibilityByText = new Map<string, Readonly<VisibilitySettings>>();
+
+function visibilityOf(text: string): Readonly<VisibilitySettings> {
+  let settings = visibilityByText.get(text);
+  if (!settings) {
+    settings = Object.freeze(withDefaultVisibility(JSON.parse(text) as Partial<VisibilitySettings>));
+    if (visibilityByText.size >= MAX_VISIBILITY_TEXTS) visibilityByText.clear();
+    visibilityByText.set(text, settings);
+  }
+  return settings;
+}
+
+/** An account from its row; every column but the row's own created and updated times. */
+export function accountFromRow(row: Omit<Selectable<AccountTable>, 'created_at' | 'updated_at'>): Account {
   return {
     accountId: row.account_id,
     accountType: row.account_type as AccountType,
@@ -100,7 +118,7 @@ export function accountFromRow(row: Selectable<AccountTable>): Account {
       timeZone: row.time_zone,
       locale: row.locale,
     },
-    visibility: withDefaultVisibility(JSON.parse(row.visibility) as Partial<VisibilitySettings>),
+    visibility: visibilityOf(row.visibility),
     pdUpdatedAt: row.pd_updated_at,
     closedAt: row.closed_at,
   };

@@ -1,4 +1,5 @@
 import { type Insertable, type Kysely, sql, type Updateable } from 'kysely';
+import { compiledQueryPerShape } from '../db/compiled.js';
 import type { AccountTable, DB } from '../db/schema.js';
 
 export function findAccountRow(db: Kysely<DB>, accountId: string) {
@@ -9,6 +10,9 @@ export function findAccountRows(db: Kysely<DB>, accountIds: string[]) {
   if (accountIds.length === 0) return Promise.resolve([]);
   return db.selectFrom('accounts').selectAll().where('account_id', 'in', accountIds).execute();
 }
+
+/** Placeholder values for a list of `n` parameters, to compile a query once per list length. */
+const placeholders = (n: number) => Array.from({ length: n }, () => '');
 
 /**
  * Accounts among `accountIds` that are members of at least one of `siteIds`: the only
@@ -30,6 +34,30 @@ export function memberAccounts(db: Kysely<DB>, accountIds: string[], siteIds: re
     );
 }
 
+/** Reporting's read of up to 90 accounts: compiled once per number of ids and of sites. */
+const selectMemberAccountStateRows = compiledQueryPerShape<
+  DB,
+  { account_id: string; status: string; pd_updated_at: string },
+  [ids: number, sites: number]
+>((db, ids, sites) =>
+  memberAccounts(db, placeholders(ids), placeholders(sites)).select([
+    'account_id',
+    'status',
+    'pd_updated_at',
+  ]),
+);
+
+/** The states (no PD) of the accounts among `accountIds` that are members of one of `siteIds`. */
+export async function findMemberAccountStateRows(
+  db: Kysely<DB>,
+  accountIds: readonly string[],
+  siteIds: readonly string[],
+) {
+  if (accountIds.length === 0 || siteIds.length === 0) return [];
+  const shape: [number, number] = [accountIds.length, siteIds.length];
+  return (await selectMemberAccountStateRows(db, shape, [...accountIds, ...siteIds])).rows;
+}
+
 /** Only what an account's state needs, no PD. */
 export function findAccountStateRows(db: Kysely<DB>, accountIds: string[]) {
   if (accountIds.length === 0) return Promise.resolve([]);
@@ -40,9 +68,40 @@ export function findAccountStateRows(db: Kysely<DB>, accountIds: string[]) {
     .execute();
 }
 
-export function findMemberAccountRows(db: Kysely<DB>, accountIds: string[], siteIds: readonly string[]) {
-  if (accountIds.length === 0 || siteIds.length === 0) return Promise.resolve([]);
-  return memberAccounts(db, accountIds, siteIds).selectAll().execute();
+/** What an account's model needs (account.model.ts): every column but the row's own times. */
+const ACCOUNT_COLUMNS = [
+  'account_id',
+  'account_type',
+  'status',
+  'organization_id',
+  'email',
+  'name',
+  'nickname',
+  'avatar_url',
+  'job_title',
+  'department',
+  'location',
+  'time_zone',
+  'locale',
+  'visibility',
+  'pd_updated_at',
+  'closed_at',
+] as const;
+type AccountRow = Pick<AccountTable, (typeof ACCOUNT_COLUMNS)[number]>;
+
+/** The user API's read: compiled once per number of ids and of sites. */
+const selectMemberAccountRows = compiledQueryPerShape<DB, AccountRow, [ids: number, sites: number]>(
+  (db, ids, sites) => memberAccounts(db, placeholders(ids), placeholders(sites)).select(ACCOUNT_COLUMNS),
+);
+
+export async function findMemberAccountRows(
+  db: Kysely<DB>,
+  accountIds: string[],
+  siteIds: readonly string[],
+): Promise<AccountRow[]> {
+  if (accountIds.length === 0 || siteIds.length === 0) return [];
+  const shape: [number, number] = [accountIds.length, siteIds.length];
+  return (await selectMemberAccountRows(db, shape, [...accountIds, ...siteIds])).rows;
 }
 
 /**

@@ -1,5 +1,7 @@
 import { type Insertable, type Kysely, sql, type Updateable } from 'kysely';
+import { compiledQuery } from '../db/compiled.js';
 import type { AppTable, DB, InstallationTable, OAuthClientTable } from '../db/schema.js';
+import { credentialsChanged } from './credential-changes.js';
 
 export function findApp(db: Kysely<DB>, key: string) {
   return db.selectFrom('apps').selectAll().where('key', '=', key).executeTakeFirst();
@@ -30,9 +32,19 @@ export async function updateApp(db: Kysely<DB>, key: string, changes: Updateable
   return Number(result.numUpdatedRows) > 0;
 }
 
-/** The installation a Connect JWT's `iss` names. */
-export function findInstallationByClientKey(db: Kysely<DB>, clientKey: string) {
-  return db
+const selectInstallationByClientKey = compiledQuery<
+  DB,
+  {
+    id: string;
+    app_key: string;
+    site_id: string;
+    client_key: string;
+    shared_secret_enc: string;
+    uninstalled_at: string | null;
+  },
+  [clientKey: string]
+>((db) =>
+  db
     .selectFrom('installations')
     .innerJoin('apps', 'apps.key', 'installations.app_key')
     .select([
@@ -43,8 +55,12 @@ export function findInstallationByClientKey(db: Kysely<DB>, clientKey: string) {
       'installations.shared_secret_enc',
       'installations.uninstalled_at',
     ])
-    .where('installations.client_key', '=', clientKey)
-    .executeTakeFirst();
+    .where('installations.client_key', '=', ''),
+);
+
+/** The installation a Connect JWT's `iss` names (on the path of every Connect call: compiled once). */
+export async function findInstallationByClientKey(db: Kysely<DB>, clientKey: string) {
+  return (await selectInstallationByClientKey(db, clientKey)).rows[0];
 }
 
 export function listInstallationsOf(db: Kysely<DB>, appKey: string) {
@@ -93,10 +109,12 @@ export function findInstallation(db: Kysely<DB>, appKey: string, siteId: string)
 }
 
 export async function insertInstallation(db: Kysely<DB>, row: Insertable<InstallationTable>) {
+  credentialsChanged();
   await db.insertInto('installations').values(row).execute();
 }
 
 export async function updateInstallation(db: Kysely<DB>, id: string, changes: Updateable<InstallationTable>) {
+  credentialsChanged();
   const result = await db.updateTable('installations').set(changes).where('id', '=', id).executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
 }
@@ -128,19 +146,33 @@ export async function findAppKeysWithWebhook(db: Kysely<DB>, keys: string[]): Pr
 }
 
 /** Sites on which the app is installed now: the only sites it may read (object-level authorization). */
-export async function findInstalledSiteIds(db: Kysely<DB>, appKey: string): Promise<string[]> {
-  const rows = await db
+const selectInstalledSiteIds = compiledQuery<DB, { site_id: string }, [appKey: string]>((db) =>
+  db
     .selectFrom('installations')
     .select('site_id')
-    .where('app_key', '=', appKey)
-    .where('uninstalled_at', 'is', null)
-    .execute();
-  return rows.map((r) => r.site_id);
+    .where('app_key', '=', '')
+    .where('uninstalled_at', 'is', null),
+);
+
+export async function findInstalledSiteIds(db: Kysely<DB>, appKey: string): Promise<string[]> {
+  return (await selectInstalledSiteIds(db, appKey)).rows.map((r) => r.site_id);
 }
 
-/** An OAuth client with what its app shows people (user grants, src/grants, need the app's name). */
-export function findOAuthClient(db: Kysely<DB>, clientId: string) {
-  return db
+const selectOAuthClient = compiledQuery<
+  DB,
+  {
+    client_id: string;
+    app_key: string;
+    secret_hash: string;
+    scopes: string;
+    redirect_uris: string;
+    name: string;
+    vendor: string;
+    privacy_policy_url: string | null;
+  },
+  [clientId: string]
+>((db) =>
+  db
     .selectFrom('oauth_clients')
     .innerJoin('apps', 'apps.key', 'oauth_clients.app_key')
     .select([
@@ -153,8 +185,12 @@ export function findOAuthClient(db: Kysely<DB>, clientId: string) {
       'apps.vendor',
       'apps.privacy_policy_url',
     ])
-    .where('oauth_clients.client_id', '=', clientId)
-    .executeTakeFirst();
+    .where('oauth_clients.client_id', '=', ''),
+);
+
+/** An OAuth client with what its app shows people (user grants, src/grants, need the app's name). */
+export async function findOAuthClient(db: Kysely<DB>, clientId: string) {
+  return (await selectOAuthClient(db, clientId)).rows[0];
 }
 
 export function findOAuthClientsOf(db: Kysely<DB>, clientIds: string[], appKeys: string[]) {
@@ -182,11 +218,13 @@ export function findOAuthClientsByFoldedIds(db: Kysely<DB>, folded: string[]) {
 }
 
 export async function upsertOAuthClient(db: Kysely<DB>, row: Insertable<OAuthClientTable>) {
+  credentialsChanged();
   await db.deleteFrom('oauth_clients').where('app_key', '=', row.app_key).execute();
   await db.insertInto('oauth_clients').values(row).execute();
 }
 
 export async function deleteOAuthClientOf(db: Kysely<DB>, appKey: string) {
+  credentialsChanged();
   await db.deleteFrom('oauth_clients').where('app_key', '=', appKey).execute();
 }
 

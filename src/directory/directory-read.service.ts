@@ -53,12 +53,7 @@ export async function listMemberAccountStates(
   accountIds: string[],
   siteIds: readonly string[],
 ): Promise<AccountState[]> {
-  if (accountIds.length === 0 || siteIds.length === 0) return [];
-  const rows = await accounts
-    .memberAccounts(db, accountIds, siteIds)
-    .select(['account_id', 'status', 'pd_updated_at'])
-    .execute();
-  return rows.map(toState);
+  return (await accounts.findMemberAccountStateRows(db, accountIds, siteIds)).map(toState);
 }
 
 /** The states of the accounts among `accountIds` that exist, wherever they are members. */

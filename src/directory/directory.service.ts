@@ -19,6 +19,7 @@ import {
 import * as accounts from './account.repository.js';
 import type { AccountEvents } from './account-events.port.js';
 import * as apps from './app.repository.js';
+import { credentialsChanged } from './credential-changes.js';
 import type { EmailApiAllowList } from './email-api-allow-list.port.js';
 import { secretContext } from './secrets.js';
 
@@ -230,6 +231,8 @@ export class DirectoryService {
         },
       ]);
     });
+    // Committed: no credential read before now is trusted any more (credential-changes.ts).
+    credentialsChanged();
     this.onWebhooks();
   }
 

@@ -14,6 +14,7 @@ import { type Profile, profileColumns, withDefaultVisibility } from './account.m
 import * as accounts from './account.repository.js';
 import type { AccountEvents } from './account-events.port.js';
 import * as apps from './app.repository.js';
+import { credentialsChanged } from './credential-changes.js';
 import type { ImportAccount, ImportApp, ImportFile, ImportKind, ImportSummary } from './import.schemas.js';
 import {
   canonicalize,
@@ -270,6 +271,8 @@ export class DirectoryImporter {
         ]);
         return tally;
       });
+      // Committed: no credential read before now is trusted any more (credential-changes.ts).
+      credentialsChanged();
       addSummary(total, tally.summary);
       progress.parts += 1;
       const written = recordsIn(total);

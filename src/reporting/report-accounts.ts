@@ -37,9 +37,10 @@ export function parseReport(body: unknown): ReportedAccount[] {
   list.forEach((item: unknown, i) => {
     if (typeof item !== 'object' || item === null || Array.isArray(item))
       throw invalid(`accounts[${i}] must be an object`);
-    const { accountId, updatedAt, ...rest } = item as Record<string, unknown>;
-    const unknown = Object.keys(rest)[0];
-    if (unknown !== undefined) throw invalid(`accounts[${i}]: unknown property ${unknown}`);
+    for (const key in item)
+      if (key !== 'accountId' && key !== 'updatedAt')
+        throw invalid(`accounts[${i}]: unknown property ${key}`);
+    const { accountId, updatedAt } = item as Record<string, unknown>;
     if (typeof accountId !== 'string' || !ACCOUNT_ID.test(accountId))
       throw invalid(`accounts[${i}].accountId must be 1-128 characters of A-Z a-z 0-9 - :`);
     // Apps must never report the reserved id `unknown` (docs/wire-contracts.md#reporting-request).

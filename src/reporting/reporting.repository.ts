@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { compiledQueryPerShape } from '../db/compiled.js';
 import type { DB } from '../db/schema.js';
 
 export interface HoldingReport {
@@ -6,23 +7,19 @@ export interface HoldingReport {
   retrievedAt: string;
 }
 
-/** One batched upsert into the holdings register, keyed (app, account). */
-export async function upsertHoldings(
-  db: Kysely<DB>,
-  appKey: string,
-  holdings: HoldingReport[],
-  now: string,
-): Promise<void> {
-  if (holdings.length === 0) return;
-  await db
+const placeholders = (n: number) => Array.from({ length: n }, () => '');
+
+/** The holdings upsert, compiled once per number of rows; parameters are the rows' five values, row after row. */
+const upsertHoldingRows = compiledQueryPerShape<DB, never, [rows: number]>((db, rows) =>
+  db
     .insertInto('holdings')
     .values(
-      holdings.map((h) => ({
-        app_key: appKey,
-        account_id: h.accountId,
-        retrieved_at: h.retrievedAt,
-        reported_at: now,
-        first_reported_at: now,
+      Array.from({ length: rows }, () => ({
+        app_key: '',
+        account_id: '',
+        retrieved_at: '',
+        reported_at: '',
+        first_reported_at: '',
       })),
     )
     .onConflict((oc) =>
@@ -30,8 +27,27 @@ export async function upsertHoldings(
         retrieved_at: eb.ref('excluded.retrieved_at'),
         reported_at: eb.ref('excluded.reported_at'),
       })),
-    )
-    .execute();
+    ),
+);
+
+/** One batched upsert into the holdings register, keyed (app, account). */
+export async function upsertHoldings(
+  db: Kysely<DB>,
+  appKey: string,
+  holdings: readonly HoldingReport[],
+  now: string,
+): Promise<void> {
+  if (holdings.length === 0) return;
+  const parameters: string[] = new Array(holdings.length * 5);
+  let i = 0;
+  for (const h of holdings) {
+    parameters[i++] = appKey;
+    parameters[i++] = h.accountId;
+    parameters[i++] = h.retrievedAt;
+    parameters[i++] = now;
+    parameters[i++] = now;
+  }
+  await upsertHoldingRows(db, [holdings.length], parameters);
 }
 
 const UPSERT_CHUNK = 90;
@@ -50,22 +66,25 @@ export interface ReportRecord {
  */
 export async function recordReports(db: Kysely<DB>, reports: ReportRecord[]): Promise<void> {
   const now = new Date().toISOString();
-  const latest = new Map<string, { appKey: string; holding: HoldingReport }>();
-  for (const r of reports)
-    for (const h of r.holdings)
-      latest.set(`${r.appKey}\u0000${h.accountId}`, { appKey: r.appKey, holding: h });
-  const byApp = new Map<string, HoldingReport[]>();
-  for (const { appKey, holding } of latest.values()) {
-    const list = byApp.get(appKey);
-    if (list) list.push(holding);
-    else byApp.set(appKey, [holding]);
+  // A report holds each account once (report-accounts.ts): only an app reporting twice in
+  // the batch needs its holdings merged.
+  const byApp = new Map<string, HoldingReport[][]>();
+  for (const r of reports) {
+    const lists = byApp.get(r.appKey);
+    if (lists) lists.push(r.holdings);
+    else byApp.set(r.appKey, [r.holdings]);
   }
-  // Fixed-size chunks: few distinct statement texts, so prepared statements are reused.
-  for (const [appKey, holdings] of byApp)
+  for (const [appKey, lists] of byApp) {
+    const holdings = lists.length === 1 ? (lists[0] as HoldingReport[]) : lastOfEachAccount(lists);
+    // Fixed-size chunks: few distinct statements, each compiled and prepared once.
     for (let i = 0; i < holdings.length; i += UPSERT_CHUNK)
       await upsertHoldings(db, appKey, holdings.slice(i, i + UPSERT_CHUNK), now);
-  const apps = [...new Set(reports.map((r) => r.appKey))];
-  await db.updateTable('apps').set({ last_reported_at: now }).where('key', 'in', apps).execute();
+  }
+  await db
+    .updateTable('apps')
+    .set({ last_reported_at: now })
+    .where('key', 'in', [...byApp.keys()])
+    .execute();
   await insertNotices(
     db,
     reports.flatMap((r) =>
@@ -80,6 +99,13 @@ export async function recordReports(db: Kysely<DB>, reports: ReportRecord[]): Pr
       })),
     ),
   );
+}
+
+/** One app's reports of a batch merged: the last report of each account wins. */
+function lastOfEachAccount(lists: HoldingReport[][]): HoldingReport[] {
+  const latest = new Map<string, HoldingReport>();
+  for (const list of lists) for (const h of list) latest.set(h.accountId, h);
+  return [...latest.values()];
 }
 
 export interface NoticeRow {
@@ -103,15 +129,18 @@ export async function insertNotices(db: Kysely<DB>, rows: NoticeRow[]): Promise<
   }
 }
 
+const selectHeldAccountIds = compiledQueryPerShape<DB, { account_id: string }, [ids: number]>((db, ids) =>
+  db
+    .selectFrom('holdings')
+    .select('account_id')
+    .where('app_key', '=', '')
+    .where('account_id', 'in', placeholders(ids)),
+);
+
 /** Accounts among `accountIds` that this app holds (it reported them before), whatever its sites now. */
 export async function findHeldAccountIds(db: Kysely<DB>, appKey: string, accountIds: string[]) {
   if (accountIds.length === 0) return [];
-  const rows = await db
-    .selectFrom('holdings')
-    .select('account_id')
-    .where('app_key', '=', appKey)
-    .where('account_id', 'in', accountIds)
-    .execute();
+  const { rows } = await selectHeldAccountIds(db, [accountIds.length], [appKey, ...accountIds]);
   return rows.map((r) => r.account_id);
 }
 

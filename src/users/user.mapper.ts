@@ -8,10 +8,19 @@ export const FORMER_USER = 'Former user';
 const NAMELESS_USER = 'Unknown user';
 const AVATAR_SIZES = ['16x16', '24x24', '32x32', '48x48'] as const;
 
-export function defaultAvatarUrls(baseUrl: string): NonNullable<User['avatarUrls']> {
-  return Object.fromEntries(
-    AVATAR_SIZES.map((size) => [size, `${baseUrl}/avatars/default.svg?size=${size.split('x')[0]}`]),
-  ) as NonNullable<User['avatarUrls']>;
+type AvatarUrls = NonNullable<User['avatarUrls']>;
+
+/** The last base URL's default avatars: the base is the configured public URL, the same on every call. */
+let defaultAvatars: { baseUrl: string; urls: Readonly<AvatarUrls> } | undefined;
+
+export function defaultAvatarUrls(baseUrl: string): Readonly<AvatarUrls> {
+  if (defaultAvatars?.baseUrl !== baseUrl) {
+    const urls = Object.fromEntries(
+      AVATAR_SIZES.map((size) => [size, `${baseUrl}/avatars/default.svg?size=${size.split('x')[0]}`]),
+    ) as AvatarUrls;
+    defaultAvatars = { baseUrl, urls: Object.freeze(urls) };
+  }
+  return defaultAvatars.urls;
 }
 
 /** The wire user object for `viewer`, built only from what the visibility rule lets through. */
@@ -33,7 +42,7 @@ export function toUser(account: Account, viewer: Viewer, baseUrl: string): User 
     accountId: account.accountId,
     accountType: account.accountType,
     avatarUrls: avatarUrl
-      ? (Object.fromEntries(AVATAR_SIZES.map((size) => [size, avatarUrl])) as NonNullable<User['avatarUrls']>)
+      ? { '16x16': avatarUrl, '24x24': avatarUrl, '32x32': avatarUrl, '48x48': avatarUrl }
       : defaultAvatarUrls(baseUrl),
     displayName: visible.name ?? visible.nickname ?? NAMELESS_USER,
     active: true,
