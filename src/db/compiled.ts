@@ -58,14 +58,26 @@ export function compiledQuery<DB, Row, Params extends unknown[]>(
       if (!preparedNames.has(compiled.sql))
         preparedNames.set(compiled.sql, `custos_hot_${preparedNames.size + 1}`);
     }
-    if (compiled.query.kind === 'SelectQueryNode') {
-      const rows = directReaders.get(db)?.(compiled.sql, params);
-      if (rows) return Promise.resolve({ rows: rows as Row[] });
-    }
-    const run = db.isTransaction ? undefined : runners.get(db as Kysely<unknown>);
-    if (run) return run(compiled.sql, params) as Promise<QueryResult<Row>>;
-    return db.executeQuery<Row>({ ...compiled, parameters: params });
+    return execute(db, compiled, params);
   };
+}
+
+/**
+ * Runs a compiled hot query: a read on SQLite's read-only connection when the database has
+ * one, outside a transaction on PostgreSQL's pipelined connection, else on the query builder.
+ */
+function execute<DB, Row>(
+  db: Kysely<DB>,
+  compiled: CompiledQuery<Row>,
+  parameters: readonly unknown[],
+): Promise<QueryResult<Row>> {
+  if (compiled.query.kind === 'SelectQueryNode') {
+    const rows = directReaders.get(db)?.(compiled.sql, parameters);
+    if (rows) return Promise.resolve({ rows: rows as Row[] });
+  }
+  const run = db.isTransaction ? undefined : runners.get(db as Kysely<unknown>);
+  if (run) return run(compiled.sql, parameters) as Promise<QueryResult<Row>>;
+  return db.executeQuery<Row>({ ...compiled, parameters });
 }
 
 const MAX_SHAPES = 512;
@@ -93,6 +105,6 @@ export function compiledQueryPerShape<DB, Row, Shape extends number[]>(
       if (shapes.size >= MAX_SHAPES) shapes.clear();
       shapes.set(key, compiled);
     }
-    return db.executeQuery<Row>({ ...compiled, parameters });
+    return execute(db, compiled, parameters);
   };
 }
