@@ -1,4 +1,4 @@
-import { type CompiledQuery, type Insertable, type Kysely, type Selectable, sql } from 'kysely';
+import { type Insertable, type Kysely, type Selectable, sql } from 'kysely';
 import { compiledQuery } from '../db/compiled.js';
 import type { Database } from '../db/dialect.js';
 import type { ConsentEventTable, ConsentRequestTable, DB } from '../db/schema.js';
@@ -9,18 +9,13 @@ export type ConsentRequest = Selectable<ConsentRequestTable>;
 // Rows per INSERT statement, to stay under either engine's bound-parameter limit.
 const INSERT_CHUNK = 1000;
 
-/** The inbox's inserts for `rows`, compiled: the caller commits them (see ConsentInbox). */
-export function compileInsertRequests(db: Kysely<DB>, rows: NewConsentRequest[]): CompiledQuery[] {
-  const statements: CompiledQuery[] = [];
+export async function insertRequests(db: Kysely<DB>, rows: NewConsentRequest[]): Promise<void> {
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    statements.push(
-      db
-        .insertInto('consent_requests')
-        .values(rows.slice(i, i + INSERT_CHUNK))
-        .compile(),
-    );
+    await db
+      .insertInto('consent_requests')
+      .values(rows.slice(i, i + INSERT_CHUNK))
+      .execute();
   }
-  return statements;
 }
 
 /** The oldest unapplied requests, in the order they were received. */

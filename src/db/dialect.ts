@@ -18,7 +18,6 @@ import {
 import pg from 'pg';
 import { type DirectReader, preparedName, registerDirectReader, runHotQueriesWith } from './compiled.js';
 import type { DB } from './schema.js';
-import { SqliteWriterThread } from './sqlite-writer.js';
 
 /**
  * Every difference between the two engines lives in this file; the rest of Custos is
@@ -41,12 +40,6 @@ export interface Database {
    * single writer serializes already; PostgreSQL takes a transaction-scoped advisory lock.
    */
   serializedTransaction<T>(lock: string, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T>;
-  /**
-   * Runs statements compiled elsewhere in one durable write transaction, for a commit a
-   * request waits for. SQLite: on the writer thread (sqlite-writer.ts), so that its fsync
-   * does not hold up the requests being served meanwhile; PostgreSQL: a transaction on the pool.
-   */
-  commitStatements(statements: readonly CompiledQuery[]): Promise<void>;
   /** Takes the named lock inside a write transaction already open (see serializedTransaction). */
   advisoryLock(trx: Kysely<DB>, lock: string): Promise<void>;
   /** Lets concurrent workers skip rows another worker is processing (PostgreSQL); SQLite serialises writers anyway. */
@@ -176,14 +169,6 @@ function openSqlite(url: string, options: DatabaseOptions): Database {
   const db = new Kysely<DB>({ dialect: new FifoSqliteDialect(config, native, lockWaitMs) });
   const reader = path === ':memory:' ? undefined : openReader(path);
   if (reader) registerDirectReader(db, reader.read);
-  const writer =
-    path === ':memory:'
-      ? undefined
-      : new SqliteWriterThread(path, lockWaitMs, (error) =>
-          isBusy(error)
-            ? new DatabaseBusyError()
-            : Object.assign(new Error(error.message), { code: error.code }),
-        );
   const writeTransaction = <T>(fn: (trx: Kysely<DB>) => Promise<T>, options?: WriteOptions): Promise<T> =>
     // BEGIN IMMEDIATE is the one statement of a write transaction that meets another
     // process's lock. When it does, the connection is given back (so reads and other work
@@ -219,15 +204,11 @@ function openSqlite(url: string, options: DatabaseOptions): Database {
     engine: 'sqlite',
     writeTransaction,
     serializedTransaction: (_lock, fn) => writeTransaction(fn),
-    // An in-memory database has one connection only: its commits stay on it.
-    commitStatements: (statements) =>
-      writer?.commit(statements) ?? runStatements(writeTransaction, statements),
     // BEGIN IMMEDIATE already holds the one writer lock for the whole transaction.
     advisoryLock: async () => {},
     skipLocked: (qb) => qb,
     pauseBetweenTransactions: () => sleep(LONGEST_PAUSE_MS),
     close: async () => {
-      await writer?.close();
       await db.destroy();
       reader?.close();
     },
@@ -482,7 +463,6 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
         await pgAdvisoryLock(trx, lock);
         return fn(trx);
       }),
-    commitStatements: (statements) => runStatements((fn) => db.transaction().execute(fn), statements),
     advisoryLock: pgAdvisoryLock,
     skipLocked: (qb) => qb.forUpdate().skipLocked(),
     pauseBetweenTransactions: async () => {},
@@ -492,17 +472,6 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
     },
   };
 }
-
-/** Runs compiled statements, in order, in one transaction of `transaction`. */
-async function runStatements(
-  transaction: (fn: (trx: Kysely<DB>) => Promise<void>) => Promise<void>,
-  statements: readonly CompiledQuery[],
-): Promise<void> {
-  await transaction(async (trx) => {
-    for (const statement of statements) await trx.executeQuery(statement);
-  });
-}
-
 /** True when the error is a unique-constraint violation on either engine. */
 export function isUniqueViolation(error: unknown): boolean {
   const e = error as { code?: string } | undefined;

@@ -1,4 +1,4 @@
-import type { CompiledQuery, Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { type Database, isRowError, type WriteOptions } from './dialect.js';
 import type { DB } from './schema.js';
 
@@ -20,26 +20,13 @@ export class GroupCommit<T> {
   private queue: Pending<T>[] = [];
   private flushing: Promise<void> | undefined;
   private scheduled = false;
-  private readonly writeBatch: (rows: T[]) => Promise<void>;
 
-  /**
-   * `write` runs the batch's statements in a write transaction; a durable commit may instead
-   * give them compiled (`{ compile }`), and the database commits them where the fsync does
-   * not hold up request handling (Database.commitStatements).
-   */
   constructor(
-    database: Database,
-    write:
-      | ((trx: Kysely<DB>, rows: T[]) => Promise<void>)
-      | { compile: (db: Kysely<DB>, rows: T[]) => CompiledQuery[] },
+    private readonly database: Database,
+    private readonly write: (trx: Kysely<DB>, rows: T[]) => Promise<void>,
     private readonly onCommitted: () => void = () => {},
-    options: WriteOptions = {},
-  ) {
-    this.writeBatch =
-      typeof write === 'function'
-        ? (rows) => database.writeTransaction((trx) => write(trx, rows), options)
-        : (rows) => database.commitStatements(write.compile(database.db, rows));
-  }
+    private readonly options: WriteOptions = {},
+  ) {}
 
   /** Resolves once the row is committed; rejects if it cannot be (see commit: other rows still can). */
   enqueue(row: T): Promise<void> {
@@ -84,7 +71,14 @@ export class GroupCommit<T> {
    */
   private async commit(batch: Pending<T>[]): Promise<number> {
     try {
-      await this.writeBatch(batch.map((p) => p.row));
+      await this.database.writeTransaction(
+        (trx) =>
+          this.write(
+            trx,
+            batch.map((p) => p.row),
+          ),
+        this.options,
+      );
     } catch (error) {
       if (batch.length === 1 || !isRowError(error)) {
         for (const p of batch) p.reject(error);

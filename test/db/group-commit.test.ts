@@ -114,31 +114,3 @@ describe('GroupCommit', () => {
     expect(await storedIds()).toEqual([0, 1, 2, 4, 5, 6, 7, 100]);
   });
 });
-
-describe('GroupCommit with compiled statements (Database.commitStatements)', () => {
-  const compileRows = (db: Kysely<DB>, batch: Row[]) => {
-    writes.push(batch.map((r) => r.id));
-    const values = batch.map((r) => sql`(${r.id}, ${r.label})`);
-    return [sql`insert into group_commit_rows (id, label) values ${sql.join(values)}`.compile(db)];
-  };
-
-  it('commits each batch durably, where SQLite runs it on its writer thread, and answers after the commit', async () => {
-    const commit = new GroupCommit(database, { compile: compileRows });
-    await Promise.all(rows(40).map((r) => commit.enqueue(r)));
-    expect(writes).toHaveLength(1);
-    // Read back on the database's own connection: the writer's commit is visible to it at once.
-    expect(await storedIds()).toEqual(rows(40).map((r) => r.id));
-  });
-
-  it('fails only the rows the engine refuses, with the engine’s code, and keeps the others in order', async () => {
-    const commit = new GroupCommit(database, { compile: compileRows });
-    const batch = rows(32, [7, 30]);
-    const results = await settle(batch.map((r) => commit.enqueue(r)));
-    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []));
-    expect(failed).toEqual([7, 30]);
-    for (const r of results) if (r.status === 'rejected') expect(isRowError(r.reason)).toBe(true);
-    expect(await storedIds()).toEqual(batch.filter((r) => r.label !== null).map((r) => r.id));
-    await commit.enqueue({ id: 99, label: 'after' });
-    expect((await storedIds()).at(-1)).toBe(99);
-  });
-});
