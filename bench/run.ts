@@ -40,9 +40,8 @@ const engines: Engine[] = engineOption === 'both' ? ['sqlite', 'postgres'] : [en
 const scale = process.argv.includes('--scale') || ['1', 'true'].includes(process.env.BENCH_SCALE ?? '');
 const only = option('--only');
 // Several parts, comma-separated, select every scenario whose name holds one of them.
-const selected = only
-  ? scenarios.filter((s) => only.split(',').some((part) => s.name.includes(part)))
-  : scenarios;
+const picked = (name: string) => !only || only.split(',').some((part) => name.includes(part));
+const selected = scenarios.filter((s) => picked(s.name));
 const duration = Number(process.env.BENCH_DURATION ?? 10);
 // Each measurement is split into this many rounds, alternating baseline and Custos.
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -453,7 +452,7 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
       );
     }
     // Before the scale seeding: dbstat reads every page of the database.
-    if (!only || 'storage'.includes(only)) {
+    if (picked('storage')) {
       run.storage = await measureStorage(env);
       console.log(`\n${run.storage}`);
     }
@@ -479,7 +478,7 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
         );
       }
     }
-    if (!only || 'console pages'.includes(only)) {
+    if (picked('console pages')) {
       console.log(`\n${await measureWebhookFanout(env)}`);
       // Last: it stores a million audit entries, which the scenarios above need not wade through.
       console.log(`\n${await measureConsolePages(env)}`);
