@@ -71,12 +71,19 @@ function plainCanonicalRequest(method: string, rawUrl: string): string | undefin
 /**
  * qsh exactly as atlassian-jwt computes it: SHA-256 of `METHOD&path&sorted-query`. Plain
  * targets (what API clients send) are canonicalized here; anything with escapes or other
- * characters goes through the library itself.
+ * characters goes through the library itself. Undefined for a target the library cannot
+ * decode (a malformed percent escape): no token can be bound to it, so the call is refused
+ * as unauthenticated, not failed.
  */
-export function queryStringHash(method: string, rawUrl: string): string {
+export function queryStringHash(method: string, rawUrl: string): string | undefined {
   const canonical = plainCanonicalRequest(method, rawUrl);
-  if (canonical === undefined) return createQueryStringHash(fromMethodAndUrl(method, rawUrl));
-  return createHash('sha256').update(canonical).digest('hex');
+  if (canonical !== undefined) return createHash('sha256').update(canonical).digest('hex');
+  try {
+    return createQueryStringHash(fromMethodAndUrl(method, rawUrl));
+  } catch (error) {
+    if (error instanceof URIError) return undefined;
+    throw error;
+  }
 }
 
 /**
