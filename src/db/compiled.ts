@@ -22,6 +22,10 @@ export function preparedName(sql: string): string | undefined {
   return preparedNames.get(sql);
 }
 
+function nameForPreparing(sql: string): void {
+  if (!preparedNames.has(sql)) preparedNames.set(sql, `custos_hot_${preparedNames.size + 1}`);
+}
+
 /**
  * Runs a compiled read at once, outside the query builder's connection queue: SQLite's
  * read-only second connection (see dialect.ts). Returns undefined when it cannot answer
@@ -55,8 +59,7 @@ export function compiledQuery<DB, Row, Params extends unknown[]>(
     if (!compiled) {
       compiled = build(db).compile();
       cache.set(db, compiled);
-      if (!preparedNames.has(compiled.sql))
-        preparedNames.set(compiled.sql, `custos_hot_${preparedNames.size + 1}`);
+      nameForPreparing(compiled.sql);
     }
     return execute(db, compiled, params);
   };
@@ -104,6 +107,10 @@ export function compiledQueryPerShape<DB, Row, Shape extends number[]>(
       compiled = build(db, ...shape).compile();
       if (shapes.size >= MAX_SHAPES) shapes.clear();
       shapes.set(key, compiled);
+      // Prepared too, one statement per shape: a 90-row upsert parsed on every call was
+      // PostgreSQL's largest cost in report-accounts. The shapes are few in practice (list
+      // lengths up to the API's limits); a shape dropped above is re-used by text.
+      nameForPreparing(compiled.sql);
     }
     return execute(db, compiled, parameters);
   };

@@ -151,6 +151,19 @@ interface Prepared {
  * the write lock for long. An interrupted import leaves the chunks written so far; running
  * the same file again completes it (it is an idempotent upsert).
  */
+/** The tables an import writes (the steps below). */
+const IMPORTED_TABLES = [
+  'organizations',
+  'organization_domains',
+  'accounts',
+  'account_events',
+  'sites',
+  'site_members',
+  'apps',
+  'oauth_clients',
+  'installations',
+] as const;
+
 export class DirectoryImporter {
   constructor(
     private readonly database: Database,
@@ -279,6 +292,9 @@ export class DirectoryImporter {
       progress.onProgress?.(written, Math.max(written, progress.records));
       if (!next.done) await this.database.pauseBetweenTransactions();
     }
+    // The next reports and user calls are planned for the directory as it now is.
+    if (Object.values(total).some((c) => c.created + c.updated > 0))
+      await this.database.refreshStatistics(IMPORTED_TABLES);
     return total;
   }
 

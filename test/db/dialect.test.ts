@@ -5,7 +5,7 @@ import SQLite from 'better-sqlite3';
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { compiledQuery, preparedName } from '../../src/db/compiled.js';
+import { compiledQuery, compiledQueryPerShape, preparedName } from '../../src/db/compiled.js';
 import {
   type Database,
   DatabaseBusyError,
@@ -583,5 +583,81 @@ describe('hot queries (compiledQuery)', () => {
     } finally {
       await single.close();
     }
+  });
+
+  it('per list length (compiledQueryPerShape): one statement per shape, each prepared under its name on PostgreSQL', async () => {
+    const single = openDatabase(testDb.url, { pgPoolSize: 1 });
+    try {
+      await exec(sql`delete from dialect_rows`, single.db);
+      await exec(
+        sql`insert into dialect_rows (id, label) values (1, 'one'), (2, 'two'), (3, 'three')`,
+        single.db,
+      );
+      const scratch = single.db as unknown as Kysely<Rows>;
+      const build = (db: Kysely<Rows>, n: number) =>
+        db
+          .selectFrom('dialect_rows')
+          .select('label')
+          .where(
+            'id',
+            'in',
+            Array.from({ length: n }, () => 0),
+          )
+          .orderBy('id');
+      const labelsOf = compiledQueryPerShape<Rows, { label: string }, [ids: number]>(build);
+      const run = async (db: Kysely<Rows>, ids: number[]) =>
+        (await labelsOf(db, [ids.length], ids)).rows.map((r) => r.label);
+      expect(await run(scratch, [1, 3])).toEqual(['one', 'three']);
+      expect(await run(scratch, [2])).toEqual(['two']);
+      const names = [1, 2].map((n) => preparedName(build(scratch, n).compile().sql));
+      expect(names[0]).toMatch(/^custos_hot_\d+$/);
+      expect(names[1]).toMatch(/^custos_hot_\d+$/);
+      expect(names[0]).not.toBe(names[1]);
+      const prepared = await single.writeTransaction(async (trx) => {
+        const rows = await run(trx as unknown as Kysely<Rows>, [3, 2]);
+        const named =
+          testEngine === 'postgres'
+            ? (await sql<{ name: string }>`select name from pg_prepared_statements`.execute(trx)).rows.map(
+                (r) => r.name,
+              )
+            : [];
+        return { rows, named };
+      });
+      expect(prepared.rows).toEqual(['two', 'three']);
+      if (testEngine === 'postgres') expect(prepared.named).toContain(names[1]);
+    } finally {
+      await single.close();
+    }
+  });
+});
+
+describe('planner settings and statistics', () => {
+  it('PostgreSQL sessions of Custos price a random page read at 1.1, pooled and pipelined alike', async () => {
+    if (testEngine !== 'postgres') {
+      // SQLite has no cost settings; its plans here are by index.
+      expect(database.engine).toBe('sqlite');
+      return;
+    }
+    const pooled = await sql<{ random_page_cost: string }>`show random_page_cost`.execute(database.db);
+    expect(pooled.rows).toEqual([{ random_page_cost: '1.1' }]);
+    // A hot query outside a transaction goes to the pipelined connection.
+    const show = compiledQuery<DB, { setting: string }, []>((db) => ({
+      compile: () =>
+        sql<{ setting: string }>`select setting from pg_settings where name = 'random_page_cost'`.compile(db),
+    }));
+    expect((await show(database.db)).rows).toEqual([{ setting: '1.1' }]);
+  });
+
+  it('refreshStatistics: PostgreSQL analyzes the tables named; SQLite has nothing to refresh', async () => {
+    // A scratch table stands in for Custos's own (this file's database has only scratch tables).
+    await database.refreshStatistics(['dialect_rows' as keyof DB & string]);
+    if (testEngine === 'postgres') {
+      const { rows } = await sql<{ analyzed: boolean }>`
+        select last_analyze is not null as analyzed from pg_stat_user_tables where relname = 'dialect_rows'`.execute(
+        database.db,
+      );
+      expect(rows).toEqual([{ analyzed: true }]);
+    }
+    await expect(database.refreshStatistics([])).resolves.toBeUndefined();
   });
 });
