@@ -27,6 +27,22 @@ export type VisibilityField = (typeof VISIBILITY_FIELDS)[number];
 export type VisibilitySettings = Record<VisibilityField, Visibility>;
 
 /**
+ * Each profile field by the name people see it under, in the order pages list them: one
+ * wording for the privacy centre, the consent screen and the grants it lists.
+ */
+export const FIELD_LABELS: Record<VisibilityField, string> = {
+  email: 'Email address',
+  name: 'Full name',
+  avatar: 'Profile picture',
+  jobTitle: 'Job title',
+  department: 'Department',
+  organization: 'Organization',
+  location: 'Location',
+  timeZone: 'Time zone',
+  locale: 'Language and region',
+};
+
+/**
  * Email is hidden by default; the other fields default to public, as on the source platform
  * (docs/wire-contracts.md#profile-visibility).
  */

@@ -1,5 +1,4 @@
 import { APP_SCOPES, USER_GRANT_SCOPES } from '../auth/scopes.js';
-import type { VisibilityField } from '../directory/account.model.js';
 
 /** What each scope lets the app do, in the words the consent screen and the privacy centre use. */
 const PLAIN_WORDS: Record<string, string> = {
@@ -11,19 +10,6 @@ const PLAIN_WORDS: Record<string, string> = {
 export function describeScope(scope: string): string {
   return PLAIN_WORDS[scope] ?? (APP_SCOPES as Record<string, string>)[scope] ?? scope;
 }
-
-/** Profile fields by the names people see them under. */
-export const FIELD_LABELS: Record<VisibilityField, string> = {
-  email: 'Email address',
-  name: 'Full name',
-  avatar: 'Profile picture',
-  jobTitle: 'Job title',
-  department: 'Department',
-  organization: 'Organization',
-  location: 'Location',
-  timeZone: 'Time zone',
-  locale: 'Language and region',
-};
 
 /** The scopes a grant holds, from the library's grant record. */
 export function grantScopes(payload: string): string[] {

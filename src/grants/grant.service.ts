@@ -7,6 +7,7 @@ import type { UserGrants } from '../auth/user-grants.port.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import { deriveKey } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
+import { FIELD_LABELS } from '../directory/account.model.js';
 import {
   findAccount,
   findGrantClient,
@@ -16,7 +17,7 @@ import {
 } from '../directory/directory-read.service.js';
 import { fieldsOpenedByGrant } from '../directory/visibility.model.js';
 import { AppError } from '../errors/app-error.js';
-import { describeScope, FIELD_LABELS, grantScopes } from './grant.model.js';
+import { describeScope, grantScopes } from './grant.model.js';
 import * as repo from './grant.repository.js';
 import { GRANT_ROUTES } from './grant-routes.js';
 import { adapterFactory } from './provider-adapter.js';

@@ -5,18 +5,8 @@ import type { Visibility, VisibilityField } from '../directory/account.model.js'
  * data and functions, shared by the pages' service and their templates.
  */
 
-/** Each profile field as people call it, in the order the profile page lists them. */
-export const FIELD_LABELS: Record<VisibilityField, string> = {
-  email: 'Email address',
-  name: 'Full name',
-  avatar: 'Profile picture',
-  jobTitle: 'Job title',
-  department: 'Department',
-  organization: 'Organization',
-  location: 'Location',
-  timeZone: 'Time zone',
-  locale: 'Language and region',
-};
+/** Each profile field as people call it (the directory's one wording). */
+export { FIELD_LABELS } from '../directory/account.model.js';
 
 /** The three choices, said as who can see. */
 export const VISIBILITY_LABELS: Record<Visibility, string> = {
