@@ -72,8 +72,8 @@ function plainCanonicalRequest(method: string, rawUrl: string): string | undefin
  * qsh exactly as atlassian-jwt computes it: SHA-256 of `METHOD&path&sorted-query`. Plain
  * targets (what API clients send) are canonicalized here; anything with escapes or other
  * characters goes through the library itself. Undefined for a target the library cannot
- * decode (a malformed percent escape): no token can be bound to it, so the call is refused
- * as unauthenticated, not failed.
+ * decode (a malformed percent escape, a target Node's URL parser refuses): no token can be
+ * bound to it, so the call is refused as unauthenticated, not failed.
  */
 export function queryStringHash(method: string, rawUrl: string): string | undefined {
   const canonical = plainCanonicalRequest(method, rawUrl);
@@ -81,9 +81,20 @@ export function queryStringHash(method: string, rawUrl: string): string | undefi
   try {
     return createQueryStringHash(fromMethodAndUrl(method, rawUrl));
   } catch (error) {
-    if (error instanceof URIError) return undefined;
+    if (isUndecodableTarget(error)) return undefined;
     throw error;
   }
+}
+
+/**
+ * What the library throws for a target it cannot read: a malformed percent escape
+ * (URIError), or Node's URL parser refusing it (a path such as `/\x@[` reads as a host).
+ */
+export function isUndecodableTarget(error: unknown): boolean {
+  return (
+    error instanceof URIError ||
+    (error instanceof TypeError && (error as { code?: unknown }).code === 'ERR_INVALID_URL')
+  );
 }
 
 /**
