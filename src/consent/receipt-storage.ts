@@ -69,9 +69,10 @@ export const RECEIPT_FORMAT = 1;
 
 /**
  * Format 1's deflate settings. A receipt's payload is about 1 KB and the dictionary under
- * 2 KB, so a 4 KB window holds both; a smaller window is cheaper to set up on every call.
- * The level was measured: above 1 it saves a few bytes per receipt at a similar cost, and
- * the applier compresses up to 500 receipts inside its transaction.
+ * 2 KB, so a 4 KB window holds both, and a smaller window is cheaper to set up on each call
+ * (the applier compresses up to 500 receipts inside its transaction). Measured on typical
+ * receipts, setting up each call costs more than compressing: levels 1 to 9 took the same
+ * time within noise, and level 6 stores 10 bytes less per receipt than level 1.
  */
 const V1 = { dictionary: Buffer.from(DICTIONARY_V1, 'utf8'), windowBits: 12 } as const;
 const V1_LEVEL = 6;

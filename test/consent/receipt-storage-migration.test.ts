@@ -63,12 +63,29 @@ const gpc = (receiptId: string): ReceiptFacts => ({
   preferences: { doNotSellOrShare: true },
 });
 
-/** Receipts as the release before stored them: the whole JWS, purpose and method beside it. */
+/** The receipts table of the release before: the whole JWS, purpose and method beside it. */
+interface LegacyDB {
+  consent_receipts: {
+    receipt_id: string;
+    request_seq: number | null;
+    consent_key: string | null;
+    account_id: string | null;
+    subject_sha256: string | null;
+    purpose: string;
+    method: string;
+    kid: string;
+    jws: string;
+    issued_at: string;
+  };
+}
+const legacy = (database: Database) => database.db as unknown as Kysely<LegacyDB>;
+
+/** Receipts as the release before stored them. */
 async function storeWhole(database: Database) {
   const receipts = service(database);
   const first = await receipts.sign(consent('11111111-1111-4111-8111-111111111111'));
   const second = await receipts.sign(gpc('22222222-2222-4222-8222-222222222222'));
-  await (database.db as Kysely<any>)
+  await legacy(database)
     .insertInto('consent_receipts')
     .values([
       {
@@ -186,12 +203,12 @@ describe('compact consent receipts', () => {
     const database = await legacyDatabase();
     const before = await storeWhole(database);
     const columns = () =>
-      (database.db as Kysely<any>).selectFrom('consent_receipts').selectAll().orderBy('receipt_id').execute();
-    const legacy = await columns();
+      legacy(database).selectFrom('consent_receipts').selectAll().orderBy('receipt_id').execute();
+    const whole = await columns();
     await migrateToLatest(database.db);
     expect((await createMigrator(database.db).migrateTo(BEFORE)).error).toBeUndefined();
-    expect(await columns()).toEqual(legacy);
-    expect(legacy.map((r) => r.jws)).toEqual([before.consent, before.gpc]);
+    expect(await columns()).toEqual(whole);
+    expect(whole.map((r) => r.jws)).toEqual([before.consent, before.gpc]);
     await migrateToLatest(database.db);
     expect((await service(database).getReceipt('22222222-2222-4222-8222-222222222222')).jws).toBe(before.gpc);
   });
