@@ -2,7 +2,7 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { receiptHeader } from './receipt.model.js';
 
 /**
- * How a signed receipt is stored (docs/legal-rules.md#signed-consent-receipts: the person keeps
+ * How a signed receipt is stored (docs/legal-rules.md#kantara-consent-receipt-v11: the person keeps
  * the JWS, and what Custos returns is byte for byte what was signed). A compact JWS is three
  * base64url parts; stored whole it repeats per receipt the same header, the same field names
  * and the same fixed texts. Format 1 stores instead:
