@@ -62,8 +62,6 @@ export class PreferenceService {
         consent_key: null,
         account_id: accountId,
         subject_sha256: null,
-        purpose: DO_NOT_SELL_OR_SHARE,
-        method: 'gpc',
         kid,
         jws,
         issued_at: at,

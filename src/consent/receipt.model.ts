@@ -1,5 +1,13 @@
 /** The JWS `typ` of a receipt, so a signature made for anything else is never read as one. */
 export const RECEIPT_TYP = 'custos-consent-receipt+jwt';
+/**
+ * The protected header every receipt is signed with (RFC 7515 §4.1): EdDSA, the key's id and
+ * the receipt's typ, base64url of its JSON in this member order.
+ */
+export function receiptHeader(kid: string): string {
+  return Buffer.from(JSON.stringify({ alg: 'EdDSA', kid, typ: RECEIPT_TYP }), 'utf8').toString('base64url');
+}
+
 export const KANTARA_VERSION = 'KI-CR-v1.1.0';
 export const DO_NOT_SELL_OR_SHARE = 'do-not-sell-or-share';
 

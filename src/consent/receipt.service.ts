@@ -6,8 +6,9 @@ import type { ConsentEventTable, ConsentReceiptTable, DB } from '../db/schema.js
 import { AppError } from '../errors/app-error.js';
 import { normalizeEmail } from '../shared/email.js';
 import { sha256Hex } from './notice.service.js';
-import { type Controller, RECEIPT_TYP, type ReceiptFacts, receiptClaims } from './receipt.model.js';
+import { type Controller, type ReceiptFacts, receiptClaims, receiptHeader } from './receipt.model.js';
 import * as repo from './receipt.repository.js';
+import { decodeReceipt, encodeReceipt } from './receipt-storage.js';
 
 /** What the API answers and the privacy centre lists: the receipt and what names it. */
 export interface ReceiptView {
@@ -29,18 +30,28 @@ type EventRow = Insertable<ConsentEventTable> & { channel?: string | null; accou
 const DEFAULT_METHOD = 'api';
 const PERSON_LIMIT = 500;
 
-function base64url(value: unknown): string {
-  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+/** A receipt to store: what names it, and the JWS as signed. */
+export type NewReceipt = Omit<
+  Insertable<ConsentReceiptTable>,
+  'jws' | 'format' | 'header' | 'payload' | 'signature'
+> & { kid: string; jws: string };
+
+/** The row of a receipt, stored as receipt-storage.ts says. */
+function storedRow(receipt: NewReceipt): Insertable<ConsentReceiptTable> {
+  return { ...receipt, ...encodeReceipt(receipt.kid, receipt.jws) };
 }
 
+/** The stored receipt as signed; its purpose and method are those its payload states. */
 export function receiptView(row: repo.StoredReceipt): ReceiptView {
+  const { jws, claims } = decodeReceipt(row);
+  const stated = JSON.parse(claims) as { collectionMethod?: unknown; services?: { service?: unknown }[] };
   return {
     receiptId: row.receipt_id,
-    purpose: row.purpose,
-    method: row.method,
+    purpose: String(stated.services?.[0]?.service ?? ''),
+    method: String(stated.collectionMethod ?? ''),
     issuedAt: row.issued_at,
     kid: row.kid,
-    jws: row.jws,
+    jws,
   };
 }
 
@@ -66,8 +77,8 @@ export class ReceiptService {
    */
   async sign(facts: ReceiptFacts, key?: SigningKey): Promise<{ kid: string; jws: string }> {
     const signer = key ?? (await this.keys.signer());
-    const header = base64url({ alg: 'EdDSA', kid: signer.kid, typ: RECEIPT_TYP });
-    const input = `${header}.${base64url(receiptClaims(facts, this.controller))}`;
+    const claims = Buffer.from(JSON.stringify(receiptClaims(facts, this.controller)), 'utf8');
+    const input = `${receiptHeader(signer.kid)}.${claims.toString('base64url')}`;
     const signature = sign(null, Buffer.from(input, 'ascii'), signer.privateKey).toString('base64url');
     return { kid: signer.kid, jws: `${input}.${signature}` };
   }
@@ -104,18 +115,18 @@ export class ReceiptService {
         },
         key,
       );
-      rows.push({
-        receipt_id: receiptId,
-        request_seq: event.request_seq,
-        consent_key: event.key,
-        account_id: accountId,
-        subject_sha256: emailSha256,
-        purpose: event.key,
-        method,
-        kid,
-        jws,
-        issued_at: issuedAt,
-      });
+      rows.push(
+        storedRow({
+          receipt_id: receiptId,
+          request_seq: event.request_seq,
+          consent_key: event.key,
+          account_id: accountId,
+          subject_sha256: emailSha256,
+          kid,
+          jws,
+          issued_at: issuedAt,
+        }),
+      );
     }
     await repo.insertReceipts(trx, rows);
   }
@@ -146,8 +157,6 @@ export class ReceiptService {
       consent_key: null,
       account_id: objection.accountId,
       subject_sha256: sha256Hex(normalizeEmail(objection.email)),
-      purpose: DIRECT_MARKETING,
-      method: 'objection',
       kid,
       jws,
       issued_at: new Date().toISOString(),
@@ -155,8 +164,8 @@ export class ReceiptService {
   }
 
   /** Stores a receipt signed for something other than a consent event (a preference change). */
-  async store(trx: Kysely<DB>, row: Insertable<ConsentReceiptTable>): Promise<void> {
-    await repo.insertReceipts(trx, [row]);
+  async store(trx: Kysely<DB>, receipt: NewReceipt): Promise<void> {
+    await repo.insertReceipts(trx, [storedRow(receipt)]);
   }
 
   async getReceipt(receiptId: string): Promise<ReceiptView> {

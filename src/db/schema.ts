@@ -631,13 +631,20 @@ export interface ConsentReceiptTable {
   account_id: string | null;
   /** SHA-256 (hex) of the normalised email the consent event is keyed by. */
   subject_sha256: string | null;
-  /** The consent key, or the preference name. */
-  purpose: string;
-  /** The collection method: the channel the change came through ('api', 'gpc', …). */
-  method: string;
   kid: string;
-  /** The receipt: a compact JWS. */
-  jws: string;
+  /**
+   * How the receipt is stored (src/consent/receipt-storage.ts): null for a receipt kept whole
+   * in `jws`, else the format of `header`, `payload` and `signature`.
+   */
+  format: number | null;
+  /** The protected header, only when it is not the one rebuilt from `kid`. */
+  header: string | null;
+  /** The payload's JSON, compressed as `format` says. */
+  payload: Buffer | null;
+  /** The signature's raw bytes. */
+  signature: Buffer | null;
+  /** The receipt as a whole compact JWS: receipts stored before `format` existed. */
+  jws: string | null;
   issued_at: string;
 }
 

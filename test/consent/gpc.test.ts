@@ -18,13 +18,10 @@ async function preferenceMessages(accountId: string) {
   return rows.filter((r) => JSON.parse(r.payload).data.accountId === accountId);
 }
 
+/** The person's receipts of a GPC signal, as the privacy centre reads them. */
 async function gpcReceipts(accountId: string) {
-  return t.ctx.database.db
-    .selectFrom('consent_receipts')
-    .selectAll()
-    .where('account_id', '=', accountId)
-    .where('method', '=', 'gpc')
-    .execute();
+  const receipts = await t.ctx.receipts.listReceiptsOf(accountId, undefined);
+  return receipts.filter((r) => r.method === 'gpc');
 }
 
 async function marketingChoice(email: string) {
