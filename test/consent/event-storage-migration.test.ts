@@ -81,7 +81,8 @@ describe('consent events that name their notice', () => {
     await db.insertInto('consent_events').values(events('old@example.com')).execute();
     // Their audit entries, as the applier appended them (the migration leaves the log as it is),
     // stored as that release stored them.
-    await appendAsHexText(db,
+    await appendAsHexText(
+      db,
       events('old@example.com').map((e) => ({
         actor: { type: 'api-client' as const, id: e.client_id },
         action: 'consent.changed' as const,

@@ -53,7 +53,8 @@ async function ensureLowerHex(db: Kysely<any>): Promise<void> {
   const { rows } = await sql<{ id: number | string }>`select id from audit_events
     where ${notHex('hash')} or ${notHex('prev_hash')} order by id limit 1`.execute(db);
   const found = rows[0];
-  if (found) throw new Error(`audit_events: entry ${found.id} holds a hash that is not 64 lower-case hex digits`);
+  if (found)
+    throw new Error(`audit_events: entry ${found.id} holds a hash that is not 64 lower-case hex digits`);
 }
 
 const COLUMNS = [
