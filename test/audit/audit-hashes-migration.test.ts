@@ -182,7 +182,7 @@ describe('audit hashes stored as bytes (migration 20261201-0019-audit-hashes)', 
     const database = await legacyDatabase();
     const db = database.db;
     const before = await oldLog(db);
-    const upper = (before[1]?.hash ?? '').toUpperCase();
+    const upper = String(before[1]?.hash).toUpperCase();
     await db
       .updateTable('audit_events')
       .set({ hash: upper as never })
