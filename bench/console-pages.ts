@@ -1,3 +1,4 @@
+import { insertAuditEvents } from '../src/audit/audit.repository.js';
 import { canonicalJson, GENESIS_HASH, hashOf } from '../src/audit/audit.service.js';
 import { type Database, openDatabase } from '../src/db/dialect.js';
 import { SessionService } from '../src/sessions/session.service.js';
@@ -195,7 +196,8 @@ async function seed(database: Database, now: Date): Promise<void> {
     },
     AUDIT_ENTRIES,
     1000,
-    (db, values) => db.insertInto('audit_events').values(values).execute(),
+    // Through the repository, which stores the hashes as bytes.
+    insertAuditEvents,
   );
 }
 

@@ -1,20 +1,55 @@
-import type { Insertable, Kysely } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { AuditEventTable, DB } from '../db/schema.js';
 
-export async function insertAuditEvents(db: Kysely<DB>, rows: Insertable<AuditEventTable>[]) {
+/**
+ * The two hashes are stored as their 32 bytes and read, hashed, shown and signed as lower-case
+ * hex (docs/audit-log.md#entry-format): this module converts between the two, so everything
+ * above it sees hex only.
+ */
+type Hex<Row> = Omit<Row, 'prev_hash' | 'hash'> & { prev_hash: string; hash: string };
+
+/** An entry as Custos reads it. */
+export type AuditEventRow = Hex<Selectable<AuditEventTable>>;
+/** An entry to append (or, in tests, to put back with its id). */
+export type NewAuditEvent = Hex<Insertable<AuditEventTable>>;
+
+const bytesOf = (hex: string): Buffer => Buffer.from(hex, 'hex');
+
+/**
+ * Custos writes only bytes. SQLite does not enforce a column's type, so a hand edit may leave
+ * another value: it is read as its text, and then verifies only if it is the entry's hash.
+ */
+function hexOf(stored: Uint8Array): string {
+  return stored instanceof Uint8Array
+    ? Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).toString('hex')
+    : String(stored);
+}
+
+function readHex<Row extends { prev_hash: Uint8Array; hash: Uint8Array }>(row: Row): Hex<Row> {
+  return { ...row, prev_hash: hexOf(row.prev_hash), hash: hexOf(row.hash) };
+}
+
+export async function insertAuditEvents(db: Kysely<DB>, rows: NewAuditEvent[]) {
   for (let i = 0; i < rows.length; i += 200) {
     await db
       .insertInto('audit_events')
-      .values(rows.slice(i, i + 200))
+      .values(
+        rows
+          .slice(i, i + 200)
+          .map((row) => ({ ...row, prev_hash: bytesOf(row.prev_hash), hash: bytesOf(row.hash) })),
+      )
       .execute();
   }
 }
 
-export function listAuditEvents(db: Kysely<DB>, filter: { accountId?: string; action?: string } = {}) {
+export async function listAuditEvents(
+  db: Kysely<DB>,
+  filter: { accountId?: string; action?: string } = {},
+): Promise<AuditEventRow[]> {
   let query = db.selectFrom('audit_events').selectAll().orderBy('id');
   if (filter.accountId) query = query.where('account_id', '=', filter.accountId);
   if (filter.action) query = query.where('action', '=', filter.action);
-  return query.execute();
+  return (await query.execute()).map(readHex);
 }
 
 export interface AuditQuery {
@@ -28,7 +63,7 @@ export interface AuditQuery {
 }
 
 /** A page of entries in chain order, for the admin API (`GET /admin/audit-events`). */
-export function queryAuditEvents(db: Kysely<DB>, q: AuditQuery) {
+export async function queryAuditEvents(db: Kysely<DB>, q: AuditQuery): Promise<AuditEventRow[]> {
   let query = db.selectFrom('audit_events').selectAll().orderBy('id').limit(q.limit);
   if (q.appKey) query = query.where('app_key', '=', q.appKey);
   if (q.accountId) query = query.where('account_id', '=', q.accountId);
@@ -37,28 +72,35 @@ export function queryAuditEvents(db: Kysely<DB>, q: AuditQuery) {
   if (q.from) query = query.where('at', '>=', q.from);
   if (q.to) query = query.where('at', '<', q.to);
   if (q.afterId !== undefined) query = query.where('id', '>', q.afterId);
-  return query.execute();
+  return (await query.execute()).map(readHex);
 }
 
 /** The next `limit` rows of the chain after `afterId` (up to `upToId`): verification reads it in bounded batches. */
-export function readChainBatch(db: Kysely<DB>, afterId: number, limit: number, upToId?: number) {
+export async function readChainBatch(
+  db: Kysely<DB>,
+  afterId: number,
+  limit: number,
+  upToId?: number,
+): Promise<AuditEventRow[]> {
   let query = db.selectFrom('audit_events').selectAll().where('id', '>', afterId);
   if (upToId !== undefined) query = query.where('id', '<=', upToId);
-  return query.orderBy('id').limit(limit).execute();
+  return (await query.orderBy('id').limit(limit).execute()).map(readHex);
 }
 
 /** The tip of the chain: the next entry links to it, a checkpoint ends at it. */
-export function findLastEvent(db: Kysely<DB>) {
-  return db
+export async function findLastEvent(db: Kysely<DB>): Promise<{ id: number; hash: string } | undefined> {
+  const row = await db
     .selectFrom('audit_events')
     .select(['id', 'hash'])
     .orderBy('id', 'desc')
     .limit(1)
     .executeTakeFirst();
+  return row && { id: row.id, hash: hexOf(row.hash) };
 }
 
-export function findEventHash(db: Kysely<DB>, id: number) {
-  return db.selectFrom('audit_events').select('hash').where('id', '=', id).executeTakeFirst();
+export async function findEventHash(db: Kysely<DB>, id: number): Promise<{ hash: string } | undefined> {
+  const row = await db.selectFrom('audit_events').select('hash').where('id', '=', id).executeTakeFirst();
+  return row && { hash: hexOf(row.hash) };
 }
 
 export async function countEvents(db: Kysely<DB>): Promise<number> {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Principal } from '../auth/principal.js';
 import type { Database } from '../db/dialect.js';
-import type { AuditEventTable, DB } from '../db/schema.js';
+import type { DB } from '../db/schema.js';
 import * as repo from './audit.repository.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -86,13 +86,14 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** The fields a row's hash covers, in the form a verifier recomputes from the stored row. */
-export function hashOf(row: Omit<Selectable<AuditEventTable>, 'id' | 'hash'>): string {
+export function hashOf(row: Omit<repo.AuditEventRow, 'id' | 'hash'>): string {
   return createHash('sha256').update(canonicalJson(row), 'utf8').digest('hex');
 }
 
-async function appendChained(trx: Kysely<DB>, entries: AuditEntry[], at: string): Promise<void> {
-  let prev = (await repo.findLastEvent(trx))?.hash ?? GENESIS_HASH;
-  const rows = entries.map((entry) => {
+/** The rows of `entries` appended at `at`, chained onto the entry whose hash is `prev`. */
+export function chainEntries(entries: AuditEntry[], prev: string, at: string): repo.NewAuditEvent[] {
+  let link = prev;
+  return entries.map((entry) => {
     const row = {
       at,
       actor_type: entry.actor.type,
@@ -102,12 +103,16 @@ async function appendChained(trx: Kysely<DB>, entries: AuditEntry[], at: string)
       installation_id: entry.installationId ?? null,
       account_id: entry.accountId ?? null,
       details: canonicalJson(entry.details ?? {}),
-      prev_hash: prev,
+      prev_hash: link,
     };
-    prev = hashOf(row);
-    return { ...row, hash: prev };
+    link = hashOf(row);
+    return { ...row, hash: link };
   });
-  await repo.insertAuditEvents(trx, rows);
+}
+
+async function appendChained(trx: Kysely<DB>, entries: AuditEntry[], at: string): Promise<void> {
+  const tip = (await repo.findLastEvent(trx))?.hash ?? GENESIS_HASH;
+  await repo.insertAuditEvents(trx, chainEntries(entries, tip, at));
 }
 
 /**

@@ -19,6 +19,7 @@ import * as receipts from './migrations/20261201-0015-receipts.js';
 import * as notifications from './migrations/20261201-0016-notifications.js';
 import * as consentStorage from './migrations/20261201-0017-consent-storage.js';
 import * as holdingsFillfactor from './migrations/20261201-0018-holdings-fillfactor.js';
+import * as auditHashes from './migrations/20261201-0019-audit-hashes.js';
 import * as compactReceipts from './migrations/20261201-0020-compact-receipts.js';
 
 /**
@@ -44,6 +45,7 @@ const migrations: Record<string, Migration> = {
   '20261201-0016-notifications': notifications,
   '20261201-0017-consent-storage': consentStorage,
   '20261201-0018-holdings-fillfactor': holdingsFillfactor,
+  '20261201-0019-audit-hashes': auditHashes,
   '20261201-0020-compact-receipts': compactReceipts,
 };
 

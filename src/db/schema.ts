@@ -240,8 +240,12 @@ export interface AuditEventTable {
   account_id: string | null;
   /** JSON object of ids and flags. */
   details: string;
-  prev_hash: string;
-  hash: string;
+  /**
+   * SHA-256 digests, their 32 bytes (docs/audit-log.md#entry-format). Above the repository
+   * they are lower-case hex, as they are hashed, shown and signed (src/audit/audit.repository.ts).
+   */
+  prev_hash: Buffer;
+  hash: Buffer;
 }
 
 /** A signed statement of where the audit log ended (src/audit/checkpoint.service.ts), and its witnessing. */

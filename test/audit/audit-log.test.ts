@@ -22,7 +22,7 @@ afterAll(() => t.close());
 const query = (qs: string) =>
   t.app.inject({ method: 'GET', url: `/admin/audit-events${qs}`, headers: { authorization: admin } });
 const rows = () => listAuditEvents(t.ctx.database.db);
-const setRow = (id: number, changes: Record<string, string | null>) =>
+const setRow = (id: number, changes: Record<string, string | Buffer | null>) =>
   t.ctx.database.db.updateTable('audit_events').set(changes).where('id', '=', id).execute();
 
 describe('what the audit log records', () => {
@@ -144,13 +144,14 @@ describe('verification of the hash chain', () => {
     const { id: _id, hash, ...fields } = fifth;
     await setRow(Number(fifth.id), {
       actor_id: 'someone-else',
-      hash: hashOf({ ...fields, actor_id: 'someone-else' }),
+      // Stored as its bytes (docs/audit-log.md#entry-format).
+      hash: Buffer.from(hashOf({ ...fields, actor_id: 'someone-else' }), 'hex'),
     });
     expect((await verifyAuditChain(t.ctx.database.db, 2)).broken).toEqual({
       id: Number(sixth.id),
       problem: 'prev_hash mismatch',
     });
-    await setRow(Number(fifth.id), { actor_id: fields.actor_id, hash });
+    await setRow(Number(fifth.id), { actor_id: fields.actor_id, hash: Buffer.from(hash, 'hex') });
   });
 
   it('catches a deleted entry at the entry after it', async () => {

@@ -48,7 +48,7 @@ async function deleteAndRechain(id: number) {
     const hash = hashOf({ ...fields, prev_hash: prev });
     await db()
       .updateTable('audit_events')
-      .set({ prev_hash: prev, hash })
+      .set({ prev_hash: Buffer.from(prev, 'hex'), hash: Buffer.from(hash, 'hex') })
       .where('id', '=', Number(laterId))
       .execute();
     prev = hash;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditJobs } from '../../src/audit/audit.jobs.js';
-import { listAuditEvents } from '../../src/audit/audit.repository.js';
+import { insertAuditEvents, listAuditEvents } from '../../src/audit/audit.repository.js';
 import { CheckpointSigner, verifyCheckpointJws } from '../../src/audit/checkpoint.jws.js';
 import { checkpointSigner, createAuditCheckpoints } from '../../src/audit/checkpoint.service.js';
 import { loadConfig } from '../../src/config.js';
@@ -151,7 +151,7 @@ describe('POST /admin/audit-checkpoints', () => {
       expect(res.statusCode).toBe(409);
       expect(res.json().errorMessage).toContain('does not extend the last checkpoint');
     } finally {
-      await db().insertInto('audit_events').values(cut).execute();
+      await insertAuditEvents(db(), cut);
     }
     expect((await post()).statusCode).toBe(201);
   });
@@ -215,7 +215,7 @@ describe('witness failures and the periodic run', () => {
       expect(lines.join('')).toContain('audit checkpoint refused');
       expect(lines.join('')).toContain(`before entry ${Number(last.id)}`);
     } finally {
-      await db().insertInto('audit_events').values(last).execute();
+      await insertAuditEvents(db(), [last]);
     }
   });
 

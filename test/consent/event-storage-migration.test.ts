@@ -1,11 +1,11 @@
 import type { Kysely } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { listAuditEvents } from '../../src/audit/audit.repository.js';
-import { AuditLog } from '../../src/audit/audit.service.js';
 import { verifyAuditChain } from '../../src/audit/audit.verify.js';
 import { insertEvents, listEventsByEmail } from '../../src/consent/consent.repository.js';
 import { createMigrator, migrateToLatest } from '../../src/db/migrator.js';
 import type { DB } from '../../src/db/schema.js';
+import { appendAsHexText } from '../helpers/audit-hex.js';
 import { databasesMigratedTo } from '../helpers/migrations.js';
 
 const BEFORE = '20261201-0016-notifications';
@@ -79,8 +79,10 @@ describe('consent events that name their notice', () => {
     const database = await legacyDatabase();
     const db = database.db;
     await db.insertInto('consent_events').values(events('old@example.com')).execute();
-    // Their audit entries, as the applier appended them (the migration leaves the log as it is).
-    await new AuditLog(database).append(
+    // Their audit entries, as the applier appended them (the migration leaves the log as it is),
+    // stored as that release stored them.
+    await appendAsHexText(
+      db,
       events('old@example.com').map((e) => ({
         actor: { type: 'api-client' as const, id: e.client_id },
         action: 'consent.changed' as const,
