@@ -55,14 +55,14 @@ export function receiptView(row: repo.StoredReceipt): ReceiptView {
   };
 }
 
+/** What an objection covers: every marketing purpose at once. */
+const DIRECT_MARKETING = 'direct-marketing';
+
 /**
  * Signed consent receipts (GDPR art. 7(1): the controller can show consent was given; the
  * person keeps a copy nobody can alter): every consent change gets one, signed with an Ed25519
  * key outside the database and verifiable against the published JWK Set.
  */
-/** What an objection covers: every marketing purpose at once. */
-const DIRECT_MARKETING = 'direct-marketing';
-
 export class ReceiptService {
   constructor(
     private readonly database: Database,

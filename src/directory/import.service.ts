@@ -141,16 +141,6 @@ interface Prepared {
   updated: Set<string>;
 }
 
-/**
- * `custos import` and the admin import endpoint: an idempotent upsert of directory data.
- * Each record is the whole truth about its object (omitted profile fields are cleared,
- * omitted visibility entries take the defaults, omitted members/webhook/oauth are removed);
- * objects absent from the file are left alone. The whole file is validated first, so an
- * invalid record means nothing is written; then it is written in bounded transactions
- * (CHUNK_ROWS, CHUNK_BUDGET_MS), each with its audit entry, so a large import never holds
- * the write lock for long. An interrupted import leaves the chunks written so far; running
- * the same file again completes it (it is an idempotent upsert).
- */
 /** The tables an import writes (the steps below). */
 const IMPORTED_TABLES = [
   'organizations',
@@ -164,6 +154,16 @@ const IMPORTED_TABLES = [
   'installations',
 ] as const;
 
+/**
+ * `custos import` and the admin import endpoint: an idempotent upsert of directory data.
+ * Each record is the whole truth about its object (omitted profile fields are cleared,
+ * omitted visibility entries take the defaults, omitted members/webhook/oauth are removed);
+ * objects absent from the file are left alone. The whole file is validated first, so an
+ * invalid record means nothing is written; then it is written in bounded transactions
+ * (CHUNK_ROWS, CHUNK_BUDGET_MS), each with its audit entry, so a large import never holds
+ * the write lock for long. An interrupted import leaves the chunks written so far; running
+ * the same file again completes it (it is an idempotent upsert).
+ */
 export class DirectoryImporter {
   constructor(
     private readonly database: Database,

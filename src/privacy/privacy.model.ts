@@ -1,4 +1,4 @@
-import type { Visibility, VisibilityField } from '../directory/account.model.js';
+import type { Visibility } from '../directory/account.model.js';
 
 /*
  * The words of the privacy centre: plain language for people, never the API's names. Pure
