@@ -1,6 +1,6 @@
 import { AppError } from '../errors/app-error.js';
 import { ACCOUNT_ID_PATTERN, RESERVED_ACCOUNT_ID } from '../shared/account-id.js';
-import { parseRfc3339 } from '../validation.js';
+import { canonicalInstant, parseRfc3339 } from '../validation.js';
 
 /** At most 90 accounts per request (docs/wire-contracts.md#reporting-limits). */
 export const MAX_REPORTED_ACCOUNTS = 90;
@@ -11,6 +11,8 @@ export interface ReportedAccount {
   accountId: string;
   /** When the app retrieved the account's PD, in ms since the epoch. */
   retrievedMs: number;
+  /** The same instant as canonical text (`toISOString`'s form), as the holdings register stores it. */
+  retrievedAt: string;
 }
 
 function invalid(message: string): AppError {
@@ -33,7 +35,7 @@ export function parseReport(body: unknown): ReportedAccount[] {
   if (list.length === 0) throw invalid('accounts must not be empty');
   if (list.length > MAX_REPORTED_ACCOUNTS)
     throw invalid(`accounts must hold at most ${MAX_REPORTED_ACCOUNTS} entries (got ${list.length})`);
-  const merged = new Map<string, number>();
+  const merged = new Map<string, { ms: number; text: string }>();
   list.forEach((item: unknown, i) => {
     if (typeof item !== 'object' || item === null || Array.isArray(item))
       throw invalid(`accounts[${i}] must be an object`);
@@ -49,7 +51,11 @@ export function parseReport(body: unknown): ReportedAccount[] {
     const ms = typeof updatedAt === 'string' ? parseRfc3339(updatedAt) : undefined;
     if (ms === undefined) throw invalid(`accounts[${i}].updatedAt must be an RFC 3339 date-time`);
     const seen = merged.get(accountId);
-    merged.set(accountId, seen === undefined ? ms : Math.min(seen, ms));
+    if (seen === undefined || ms < seen.ms) merged.set(accountId, { ms, text: updatedAt as string });
   });
-  return [...merged].map(([accountId, retrievedMs]) => ({ accountId, retrievedMs }));
+  return Array.from(merged, ([accountId, { ms, text }]) => ({
+    accountId,
+    retrievedMs: ms,
+    retrievedAt: canonicalInstant(text, ms),
+  }));
 }

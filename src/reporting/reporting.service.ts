@@ -2,6 +2,7 @@ import type { AppPrincipal } from '../auth/principal.js';
 import type { Database } from '../db/dialect.js';
 import { GroupCommit } from '../db/group-commit.js';
 import { listAccountStates, listMemberAccountStates } from '../directory/directory-read.service.js';
+import { isCanonicalInstant } from '../validation.js';
 import type { ReportedAccount } from './report-accounts.js';
 import * as repo from './reporting.repository.js';
 
@@ -10,6 +11,17 @@ export type ReportStatus = 'closed' | 'updated';
 export interface ReportAnswer {
   accountId: string;
   status: ReportStatus;
+}
+
+/**
+ * Whether PD updated at `pdUpdatedAt` is newer than the app's retrieval. Both are canonical
+ * text nearly always (Custos writes `toISOString`; apps send it), and canonical texts
+ * compare as their instants do, without parsing 90 dates per report.
+ */
+function updatedSince(pdUpdatedAt: string, retrieved: ReportedAccount): boolean {
+  if (isCanonicalInstant(pdUpdatedAt) && isCanonicalInstant(retrieved.retrievedAt))
+    return pdUpdatedAt > retrieved.retrievedAt;
+  return Date.parse(pdUpdatedAt) > retrieved.retrievedMs;
 }
 
 /**
@@ -46,9 +58,9 @@ export class ReportingService {
     for (const r of reported) {
       const state = byId.get(r.accountId);
       if (!state) continue;
-      holdings.push({ accountId: r.accountId, retrievedAt: new Date(r.retrievedMs).toISOString() });
+      holdings.push({ accountId: r.accountId, retrievedAt: r.retrievedAt });
       if (state.closed) answers.push({ accountId: r.accountId, status: 'closed' });
-      else if (Date.parse(state.pdUpdatedAt) > r.retrievedMs)
+      else if (updatedSince(state.pdUpdatedAt, r))
         answers.push({ accountId: r.accountId, status: 'updated' });
     }
     await this.register.enqueue({
