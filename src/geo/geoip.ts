@@ -52,17 +52,33 @@ export function countryFromRecord(record: CountryRecord | null | undefined): str
   return code && ISO_COUNTRIES.has(code) ? code : UNKNOWN_LOCALE;
 }
 
+/** Addresses whose country is remembered; past it the memory starts over. */
+const MAX_REMEMBERED_ADDRESSES = 10_000;
+
 export async function openGeoIp(path?: string): Promise<GeoIp> {
   // The reader's types know only MaxMind's shapes; records are read as CountryRecord.
   const reader: Reader<never> = await maxmind.open(path ?? bundledGeoIpPath());
   const ipv4Only = reader.metadata.ipVersion === 4;
+  const locate = (value: string): string => {
+    const address = parseIp(value);
+    if (!isGloballyRoutable(address)) return UNKNOWN_LOCALE;
+    // An IPv4-only database answers IPv6 queries with unrelated records instead of none.
+    if (ipv4Only && address.kind() === 'ipv6') return UNKNOWN_LOCALE;
+    return countryFromRecord(reader.get(address.toString()));
+  };
+  // The database does not change while it is open, so an address's answer is kept, exactly
+  // as written (a marketing system asks about the same visitors again and again); parsing
+  // and the range check cost more than the lookup. Malformed addresses are not kept.
+  const remembered = new Map<string, string>();
   return {
     countryOf(value: string): string {
-      const address = parseIp(value);
-      if (!isGloballyRoutable(address)) return UNKNOWN_LOCALE;
-      // An IPv4-only database answers IPv6 queries with unrelated records instead of none.
-      if (ipv4Only && address.kind() === 'ipv6') return UNKNOWN_LOCALE;
-      return countryFromRecord(reader.get(address.toString()));
+      let country = remembered.get(value);
+      if (country === undefined) {
+        country = locate(value);
+        if (remembered.size >= MAX_REMEMBERED_ADDRESSES) remembered.clear();
+        remembered.set(value, country);
+      }
+      return country;
     },
   };
 }

@@ -166,6 +166,17 @@ describe('IP geolocation', () => {
     expect(geo.countryOf('2a00:1450::1')).toBe('UNKNOWN');
   });
 
+  it('answers a remembered address as the first time, refuses a malformed one every time, and keeps memory bounded', async () => {
+    const geo = await openGeoIp();
+    const addresses = ['8.8.8.8', '::ffff:8.8.8.8', '10.0.0.1', '2a00:1450::1', '185.166.140.232'];
+    const first = addresses.map((a) => geo.countryOf(a));
+    expect(first.slice(0, 3)).toEqual(['US', 'US', 'UNKNOWN']);
+    // More distinct addresses than are remembered: the memory starts over, answers stay right.
+    for (let i = 0; i < 10_500; i++) geo.countryOf(`8.8.${i >> 8}.${i & 255}`);
+    expect(addresses.map((a) => geo.countryOf(a))).toEqual(first);
+    for (let i = 0; i < 2; i++) expect(() => geo.countryOf('127.1')).toThrow('not an IPv4 or IPv6 address');
+  });
+
   it('reads both record shapes: MaxMind country.iso_code and ip-location-db country_code', () => {
     expect(countryFromRecord({ country: { iso_code: 'GB' } })).toBe('GB');
     expect(countryFromRecord({ country_code: 'jp' })).toBe('JP');
