@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import SQLite from 'better-sqlite3';
@@ -166,10 +167,11 @@ function openSqlite(url: string, options: DatabaseOptions): Database {
   const lockWaitMs = options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
   // Opening happens before anything is served, so these pragmas may block while they wait.
   const native = new SQLite(path, { timeout: lockWaitMs });
-  // WAL lets readers run beside the single writer; synchronous=FULL fsyncs the WAL at every
-  // commit, which is what makes "committed" mean "survives a crash or power loss".
+  // WAL lets readers run beside the single writer. synchronous=NORMAL: a commit writes the
+  // WAL without flushing it, so the event loop never waits on the disk inside a commit; a
+  // durable transaction is flushed afterwards (walFlusher), before writeTransaction resolves.
   native.pragma('journal_mode = WAL');
-  native.pragma('synchronous = FULL');
+  native.pragma('synchronous = NORMAL');
   native.pragma('foreign_keys = ON');
   // From here on, waiting for a lock happens in whileBusy, off the event loop.
   native.pragma('busy_timeout = 0');
@@ -177,36 +179,37 @@ function openSqlite(url: string, options: DatabaseOptions): Database {
   const db = new Kysely<DB>({ dialect: new FifoSqliteDialect(config, native, lockWaitMs) });
   const reader = path === ':memory:' ? undefined : openReader(path);
   if (reader) registerDirectReader(db, reader.read);
-  const writeTransaction = <T>(fn: (trx: Kysely<DB>) => Promise<T>, options?: WriteOptions): Promise<T> =>
+  const wal = path === ':memory:' ? undefined : walFlusher(`${path}-wal`);
+  const writeTransaction = async <T>(
+    fn: (trx: Kysely<DB>) => Promise<T>,
+    options?: WriteOptions,
+  ): Promise<T> => {
     // BEGIN IMMEDIATE is the one statement of a write transaction that meets another
     // process's lock. When it does, the connection is given back (so reads and other work
     // go on) and the whole attempt is repeated after a pause; once it succeeds, the
     // transaction holds the write lock and its statements do not wait.
-    whileBusy(
+    const result = await whileBusy(
       () =>
         db.connection().execute(async (conn) => {
-          const relaxed = options?.durable === false;
-          // synchronous=NORMAL in WAL mode skips the fsync at commit. It can only be set
-          // outside a transaction, and is reset before the connection is given back.
-          if (relaxed) native.pragma('synchronous = NORMAL');
+          native.exec('begin immediate');
           try {
-            native.exec('begin immediate');
-            try {
-              const result = await fn(conn);
-              native.exec('commit');
-              return result;
-            } catch (error) {
-              // SQLite may have rolled back already (e.g. on SQLITE_FULL); keep the original error.
-              if (native.inTransaction) native.exec('rollback');
-              // Only BEGIN is retried: running `fn` again after it has begun is not ours to do.
-              throw isBusy(error) ? new DatabaseBusyError() : error;
-            }
-          } finally {
-            if (relaxed) native.pragma('synchronous = FULL');
+            const result = await fn(conn);
+            native.exec('commit');
+            return result;
+          } catch (error) {
+            // SQLite may have rolled back already (e.g. on SQLITE_FULL); keep the original error.
+            if (native.inTransaction) native.exec('rollback');
+            // Only BEGIN is retried: running `fn` again after it has begun is not ours to do.
+            throw isBusy(error) ? new DatabaseBusyError() : error;
           }
         }),
       options?.maxWaitMs ?? lockWaitMs,
     );
+    // After the connection is given back: the next transaction writes while this one's
+    // frames are flushed.
+    if (options?.durable !== false) await wal?.flush();
+    return result;
+  };
   return {
     db,
     engine: 'sqlite',
@@ -220,6 +223,42 @@ function openSqlite(url: string, options: DatabaseOptions): Database {
     close: async () => {
       await db.destroy();
       reader?.close();
+      await wal?.close();
+    },
+  };
+}
+
+/**
+ * Makes committed transactions durable without blocking the event loop: fdatasync of the
+ * WAL file on libuv's thread pool. Once it returns, every frame written before it was called
+ * is on disk, so each transaction committed so far survives a power loss: what
+ * synchronous=FULL promises at commit, while other requests are served. The WAL file stays
+ * the same file while this process has the database open (SQLite deletes it only when its
+ * last connection closes), and SQLite itself still flushes the WAL before a checkpoint
+ * copies it into the database and the database before the WAL is reused. A commit is
+ * visible to readers a moment before it is durable; what a reader saw can be lost only by a
+ * power loss in that moment, before the writer's caller was answered.
+ */
+function walFlusher(walPath: string): { flush(): Promise<void>; close(): Promise<void> } {
+  // Opened at the first flush: the WAL exists once something has been committed.
+  let file: Promise<FileHandle> | undefined;
+  return {
+    async flush() {
+      file ??= open(walPath, 'r');
+      const opened = file;
+      try {
+        await (await opened).datasync();
+      } catch (error) {
+        // Reported to the transaction's caller; the next flush starts from a fresh handle.
+        if (file === opened) file = undefined;
+        await opened.then((handle) => handle.close()).catch(() => {});
+        throw error;
+      }
+    },
+    async close() {
+      const opened = file;
+      file = undefined;
+      if (opened) await (await opened).close();
     },
   };
 }
