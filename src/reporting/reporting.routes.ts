@@ -39,8 +39,11 @@ export const reportingRoutes: FastifyPluginAsyncTypebox<ReportingRouteOptions> =
     skipOnError: true,
   });
   // After the hook chain fails or succeeds alike: the contract puts the header on every response.
-  app.addHook('onSend', async (_request, reply) => {
-    reply.header('Cycle-Period', String(cycleDays));
+  // Callback form: the work is synchronous, so no promise per response.
+  const cyclePeriod = String(cycleDays);
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    reply.header('Cycle-Period', cyclePeriod);
+    done(null, payload);
   });
 
   const limit = (group: string) => ({
