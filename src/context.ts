@@ -323,13 +323,19 @@ export async function createContext(config: Config, options: ContextOptions = {}
       database,
       secrets,
       audit,
-      { allowList: access, accountEvents },
+      { allowList: access, accountEvents, grants },
       poke,
     );
-    const importer = new DirectoryImporter(database, secrets, audit, accountEvents, {
-      allowPrivateWebhooks: config.allowPrivateWebhooks,
-      onWebhooks: poke,
-    });
+    const importer = new DirectoryImporter(
+      database,
+      secrets,
+      audit,
+      { accountEvents, grants },
+      {
+        allowPrivateWebhooks: config.allowPrivateWebhooks,
+        onWebhooks: poke,
+      },
+    );
     // GPC preferences reach the apps holding the account through propagation, as account.updated does.
     const preferences = new PreferenceService(database, audit, receipts, accountEvents);
     dsr = new DsrService(
