@@ -245,6 +245,7 @@ describe('user grants: the rules', () => {
   it("revokes the app's grants when its client stops taking part in grants, for good", async () => {
     for (const change of [
       (app: ImportApp) => Object.assign(app.oauth ?? {}, { redirectUris: [] }),
+      (app: ImportApp) => Object.assign(app.oauth ?? {}, { clientId: 'timesheets-2' }),
       (app: ImportApp) => delete app.oauth,
     ]) {
       const ada = await grant(ADA);
