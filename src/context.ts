@@ -317,7 +317,8 @@ export async function createContext(config: Config, options: ContextOptions = {}
       poke,
     );
     // The directory tells apps of its changes through propagation, which records them in the
-    // holdings register; it shows, and the Email API checks, the access programme's allow list.
+    // holdings register; it shows, and the Email API checks, the access programme's allow list;
+    // closing an account or taking an app's last installation or client away ends grants.
     const accountEvents = new AccountEventPropagation(compliance);
     const directory = new DirectoryService(
       database,
