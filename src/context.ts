@@ -317,19 +317,26 @@ export async function createContext(config: Config, options: ContextOptions = {}
       poke,
     );
     // The directory tells apps of its changes through propagation, which records them in the
-    // holdings register; it shows, and the Email API checks, the access programme's allow list.
+    // holdings register; it shows, and the Email API checks, the access programme's allow list;
+    // closing an account or taking an app's last installation or client away ends grants.
     const accountEvents = new AccountEventPropagation(compliance);
     const directory = new DirectoryService(
       database,
       secrets,
       audit,
-      { allowList: access, accountEvents },
+      { allowList: access, accountEvents, grants },
       poke,
     );
-    const importer = new DirectoryImporter(database, secrets, audit, accountEvents, {
-      allowPrivateWebhooks: config.allowPrivateWebhooks,
-      onWebhooks: poke,
-    });
+    const importer = new DirectoryImporter(
+      database,
+      secrets,
+      audit,
+      { accountEvents, grants },
+      {
+        allowPrivateWebhooks: config.allowPrivateWebhooks,
+        onWebhooks: poke,
+      },
+    );
     // GPC preferences reach the apps holding the account through propagation, as account.updated does.
     const preferences = new PreferenceService(database, audit, receipts, accountEvents);
     dsr = new DsrService(

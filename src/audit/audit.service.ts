@@ -12,7 +12,7 @@ const CHAIN_LOCK = 'custos:audit-chain';
 export type AuditAction =
   | 'email.disclosed'
   | 'profile.disclosed'
-  | `grant.${'given' | 'removed' | 'signing-key-rotated'}`
+  | `grant.${'given' | 'removed' | 'revoked' | 'signing-key-rotated'}`
   | 'account.closed'
   | 'account.visibility-changed'
   | 'account.session-ended'

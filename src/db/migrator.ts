@@ -21,6 +21,7 @@ import * as consentStorage from './migrations/20261201-0017-consent-storage.js';
 import * as holdingsFillfactor from './migrations/20261201-0018-holdings-fillfactor.js';
 import * as auditHashes from './migrations/20261201-0019-audit-hashes.js';
 import * as compactReceipts from './migrations/20261201-0020-compact-receipts.js';
+import * as oauthRecordsClient from './migrations/20261202-0021-oauth-records-client.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -47,6 +48,7 @@ const migrations: Record<string, Migration> = {
   '20261201-0018-holdings-fillfactor': holdingsFillfactor,
   '20261201-0019-audit-hashes': auditHashes,
   '20261201-0020-compact-receipts': compactReceipts,
+  '20261202-0021-oauth-records-client': oauthRecordsClient,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -21,6 +21,7 @@ import type { AccountEvents } from './account-events.port.js';
 import * as apps from './app.repository.js';
 import { credentialsChanged } from './credential-changes.js';
 import type { EmailApiAllowList } from './email-api-allow-list.port.js';
+import type { GrantRevocation } from './grant-revocation.port.js';
 import { secretContext } from './secrets.js';
 
 export interface AppDetails {
@@ -57,7 +58,11 @@ export class DirectoryService {
     private readonly database: Database,
     private readonly secrets: SecretBox,
     private readonly audit: AuditLog,
-    private readonly ports: { allowList: EmailApiAllowList; accountEvents: AccountEvents },
+    private readonly ports: {
+      allowList: EmailApiAllowList;
+      accountEvents: AccountEvents;
+      grants: GrantRevocation;
+    },
     /** Called after a commit that wrote webhook messages, so delivery starts at once. */
     private readonly onWebhooks: () => void = () => {},
   ) {}
@@ -86,7 +91,9 @@ export class DirectoryService {
   /**
    * Closes an account: the right to be forgotten. The profile PD is erased at once; the
    * accountId, the closure time and the account.closed event remain, so that apps holding
-   * its data can be told to erase it (GDPR art. 17 and 19). Closing twice changes nothing.
+   * its data can be told to erase it (GDPR art. 17 and 19). Every grant the person gave an
+   * app ends in the same transaction (docs/app-grants.md#when-grants-end): no app speaks for
+   * a closed account. Closing twice changes nothing.
    */
   async closeAccount(
     accountId: string,
@@ -110,6 +117,7 @@ export class DirectoryService {
       await this.audit.appendWithin(trx, [
         { actor, action: 'account.closed', accountId, details: { appsNotified: told } },
       ]);
+      await this.ports.grants.revokeAccountGrants(trx, accountId, actor);
       return { closedAt: now, alreadyClosed: false };
     });
     if (!result.alreadyClosed) this.onWebhooks();
@@ -203,7 +211,11 @@ export class DirectoryService {
     return changed;
   }
 
-  /** Uninstalling ends the app's access to the site at once: its JWTs and tokens stop reaching it. */
+  /**
+   * Uninstalling ends the app's access to the site at once: its JWTs and tokens stop reaching
+   * it. From its last site, the people's grants to the app end too, in the same transaction
+   * (docs/app-grants.md#when-grants-end): installing it again does not bring them back.
+   */
   async uninstall(clientKey: string, actor: AuditActor): Promise<void> {
     await this.database.writeTransaction(async (trx) => {
       const installation = await apps.findInstallationByClientKey(trx, clientKey);
@@ -230,6 +242,17 @@ export class DirectoryService {
           installationId: installation.id,
         },
       ]);
+      const live = (await apps.listInstallationsOf(trx, installation.app_key)).filter(
+        (i) => i.uninstalled_at === null,
+      );
+      if (live.length > 0) return;
+      for (const client of await apps.findOAuthClientsOf(trx, [], [installation.app_key]))
+        await this.ports.grants.revokeClientGrants(
+          trx,
+          { clientId: client.client_id, appKey: client.app_key },
+          'app-uninstalled',
+          actor,
+        );
     });
     // Committed: no credential read before now is trusted any more (credential-changes.ts).
     credentialsChanged();

@@ -15,6 +15,7 @@ import * as accounts from './account.repository.js';
 import type { AccountEvents } from './account-events.port.js';
 import * as apps from './app.repository.js';
 import { credentialsChanged } from './credential-changes.js';
+import type { GrantRevocation } from './grant-revocation.port.js';
 import type { ImportAccount, ImportApp, ImportFile, ImportKind, ImportSummary } from './import.schemas.js';
 import {
   canonicalize,
@@ -128,6 +129,8 @@ type Step = (trx: Kysely<DB>, tally: Tally) => Promise<number>;
 /** What the whole file's validation found out, for the writes to use. */
 interface Prepared {
   file: ImportFile;
+  /** Who imports: the grants a removed client held end in their name. */
+  actor: AuditActor;
   now: string;
   /** scrypt hashes of the file's OAuth client secrets, made before any transaction: scrypt is slow on purpose. */
   hashes: Map<string, string>;
@@ -169,8 +172,12 @@ export class DirectoryImporter {
     private readonly database: Database,
     private readonly secrets: SecretBox,
     private readonly audit: AuditLog,
-    /** Imported changes are told to apps in the transaction that writes them. */
-    private readonly accountEvents: AccountEvents,
+    private readonly ports: {
+      /** Imported changes are told to apps in the transaction that writes them. */
+      accountEvents: AccountEvents;
+      /** A client that stops taking part in user grants ends its grants in the same transaction. */
+      grants: GrantRevocation;
+    },
     private readonly options: { allowPrivateWebhooks?: boolean; onWebhooks?: () => void } = {},
   ) {}
 
@@ -198,7 +205,11 @@ export class DirectoryImporter {
       for (let attempt = 1; ; attempt += 1) {
         try {
           run.onProgress?.(0, progress.records);
-          return await this.writeInChunks(this.steps(await this.prepare(file, hashes)), actor, progress);
+          return await this.writeInChunks(
+            this.steps(await this.prepare(file, hashes, actor)),
+            actor,
+            progress,
+          );
         } catch (error) {
           if (!isUniqueViolation(error)) throw error;
           // Another writer (a concurrent import, on PostgreSQL) took a value this file sets
@@ -221,7 +232,7 @@ export class DirectoryImporter {
   }
 
   /** What the writes need to know of the stored directory, read before any transaction. */
-  private async prepare(file: ImportFile, hashes: Map<string, string>): Promise<Prepared> {
+  private async prepare(file: ImportFile, hashes: Map<string, string>, actor: AuditActor): Promise<Prepared> {
     const emailTakers = new Map(
       (file.accounts ?? []).flatMap((a) => (a.email ? [[normalizeEmail(a.email), a.accountId]] : [])),
     );
@@ -230,6 +241,7 @@ export class DirectoryImporter {
     );
     return {
       file,
+      actor,
       now: new Date().toISOString(),
       hashes,
       matchingHashes: await this.matchingOAuthHashes(file),
@@ -406,7 +418,7 @@ export class DirectoryImporter {
   private async recordUpdate(trx: Kysely<DB>, accountId: string, p: Prepared, tally: Tally) {
     await accounts.insertAccountEvent(trx, { account_id: accountId, type: 'account.updated', at: p.now });
     // In the change's own transaction: the webhook and the art. 19 notice exist exactly when it does.
-    await this.accountEvents.announceAccountEvent(trx, accountId, 'account.updated', p.now);
+    await this.ports.accountEvents.announceAccountEvent(trx, accountId, 'account.updated', p.now);
     if (p.updated.has(accountId)) return;
     p.updated.add(accountId);
     tally.count('accounts', 'updated');
@@ -532,6 +544,17 @@ export class DirectoryImporter {
 
   private async syncOAuthClient(trx: Kysely<DB>, app: ImportApp, p: Prepared) {
     const [current] = await apps.findOAuthClientsOf(trx, [], [app.key]);
+    // A client removed, replaced by another client id or left without redirect URIs can ask
+    // no one for access: the grants it holds end now, for good (docs/app-grants.md#when-grants-end).
+    const endsGrants =
+      !app.oauth || app.oauth.clientId !== current?.client_id || (app.oauth.redirectUris ?? []).length === 0;
+    if (current && endsGrants)
+      await this.ports.grants.revokeClientGrants(
+        trx,
+        { clientId: current.client_id, appKey: app.key },
+        'client-removed',
+        p.actor,
+      );
     if (!app.oauth) {
       if (current) await apps.deleteOAuthClientOf(trx, app.key);
       return current !== undefined;
@@ -576,7 +599,7 @@ export class DirectoryImporter {
         uninstalled_at: null,
       });
       const installed = { id, appKey: n.app, siteId: n.site, clientKey: n.clientKey };
-      await this.accountEvents.announceLifecycleEvent(trx, installed, 'app.installed', now);
+      await this.ports.accountEvents.announceLifecycleEvent(trx, installed, 'app.installed', now);
       return 'created';
     }
     const sameSecret =
@@ -595,7 +618,7 @@ export class DirectoryImporter {
       installed_at: before.uninstalled_at === null ? before.installed_at : now,
     });
     if (before.uninstalled_at !== null)
-      await this.accountEvents.announceLifecycleEvent(
+      await this.ports.accountEvents.announceLifecycleEvent(
         trx,
         { id: before.id, appKey: before.app_key, siteId: before.site_id, clientKey: n.clientKey },
         'app.installed',

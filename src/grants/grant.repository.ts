@@ -61,6 +61,17 @@ export async function deleteGrantRecords(db: Kysely<DB>, grantId: string): Promi
   return Number(result.numDeletedRows);
 }
 
+/** Every grant (expired or not) given by the account, or to the client: what a revocation ends. */
+export function listGrantsBy(db: Kysely<DB>, column: 'account_id' | 'client_id', value: string) {
+  return db
+    .selectFrom('oauth_records')
+    .select(['id', 'account_id', 'client_id'])
+    .where(column, '=', value)
+    .where('model', '=', GRANT_MODEL)
+    .orderBy('id')
+    .execute();
+}
+
 /** Records of one kind belonging to the grant (token records; the grant itself is GRANT_MODEL). */
 export async function deleteGrantRecordsOf(db: Kysely<DB>, model: string, grantId: string): Promise<void> {
   await db.deleteFrom('oauth_records').where('model', '=', model).where('grant_id', '=', grantId).execute();

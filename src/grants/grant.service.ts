@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Kysely } from 'kysely';
 import type Provider from 'oidc-provider';
 import type { AuditActor, AuditLog } from '../audit/audit.service.js';
 import { type AppPrincipal, oauthAppPrincipal } from '../auth/principal.js';
@@ -7,6 +8,7 @@ import type { UserGrants } from '../auth/user-grants.port.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import { deriveKey } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
+import type { DB } from '../db/schema.js';
 import { FIELD_LABELS } from '../directory/account.model.js';
 import {
   findAccount,
@@ -15,6 +17,7 @@ import {
   listInstalledSiteIds,
   listSites,
 } from '../directory/directory-read.service.js';
+import type { GrantRevocation, GrantRevocationReason } from '../directory/grant-revocation.port.js';
 import { fieldsOpenedByGrant } from '../directory/visibility.model.js';
 import { AppError } from '../errors/app-error.js';
 import { describeScope, grantScopes } from './grant.model.js';
@@ -73,9 +76,10 @@ export interface GrantOptions {
  * People's grants to apps (OAuth 2.0 authorization code, "3LO", docs/app-grants.md): the
  * authorization server and what Custos keeps around it — the consent a person gives on
  * Custos's own page, their list of connected apps, removing one, and what a granted token
- * opens on each call (the auth port UserGrants).
+ * opens on each call (the auth port UserGrants), and ending grants when the directory takes away
+ * what they rest on (the directory's port GrantRevocation).
  */
-export class GrantService implements UserGrants {
+export class GrantService implements UserGrants, GrantRevocation {
   private server?: Promise<{ provider: Provider; callback: ProviderCallback }>;
 
   constructor(
@@ -311,6 +315,58 @@ export class GrantService implements UserGrants {
         },
       ]);
     });
+  }
+
+  /**
+   * The account closed: every grant it gave ends with it, in the closure's transaction
+   * (docs/app-grants.md#when-grants-end).
+   */
+  async revokeAccountGrants(trx: Kysely<DB>, accountId: string, actor: AuditActor): Promise<number> {
+    const grants = await repo.listGrantsBy(trx, 'account_id', accountId);
+    const appKeys = new Map<string, string | undefined>();
+    for (const clientId of new Set(grants.map((g) => g.client_id ?? '')))
+      appKeys.set(clientId, (await findGrantClient(trx, clientId))?.appKey);
+    return this.revokeWithin(trx, grants, (clientId) => appKeys.get(clientId), 'account-closed', actor);
+  }
+
+  /**
+   * The app can no longer reach anyone through its grants (uninstalled from its last site, or
+   * its OAuth client removed): every grant to the client ends, in that change's transaction.
+   */
+  async revokeClientGrants(
+    trx: Kysely<DB>,
+    client: { clientId: string; appKey: string },
+    reason: Exclude<GrantRevocationReason, 'account-closed'>,
+    actor: AuditActor,
+  ): Promise<number> {
+    const grants = await repo.listGrantsBy(trx, 'client_id', client.clientId);
+    return this.revokeWithin(trx, grants, () => client.appKey, reason, actor);
+  }
+
+  /**
+   * Deletes each grant with every record issued under it (codes, access and refresh tokens),
+   * as removing it from connected apps does, and audits each one: ids and the reason only.
+   */
+  private async revokeWithin(
+    trx: Kysely<DB>,
+    grants: { id: string; account_id: string | null; client_id: string | null }[],
+    appKeyOf: (clientId: string) => string | undefined,
+    reason: GrantRevocationReason,
+    actor: AuditActor,
+  ): Promise<number> {
+    for (const grant of grants) {
+      const records = await repo.deleteGrantRecords(trx, grant.id);
+      await this.audit.appendWithin(trx, [
+        {
+          actor,
+          action: 'grant.revoked',
+          appKey: appKeyOf(grant.client_id ?? ''),
+          accountId: grant.account_id ?? undefined,
+          details: { grantId: grant.id, clientId: grant.client_id, reason, records },
+        },
+      ]);
+    }
+    return grants.length;
   }
 
   /** The sites a granted token reaches: the sites its app is installed on. */

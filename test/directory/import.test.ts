@@ -32,7 +32,7 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 /** What the context gives its importer: changes told to apps, recorded in the holdings register. */
-const accountEvents = () => new AccountEventPropagation(t.ctx.compliance);
+const ports = () => ({ accountEvents: new AccountEventPropagation(t.ctx.compliance), grants: t.ctx.grants });
 
 async function counts() {
   const db = t.ctx.database.db;
@@ -492,7 +492,7 @@ describe('directory import', () => {
         writeTransaction: (fn, options) =>
           ++transactions === 3 ? Promise.reject(new Error('killed')) : real.writeTransaction(fn, options),
       };
-      const interrupted = new DirectoryImporter(dying, t.ctx.secrets, t.ctx.audit, accountEvents());
+      const interrupted = new DirectoryImporter(dying, t.ctx.secrets, t.ctx.audit, ports());
       await expect(interrupted.importDirectory(file, OPERATOR)).rejects.toThrow('killed');
       const countResume = async (table: 'accounts' | 'account_events') =>
         (
@@ -537,7 +537,7 @@ describe('directory import', () => {
           return real.writeTransaction(fn, options);
         },
       };
-      const importer = new DirectoryImporter(raced, t.ctx.secrets, t.ctx.audit, accountEvents());
+      const importer = new DirectoryImporter(raced, t.ctx.secrets, t.ctx.audit, ports());
       const file: ImportFile = {
         accounts: [
           ...accountsNamed('raced-filler', 1000),

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ImportApp } from '../../src/directory/import.schemas.js';
 import { TEST_OPERATOR } from '../helpers/app.js';
 import { type ServedApp, serveTestApp } from '../helpers/browser.js';
 import {
@@ -241,21 +242,108 @@ describe('user grants: the rules', () => {
     expect(await email()).toBe('ada@acme.test');
   });
 
-  it('ends with the account closed and with the app uninstalled everywhere', async () => {
-    const { tokens } = await grant(ACTIVE_ID);
-    expect((await getWithBearer(t, tokens.access_token, '/me')).statusCode).toBe(200);
-    await t.ctx.directory.uninstall('ts-acme-1', TEST_OPERATOR);
-    // Still installed on globex-prod: the token works there.
-    expect((await getWithBearer(t, tokens.access_token, '/me')).statusCode).toBe(200);
-    const sites = (await getWithBearer(t, tokens.access_token, '/oauth/token/accessible-resources')).json();
-    expect(sites.map((s: { id: string }) => s.id)).toEqual(['globex-prod']);
-    await t.ctx.directory.closeAccount(ACTIVE_ID, TEST_OPERATOR);
-    expect((await getWithBearer(t, tokens.access_token, '/me')).statusCode).toBe(401);
+  it("revokes the app's grants when its client stops taking part in grants, for good", async () => {
+    for (const change of [
+      (app: ImportApp) => Object.assign(app.oauth ?? {}, { redirectUris: [] }),
+      (app: ImportApp) => Object.assign(app.oauth ?? {}, { clientId: 'timesheets-2' }),
+      (app: ImportApp) => delete app.oauth,
+    ]) {
+      const ada = await grant(ADA);
+      const before = (await revocations(ADA)).length;
+      const file = directory();
+      change(file.apps?.find((a) => a.key === 'com.vendor.timesheets') as ImportApp);
+      await importExample(t, file);
+      // Back as it was: what was revoked stays revoked.
+      await importExample(t, directory());
+      await expectRevoked(ada.tokens, ADA);
+      const revoked = (await revocations(ADA)).slice(before);
+      expect(revoked).toHaveLength(1);
+      expect(revoked[0]).toMatchObject({ details: { clientId: 'timesheets', reason: 'client-removed' } });
+    }
+  });
+
+  it("revokes the app's grants when it is uninstalled from its last site, for good", async () => {
     const ada = await grant(ADA);
+    await t.ctx.directory.uninstall('ts-acme-1', TEST_OPERATOR);
+    // Still installed on globex-prod: the token and its refresh work there.
+    expect((await getWithBearer(t, ada.tokens.access_token, '/me')).statusCode).toBe(200);
+    const sites = (
+      await getWithBearer(t, ada.tokens.access_token, '/oauth/token/accessible-resources')
+    ).json();
+    expect(sites.map((s: { id: string }) => s.id)).toEqual(['globex-prod']);
+    const refreshed = await clientPost('/oauth/token', {
+      grant_type: 'refresh_token',
+      refresh_token: ada.tokens.refresh_token as string,
+    });
+    expect(refreshed.statusCode).toBe(200);
+    const tokens = refreshed.json() as { access_token: string; refresh_token: string };
+    const before = (await revocations(ADA)).length;
     await t.ctx.directory.uninstall('ts-globex-1', TEST_OPERATOR);
-    expect((await getWithBearer(t, ada.tokens.access_token, '/me')).statusCode).toBe(401);
+    // Installed again: what was revoked stays revoked.
+    await importExample(t, directory());
+    await expectRevoked(tokens, ADA);
+    const revoked = (await revocations(ADA)).slice(before);
+    expect(revoked).toHaveLength(1);
+    expect(revoked[0]).toMatchObject({ details: { clientId: 'timesheets', reason: 'app-uninstalled' } });
+  });
+
+  it("revokes every grant of an account when it closes, leaving other people's", async () => {
+    const grace = await grant(ACTIVE_ID);
+    const ada = await grant(ADA);
+    expect((await getWithBearer(t, grace.tokens.access_token, '/me')).statusCode).toBe(200);
+    const before = (await revocations(ACTIVE_ID)).length;
+    await t.ctx.directory.closeAccount(ACTIVE_ID, TEST_OPERATOR);
+    await expectRevoked(grace.tokens, ACTIVE_ID);
+    const revoked = (await revocations(ACTIVE_ID)).slice(before);
+    expect(revoked).toHaveLength(1);
+    expect(revoked[0]).toMatchObject({
+      actor_type: TEST_OPERATOR.type,
+      app_key: 'com.vendor.timesheets',
+      details: { clientId: 'timesheets', reason: 'account-closed' },
+    });
+    expect(JSON.stringify(revoked)).not.toMatch(/@|grace|hopper/i);
+    // Ada's grant to the same app is hers: it goes on working.
+    expect((await getWithBearer(t, ada.tokens.access_token, '/me')).statusCode).toBe(200);
+    expect(await t.ctx.grants.listConnectedApps(ADA)).toHaveLength(1);
+    // Closing twice revokes nothing more.
+    await t.ctx.directory.closeAccount(ACTIVE_ID, TEST_OPERATOR);
+    expect(await revocations(ACTIVE_ID)).toHaveLength(before + 1);
   });
 });
+
+/** The tokens no longer work in any way, and the person's grant to Timesheets is gone. */
+async function expectRevoked(tokens: { access_token: string; refresh_token?: string }, accountId: string) {
+  expect((await getWithBearer(t, tokens.access_token, '/me')).statusCode).toBe(401);
+  const refreshed = await clientPost('/oauth/token', {
+    grant_type: 'refresh_token',
+    refresh_token: tokens.refresh_token as string,
+  });
+  expect(refreshed.statusCode).toBe(400);
+  expect(refreshed.json().error).toBe('invalid_grant');
+  for (const token of [tokens.access_token, tokens.refresh_token as string])
+    expect((await clientPost('/oauth/introspect', { token })).json()).toEqual({ active: false });
+  expect(await t.ctx.grants.listConnectedApps(accountId)).toEqual([]);
+  const left = await t.ctx.database.db
+    .selectFrom('oauth_records')
+    .select('id')
+    .where('account_id', '=', accountId)
+    .where('client_id', '=', 'timesheets')
+    .where('model', 'in', ['Grant', 'AccessToken', 'RefreshToken'])
+    .execute();
+  expect(left).toEqual([]);
+}
+
+/** The audit entries of the grants revoked for the account, oldest first. */
+async function revocations(accountId: string) {
+  const rows = await t.ctx.database.db
+    .selectFrom('audit_events')
+    .selectAll()
+    .where('action', '=', 'grant.revoked')
+    .where('account_id', '=', accountId)
+    .orderBy('id')
+    .execute();
+  return rows.map((row) => ({ ...row, details: JSON.parse(String(row.details)) as Record<string, unknown> }));
+}
 
 function pkceParams() {
   return { scope: 'read:me', code_challenge: pkce().challenge, code_challenge_method: 'S256' };
