@@ -36,6 +36,11 @@ export function registerDirectoryCommands(
       for (const [kind, c] of Object.entries(summary)) {
         say(`${kind}: ${c.created} created, ${c.updated} updated, ${c.unchanged} unchanged`);
       }
+      // A count only: which accounts, and what their people chose, stays out of the output.
+      const kept = summary.accounts.ownVisibilityKept;
+      say(
+        `visibility: the person's own choices kept over the file's on ${kept} ${kept === 1 ? 'account' : 'accounts'}`,
+      );
     });
 
   program

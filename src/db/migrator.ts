@@ -22,6 +22,7 @@ import * as holdingsFillfactor from './migrations/20261201-0018-holdings-fillfac
 import * as auditHashes from './migrations/20261201-0019-audit-hashes.js';
 import * as compactReceipts from './migrations/20261201-0020-compact-receipts.js';
 import * as oauthRecordsClient from './migrations/20261202-0021-oauth-records-client.js';
+import * as ownVisibility from './migrations/20261202-0022-own-visibility.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -49,6 +50,7 @@ const migrations: Record<string, Migration> = {
   '20261201-0019-audit-hashes': auditHashes,
   '20261201-0020-compact-receipts': compactReceipts,
   '20261202-0021-oauth-records-client': oauthRecordsClient,
+  '20261202-0022-own-visibility': ownVisibility,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

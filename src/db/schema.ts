@@ -152,6 +152,11 @@ export interface AccountTable {
   locale: string | null;
   /** JSON object: profile field → 'public' | 'organization' | 'private', every field present. */
   visibility: string;
+  /**
+   * JSON array of the visibility fields the person set themselves (privacy centre), in
+   * VISIBILITY_FIELDS order: an import never changes their settings.
+   */
+  visibility_chosen: Generated<string>;
   created_at: string;
   updated_at: string;
   /** When any profile PD last changed: what "PD changed since T?" compares against. */

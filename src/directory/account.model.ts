@@ -62,6 +62,40 @@ export function withDefaultVisibility(partial: Partial<VisibilitySettings> = {})
   return { ...DEFAULT_VISIBILITY, ...partial };
 }
 
+/** The fields a person chose themselves, from their stored JSON array (`accounts.visibility_chosen`). */
+export function chosenVisibilityFields(text: string): VisibilityField[] {
+  if (text === '[]') return [];
+  const chosen = new Set(JSON.parse(text) as string[]);
+  return VISIBILITY_FIELDS.filter((f) => chosen.has(f));
+}
+
+/** The stored JSON array of chosen fields, with `fields` added: a choice stays one. */
+export function withChosenVisibilityFields(text: string, fields: readonly VisibilityField[]): string {
+  const chosen = new Set<string>([...chosenVisibilityFields(text), ...fields]);
+  return JSON.stringify(VISIBILITY_FIELDS.filter((f) => chosen.has(f)));
+}
+
+/**
+ * A person's own choice wins over the operator's import: the settings an import gives a stored
+ * account are the file's (`wanted`, defaults filled in) except for the fields the person chose
+ * themselves, which keep their setting (docs/app-developers.md#loading-the-directory-custos-import).
+ * `kept`: the file wanted another setting for at least one of those.
+ */
+export function keepOwnVisibility(
+  wanted: VisibilitySettings,
+  stored: VisibilitySettings,
+  chosen: readonly VisibilityField[],
+): { visibility: VisibilitySettings; kept: boolean } {
+  if (chosen.length === 0) return { visibility: wanted, kept: false };
+  const visibility = { ...wanted };
+  let kept = false;
+  for (const field of chosen) {
+    if (wanted[field] !== stored[field]) kept = true;
+    visibility[field] = stored[field];
+  }
+  return { visibility, kept };
+}
+
 /** The personal data of an account's profile: erased when the account closes. */
 export interface Profile {
   email: string | null;
@@ -116,8 +150,10 @@ function visibilityOf(text: string): Readonly<VisibilitySettings> {
   return settings;
 }
 
-/** An account from its row; every column but the row's own created and updated times. */
-export function accountFromRow(row: Omit<Selectable<AccountTable>, 'created_at' | 'updated_at'>): Account {
+/** An account from its row; every column but the row's own times and which settings the person chose. */
+export function accountFromRow(
+  row: Omit<Selectable<AccountTable>, 'created_at' | 'updated_at' | 'visibility_chosen'>,
+): Account {
   return {
     accountId: row.account_id,
     accountType: row.account_type as AccountType,

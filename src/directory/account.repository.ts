@@ -166,6 +166,26 @@ export async function updateAccount(db: Kysely<DB>, accountId: string, changes: 
   await db.updateTable('accounts').set(changes).where('account_id', '=', accountId).execute();
 }
 
+/**
+ * Updates an account only if its visibility settings and the person's choices are still
+ * `expected`'s: false when a person's change came in between (it committed first, and wins).
+ */
+export async function updateAccountIfVisibilityIs(
+  db: Kysely<DB>,
+  accountId: string,
+  expected: { visibility: string; visibility_chosen: string },
+  changes: Updateable<AccountTable>,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('accounts')
+    .set(changes)
+    .where('account_id', '=', accountId)
+    .where('visibility', '=', expected.visibility)
+    .where('visibility_chosen', '=', expected.visibility_chosen)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
 type AccountEvent = {
   account_id: string;
   type: 'account.created' | 'account.updated' | 'account.closed';

@@ -15,6 +15,7 @@ import {
   VISIBILITY_FIELDS,
   type VisibilityField,
   type VisibilitySettings,
+  withChosenVisibilityFields,
 } from './account.model.js';
 import * as accounts from './account.repository.js';
 import type { AccountEvents } from './account-events.port.js';
@@ -129,7 +130,8 @@ export class DirectoryService {
    * own PD (docs/wire-contracts.md#profile-visibility). Effective on the next read, since every surface reads through
    * visibility.model.ts; like an import's change, it is an account.updated that apps holding
    * the account hear of in the same transaction (they may have to drop a field they kept).
-   * Returns the fields that changed; saving the same choices changes and tells nothing.
+   * Returns the fields that changed; saving the same choices changes and tells nothing. A
+   * field the person changed is theirs from then on: an import no longer sets it.
    */
   async setVisibility(
     accountId: string,
@@ -147,6 +149,8 @@ export class DirectoryService {
       const now = new Date().toISOString();
       await accounts.updateAccount(trx, accountId, {
         visibility: JSON.stringify(next),
+        // The person's own choice: an import leaves these fields alone from now on.
+        visibility_chosen: withChosenVisibilityFields(row.visibility_chosen, fields),
         updated_at: now,
         pd_updated_at: now,
       });

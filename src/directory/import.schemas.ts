@@ -140,10 +140,22 @@ const Counts = Type.Object(
   { created: Type.Integer(), updated: Type.Integer(), unchanged: Type.Integer() },
   { additionalProperties: false },
 );
+const AccountCounts = Type.Object(
+  {
+    created: Type.Integer(),
+    updated: Type.Integer(),
+    unchanged: Type.Integer(),
+    ownVisibilityKept: Type.Integer({
+      description:
+        'Stored accounts (among the updated and unchanged) where the file wanted another visibility for a field the person set themselves: their setting was kept.',
+    }),
+  },
+  { additionalProperties: false },
+);
 export const ImportSummary = Type.Object(
   {
     organizations: Counts,
-    accounts: Counts,
+    accounts: AccountCounts,
     sites: Counts,
     apps: Counts,
     installations: Counts,

@@ -10,7 +10,15 @@ import { AppError } from '../errors/app-error.js';
 import { normalizeEmail } from '../shared/email.js';
 import type { LongRun, ProgressListener } from '../shared/progress.js';
 import { assertRegistrableUrl } from '../webhooks/webhook-url.js';
-import { type Profile, profileColumns, withDefaultVisibility } from './account.model.js';
+import {
+  accountFromRow,
+  chosenVisibilityFields,
+  keepOwnVisibility,
+  type Profile,
+  profileColumns,
+  type VisibilitySettings,
+  withDefaultVisibility,
+} from './account.model.js';
 import * as accounts from './account.repository.js';
 import type { AccountEvents } from './account-events.port.js';
 import * as apps from './app.repository.js';
@@ -45,7 +53,7 @@ function emptySummary(): ImportSummary {
   const counts = () => ({ created: 0, updated: 0, unchanged: 0 });
   return {
     organizations: counts(),
-    accounts: counts(),
+    accounts: { ...counts(), ownVisibilityKept: 0 },
     sites: counts(),
     apps: counts(),
     installations: counts(),
@@ -56,6 +64,7 @@ function addSummary(into: ImportSummary, from: ImportSummary) {
   for (const kind of Object.keys(into) as ImportKind[])
     for (const outcome of ['created', 'updated', 'unchanged'] as const)
       into[kind][outcome] += from[kind][outcome];
+  into.accounts.ownVisibilityKept += from.accounts.ownVisibilityKept;
 }
 
 function profileOf(a: ImportAccount): Profile {
@@ -73,12 +82,27 @@ function profileOf(a: ImportAccount): Profile {
   };
 }
 
-function accountColumns(a: ImportAccount) {
+function accountColumns(
+  a: ImportAccount,
+  visibility: VisibilitySettings = withDefaultVisibility(a.visibility),
+) {
   return {
     account_type: a.accountType,
     ...profileColumns(profileOf(a)),
-    visibility: JSON.stringify(withDefaultVisibility(a.visibility)),
+    visibility: JSON.stringify(visibility),
   };
+}
+
+/**
+ * A stored account's columns as the file gives them, but for the visibility settings the
+ * person chose themselves: those stay theirs. `kept`: the file wanted one of them otherwise.
+ */
+function storedAccountColumns(a: ImportAccount, before: Selectable<AccountTable>) {
+  const wanted = withDefaultVisibility(a.visibility);
+  const chosen = chosenVisibilityFields(before.visibility_chosen);
+  if (chosen.length === 0) return { columns: accountColumns(a, wanted), kept: false };
+  const { visibility, kept } = keepOwnVisibility(wanted, accountFromRow(before).visibility, chosen);
+  return { columns: accountColumns(a, visibility), kept };
 }
 
 /** The records a file holds: what an import's progress counts. */
@@ -281,6 +305,7 @@ export class DirectoryImporter {
             [`${kind}.updated`, c.updated],
           ]),
         );
+        details['accounts.ownVisibilityKept'] = tally.summary.accounts.ownVisibilityKept;
         await this.audit.appendWithin(trx, [
           {
             actor,
@@ -454,22 +479,46 @@ export class DirectoryImporter {
     let rows = 2 * created.length;
     for (const a of batch) {
       const before = stored.get(a.accountId);
-      if (!before) continue;
-      const columns = accountColumns(a);
+      if (before) rows += await this.updateAccount(trx, a, before, p, tally);
+    }
+    return rows;
+  }
+
+  /**
+   * Writes a stored account as the file gives it, keeping the visibility settings its person
+   * chose. The write holds only if those are still what was read: a person's change that
+   * committed in between (PostgreSQL runs both at once) is read again and kept too.
+   */
+  private async updateAccount(
+    trx: Kysely<DB>,
+    a: ImportAccount,
+    read: Selectable<AccountTable>,
+    p: Prepared,
+    tally: Tally,
+  ): Promise<number> {
+    let before = read;
+    for (let attempt = 1; ; attempt += 1) {
+      const { columns, kept } = storedAccountColumns(a, before);
       const changed = (Object.keys(columns) as (keyof typeof columns)[]).some(
         (k) => before[k] !== columns[k],
       );
       if (!changed) {
         if (!p.updated.has(a.accountId)) tally.count('accounts', 'unchanged');
-        rows += 1;
-        continue;
+        if (kept) tally.summary.accounts.ownVisibilityKept += 1;
+        return 1;
       }
       // The reporting cycle asks "PD changed since T?": bump the time only on a real change.
-      await accounts.updateAccount(trx, a.accountId, { ...columns, updated_at: p.now, pd_updated_at: p.now });
-      await this.recordUpdate(trx, a.accountId, p, tally);
-      rows += 3;
+      const changes = { ...columns, updated_at: p.now, pd_updated_at: p.now };
+      if (await accounts.updateAccountIfVisibilityIs(trx, a.accountId, before, changes)) {
+        await this.recordUpdate(trx, a.accountId, p, tally);
+        if (kept) tally.summary.accounts.ownVisibilityKept += 1;
+        return 3;
+      }
+      const again = await accounts.findAccountRow(trx, a.accountId);
+      if (!again || attempt >= IMPORT_ATTEMPTS)
+        throw new AppError('CONFLICT', 'The directory changed while importing; send the import again');
+      before = again;
     }
-    return rows;
   }
 
   /** Upserts the site row and works out, into `members`, which members to add and remove. */

@@ -71,7 +71,7 @@ async function refused(file: unknown) {
 describe('directory import', () => {
   it('loads the example, then a second import of the same file changes nothing', async () => {
     const first = await importExample(t);
-    expect(first.accounts).toEqual({ created: 4, updated: 0, unchanged: 0 });
+    expect(first.accounts).toEqual({ created: 4, updated: 0, unchanged: 0, ownVisibilityKept: 0 });
     expect(first.installations.created).toBe(4);
     const ada = await t.ctx.database.db
       .selectFrom('accounts')
@@ -114,7 +114,7 @@ describe('directory import', () => {
     if (!ada) throw new Error('fixture');
     ada.jobTitle = 'Analyst';
     const summary = await importExample(t, file);
-    expect(summary.accounts).toEqual({ created: 0, updated: 1, unchanged: 3 });
+    expect(summary.accounts).toEqual({ created: 0, updated: 1, unchanged: 3, ownVisibilityKept: 0 });
     const after = await t.ctx.directory.getAccount(ADA);
     expect(after.pdUpdatedAt > before.pdUpdatedAt).toBe(true);
     expect((await listAccountEvents(t.ctx.database.db, ADA)).map((e) => e.type)).toEqual([
@@ -463,7 +463,7 @@ describe('directory import', () => {
           { id: 'chunk-site', url: 'https://chunk.example.net', members: members.map((a) => a.accountId) },
         ],
       });
-      expect(summary.accounts).toEqual({ created: 1200, updated: 0, unchanged: 0 });
+      expect(summary.accounts).toEqual({ created: 1200, updated: 0, unchanged: 0, ownVisibilityKept: 0 });
       const [last] = (await listAuditEvents(t.ctx.database.db, { action: 'directory.imported' })).slice(-1);
       const entries = await importEntries(String(JSON.parse(last?.details ?? '{}').importId));
       expect(entries.length).toBeGreaterThanOrEqual(4);
@@ -507,7 +507,12 @@ describe('directory import', () => {
       expect(written).toBeLessThan(1500);
 
       const summary = await importExample(t, file);
-      expect(summary.accounts).toEqual({ created: 1500 - written, updated: 0, unchanged: written });
+      expect(summary.accounts).toEqual({
+        created: 1500 - written,
+        updated: 0,
+        unchanged: written,
+        ownVisibilityKept: 0,
+      });
       expect(await countResume('accounts')).toBe(1500);
       expect(await countResume('account_events')).toBe(1500);
     });
@@ -562,7 +567,7 @@ describe('directory import', () => {
           { ...b, email: a.email },
         ],
       });
-      expect(summary.accounts).toEqual({ created: 0, updated: 2, unchanged: 0 });
+      expect(summary.accounts).toEqual({ created: 0, updated: 2, unchanged: 0, ownVisibilityKept: 0 });
       expect((await t.ctx.directory.getAccount('swap-0')).profile.email).toBe(b.email);
       expect((await t.ctx.directory.getAccount('swap-1')).profile.email).toBe(a.email);
     });
@@ -577,7 +582,7 @@ describe('directory import', () => {
         payload: exampleDirectory(),
       });
       expect(res.statusCode).toBe(200);
-      expect(res.json().accounts).toEqual({ created: 0, updated: 0, unchanged: 4 });
+      expect(res.json().accounts).toEqual({ created: 0, updated: 0, unchanged: 4, ownVisibilityKept: 0 });
     });
 
     it('answers 400 listing the bad records by path', async () => {
