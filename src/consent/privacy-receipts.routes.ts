@@ -17,7 +17,7 @@ const auth = { kind: 'account' } as const;
 /** What the receipts page says after the person changed their preference (post/redirect/get). */
 const DONE: Record<string, string> = {
   'do-not-sell-on': 'Done. We have told the apps not to sell or share your personal information.',
-  'do-not-sell-off': 'Done. We have told the apps that "do not sell or share" is off.',
+  'do-not-sell-off': 'Done. We have told the apps that “do not sell or share” is off.',
   unchanged: 'Nothing to change: your choice was already like this.',
 };
 
