@@ -34,7 +34,10 @@ export class PersonAuthenticator {
     const roles = new Set(await this.roles.rolesOf(session.accountId));
     const permissions = permissionsOf(roles);
     if (roles.size === 0)
-      throw new AppError('FORBIDDEN', 'You have no console role: the console is for the people who run Custos');
+      throw new AppError(
+        'FORBIDDEN',
+        'You have no console role: the console is for the people who run Custos',
+      );
     if (!permissions.has(auth.permission))
       throw new AppError('FORBIDDEN', `Your console roles do not give the permission ${auth.permission}`);
     return { kind: 'operator', ...person, roles, permissions };

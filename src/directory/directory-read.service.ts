@@ -31,7 +31,10 @@ export async function findAccount(db: Kysely<DB>, accountId: string): Promise<Ac
 }
 
 /** The name of an organization as people know it; undefined for an unknown id. */
-export async function findOrganizationName(db: Kysely<DB>, organizationId: string): Promise<string | undefined> {
+export async function findOrganizationName(
+  db: Kysely<DB>,
+  organizationId: string,
+): Promise<string | undefined> {
   return (await sites.findOrganization(db, organizationId))?.name;
 }
 

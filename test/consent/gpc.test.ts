@@ -209,7 +209,10 @@ describe('the person turns "do not sell or share" off and on again', () => {
     });
     const audit = await preferenceAudit();
     expect(audit).toHaveLength(auditBefore + 1);
-    expect(JSON.parse(audit.at(-1)?.details ?? '{}')).toMatchObject({ value: false, method: 'privacy-centre' });
+    expect(JSON.parse(audit.at(-1)?.details ?? '{}')).toMatchObject({
+      value: false,
+      method: 'privacy-centre',
+    });
 
     // The same choice again records nothing.
     await ada.get('/privacy/receipts');

@@ -60,9 +60,13 @@ describe('the privacy centre in a browser', { timeout: 240_000 }, () => {
     );
     expect(await page.getByLabel('Email address').inputValue()).toBe('private');
     // The organization as people know it, by its name.
-    expect(await page.getByRole('row', { name: /^Organization/ }).getByRole('cell').first().textContent()).toBe(
-      'Acme',
-    );
+    expect(
+      await page
+        .getByRole('row', { name: /^Organization/ })
+        .getByRole('cell')
+        .first()
+        .textContent(),
+    ).toBe('Acme');
     await checkPage(page, 'privacy-profile');
     expect(await emailSeenByApp()).toBeUndefined();
 

@@ -3,7 +3,15 @@ import { listAuditEvents } from '../../src/audit/audit.repository.js';
 import { listEventsByEmail } from '../../src/consent/consent.repository.js';
 import { approveForEmailApi } from '../helpers/access.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { ACTIVE_ID, ADA, GINA, getAsInstallation, importExample, SECRETS, userUrl } from '../helpers/directory.js';
+import {
+  ACTIVE_ID,
+  ADA,
+  GINA,
+  getAsInstallation,
+  importExample,
+  SECRETS,
+  userUrl,
+} from '../helpers/directory.js';
 import { accounts, reportWithBearer, timesheetsToken } from '../helpers/reporting.js';
 import { until } from '../helpers/wait.js';
 import { WebClient } from '../helpers/web.js';
@@ -96,7 +104,11 @@ describe('profile and visibility', () => {
     expect(organizationValue((await web.get('/privacy')).body)).toBe('Acme');
 
     const gina = (await signedIn(GINA)).web;
-    await t.ctx.database.db.updateTable('organizations').set({ name: ' ' }).where('id', '=', 'globex').execute();
+    await t.ctx.database.db
+      .updateTable('organizations')
+      .set({ name: ' ' })
+      .where('id', '=', 'globex')
+      .execute();
     try {
       expect(organizationValue((await gina.get('/privacy')).body)).toBe('globex');
     } finally {

@@ -109,7 +109,11 @@ describe('the consent receipts page in a real browser', () => {
       expect.objectContaining({ value: false, method: 'privacy-centre' }),
     ]);
     await expect(
-      page.getByRole('row').filter({ hasText: 'Do not sell or share my personal information' }).first().textContent(),
+      page
+        .getByRole('row')
+        .filter({ hasText: 'Do not sell or share my personal information' })
+        .first()
+        .textContent(),
     ).resolves.toContain('Withdrawn');
 
     await Promise.all([

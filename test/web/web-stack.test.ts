@@ -387,7 +387,12 @@ describe('operator permissions', () => {
     const stranger = new WebClient(t);
     const crossSite = await stranger.post('/test/note', { note: 'hi' }, { 'sec-fetch-site': 'cross-site' });
     expect(crossSite.statusCode).toBe(403);
-    expect(wayOn(crossSite.body)).toEqual({ console: false, privacy: false, switchAccount: false, signIn: true });
+    expect(wayOn(crossSite.body)).toEqual({
+      console: false,
+      privacy: false,
+      switchAccount: false,
+      signIn: true,
+    });
   });
 
   it('takes a revoked role away at the next request', async () => {
