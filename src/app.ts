@@ -191,6 +191,7 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(async (web) => {
     await web.register(webPlugin, {
       sessions: ctx.sessions,
+      roles: ctx.operators,
       publicUrl: ctx.config.publicUrl,
       csrfKey: ctx.csrfKey,
     });

@@ -33,6 +33,11 @@ export class PersonAuthenticator {
     if (auth.kind === 'account') return { kind: 'account', ...person };
     const roles = new Set(await this.roles.rolesOf(session.accountId));
     const permissions = permissionsOf(roles);
+    if (roles.size === 0)
+      throw new AppError(
+        'FORBIDDEN',
+        `You have no console role, and this needs the permission ${auth.permission}: the console is for the people who run Custos`,
+      );
     if (!permissions.has(auth.permission))
       throw new AppError('FORBIDDEN', `Your console roles do not give the permission ${auth.permission}`);
     return { kind: 'operator', ...person, roles, permissions };

@@ -32,29 +32,53 @@ export class PreferenceService {
 
   /**
    * Records "do not sell or share" for the person from a GPC signal: once. A browser sends
-   * the signal with every request, so a person who already has the preference on changes
-   * nothing (no new receipt, no webhook). Returns whether anything was recorded.
+   * the signal with every request, so a person who already has a preference changes nothing
+   * (no new receipt, no webhook): one that is on stays on, and one the person turned off
+   * themselves in the privacy centre stays their choice (CCPA regs §7025(c)(3): the page told
+   * them of the signal when they chose). Returns whether anything was recorded.
    */
-  async recordGpcSignal(accountId: string): Promise<boolean> {
-    const current = await repo.findPreference(this.database.db, accountId, DO_NOT_SELL_OR_SHARE);
-    if (current?.value === 1) return false;
+  recordGpcSignal(accountId: string): Promise<boolean> {
+    return this.record(accountId, true, 'gpc', (current) => current === undefined);
+  }
+
+  /**
+   * The person's own choice in the privacy centre: turns "do not sell or share" on or off, with
+   * a new signed receipt, an audit entry and the webhook, as a GPC signal records it. Turning it
+   * off is theirs to do; a browser's signal still applies to the requests that carry it.
+   * Returns whether anything changed (the same choice again records nothing).
+   */
+  setDoNotSellOrShare(accountId: string, value: boolean): Promise<boolean> {
+    return this.record(accountId, value, 'privacy-centre', (current) => current?.value !== (value ? 1 : 0));
+  }
+
+  /**
+   * Writes the preference, its receipt, audit entry and webhook in one transaction, when
+   * `applies` to the stored row: checked before and again under the write lock (two tabs
+   * may send the same request at once).
+   */
+  private async record(
+    accountId: string,
+    value: boolean,
+    method: string,
+    applies: (current: { value: number } | undefined) => boolean,
+  ): Promise<boolean> {
+    if (!applies(await repo.findPreference(this.database.db, accountId, DO_NOT_SELL_OR_SHARE))) return false;
     return this.database.writeTransaction(async (trx) => {
-      // Checked again under the write lock: two tabs may send the signal at once.
-      const again = await repo.findPreference(trx, accountId, DO_NOT_SELL_OR_SHARE);
-      if (again?.value === 1) return false;
+      if (!applies(await repo.findPreference(trx, accountId, DO_NOT_SELL_OR_SHARE))) return false;
       const at = new Date().toISOString();
       const receiptId = randomUUID();
       const { kid, jws } = await this.receipts.sign({
         receiptId,
         at,
         jurisdiction: UNKNOWN_LOCALE,
-        method: 'gpc',
+        method,
         principal: { accountId },
         purpose: DO_NOT_SELL_OR_SHARE,
-        status: 'opted-out',
+        // The opt-out, or its withdrawal.
+        status: value ? 'opted-out' : 'withdrawn',
         notice: null,
         formUrl: null,
-        preferences: { doNotSellOrShare: true },
+        preferences: { doNotSellOrShare: value },
       });
       await this.receipts.store(trx, {
         receipt_id: receiptId,
@@ -69,8 +93,8 @@ export class PreferenceService {
       await repo.upsertPreference(trx, {
         account_id: accountId,
         preference: DO_NOT_SELL_OR_SHARE,
-        value: 1,
-        method: 'gpc',
+        value: value ? 1 : 0,
+        method,
         recorded_at: at,
         receipt_id: receiptId,
       });
@@ -78,10 +102,10 @@ export class PreferenceService {
         {
           actor: { type: 'account', id: accountId },
           action: 'preference.changed',
-          details: { preference: DO_NOT_SELL_OR_SHARE, value: true, method: 'gpc', receiptId },
+          details: { preference: DO_NOT_SELL_OR_SHARE, value, method, receiptId },
         },
       ]);
-      await this.events.announcePreferencesChanged(trx, { accountId, doNotSellOrShare: true, at });
+      await this.events.announcePreferencesChanged(trx, { accountId, doNotSellOrShare: value, at });
       return true;
     });
   }

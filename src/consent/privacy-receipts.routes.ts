@@ -6,13 +6,20 @@ import { personOf } from '../auth/principal.js';
 import { errorResponses } from '../errors/error.schemas.js';
 import type { PreferenceService } from './preference.service.js';
 import { DO_NOT_SELL_OR_SHARE } from './receipt.model.js';
-import { ReceiptParams } from './receipt.schemas.js';
+import { DoNotSellForm, ReceiptParams, ReceiptsPageQuery } from './receipt.schemas.js';
 import type { ReceiptService, ReceiptView } from './receipt.service.js';
 
 /** The privacy centre's pages live under this path; GPC signals are honoured on all of them. */
 export const PRIVACY_PREFIX = '/privacy';
 
 const auth = { kind: 'account' } as const;
+
+/** What the receipts page says after the person changed their preference (post/redirect/get). */
+const DONE: Record<string, string> = {
+  'do-not-sell-on': 'Done. We have told the apps not to sell or share your personal information.',
+  'do-not-sell-off': 'Done. We have told the apps that “do not sell or share” is off.',
+  unchanged: 'Nothing to change: your choice was already like this.',
+};
 
 export interface PrivacyReceiptOptions {
   receipts: ReceiptService;
@@ -85,15 +92,17 @@ export const privacyReceiptRoutes: FastifyPluginAsyncTypebox<PrivacyReceiptOptio
 ) => {
   app.get(
     `${PRIVACY_PREFIX}/receipts`,
-    { config: { auth }, schema: { hide: true } },
+    { config: { auth }, schema: { hide: true, querystring: ReceiptsPageQuery } },
     async (request, reply) => {
       const { accountId } = personOf(request);
       const email = await emailOf(accountId);
       const mine = await receipts.listReceiptsOf(accountId, email);
       const prefs = await preferences.listPreferencesOf(accountId);
       const doNotSell = prefs.find((p) => p.preference === DO_NOT_SELL_OR_SHARE);
+      const { done } = request.query;
       return reply.page('privacy/receipts', {
         title: 'Your consent receipts',
+        done: done === undefined ? undefined : DONE[done],
         doNotSell: doNotSell
           ? {
               value: doNotSell.value,
@@ -101,8 +110,28 @@ export const privacyReceiptRoutes: FastifyPluginAsyncTypebox<PrivacyReceiptOptio
               recordedAt: shortTime(doNotSell.recordedAt),
             }
           : undefined,
+        // This request's own signal: the page says so when the person's choice differs from it.
+        gpcSignal: request.headers['sec-gpc'] === '1',
         receipts: mine.map(rowOf),
       });
+    },
+  );
+
+  app.post(
+    `${PRIVACY_PREFIX}/preferences/do-not-sell-or-share`,
+    {
+      config: { auth },
+      schema: {
+        hide: true,
+        body: DoNotSellForm,
+        response: { 303: Type.Null(), ...errorResponses(400, 401, 403, 500) },
+      },
+    },
+    async (request, reply) => {
+      const on = request.body.choice === 'on';
+      const changed = await preferences.setDoNotSellOrShare(personOf(request).accountId, on);
+      const done = changed ? `do-not-sell-${on ? 'on' : 'off'}` : 'unchanged';
+      return reply.redirect(`${PRIVACY_PREFIX}/receipts?done=${done}`, 303);
     },
   );
 

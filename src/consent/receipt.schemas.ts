@@ -65,3 +65,14 @@ export const GpcSupport = Type.Object(
   { gpc: Type.Boolean(), lastUpdate: Type.String() },
   { additionalProperties: false },
 );
+
+/** The privacy centre's "do not sell or share" form: the person turns the preference on or off. */
+export const DoNotSellForm = Type.Object(
+  {
+    choice: Type.Union([Type.Literal('on'), Type.Literal('off')], { errorMessage: 'must be on or off' }),
+  },
+  { additionalProperties: false },
+);
+
+/** After a change the receipts page is shown again with a line saying what happened. */
+export const ReceiptsPageQuery = Type.Object({ done: Type.Optional(Type.String({ maxLength: 32 })) });

@@ -4,6 +4,7 @@ import { normalizeEmail } from '../shared/email.js';
 import { type Account, accountFromRow } from './account.model.js';
 import * as accounts from './account.repository.js';
 import * as apps from './app.repository.js';
+import * as sites from './site.repository.js';
 
 /*
  * The directory as other domains read it. Functions over the database or the caller's own
@@ -27,6 +28,14 @@ export interface AppSummary {
 export async function findAccount(db: Kysely<DB>, accountId: string): Promise<Account | undefined> {
   const row = await accounts.findAccountRow(db, accountId);
   return row && accountFromRow(row);
+}
+
+/** The name of an organization as people know it; undefined for an unknown id. */
+export async function findOrganizationName(
+  db: Kysely<DB>,
+  organizationId: string,
+): Promise<string | undefined> {
+  return (await sites.findOrganization(db, organizationId))?.name;
 }
 
 /**

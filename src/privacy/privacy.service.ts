@@ -11,6 +11,7 @@ import type { DirectoryService } from '../directory/directory.service.js';
 import {
   type AppProfile,
   findAccount,
+  findOrganizationName,
   listAppProfiles,
   listInstallationsSeeing,
 } from '../directory/directory-read.service.js';
@@ -90,7 +91,11 @@ export class PrivacyCentre {
       avatar: p.avatarUrl,
       jobTitle: p.jobTitle,
       department: p.department,
-      organization: p.organizationId,
+      // By its name, as the person knows it; by its id only where it has none.
+      organization:
+        p.organizationId === null
+          ? null
+          : (await findOrganizationName(this.database.db, p.organizationId))?.trim() || p.organizationId,
       location: p.location,
       timeZone: p.timeZone,
       locale: p.locale,

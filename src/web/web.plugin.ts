@@ -4,8 +4,9 @@ import formBody from '@fastify/formbody';
 import helmet, { type FastifyHelmetOptions } from '@fastify/helmet';
 import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import type { OperatorRoleSource } from '../auth/operator-roles.port.js';
 import { AppError } from '../errors/app-error.js';
 import { fromValidation } from '../errors/error-handler.js';
 import type { SessionService } from '../sessions/session.service.js';
@@ -24,6 +25,8 @@ import { VIEWS_DIR } from './web-paths.js';
 
 export interface WebOptions {
   sessions: SessionService;
+  /** Console roles: a refused person is pointed to the console home only if they have one. */
+  roles: OperatorRoleSource;
   /** CUSTOS_PUBLIC_URL: https there makes every cookie Secure and `__Host-`. */
   publicUrl: string | undefined;
   /** Key of the HMAC that binds CSRF tokens to the session (derived from the master key). */
@@ -150,6 +153,21 @@ export const webPlugin = fp(
       this.setCookie(session.name, created.token, session.options);
     });
 
+    /**
+     * Where a refused person can go instead: the console home if they hold a console role,
+     * their privacy centre, or signing in as someone else. A refusal may come before the route
+     * knew who they are (a missing permission), so the session is read here; the layout then
+     * shows them signed in, with its "Sign out".
+     */
+    async function wayOnFrom(request: FastifyRequest): Promise<{ signedIn: boolean; console: boolean }> {
+      const presented = request.cookies[session.name];
+      const live = presented ? await opts.sessions.authenticate(presented) : undefined;
+      if (!live) return { signedIn: false, console: false };
+      request.principal ??= { kind: 'account', accountId: live.accountId, sessionId: live.id };
+      const roles = await opts.roles.rolesOf(live.accountId);
+      return { signedIn: true, console: roles.length > 0 };
+    }
+
     web.setErrorHandler(async (error: FastifyError, request, reply) => {
       const known =
         csrfRefusal(error) ??
@@ -162,10 +180,12 @@ export const webPlugin = fp(
         return reply.redirect(loginPath(request.url), 303);
       if (known && acceptsHtml(request)) {
         for (const [name, value] of Object.entries(known.headers)) reply.header(name, value);
+        const wayOn = known.code === 'FORBIDDEN' ? await wayOnFrom(request) : undefined;
         return reply.status(known.status).page('error', {
           title: errorTitle(known),
           message: known.message,
-          signInPath: known.code === 'UNAUTHENTICATED' ? LOGIN_PATH : undefined,
+          signInPath: known.code === 'UNAUTHENTICATED' || wayOn?.signedIn === false ? LOGIN_PATH : undefined,
+          wayOn,
         });
       }
       // Everything else (API clients, htmx partials, unexpected errors) gets the JSON error

@@ -145,3 +145,110 @@ describe('Global Privacy Control', () => {
     expect(await preferenceMessages(ADA)).toHaveLength(1);
   });
 });
+
+describe('the person turns "do not sell or share" off and on again', () => {
+  const FORM = '/privacy/preferences/do-not-sell-or-share';
+
+  async function receiptsOf(accountId: string, method: string) {
+    const jwks = createLocalJWKSet(await t.ctx.receipts.jwks());
+    const receipts = (await t.ctx.receipts.listReceiptsOf(accountId, undefined)).filter(
+      (r) => r.method === method,
+    );
+    return Promise.all(receipts.map(async (r) => (await jwtVerify(r.jws, jwks)).payload));
+  }
+
+  async function preferenceAudit() {
+    return t.ctx.database.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('action', '=', 'preference.changed')
+      .where('actor_id', '=', ADA)
+      .execute();
+  }
+
+  it('turns it off from a browser that still sends the signal: a signed receipt, an audit entry, a webhook', async () => {
+    const ada = new WebClient(t);
+    await ada.signIn(ADA);
+    const page = await ada.get('/privacy/receipts', GPC);
+    expect(page.body).toContain('Do not sell or share:</strong> on');
+    expect(page.body).toMatch(/<form method="post" action="\/privacy\/preferences\/do-not-sell-or-share">/);
+    expect(page.body).toContain('name="choice" value="off"');
+    const messagesBefore = (await preferenceMessages(ADA)).length;
+    const auditBefore = (await preferenceAudit()).length;
+
+    const off = await ada.post(FORM, { choice: 'off' }, GPC);
+    expect(off.statusCode).toBe(303);
+    expect(off.headers.location).toBe('/privacy/receipts?done=do-not-sell-off');
+
+    // The signal the browser keeps sending does not turn the person's own choice back on.
+    const after = await ada.get('/privacy/receipts?done=do-not-sell-off', GPC);
+    expect(after.statusCode).toBe(200);
+    expect(after.body).toContain('role="status"');
+    expect(after.body).toContain('Do not sell or share:</strong> off');
+    expect(after.body).toContain('Your browser is sending Global Privacy Control');
+    expect(after.body).toContain('name="choice" value="on"');
+    expect((await ada.get('/privacy', GPC)).statusCode).toBe(200);
+    expect(await t.ctx.preferences.listPreferencesOf(ADA)).toEqual([
+      expect.objectContaining({ value: false, method: 'privacy-centre' }),
+    ]);
+
+    const [receipt, ...more] = await receiptsOf(ADA, 'privacy-centre');
+    expect(more).toHaveLength(0);
+    expect(receipt).toMatchObject({
+      piiPrincipalId: ADA,
+      collectionMethod: 'privacy-centre',
+      status: 'withdrawn',
+      preferences: { doNotSellOrShare: false },
+      services: [{ service: 'do-not-sell-or-share' }],
+    });
+    const messages = await preferenceMessages(ADA);
+    expect(messages).toHaveLength(messagesBefore + 1);
+    expect(JSON.parse(messages.at(-1)?.payload ?? '{}').data).toMatchObject({
+      accountId: ADA,
+      preferences: { doNotSellOrShare: false },
+    });
+    const audit = await preferenceAudit();
+    expect(audit).toHaveLength(auditBefore + 1);
+    expect(JSON.parse(audit.at(-1)?.details ?? '{}')).toMatchObject({
+      value: false,
+      method: 'privacy-centre',
+    });
+
+    // The same choice again records nothing.
+    await ada.get('/privacy/receipts');
+    const again = await ada.post(FORM, { choice: 'off' });
+    expect(again.headers.location).toBe('/privacy/receipts?done=unchanged');
+    expect(await receiptsOf(ADA, 'privacy-centre')).toHaveLength(1);
+    expect(await preferenceMessages(ADA)).toHaveLength(messagesBefore + 1);
+  });
+
+  it('turns it on again from the page, without the signal', async () => {
+    const ada = new WebClient(t);
+    await ada.signIn(ADA);
+    await ada.get('/privacy/receipts');
+    const on = await ada.post(FORM, { choice: 'on' });
+    expect(on.headers.location).toBe('/privacy/receipts?done=do-not-sell-on');
+    expect(await t.ctx.preferences.listPreferencesOf(ADA)).toEqual([
+      expect.objectContaining({ value: true, method: 'privacy-centre' }),
+    ]);
+    const receipts = await receiptsOf(ADA, 'privacy-centre');
+    expect(receipts.map((r) => r.status).sort()).toEqual(['opted-out', 'withdrawn']);
+    expect(JSON.parse((await preferenceMessages(ADA)).at(-1)?.payload ?? '{}').data.preferences).toEqual({
+      doNotSellOrShare: true,
+    });
+  });
+
+  it('refuses a form without its CSRF token, or with a choice that is not on or off, changing nothing', async () => {
+    const ada = new WebClient(t);
+    await ada.signIn(ADA);
+    await ada.get('/privacy/receipts');
+    const before = await t.ctx.preferences.listPreferencesOf(ADA);
+    expect((await ada.post(FORM, { choice: 'off', _csrf: null })).statusCode).toBe(403);
+    const bad = await ada.post(FORM, { choice: 'maybe' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain('choice');
+    expect((await ada.post(FORM, { choice: 'off', extra: 'x' })).statusCode).toBe(400);
+    expect(await t.ctx.preferences.listPreferencesOf(ADA)).toEqual(before);
+    expect((await new WebClient(t).post(FORM, { choice: 'off' })).statusCode).not.toBe(303);
+  });
+});

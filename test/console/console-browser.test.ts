@@ -239,5 +239,26 @@ describe('the console in a real browser', { timeout: 180_000 }, () => {
     expect(forbidden?.status()).toBe(403);
     expect(await reviewer.getByRole('heading', { level: 1 }).textContent()).toBe('Not allowed');
     await checkPage(reviewer, 'console-refused');
+
+    // A way on, from the keyboard: the console home their role still opens.
+    const wayOn = reviewer.getByRole('region', { name: 'Where you can go' });
+    expect(await wayOn.getByRole('link').allTextContents()).toEqual(['Console home', 'Your privacy centre']);
+    await wayOn.getByRole('link', { name: 'Console home' }).focus();
+    await Promise.all([reviewer.waitForURL(/\/console$/), reviewer.keyboard.press('Enter')]);
+    expect(await reviewer.getByRole('heading', { level: 1 }).textContent()).toBe('Console');
+  });
+
+  it('a person without a console role is pointed to their privacy centre, or signs in as someone else', async () => {
+    const page = await pageAs(ADA);
+    const refused = await page.goto('/console');
+    expect(refused?.status()).toBe(403);
+    const wayOn = page.getByRole('region', { name: 'Where you can go' });
+    expect(await wayOn.getByRole('link').allTextContents()).toEqual(['Your privacy centre']);
+    await checkPage(page, 'console-refused-no-role');
+    await Promise.all([
+      page.waitForURL(/\/login$/),
+      wayOn.getByRole('button', { name: 'Sign in as someone else' }).click(),
+    ]);
+    expect((await page.goto('/privacy'))?.url()).toMatch(/\/login\?next=%2Fprivacy$/);
   });
 });

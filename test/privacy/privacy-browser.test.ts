@@ -59,6 +59,14 @@ describe('the privacy centre in a browser', { timeout: 240_000 }, () => {
       'Your profile and who can see it',
     );
     expect(await page.getByLabel('Email address').inputValue()).toBe('private');
+    // The organization as people know it, by its name.
+    expect(
+      await page
+        .getByRole('row', { name: /^Organization/ })
+        .getByRole('cell')
+        .first()
+        .textContent(),
+    ).toBe('Acme');
     await checkPage(page, 'privacy-profile');
     expect(await emailSeenByApp()).toBeUndefined();
 

@@ -3,7 +3,15 @@ import { listAuditEvents } from '../../src/audit/audit.repository.js';
 import { listEventsByEmail } from '../../src/consent/consent.repository.js';
 import { approveForEmailApi } from '../helpers/access.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { ACTIVE_ID, ADA, getAsInstallation, importExample, SECRETS, userUrl } from '../helpers/directory.js';
+import {
+  ACTIVE_ID,
+  ADA,
+  GINA,
+  getAsInstallation,
+  importExample,
+  SECRETS,
+  userUrl,
+} from '../helpers/directory.js';
 import { accounts, reportWithBearer, timesheetsToken } from '../helpers/reporting.js';
 import { until } from '../helpers/wait.js';
 import { WebClient } from '../helpers/web.js';
@@ -87,6 +95,30 @@ describe('profile and visibility', () => {
 
     expect((await web.post('/privacy/profile', { email: 'private' })).statusCode).toBe(303);
     expect((await adaAsTimesheets()).emailAddress).toBeUndefined();
+  });
+
+  it('names the person’s organization by its name, by its id only where it has none', async () => {
+    const organizationValue = (body: string) =>
+      /<label for="visibility-organization">Organization<\/label><\/th>\s*<td>([^<]*)<\/td>/.exec(body)?.[1];
+    const { web } = await signedIn();
+    expect(organizationValue((await web.get('/privacy')).body)).toBe('Acme');
+
+    const gina = (await signedIn(GINA)).web;
+    await t.ctx.database.db
+      .updateTable('organizations')
+      .set({ name: ' ' })
+      .where('id', '=', 'globex')
+      .execute();
+    try {
+      expect(organizationValue((await gina.get('/privacy')).body)).toBe('globex');
+    } finally {
+      await t.ctx.database.db
+        .updateTable('organizations')
+        .set({ name: 'Globex' })
+        .where('id', '=', 'globex')
+        .execute();
+    }
+    expect(organizationValue((await gina.get('/privacy')).body)).toBe('Globex');
   });
 
   it('saving the same choices changes and tells nothing', async () => {

@@ -90,4 +90,40 @@ describe('the consent receipts page in a real browser', () => {
     expect(focused.filter((text) => text.startsWith('Download'))).toHaveLength(2);
     await context.close();
   }, 90_000);
+
+  it('turns "do not sell or share" off from the keyboard while the browser sends GPC, and on again', async () => {
+    const context = await signedInContext(browser, t, ADA, { extraHTTPHeaders: { 'Sec-GPC': '1' } });
+    const page = await context.newPage();
+    await page.goto('/privacy/receipts');
+    const preference = page.getByRole('region', { name: 'Sale and sharing of your personal information' });
+    expect(await preference.textContent()).toContain('Do not sell or share: on');
+    await preference.getByRole('button', { name: 'Turn off “do not sell or share”' }).focus();
+    await Promise.all([page.waitForURL(/done=do-not-sell-off/), page.keyboard.press('Enter')]);
+
+    // The browser still sends the signal: the person's own choice stands, and the page says so.
+    expect(await page.getByRole('status').textContent()).toContain('“do not sell or share” is off');
+    expect(await preference.textContent()).toContain('Do not sell or share: off');
+    expect(await preference.textContent()).toContain('Your browser is sending Global Privacy Control');
+    await checkPage(page, 'privacy-receipts-do-not-sell-off');
+    expect(await t.ctx.preferences.listPreferencesOf(ADA)).toEqual([
+      expect.objectContaining({ value: false, method: 'privacy-centre' }),
+    ]);
+    await expect(
+      page
+        .getByRole('row')
+        .filter({ hasText: 'Do not sell or share my personal information' })
+        .first()
+        .textContent(),
+    ).resolves.toContain('Withdrawn');
+
+    await Promise.all([
+      page.waitForURL(/done=do-not-sell-on/),
+      preference.getByRole('button', { name: 'Turn on “do not sell or share”' }).click(),
+    ]);
+    expect(await preference.textContent()).toContain('Do not sell or share: on');
+    expect(await t.ctx.preferences.listPreferencesOf(ADA)).toEqual([
+      expect.objectContaining({ value: true, method: 'privacy-centre' }),
+    ]);
+    await context.close();
+  }, 90_000);
 });

@@ -23,6 +23,7 @@ async function testPages(app: App, ctx: Context): Promise<void> {
   await app.register(async (web) => {
     await web.register(webPlugin, {
       sessions: ctx.sessions,
+      roles: ctx.operators,
       publicUrl: ctx.config.publicUrl,
       csrfKey: ctx.csrfKey,
     });
@@ -352,6 +353,46 @@ describe('operator permissions', () => {
     expect(page.headers['content-type']).toContain('text/html');
     expect(page.body).toContain('Not allowed');
     expect(page.headers['content-security-policy']).toBe(CSP);
+  });
+
+  it('gives a refused person a way on: the console home with a role, their privacy centre, another account', async () => {
+    await t.ctx.operators.grant(ACTIVE_ID, 'reviewer', OPERATOR);
+    const wayOn = (body: string) => ({
+      console: body.includes('<a href="/console">Console home</a>'),
+      privacy: body.includes('<a href="/privacy">Your privacy centre</a>'),
+      switchAccount: /<form method="post" action="\/logout">[\s\S]*?Sign in as someone else/.test(body),
+      signIn: body.includes('<a href="/login">Sign in</a>'),
+    });
+
+    // A reviewer refused what the role does not give: the console home is still theirs.
+    const reviewer = await signedIn(ACTIVE_ID);
+    const refused = await reviewer.post('/test/console/roles', {});
+    expect(refused.statusCode).toBe(403);
+    expect(wayOn(refused.body)).toEqual({ console: true, privacy: true, switchAccount: true, signIn: false });
+    // The layout knows them too: its own "Sign out" is there.
+    expect(refused.body).toContain('class="sign-out"');
+
+    // No console role at all: the privacy centre, or another account, which works from here.
+    const nobody = await signedIn(ADA);
+    const page = await nobody.get('/test/console');
+    expect(page.statusCode).toBe(403);
+    expect(page.body).toContain('You have no console role');
+    expect(wayOn(page.body)).toEqual({ console: false, privacy: true, switchAccount: true, signIn: false });
+    const out = await nobody.post('/logout');
+    expect(out.statusCode).toBe(303);
+    expect(out.headers.location).toBe('/login');
+    expect((await nobody.get('/test/me')).statusCode).toBe(303);
+
+    // Not signed in (a form from elsewhere): the way to sign in, nothing of anyone's.
+    const stranger = new WebClient(t);
+    const crossSite = await stranger.post('/test/note', { note: 'hi' }, { 'sec-fetch-site': 'cross-site' });
+    expect(crossSite.statusCode).toBe(403);
+    expect(wayOn(crossSite.body)).toEqual({
+      console: false,
+      privacy: false,
+      switchAccount: false,
+      signIn: true,
+    });
   });
 
   it('takes a revoked role away at the next request', async () => {
