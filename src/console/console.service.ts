@@ -4,6 +4,7 @@ import type { AuditActor } from '../audit/audit.service.js';
 import type { AuditCheckpoints } from '../audit/checkpoint.service.js';
 import type { Database } from '../db/dialect.js';
 import type { DirectoryService } from '../directory/directory.service.js';
+import { findOrganizationName } from '../directory/directory-read.service.js';
 import type { ComplianceService } from '../reporting/compliance.service.js';
 import { normalizeEmail } from '../shared/email.js';
 import * as repo from './console.repository.js';
@@ -177,13 +178,18 @@ export class ConsoleService {
    */
   async account(accountId: string, actor: AuditActor) {
     const account = await this.services.directory.viewAccount(accountId, actor);
-    const [evidence, consent] = await Promise.all([
+    const { email, organizationId } = account.profile;
+    const [evidence, consent, organizationName] = await Promise.all([
       this.services.compliance.accountEvidence(accountId),
-      account.profile.email === null
+      email === null
         ? Promise.resolve([])
-        : repo.listConsentEvents(this.database.db, normalizeEmail(account.profile.email), PAGE_SIZE),
+        : repo.listConsentEvents(this.database.db, normalizeEmail(email), PAGE_SIZE),
+      // People know an organization by its name; the page shows the id beside it, or alone without one.
+      organizationId === null
+        ? Promise.resolve(undefined)
+        : findOrganizationName(this.database.db, organizationId),
     ]);
-    return { account, holders: evidence.apps, consent };
+    return { account, organizationName, holders: evidence.apps, consent };
   }
 
   /** Every app with its Email API state, webhook health and reporting compliance. */

@@ -30,12 +30,15 @@ export async function findAccount(db: Kysely<DB>, accountId: string): Promise<Ac
   return row && accountFromRow(row);
 }
 
-/** The name of an organization as people know it; undefined for an unknown id. */
+/**
+ * The name of an organization as people know it; undefined for an unknown id or a blank
+ * name, where the caller shows the id instead.
+ */
 export async function findOrganizationName(
   db: Kysely<DB>,
   organizationId: string,
 ): Promise<string | undefined> {
-  return (await sites.findOrganization(db, organizationId))?.name;
+  return (await sites.findOrganization(db, organizationId))?.name.trim() || undefined;
 }
 
 /**

@@ -95,7 +95,7 @@ export class PrivacyCentre {
       organization:
         p.organizationId === null
           ? null
-          : (await findOrganizationName(this.database.db, p.organizationId))?.trim() || p.organizationId,
+          : ((await findOrganizationName(this.database.db, p.organizationId)) ?? p.organizationId),
       location: p.location,
       timeZone: p.timeZone,
       locale: p.locale,

@@ -9,7 +9,7 @@ import {
   OPERATOR_IDS,
   requestInReview,
 } from '../helpers/console.js';
-import { ACTIVE_ID, GINA, importExample, OPERATOR } from '../helpers/directory.js';
+import { ACTIVE_ID, GINA, importExample, OPERATOR, withBlankOrganizationName } from '../helpers/directory.js';
 import { WebClient } from '../helpers/web.js';
 
 const MAILER = 'com.vendor.mailer';
@@ -126,6 +126,19 @@ describe('console pages', () => {
     expect(view.body).toMatch(/Time zone<\/th><td>America\/New_York<\/td><td>organization/);
     expect(await actors('admin.account-viewed')).toEqual([`operator:${OFFICER}`]);
     expect((await client.get('/console/accounts/no-such-account')).statusCode).toBe(404);
+
+    // The organization by its name, its id beside it; the id alone where it has no name.
+    const organizationOf = (body: string) =>
+      /<dt>Organization<\/dt><dd>(.*?) <span class="muted">\(visible/.exec(body)?.[1];
+    expect(organizationOf(view.body)).toBe('Acme <span class="muted mono">acme</span>');
+    await withBlankOrganizationName(t, 'globex', 'Globex', async () => {
+      const gina = await client.get(`/console/accounts/${GINA}`);
+      expect(gina.statusCode).toBe(200);
+      expect(organizationOf(gina.body)).toBe('<span class="mono">globex</span>');
+    });
+    expect(organizationOf((await client.get(`/console/accounts/${GINA}`)).body)).toBe(
+      'Globex <span class="muted mono">globex</span>',
+    );
 
     const unconfirmed = await client.post(`/console/accounts/${ACTIVE_ID}/close`, { confirm: GINA });
     expect(unconfirmed.statusCode).toBe(400);

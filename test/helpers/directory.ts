@@ -145,6 +145,23 @@ export async function importExample(t: TestApp, file: ImportFile = exampleDirect
   return t.ctx.importer.importDirectory(file, OPERATOR);
 }
 
+/** Runs `check` while organization `id` has a blank name, then gives it `name` back. */
+export async function withBlankOrganizationName(
+  t: TestApp,
+  id: string,
+  name: string,
+  check: () => Promise<void>,
+): Promise<void> {
+  const rename = (to: string) =>
+    t.ctx.database.db.updateTable('organizations').set({ name: to }).where('id', '=', id).execute();
+  await rename(' ');
+  try {
+    await check();
+  } finally {
+    await rename(name);
+  }
+}
+
 /** A Connect JWT as apps build it with atlassian-jwt: HS256, iss = clientKey, qsh bound to the request. */
 export function connectJwt(
   clientKey: string,

@@ -11,6 +11,7 @@ import {
   importExample,
   SECRETS,
   userUrl,
+  withBlankOrganizationName,
 } from '../helpers/directory.js';
 import { accounts, reportWithBearer, timesheetsToken } from '../helpers/reporting.js';
 import { until } from '../helpers/wait.js';
@@ -104,20 +105,9 @@ describe('profile and visibility', () => {
     expect(organizationValue((await web.get('/privacy')).body)).toBe('Acme');
 
     const gina = (await signedIn(GINA)).web;
-    await t.ctx.database.db
-      .updateTable('organizations')
-      .set({ name: ' ' })
-      .where('id', '=', 'globex')
-      .execute();
-    try {
+    await withBlankOrganizationName(t, 'globex', 'Globex', async () => {
       expect(organizationValue((await gina.get('/privacy')).body)).toBe('globex');
-    } finally {
-      await t.ctx.database.db
-        .updateTable('organizations')
-        .set({ name: 'Globex' })
-        .where('id', '=', 'globex')
-        .execute();
-    }
+    });
     expect(organizationValue((await gina.get('/privacy')).body)).toBe('Globex');
   });
 
