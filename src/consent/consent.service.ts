@@ -141,20 +141,14 @@ export class ConsentService {
     const db = this.database.db;
     const normalized = normalizeEmail(email);
     const choices = new Map<string, OwnChoice & { seq: number }>();
+    // The latest request wins; the same request read both pending and applied counts as applied.
     const keep = (key: string, c: OwnChoice & { seq: number }) => {
       const before = choices.get(key);
-      if (!before || before.seq < c.seq) choices.set(key, c);
+      if (!before || before.seq < c.seq || (before.seq === c.seq && before.pending && !c.pending))
+        choices.set(key, c);
     };
-    for (const e of await repo.listEventsByEmail(db, normalized))
-      keep(e.key, {
-        seq: Number(e.request_seq),
-        granted: e.granted === 1,
-        displayedText: e.displayed_text,
-        noticeVersion: e.notice_version,
-        receivedAt: e.received_at,
-        channel: e.channel,
-        pending: false,
-      });
+    // Pending requests first, then events: the applier may turn one into the other between the
+    // two reads, and in this order it is then read as both rather than as neither.
     for (const r of await repo.listPendingRequestsByEmail(db, normalized))
       for (const c of JSON.parse(r.consents) as ResolvedConsent[])
         keep(c.key, {
@@ -166,6 +160,16 @@ export class ConsentService {
           channel: r.channel,
           pending: true,
         });
+    for (const e of await repo.listEventsByEmail(db, normalized))
+      keep(e.key, {
+        seq: Number(e.request_seq),
+        granted: e.granted === 1,
+        displayedText: e.displayed_text,
+        noticeVersion: e.notice_version,
+        receivedAt: e.received_at,
+        channel: e.channel,
+        pending: false,
+      });
     const now = new Date().toISOString();
     const current = new Map<string, { version: string; text: string }>();
     // Notices come by key then effective time: the last effective one of each key wins.
