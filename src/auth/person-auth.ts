@@ -36,7 +36,7 @@ export class PersonAuthenticator {
     if (roles.size === 0)
       throw new AppError(
         'FORBIDDEN',
-        `You have no console role, and this needs the permission ${auth.permission}: the console is for the people who run Custos`,
+        `You have no console role: the console is for the people who run Custos (this page needs the permission ${auth.permission}).`,
       );
     if (!permissions.has(auth.permission))
       throw new AppError('FORBIDDEN', `Your console roles do not give the permission ${auth.permission}`);
