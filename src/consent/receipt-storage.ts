@@ -97,12 +97,35 @@ export function encodeReceipt(kid: string, jws: string): StoredReceiptForm {
   const claims = exactBytes(payload);
   const signed = exactBytes(signature);
   if (!claims || signed?.length !== SIGNATURE_BYTES) return whole(jws);
+  return encodeSigned(kid, { header, claims, signature: signed });
+}
+
+/** A compact JWS as its signer made it: the header's base64url, the claims and the signature as bytes. */
+export interface SignedParts {
+  header: string;
+  claims: Buffer;
+  signature: Buffer;
+}
+
+const V1_DEFLATE = { ...V1, level: V1_LEVEL } as const;
+
+/**
+ * What to store for a receipt from the parts its signer holds: the same form `encodeReceipt`
+ * gives for their JWS, without decoding the JWS it has just encoded (the applier stores a
+ * receipt per consent event, inside its transaction).
+ */
+export function encodeSigned(kid: string, parts: SignedParts): StoredReceiptForm {
+  if (parts.signature.length !== SIGNATURE_BYTES) {
+    return whole(
+      `${parts.header}.${parts.claims.toString('base64url')}.${parts.signature.toString('base64url')}`,
+    );
+  }
   return {
     jws: null,
     format: RECEIPT_FORMAT,
-    header: header === receiptHeader(kid) ? null : header,
-    payload: deflateRawSync(claims, { ...V1, level: V1_LEVEL }),
-    signature: signed,
+    header: parts.header === receiptHeader(kid) ? null : parts.header,
+    payload: deflateRawSync(parts.claims, V1_DEFLATE),
+    signature: parts.signature,
   };
 }
 

@@ -5,8 +5,15 @@ export const RECEIPT_TYP = 'custos-consent-receipt+jwt';
  * the receipt's typ, base64url of its JSON in this member order.
  */
 export function receiptHeader(kid: string): string {
-  return Buffer.from(JSON.stringify({ alg: 'EdDSA', kid, typ: RECEIPT_TYP }), 'utf8').toString('base64url');
+  // Every receipt until a key rotation has the same header: made once per key.
+  if (kid !== lastHeader.kid) {
+    const header = Buffer.from(JSON.stringify({ alg: 'EdDSA', kid, typ: RECEIPT_TYP }), 'utf8');
+    lastHeader = { kid, header: header.toString('base64url') };
+  }
+  return lastHeader.header;
 }
+
+let lastHeader = { kid: '', header: '' };
 
 export const KANTARA_VERSION = 'KI-CR-v1.1.0';
 export const DO_NOT_SELL_OR_SHARE = 'do-not-sell-or-share';

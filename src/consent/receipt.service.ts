@@ -8,7 +8,7 @@ import { normalizeEmail } from '../shared/email.js';
 import { sha256Hex } from './notice.service.js';
 import { type Controller, type ReceiptFacts, receiptClaims, receiptHeader } from './receipt.model.js';
 import * as repo from './receipt.repository.js';
-import { decodeReceipt, encodeReceipt } from './receipt-storage.js';
+import { decodeReceipt, encodeReceipt, encodeSigned, type SignedParts } from './receipt-storage.js';
 
 /** What the API answers and the privacy centre lists: the receipt and what names it. */
 export interface ReceiptView {
@@ -75,12 +75,19 @@ export class ReceiptService {
    * it. Built with node:crypto's Ed25519 directly: a quarter of the cost of a JOSE library's
    * signer, and the applier signs up to a batch of 500 inside its transaction.
    */
-  async sign(facts: ReceiptFacts, key?: SigningKey): Promise<{ kid: string; jws: string }> {
-    const signer = key ?? (await this.keys.signer());
+  async sign(facts: ReceiptFacts): Promise<{ kid: string; jws: string }> {
+    const signer = await this.keys.signer();
+    const { input, signature } = this.signWith(signer, facts);
+    return { kid: signer.kid, jws: `${input}.${signature.toString('base64url')}` };
+  }
+
+  /** The signing itself, and the parts it is made of (stored as they are by issueForEvents). */
+  private signWith(signer: SigningKey, facts: ReceiptFacts): SignedParts & { input: string } {
+    const header = receiptHeader(signer.kid);
     const claims = Buffer.from(JSON.stringify(receiptClaims(facts, this.controller)), 'utf8');
-    const input = `${receiptHeader(signer.kid)}.${claims.toString('base64url')}`;
-    const signature = sign(null, Buffer.from(input, 'ascii'), signer.privateKey).toString('base64url');
-    return { kid: signer.kid, jws: `${input}.${signature}` };
+    const input = `${header}.${claims.toString('base64url')}`;
+    const signature = sign(null, Buffer.from(input, 'ascii'), signer.privateKey);
+    return { header, claims, signature, input };
   }
 
   /**
@@ -98,35 +105,30 @@ export class ReceiptService {
       const emailSha256 = sha256Hex(normalizeEmail(event.email));
       const accountId = event.account_id ?? null;
       const method: string = event.channel ?? DEFAULT_METHOD;
-      const { kid, jws } = await this.sign(
-        {
-          receiptId,
-          at: event.received_at,
-          jurisdiction: event.locale,
-          method,
-          principal: accountId ? { accountId } : { emailSha256 },
-          purpose: event.key,
-          status: event.granted ? 'given' : method === 'objection' ? 'objected' : 'withdrawn',
-          notice:
-            event.notice_version && event.text_sha256
-              ? { version: event.notice_version, textSha256: event.text_sha256 }
-              : null,
-          formUrl: event.form_url ?? null,
-        },
-        key,
-      );
-      rows.push(
-        storedRow({
-          receipt_id: receiptId,
-          request_seq: event.request_seq,
-          consent_key: event.key,
-          account_id: accountId,
-          subject_sha256: emailSha256,
-          kid,
-          jws,
-          issued_at: issuedAt,
-        }),
-      );
+      const signed = this.signWith(key, {
+        receiptId,
+        at: event.received_at,
+        jurisdiction: event.locale,
+        method,
+        principal: accountId ? { accountId } : { emailSha256 },
+        purpose: event.key,
+        status: event.granted ? 'given' : method === 'objection' ? 'objected' : 'withdrawn',
+        notice:
+          event.notice_version && event.text_sha256
+            ? { version: event.notice_version, textSha256: event.text_sha256 }
+            : null,
+        formUrl: event.form_url ?? null,
+      });
+      rows.push({
+        receipt_id: receiptId,
+        request_seq: event.request_seq,
+        consent_key: event.key,
+        account_id: accountId,
+        subject_sha256: emailSha256,
+        kid: key.kid,
+        issued_at: issuedAt,
+        ...encodeSigned(key.kid, signed),
+      });
     }
     await repo.insertReceipts(trx, rows);
   }

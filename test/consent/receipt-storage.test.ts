@@ -10,6 +10,7 @@ import { ReceiptService } from '../../src/consent/receipt.service.js';
 import {
   decodeReceipt,
   encodeReceipt,
+  encodeSigned,
   RECEIPT_DICTIONARY_V1,
   RECEIPT_FORMAT,
 } from '../../src/consent/receipt-storage.js';
@@ -151,6 +152,40 @@ describe('receipt storage', () => {
     // A current receipt that no longer compresses this well calls for a new format (a new
     // dictionary beside the frozen one), not an edit of format 1.
     expect(bytes).toBeLessThan(jws.length / 4);
+  });
+
+  it('stores a receipt from its signed parts exactly as from its JWS', async () => {
+    const receipts = new ReceiptService(database, keys, CONTROLLER);
+    const { kid, jws } = await receipts.sign({
+      receiptId: '7c3e0f52-1d4b-4a8e-b6f0-93d2c5e8a174',
+      at: '2026-12-01T10:00:00.000Z',
+      jurisdiction: 'FR',
+      method: 'privacy-centre',
+      principal: { accountId: 'acc-2' },
+      purpose: 'generalMarketingOptIn',
+      status: 'withdrawn',
+      notice: null,
+      formUrl: null,
+    });
+    const [header = '', payload = '', signature = ''] = jws.split('.');
+    const parts = {
+      header,
+      claims: Buffer.from(payload, 'base64url'),
+      signature: Buffer.from(signature, 'base64url'),
+    };
+    expect(encodeSigned(kid, parts)).toEqual(encodeReceipt(kid, jws));
+    expect(decodeReceipt({ ...encodeSigned(kid, parts), kid }).jws).toBe(jws);
+    // A header of another form is kept, and a signature of another length keeps the JWS whole.
+    const otherHeader = Buffer.from(JSON.stringify({ kid, alg: 'EdDSA' })).toString('base64url');
+    expect(encodeSigned(kid, { ...parts, header: otherHeader })).toMatchObject({ header: otherHeader });
+    const short = { ...parts, signature: parts.signature.subarray(0, 32) };
+    expect(encodeSigned(kid, short)).toEqual({
+      jws: `${header}.${payload}.${short.signature.toString('base64url')}`,
+      format: null,
+      header: null,
+      payload: null,
+      signature: null,
+    });
   });
 
   it('keeps a header other than the one it rebuilds, and whole what it cannot rebuild exactly', async () => {
