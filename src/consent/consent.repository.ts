@@ -1,21 +1,40 @@
 import { type Insertable, type Kysely, type Selectable, sql } from 'kysely';
-import { compiledQuery } from '../db/compiled.js';
+import { compiledInsert, compiledQuery } from '../db/compiled.js';
 import type { Database } from '../db/dialect.js';
-import type { ConsentEventTable, ConsentRequestTable, DB } from '../db/schema.js';
+import type { ConsentChannel, ConsentEventTable, ConsentRequestTable, DB } from '../db/schema.js';
 
 export type NewConsentRequest = Insertable<ConsentRequestTable>;
 export type ConsentRequest = Selectable<ConsentRequestTable>;
 
-// Rows per INSERT statement, to stay under either engine's bound-parameter limit.
-const INSERT_CHUNK = 1000;
+// Rows per UPDATE statement, to stay under either engine's bound-parameter limit.
+const UPDATE_CHUNK = 1000;
+
+/** The channel of a request or event that names none (the columns' default): the ConsentHub API. */
+const API_CHANNEL: ConsentChannel = 'api';
+
+const insertRequestRows = compiledInsert<DB, NewConsentRequest>(
+  [
+    'email',
+    'locale',
+    'form_url',
+    'provider_id',
+    'consents',
+    'client_id',
+    'remote_addr',
+    'user_agent',
+    'received_at',
+    'applied_at',
+    'channel',
+    'account_id',
+  ],
+  (db, rows) => db.insertInto('consent_requests').values(rows as NewConsentRequest[]),
+);
 
 export async function insertRequests(db: Kysely<DB>, rows: NewConsentRequest[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    await db
-      .insertInto('consent_requests')
-      .values(rows.slice(i, i + INSERT_CHUNK))
-      .execute();
-  }
+  await insertRequestRows(
+    db,
+    rows.map((row) => (row.channel === undefined ? { ...row, channel: API_CHANNEL } : row)),
+  );
 }
 
 /** The oldest unapplied requests, in the order they were received. */
@@ -43,11 +62,13 @@ export type NewConsentEvent = Omit<Insertable<ConsentEventTable>, 'text_lead' | 
  */
 function storedEvent(event: NewConsentEvent): Insertable<ConsentEventTable> {
   const shown = event.displayed_text;
-  if (shown == null || event.notice_version == null) return event;
+  const channel = event.channel ?? API_CHANNEL;
+  if (shown == null || event.notice_version == null) return { ...event, channel };
   const start = shown.length - shown.trimStart().length;
   const end = shown.trimEnd().length;
   return {
     ...event,
+    channel,
     displayed_text: null,
     text_sha256: null,
     text_lead: start > 0 ? shown.slice(0, start) : null,
@@ -55,14 +76,37 @@ function storedEvent(event: NewConsentEvent): Insertable<ConsentEventTable> {
   };
 }
 
-export async function insertEvents(db: Kysely<DB>, rows: NewConsentEvent[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    await db
+const insertEventRows = compiledInsert<DB, Insertable<ConsentEventTable>>(
+  [
+    'request_seq',
+    'email',
+    'key',
+    'granted',
+    'displayed_text',
+    'text_sha256',
+    'notice_version',
+    'text_lead',
+    'text_trail',
+    'form_url',
+    'locale',
+    'provider_id',
+    'client_id',
+    'remote_addr',
+    'user_agent',
+    'received_at',
+    'applied_at',
+    'channel',
+    'account_id',
+  ],
+  (db, rows) =>
+    db
       .insertInto('consent_events')
-      .values(rows.slice(i, i + INSERT_CHUNK).map(storedEvent))
-      .onConflict((oc) => oc.columns(['email', 'key', 'request_seq']).doNothing())
-      .execute();
-  }
+      .values(rows as Insertable<ConsentEventTable>[])
+      .onConflict((oc) => oc.columns(['email', 'key', 'request_seq']).doNothing()),
+);
+
+export async function insertEvents(db: Kysely<DB>, rows: NewConsentEvent[]): Promise<void> {
+  await insertEventRows(db, rows.map(storedEvent));
 }
 
 /**
@@ -71,7 +115,7 @@ export async function insertEvents(db: Kysely<DB>, rows: NewConsentEvent[]): Pro
  * clean-up and an operator looking at recent traffic read) until the clean-up deletes it.
  */
 export async function markApplied(db: Kysely<DB>, seqs: number[], appliedAt: string): Promise<void> {
-  for (let i = 0; i < seqs.length; i += INSERT_CHUNK) {
+  for (let i = 0; i < seqs.length; i += UPDATE_CHUNK) {
     await db
       .updateTable('consent_requests')
       .set({
@@ -82,7 +126,7 @@ export async function markApplied(db: Kysely<DB>, seqs: number[], appliedAt: str
         remote_addr: '',
         user_agent: null,
       })
-      .where('seq', 'in', seqs.slice(i, i + INSERT_CHUNK))
+      .where('seq', 'in', seqs.slice(i, i + UPDATE_CHUNK))
       .execute();
   }
 }

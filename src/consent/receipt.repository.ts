@@ -1,21 +1,32 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
+import { compiledInsert } from '../db/compiled.js';
 import type { AccountPreferenceTable, ConsentReceiptTable, DB } from '../db/schema.js';
 
 export type StoredReceipt = Selectable<ConsentReceiptTable>;
 export type AccountPreference = Selectable<AccountPreferenceTable>;
 
-const INSERT_CHUNK = 500;
-
-export async function insertReceipts(db: Kysely<DB>, rows: Insertable<ConsentReceiptTable>[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    await db
+export const insertReceipts = compiledInsert<DB, Insertable<ConsentReceiptTable>>(
+  [
+    'receipt_id',
+    'request_seq',
+    'consent_key',
+    'account_id',
+    'subject_sha256',
+    'kid',
+    'format',
+    'header',
+    'payload',
+    'signature',
+    'jws',
+    'issued_at',
+  ],
+  (db, rows) =>
+    db
       .insertInto('consent_receipts')
-      .values(rows.slice(i, i + INSERT_CHUNK))
+      .values(rows as Insertable<ConsentReceiptTable>[])
       // A consent event has one receipt, however often its batch is retried.
-      .onConflict((oc) => oc.columns(['request_seq', 'consent_key']).doNothing())
-      .execute();
-  }
-}
+      .onConflict((oc) => oc.columns(['request_seq', 'consent_key']).doNothing()),
+);
 
 export function findReceipt(db: Kysely<DB>, receiptId: string): Promise<StoredReceipt | undefined> {
   return db.selectFrom('consent_receipts').selectAll().where('receipt_id', '=', receiptId).executeTakeFirst();

@@ -10,6 +10,23 @@ export function runHotQueriesWith<DB>(db: Kysely<DB>, run: HotQueryRunner): void
   runners.set(db as Kysely<unknown>, run);
 }
 
+/** A database's transactions → the database: they run the queries compiled for it. */
+const roots = new WeakMap<object, object>();
+
+/**
+ * Lets `trx`, a transaction (or reserved connection) of `db`, run the hot queries compiled
+ * for `db`: each transaction is a new query-builder instance, and without this every
+ * transaction compiled its hot queries again. dialect.ts calls it for each one it opens.
+ */
+export function shareCompiledQueries(trx: object, db: object): void {
+  roots.set(trx, db);
+}
+
+/** What a compiled query is cached under: the database, for it and all its transactions. */
+function cacheKey(db: object): object {
+  return roots.get(db) ?? db;
+}
+
 /** SQL text of every hot query → the name it is prepared under on each PostgreSQL connection. */
 const preparedNames = new Map<string, string>();
 
@@ -41,7 +58,8 @@ export function registerDirectReader(db: object, reader: DirectReader): void {
 }
 
 /**
- * A query for a hot path, compiled to SQL once per database instead of on every call.
+ * A query for a hot path, compiled to SQL once per database (its transactions included, see
+ * shareCompiledQueries) instead of on every call.
  * `build` receives placeholder values; calls pass the real parameters in the same order
  * as the placeholders appear in the built query.
  *
@@ -53,12 +71,12 @@ export function registerDirectReader(db: object, reader: DirectReader): void {
 export function compiledQuery<DB, Row, Params extends unknown[]>(
   build: (db: Kysely<DB>) => { compile(): CompiledQuery<Row> },
 ): (db: Kysely<DB>, ...params: Params) => Promise<QueryResult<Row>> {
-  const cache = new WeakMap<Kysely<DB>, CompiledQuery<Row>>();
+  const cache = new WeakMap<object, CompiledQuery<Row>>();
   return (db, ...params) => {
-    let compiled = cache.get(db);
+    let compiled = cache.get(cacheKey(db));
     if (!compiled) {
       compiled = build(db).compile();
-      cache.set(db, compiled);
+      cache.set(cacheKey(db), compiled);
       nameForPreparing(compiled.sql);
     }
     return execute(db, compiled, params);
@@ -94,12 +112,12 @@ const MAX_SHAPES = 512;
 export function compiledQueryPerShape<DB, Row, Shape extends number[]>(
   build: (db: Kysely<DB>, ...shape: Shape) => { compile(): CompiledQuery<Row> },
 ): (db: Kysely<DB>, shape: Shape, parameters: readonly unknown[]) => Promise<QueryResult<Row>> {
-  const cache = new WeakMap<Kysely<DB>, Map<string, CompiledQuery<Row>>>();
+  const cache = new WeakMap<object, Map<string, CompiledQuery<Row>>>();
   return (db, shape, parameters) => {
-    let shapes = cache.get(db);
+    let shapes = cache.get(cacheKey(db));
     if (!shapes) {
       shapes = new Map();
-      cache.set(db, shapes);
+      cache.set(cacheKey(db), shapes);
     }
     const key = shape.join(',');
     let compiled = shapes.get(key);
@@ -113,5 +131,48 @@ export function compiledQueryPerShape<DB, Row, Shape extends number[]>(
       nameForPreparing(compiled.sql);
     }
     return execute(db, compiled, parameters);
+  };
+}
+
+/** Row counts a hot multi-row insert is cut into: any batch takes a few statements of these few shapes. */
+const INSERT_SHAPES = [256, 64, 16, 4, 1];
+
+/**
+ * A hot-path insert of many rows, compiled once per database and row count instead of on
+ * every call (building and compiling a 17-row insert cost more than SQLite writing it, and
+ * SQLite prepared each new text again). `build` receives placeholder rows, each with
+ * `columns` in order, and adds the table and any conflict clause; the rows passed are
+ * written in chunks of INSERT_SHAPES rows, every column of each: a value left undefined is
+ * written as null, never as the column's default.
+ */
+export function compiledInsert<DB, Row extends object>(
+  columns: readonly (keyof Row & string)[],
+  build: (db: Kysely<DB>, rows: Record<string, unknown>[]) => { compile(): CompiledQuery<unknown> },
+): (db: Kysely<DB>, rows: readonly Row[]) => Promise<void> {
+  const placeholder = () => Object.fromEntries(columns.map((column) => [column, '']));
+  const insert = compiledQueryPerShape<DB, unknown, [rows: number]>((db, rows) => {
+    const query = build(db, Array.from({ length: rows }, placeholder));
+    const parameters = query.compile().parameters.length;
+    // Each row's values must be the only parameters, in column order.
+    if (parameters !== rows * columns.length)
+      throw new Error(
+        `compiledInsert: ${parameters} parameters for ${rows} rows of ${columns.length} columns`,
+      );
+    return query;
+  });
+  return async (db, rows) => {
+    let start = 0;
+    for (const size of INSERT_SHAPES) {
+      while (rows.length - start >= size) {
+        const parameters: unknown[] = new Array(size * columns.length);
+        let i = 0;
+        for (let r = start; r < start + size; r++) {
+          const row = rows[r] as Record<string, unknown>;
+          for (const column of columns) parameters[i++] = row[column] ?? null;
+        }
+        await insert(db, [size], parameters);
+        start += size;
+      }
+    }
   };
 }

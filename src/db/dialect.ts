@@ -17,7 +17,13 @@ import {
   sql,
 } from 'kysely';
 import pg from 'pg';
-import { type DirectReader, preparedName, registerDirectReader, runHotQueriesWith } from './compiled.js';
+import {
+  type DirectReader,
+  preparedName,
+  registerDirectReader,
+  runHotQueriesWith,
+  shareCompiledQueries,
+} from './compiled.js';
 import type { DB } from './schema.js';
 
 /**
@@ -191,6 +197,7 @@ function openSqlite(url: string, options: DatabaseOptions): Database {
     const result = await whileBusy(
       () =>
         db.connection().execute(async (conn) => {
+          shareCompiledQueries(conn, db);
           native.exec('begin immediate');
           try {
             const result = await fn(conn);
@@ -523,11 +530,13 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
     engine: 'postgres',
     writeTransaction: (fn, options) =>
       db.transaction().execute(async (trx) => {
+        shareCompiledQueries(trx, db);
         if (options?.durable === false) await sql`set local synchronous_commit to off`.execute(trx);
         return fn(trx);
       }),
     serializedTransaction: (lock, fn) =>
       db.transaction().execute(async (trx) => {
+        shareCompiledQueries(trx, db);
         await pgAdvisoryLock(trx, lock);
         return fn(trx);
       }),

@@ -6,7 +6,7 @@ import SQLite from 'better-sqlite3';
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { compiledQuery, compiledQueryPerShape, preparedName } from '../../src/db/compiled.js';
+import { compiledInsert, compiledQuery, compiledQueryPerShape, preparedName } from '../../src/db/compiled.js';
 import {
   type Database,
   DatabaseBusyError,
@@ -695,6 +695,65 @@ describe('hot queries (compiledQuery)', () => {
     } finally {
       await single.close();
     }
+  });
+});
+
+describe('compiledInsert', () => {
+  interface Inserted {
+    dialect_inserts: { id: number; label: string; note: string | null };
+  }
+  type Row = Inserted['dialect_inserts'];
+  const scratch = () => database.db as unknown as Kysely<Inserted>;
+  const read = async () =>
+    (await sql<Row>`select id, label, note from dialect_inserts order by id`.execute(database.db)).rows.map(
+      (r) => ({ ...r, id: Number(r.id) }),
+    );
+
+  beforeAll(() =>
+    exec(sql`create table dialect_inserts (id integer primary key, label text not null, note text)`),
+  );
+  beforeEach(() => exec(sql`delete from dialect_inserts`));
+
+  it('writes a batch of any size in a few fixed shapes, every row whole and in order, a missing value as null', async () => {
+    const shapes: number[] = [];
+    const insert = compiledInsert<Inserted, Row>(['id', 'label', 'note'], (db, rows) => {
+      shapes.push(rows.length);
+      return db
+        .insertInto('dialect_inserts')
+        .values(rows as Row[])
+        .onConflict((oc) => oc.column('id').doNothing());
+    });
+    const rows = Array.from({ length: 301 }, (_, i) => ({
+      id: i + 1,
+      label: `row ${i + 1}`,
+      note: i % 2 === 0 ? `note ${i + 1}` : null,
+    }));
+    await database.writeTransaction(async (trx) => {
+      await insert(trx as unknown as Kysely<Inserted>, rows);
+    });
+    expect(await read()).toEqual(rows);
+    // 301 = 256 + 2 × 16 + 3 × 4 + 1: four shapes, each built once.
+    expect(shapes).toEqual([256, 16, 4, 1]);
+
+    // Another transaction, and the database itself, run the shapes already built.
+    const undefinedNote = { id: 400, label: 'no note' } as Row;
+    await database.writeTransaction(async (trx) => {
+      await insert(trx as unknown as Kysely<Inserted>, [undefinedNote]);
+    });
+    await insert(scratch(), rows.slice(0, 4));
+    expect((await read()).find((r) => r.id === 400)).toEqual({ id: 400, label: 'no note', note: null });
+    expect(await read()).toHaveLength(302);
+    expect(shapes).toEqual([256, 16, 4, 1]);
+  });
+
+  it('refuses a built insert whose parameters are not exactly the rows’ values', async () => {
+    const insert = compiledInsert<Inserted, Row>(['id', 'label'], (db, rows) =>
+      db.insertInto('dialect_inserts').values(rows.map((r) => ({ ...r, note: 'fixed' })) as Row[]),
+    );
+    await expect(insert(scratch(), [{ id: 1, label: 'one', note: null }])).rejects.toThrow(
+      /3 parameters for 1 rows of 2 columns/,
+    );
+    expect(await read()).toEqual([]);
   });
 });
 
