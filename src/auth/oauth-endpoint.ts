@@ -1,12 +1,27 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import Type from 'typebox';
 import { classifyError } from '../errors/error-handler.js';
-import { OAuthError, type OAuthService } from './oauth.service.js';
+import { OAUTH_ERROR_CODES, OAuthError, type OAuthService } from './oauth.service.js';
 
 /**
  * What the OAuth endpoints that authenticate a client share: the token endpoint
  * (oauth.routes.ts) and the authorization server's revocation and introspection endpoints
  * (src/grants): reading the client id, the failed sign-in budget, and RFC 6749's error body.
  */
+
+/**
+ * The error body of these endpoints, as their routes declare it: a route's response schemas
+ * are its serializers, and the statuses it does not declare get the shape of those it does
+ * (route-docs.ts).
+ */
+export const OAuthErrorBody = Type.Object(
+  { error: Type.Enum([...OAUTH_ERROR_CODES]), error_description: Type.Optional(Type.String()) },
+  {
+    additionalProperties: false,
+    description:
+      'RFC 6749 §5.2 error. 401 invalid_client comes with WWW-Authenticate; 429 slow_down with Retry-After (seconds).',
+  },
+);
 
 /** RFC 6749 §2.3.1: `Authorization: Basic base64(urlencode(id):urlencode(secret))`. */
 export function basicClient(header: string | undefined): { id: string; secret: string } | undefined {

@@ -1,8 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { UNSTORABLE_TEXT_MESSAGE, unstorableField } from '../validation.js';
-import { OAUTH_ERROR_CODES, OAuthError, type OAuthService } from './oauth.service.js';
-import { answerWithinClientBudget, basicClient, oauthErrorHandler } from './oauth-endpoint.js';
+import { OAuthError, type OAuthService } from './oauth.service.js';
+import {
+  answerWithinClientBudget,
+  basicClient,
+  OAuthErrorBody,
+  oauthErrorHandler,
+} from './oauth-endpoint.js';
 import type { UserGrants } from './user-grants.port.js';
 
 /** Grants that exchange what a person granted (docs/app-grants.md), answered by the grants domain. */
@@ -40,15 +45,9 @@ const TokenResponse = Type.Object(
   { additionalProperties: false },
 );
 
-const TokenError = Type.Object(
-  { error: Type.Enum([...OAUTH_ERROR_CODES]), error_description: Type.Optional(Type.String()) },
-  {
-    additionalProperties: false,
-    description:
-      'RFC 6749 §5.2 error. 401 invalid_client comes with WWW-Authenticate; 429 slow_down with Retry-After (seconds).',
-  },
+const tokenErrors = Object.fromEntries(
+  [400, 401, 413, 415, 429, 500].map((status) => [status, OAuthErrorBody]),
 );
-const tokenErrors = Object.fromEntries([400, 401, 413, 415, 429, 500].map((status) => [status, TokenError]));
 
 /**
  * `POST /oauth/token` (docs/wire-contracts.md#oauth-20-client-credentials): client credentials

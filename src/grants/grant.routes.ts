@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import type { OAuthService } from '../auth/oauth.service.js';
-import { answerWithinClientBudget, oauthErrorHandler } from '../auth/oauth-endpoint.js';
+import { answerWithinClientBudget, OAuthErrorBody, oauthErrorHandler } from '../auth/oauth-endpoint.js';
 import { appOf } from '../auth/principal.js';
 import { READ_ME_SCOPE } from '../auth/scopes.js';
 import { GRANT_ROUTES, type GrantService } from './grant.service.js';
@@ -87,7 +87,9 @@ const clientAuthenticatedRoutes: FastifyPluginAsyncTypebox<{
       return grants.handle(request.raw, reply.raw);
     });
   };
+  // The server answers on the raw response; these schemas serialize Custos's own errors.
+  const schema = { ...hidden, response: { 401: OAuthErrorBody, 429: OAuthErrorBody } };
   for (const url of [GRANT_ROUTES.revocation, GRANT_ROUTES.introspection]) {
-    app.post(url, { config: open, schema: hidden }, answer);
+    app.post(url, { config: open, schema }, answer);
   }
 };

@@ -199,6 +199,22 @@ describe('failed client authentication on revocation and introspection is limite
       await expectLimited(await call(endpoint, 'post', 'l-shared', SECRET, freshAddress()));
   });
 
+  it('answers what Custos refuses before the server in RFC 6749 shape too', async () => {
+    for (const endpoint of ENDPOINTS) {
+      const res = await fetch(`${t.baseUrl}${endpoint}`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: 'token=x',
+      });
+      expect(res.status).toBe(415);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(await res.json()).toEqual({
+        error: 'invalid_request',
+        error_description: 'Content-Type must be application/x-www-form-urlencoded',
+      });
+    }
+  });
+
   it('logs neither the caller address nor the secret tried', async () => {
     const address = '192.0.2.213';
     const secret = `log-probe-${randomUUID()}`;
