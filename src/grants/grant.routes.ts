@@ -22,16 +22,19 @@ const AccessibleResource = Type.Object(
   { additionalProperties: false },
 );
 
+interface GrantRouteOptions {
+  grants: GrantService;
+  /** The failed sign-in budget of OAuth clients, shared with the token endpoint. */
+  oauth: Pick<OAuthService, 'limitClientAuthentication'>;
+}
+
 /**
  * The authorization server's endpoints (docs/app-grants.md): authorization (a browser
  * navigation that ends on Custos's sign-in and consent pages), revocation (RFC 7009),
  * introspection (RFC 7662), the JWKS and discovery. The token endpoint is auth's
  * `POST /oauth/token`, which hands these grants over.
  */
-export const grantRoutes: FastifyPluginAsyncTypebox<{
-  grants: GrantService;
-  oauth: Pick<OAuthService, 'limitClientAuthentication'>;
-}> = async (app, { grants, oauth }) => {
+export const grantRoutes: FastifyPluginAsyncTypebox<GrantRouteOptions> = async (app, { grants, oauth }) => {
   const delegate = async (request: FastifyRequest, reply: FastifyReply) => {
     reply.hijack();
     await grants.handle(request.raw, reply.raw);
@@ -68,10 +71,10 @@ export const grantRoutes: FastifyPluginAsyncTypebox<{
  * the same failed sign-in budget (per client id and per caller address), and every error
  * Custos answers before the server is in RFC 6749 §5.2's shape (RFC 7009 §2.2.1, RFC 7662 §2.3).
  */
-const clientAuthenticatedRoutes: FastifyPluginAsyncTypebox<{
-  grants: GrantService;
-  oauth: Pick<OAuthService, 'limitClientAuthentication'>;
-}> = async (app, { grants, oauth }) => {
+const clientAuthenticatedRoutes: FastifyPluginAsyncTypebox<GrantRouteOptions> = async (
+  app,
+  { grants, oauth },
+) => {
   // Only here: they take form bodies (RFC 7009 §2.1, RFC 7662 §2.1), handed on as read.
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',
