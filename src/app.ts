@@ -164,7 +164,7 @@ export async function buildApp(ctx: Context): Promise<App> {
 
   await app.register(consentRoutes, { consent: ctx.consent });
   await app.register(oauthRoutes, { oauth: ctx.oauth, userGrants: ctx.grants });
-  await app.register(grantRoutes, { grants: ctx.grants });
+  await app.register(grantRoutes, { grants: ctx.grants, oauth: ctx.oauth });
   await app.register(userRoutes, { users: ctx.users, baseUrl: linkBase(ctx.config, app) });
   await app.register(noticeRoutes, { notices: ctx.notices });
   await app.register(receiptRoutes, { receipts: ctx.receipts });

@@ -1,9 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyError, FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { classifyError } from '../errors/error-handler.js';
 import { UNSTORABLE_TEXT_MESSAGE, unstorableField } from '../validation.js';
-import { OAUTH_ERROR_CODES, OAuthError, type OAuthService } from './oauth.service.js';
+import { OAuthError, type OAuthService } from './oauth.service.js';
+import {
+  answerWithinClientBudget,
+  basicClient,
+  OAuthErrorBody,
+  oauthErrorHandler,
+} from './oauth-endpoint.js';
 import type { UserGrants } from './user-grants.port.js';
 
 /** Grants that exchange what a person granted (docs/app-grants.md), answered by the grants domain. */
@@ -41,47 +45,9 @@ const TokenResponse = Type.Object(
   { additionalProperties: false },
 );
 
-const TokenError = Type.Object(
-  { error: Type.Enum([...OAUTH_ERROR_CODES]), error_description: Type.Optional(Type.String()) },
-  {
-    additionalProperties: false,
-    description:
-      'RFC 6749 §5.2 error. 401 invalid_client comes with WWW-Authenticate; 429 slow_down with Retry-After (seconds).',
-  },
+const tokenErrors = Object.fromEntries(
+  [400, 401, 413, 415, 429, 500].map((status) => [status, OAuthErrorBody]),
 );
-const tokenErrors = Object.fromEntries([400, 401, 413, 415, 429, 500].map((status) => [status, TokenError]));
-
-/** RFC 6749 §2.3.1: `Authorization: Basic base64(urlencode(id):urlencode(secret))`. */
-function basicClient(header: string | undefined): { id: string; secret: string } | undefined {
-  const match = header ? /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header) : null;
-  if (!match?.[1]) return undefined;
-  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon <= 0) return undefined;
-  try {
-    return {
-      id: decodeURIComponent(decoded.slice(0, colon)),
-      secret: decodeURIComponent(decoded.slice(colon + 1)),
-    };
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Every failure on the token endpoint in RFC 6749's shape, whatever raised it: the parser
- * (malformed JSON, media type, size), validation (400 naming the field), the credential
- * limiter, or a fault. The HTTP status stays that of the catalogue error.
- */
-function toOAuthError(error: FastifyError, request: FastifyRequest): OAuthError {
-  if (error instanceof OAuthError) return error;
-  const known = classifyError(error, request);
-  const options = { status: known.status, headers: known.headers };
-  if (known.code === 'RATE_LIMITED') return new OAuthError('slow_down', known.message, options);
-  if (known.code === 'UNSUPPORTED_MEDIA_TYPE')
-    return new OAuthError('invalid_request', `Content-Type must be ${TOKEN_MEDIA_TYPES}`, options);
-  return new OAuthError(known.status >= 500 ? 'server_error' : 'invalid_request', known.message, options);
-}
 
 /**
  * `POST /oauth/token` (docs/wire-contracts.md#oauth-20-client-credentials): client credentials
@@ -104,16 +70,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{
   app.addHook('onSend', async (_request, reply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
   });
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const oauthError = toOAuthError(error, request);
-    for (const [name, value] of Object.entries(oauthError.headers)) reply.header(name, value);
-    // RFC 6749 §5.2: invalid_client is 401 with a challenge for the scheme the client may use.
-    if (oauthError.status === 401) reply.header('www-authenticate', 'Basic realm="custos"');
-    return reply
-      .code(oauthError.status)
-      .type('application/json')
-      .send({ error: oauthError.error, error_description: oauthError.message });
-  });
+  app.setErrorHandler(oauthErrorHandler(TOKEN_MEDIA_TYPES));
 
   app.post(
     '/oauth/token',
@@ -131,13 +88,9 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{
       const body = request.body;
       if (body.grant_type === undefined) throw new OAuthError('invalid_request', 'grant_type is required');
       if (userGrants && USER_GRANT_TYPES.has(body.grant_type)) {
-        const clientId = basicClient(request.headers.authorization)?.id ?? body.client_id ?? '';
-        await oauth.limitClientAuthentication(clientId, request.ip, async () => {
-          reply.hijack();
-          await userGrants.exchange(request.raw, reply.raw, { ...body });
-          return reply.raw;
-        });
-        return reply;
+        return answerWithinClientBudget(oauth, request, reply, body.client_id, () =>
+          userGrants.exchange(request.raw, reply.raw, { ...body }),
+        );
       }
       if (body.grant_type !== 'client_credentials')
         throw new OAuthError(

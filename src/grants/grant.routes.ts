@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
+import type { OAuthService } from '../auth/oauth.service.js';
+import { answerWithinClientBudget, OAuthErrorBody, oauthErrorHandler } from '../auth/oauth-endpoint.js';
 import { appOf } from '../auth/principal.js';
 import { READ_ME_SCOPE } from '../auth/scopes.js';
 import { GRANT_ROUTES, type GrantService } from './grant.service.js';
@@ -20,23 +22,21 @@ const AccessibleResource = Type.Object(
   { additionalProperties: false },
 );
 
+interface GrantRouteOptions {
+  grants: GrantService;
+  /** The failed sign-in budget of OAuth clients, shared with the token endpoint. */
+  oauth: Pick<OAuthService, 'limitClientAuthentication'>;
+}
+
 /**
  * The authorization server's endpoints (docs/app-grants.md): authorization (a browser
  * navigation that ends on Custos's sign-in and consent pages), revocation (RFC 7009),
  * introspection (RFC 7662), the JWKS and discovery. The token endpoint is auth's
  * `POST /oauth/token`, which hands these grants over.
  */
-export const grantRoutes: FastifyPluginAsyncTypebox<{ grants: GrantService }> = async (app, { grants }) => {
-  // Only here: revocation and introspection take form bodies (RFC 7009 §2.1, RFC 7662 §2.1).
-  app.addContentTypeParser(
-    'application/x-www-form-urlencoded',
-    { parseAs: 'string' },
-    (_request, body, done) => done(null, body),
-  );
+export const grantRoutes: FastifyPluginAsyncTypebox<GrantRouteOptions> = async (app, { grants, oauth }) => {
   const delegate = async (request: FastifyRequest, reply: FastifyReply) => {
     reply.hijack();
-    // The stream has been read: the server takes the body from the request instead.
-    if (request.body !== undefined) Object.assign(request.raw, { body: request.body });
     await grants.handle(request.raw, reply.raw);
     return reply;
   };
@@ -48,9 +48,7 @@ export const grantRoutes: FastifyPluginAsyncTypebox<{ grants: GrantService }> = 
   ]) {
     app.get(url, { config: open, schema: hidden }, delegate);
   }
-  for (const url of [GRANT_ROUTES.revocation, GRANT_ROUTES.introspection]) {
-    app.post(url, { config: open, schema: hidden }, delegate);
-  }
+  await app.register(clientAuthenticatedRoutes, { grants, oauth });
 
   app.get(
     '/oauth/token/accessible-resources',
@@ -66,4 +64,35 @@ export const grantRoutes: FastifyPluginAsyncTypebox<{ grants: GrantService }> = 
     },
     async (request) => grants.accessibleResources(appOf(request)),
   );
+};
+
+/**
+ * Revocation and introspection: the client authenticates as at the token endpoint, within
+ * the same failed sign-in budget (per client id and per caller address), and every error
+ * Custos answers before the server is in RFC 6749 §5.2's shape (RFC 7009 §2.2.1, RFC 7662 §2.3).
+ */
+const clientAuthenticatedRoutes: FastifyPluginAsyncTypebox<GrantRouteOptions> = async (
+  app,
+  { grants, oauth },
+) => {
+  // Only here: they take form bodies (RFC 7009 §2.1, RFC 7662 §2.1), handed on as read.
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_request, body, done) => done(null, body),
+  );
+  app.setErrorHandler(oauthErrorHandler('application/x-www-form-urlencoded'));
+  const answer = async (request: FastifyRequest, reply: FastifyReply) => {
+    const form = typeof request.body === 'string' ? new URLSearchParams(request.body) : undefined;
+    return answerWithinClientBudget(oauth, request, reply, form?.get('client_id') ?? undefined, () => {
+      // The stream has been read: the server takes the body from the request instead.
+      if (request.body !== undefined) Object.assign(request.raw, { body: request.body });
+      return grants.handle(request.raw, reply.raw);
+    });
+  };
+  // The server answers on the raw response; these schemas serialize Custos's own errors.
+  const schema = { ...hidden, response: { 401: OAuthErrorBody, 429: OAuthErrorBody } };
+  for (const url of [GRANT_ROUTES.revocation, GRANT_ROUTES.introspection]) {
+    app.post(url, { config: open, schema }, answer);
+  }
 };
