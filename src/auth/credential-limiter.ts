@@ -89,6 +89,9 @@ export class CredentialLimiter {
   private readonly byKey: RateLimiterAbstract;
   private readonly byAddress: RateLimiterAbstract;
   private readonly issuerIds = new Map<string, string>();
+  /** Counts live in this process alone (no Redis): none is running after a window without failures. */
+  private readonly countsHereOnly: boolean;
+  private lastFailureMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly limits: CredentialLimits,
@@ -97,10 +100,14 @@ export class CredentialLimiter {
   ) {
     this.byKey = limiter(store, 'key', limits.perKey, limits.windowSeconds);
     this.byAddress = limiter(store, 'address', limits.perAddress, limits.windowSeconds);
+    this.countsHereOnly = store.redis === undefined;
   }
 
   /** Refuses (429 with Retry-After) a caller whose key or address has no failures left. */
   async check(kind: CredentialKind, key: string, address: string): Promise<void> {
+    // Each count ends a window after its first failure, so a window after the last failure
+    // every count here has ended: nothing to hash or read (the common case, on every call).
+    if (this.countsHereOnly && Date.now() - this.lastFailureMs > this.limits.windowSeconds * 1000) return;
     const [byKey, byAddress] = await Promise.all([
       this.byKey.get(this.keyId(kind, key)),
       this.byAddress.get(this.addressId(address)),
@@ -114,6 +121,7 @@ export class CredentialLimiter {
   }
 
   async recordFailure(kind: CredentialKind, key: string, address: string): Promise<void> {
+    this.lastFailureMs = Date.now();
     await Promise.all([
       this.byKey.penalty(this.keyId(kind, key)),
       this.byAddress.penalty(this.addressId(address)),

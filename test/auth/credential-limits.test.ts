@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID, scrypt } from 'node:crypto';
 import { once } from 'node:events';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { addressBucket } from '../../src/auth/credential-limiter.js';
+import { addressBucket, CredentialLimiter } from '../../src/auth/credential-limiter.js';
 import { CONSENT_HUB_SCOPE } from '../../src/auth/scopes.js';
 import type { ImportFile } from '../../src/directory/import.schemas.js';
 import { basic, createTestApp, createToken, type TestApp } from '../helpers/app.js';
@@ -344,6 +345,33 @@ describe('the address a caller is counted by', () => {
     expect(addressBucket('2001:db8:1:2::1')).toBe('2001:db8:1:2::/64');
     expect(addressBucket('2001:db8:1:2:ffff:eeee:dddd:9')).toBe('2001:db8:1:2::/64');
     expect(addressBucket('2001:db8:1:3::1')).not.toBe(addressBucket('2001:db8:1:2::1'));
+  });
+});
+
+describe('the check on every call, with counts in memory', () => {
+  it('reads no count until a failure, limits after failures, and reads none again a window after the last', async () => {
+    const limits = { perKey: 2, perAddress: 10, windowSeconds: 1 };
+    const limiter = new CredentialLimiter(limits, { redis: undefined, prefix: 'test:' }, randomBytes(32));
+    const reads = vi.spyOn(RateLimiterMemory.prototype, 'get');
+    try {
+      await limiter.check('oauth-client', 'client-a', '203.0.113.5');
+      expect(reads).not.toHaveBeenCalled();
+
+      await limiter.recordFailure('oauth-client', 'client-a', '203.0.113.5');
+      await limiter.check('oauth-client', 'client-a', '203.0.113.5');
+      expect(reads).toHaveBeenCalledTimes(2);
+      await limiter.recordFailure('oauth-client', 'client-a', '203.0.113.5');
+      await expect(limiter.check('oauth-client', 'client-a', '198.51.100.7')).rejects.toMatchObject({
+        code: 'RATE_LIMITED',
+      });
+
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      reads.mockClear();
+      await limiter.check('oauth-client', 'client-a', '203.0.113.5');
+      expect(reads).not.toHaveBeenCalled();
+    } finally {
+      reads.mockRestore();
+    }
   });
 });
 
