@@ -1,6 +1,15 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -196,33 +205,34 @@ async function settleDisk(url: string): Promise<void> {
 
 const median = (values: number[]) => percentile(values, 50);
 
+/** One server and the request it is loaded with, in a set measured in alternating rounds. */
+interface Contender {
+  target: Target;
+  request: BenchRequest;
+}
+
 /**
- * Baseline and Custos in alternating rounds (after a short warm-up of each), each of
- * duration / rounds seconds; the figures sum the rounds (latencies: their medians).
+ * Servers measured in alternating rounds (after a short warm-up of each), each round
+ * duration / rounds seconds, in the order given and every other round in reverse; the
+ * figures sum the rounds (latencies: their medians). `during` runs beside each round of the contender at `duringIndex`.
  */
-async function compare(
-  custos: Target,
-  request: BenchRequest,
-  baseline: Target,
-  baseRequest: BenchRequest,
-  duringCustosRound?: (round: Promise<unknown>) => Promise<void>,
-): Promise<{ custos: Measured; baseline: Measured }> {
-  await loadOnce(baseline, baseRequest, 2);
-  await loadOnce(custos, request, 2);
-  const runs: {
-    custos: Awaited<ReturnType<typeof loadOnce>>[];
-    baseline: Awaited<ReturnType<typeof loadOnce>>[];
-  } = {
-    custos: [],
-    baseline: [],
-  };
+async function alternate(
+  contenders: Contender[],
+  during?: { index: number; run: (round: Promise<unknown>) => Promise<void> },
+): Promise<Measured[]> {
+  for (const c of contenders) await loadOnce(c.target, c.request, 2);
+  const runs: Awaited<ReturnType<typeof loadOnce>>[][] = contenders.map(() => []);
   const seconds = Math.max(1, Math.round(duration / rounds));
+  const order = [...contenders.keys()];
   for (let round = 0; round < rounds; round++) {
-    runs.baseline.push(await loadOnce(baseline, baseRequest, seconds));
-    const measured = loadOnce(custos, request, seconds);
-    const side = duringCustosRound?.(measured);
-    runs.custos.push(await measured);
-    await side;
+    // Every other round in reverse, so that no server always follows the same one.
+    for (const index of round % 2 === 0 ? order : [...order].reverse()) {
+      const c = contenders[index] as Contender;
+      const measured = loadOnce(c.target, c.request, seconds);
+      const side = during?.index === index ? during.run(measured) : undefined;
+      runs[index]?.push(await measured);
+      await side;
+    }
   }
   const sum = (list: Awaited<ReturnType<typeof loadOnce>>[]): Measured => {
     const requests = list.reduce((n, r) => n + r.requests, 0);
@@ -236,7 +246,25 @@ async function compare(
       failures: list.reduce((n, r) => n + r.failures, 0),
     };
   };
-  return { custos: sum(runs.custos), baseline: sum(runs.baseline) };
+  return runs.map(sum);
+}
+
+/** Baseline and Custos in alternating rounds (see alternate). */
+async function compare(
+  custos: Target,
+  request: BenchRequest,
+  baseline: Target,
+  baseRequest: BenchRequest,
+  duringCustosRound?: (round: Promise<unknown>) => Promise<void>,
+): Promise<{ custos: Measured; baseline: Measured }> {
+  const [base, measured] = await alternate(
+    [
+      { target: baseline, request: baseRequest },
+      { target: custos, request },
+    ],
+    duringCustosRound && { index: 1, run: duringCustosRound },
+  );
+  return { custos: measured as Measured, baseline: base as Measured };
 }
 
 interface TestDatabase {
@@ -249,21 +277,31 @@ interface TestDatabase {
    * guess the sizes of the tables it just filled.
    */
   analyze(): Promise<void>;
+  /** A second database holding what this one holds now (no server may have it open). */
+  copy(suffix: string): Promise<TestDatabase>;
   drop(): Promise<void>;
 }
 
-async function testDatabase(engine: Engine): Promise<TestDatabase> {
-  if (engine === 'sqlite')
-    return {
-      url: `sqlite:${join(work, 'custos.db')}`,
-      backendPids: async () => [],
-      analyze: async () => {},
-      drop: async () => {},
-    };
-  const name = `custos_bench_${process.pid}`;
+function sqliteDatabase(file: string): TestDatabase {
+  const path = join(work, file);
+  return {
+    url: `sqlite:${path}`,
+    backendPids: async () => [],
+    analyze: async () => {},
+    copy: async (suffix) => {
+      const copyFile = file.replace(/\.db$/, `-${suffix}.db`);
+      for (const part of ['', '-wal'])
+        if (existsSync(`${path}${part}`)) copyFileSync(`${path}${part}`, join(work, `${copyFile}${part}`));
+      return sqliteDatabase(copyFile);
+    },
+    drop: async () => {},
+  };
+}
+
+async function postgresDatabase(name: string, template?: string): Promise<TestDatabase> {
   const admin = new pg.Client({ connectionString: adminPostgresUrl });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.query(`CREATE DATABASE ${name}${template ? ` TEMPLATE ${template}` : ''}`);
   const url = new URL(adminPostgresUrl);
   url.pathname = `/${name}`;
   return {
@@ -280,11 +318,18 @@ async function testDatabase(engine: Engine): Promise<TestDatabase> {
       await client.connect();
       await client.query('analyze').finally(() => client.end());
     },
+    copy: (suffix) => postgresDatabase(`${name}_${suffix}`, name),
     drop: async () => {
       await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await admin.end();
     },
   };
+}
+
+function testDatabase(engine: Engine): Promise<TestDatabase> {
+  return engine === 'sqlite'
+    ? Promise.resolve(sqliteDatabase('custos.db'))
+    : postgresDatabase(`custos_bench_${process.pid}`);
 }
 
 /** Time from a 202 to the change showing in consent-config/get, sampled while `busy` runs. */
@@ -357,6 +402,8 @@ interface Row {
   name: string;
   custos: Measured;
   baseline: Measured;
+  /** At scale: Custos on the small database, measured in the same rounds. */
+  small?: Measured;
   verdict: string;
 }
 
@@ -364,23 +411,43 @@ interface Row {
 const HOT_PATHS = [consentConfigGet.name, consentPost.name, singleUser.name];
 
 /*
- * Comparisons between two measurements taken minutes apart (at scale against small,
- * PostgreSQL against SQLite) are also given against the bare route measured beside each, in
- * the same alternating rounds: the machine's drift between the two (the kernel writing back
- * a freshly seeded database, another tenant) moves the bare route alike, so Custos's multiple
- * of it is the steadier figure, and the one the targets are judged on. The raw figures are
- * printed beside it.
+ * Two measurements taken minutes apart differ by the machine's drift in between as much as
+ * by what they measure. What is compared is therefore served side by side and measured in
+ * the same alternating rounds: at scale, the small database beside the big one; across
+ * engines, SQLite's database (from its run) beside PostgreSQL's.
  */
-/** Custos's CPU per request (its database's included) as a multiple of the bare route's, measured beside it. */
-const cpuVsBare = (r: Row) => (r.custos.cpuUs + r.custos.dbCpuUs) / r.baseline.cpuUs;
-/** Custos's req/s as a share of the bare route's, measured beside it. */
-const rpsVsBare = (r: Row) => r.custos.rps / r.baseline.rps;
+/** PostgreSQL's req/s as a share of SQLite's, measured side by side. */
+const crossShare = (r: CrossRow) => r.postgres.rps / r.sqlite.rps;
 const within10 = (x: number) => (Math.abs(x - 1) <= 0.1 ? 'ok' : 'MISS');
+/** At scale: CPU per request (the database's included) on the big database over the small one beside it. */
+const scaleDrift = (r: Row) =>
+  r.small ? (r.custos.cpuUs + r.custos.dbCpuUs) / (r.small.cpuUs + r.small.dbCpuUs) : Number.NaN;
+
+/** A read measured on both engines side by side, in the same alternating rounds. */
+interface CrossRow {
+  name: string;
+  baseline: Measured;
+  sqlite: Measured;
+  postgres: Measured;
+}
+
+/** The reads compared across engines. */
+const READS = [consentConfigGet.name, singleUser.name, bulkUsers.name];
+
+/**
+ * SQLite's database as its scenarios left it (before any scale seeding), with what serves
+ * it and the requests its scenarios made: PostgreSQL's run serves it again beside its own.
+ */
+let sqliteSmall:
+  | { url: string; env: Record<string, string>; requests: Map<string, BenchRequest> }
+  | undefined;
 
 interface EngineRun {
   engine: Engine;
   rows: Row[];
   scaleRows: Row[];
+  /** PostgreSQL, after SQLite in the same run: the reads on both, side by side. */
+  crossRows: CrossRow[];
   seeding?: SeedReport & ScaleSizes;
   lags: number[];
   /** The bytes-per-stored-consent lines (bench/storage.ts). */
@@ -419,6 +486,8 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
   const startCustos = () =>
     startProcess([...profileArgs, 'dist/cli.js', 'serve'], custosEnv, join(work, `custos-${engine}.log`));
   let custosProcess = await startCustos();
+  let smallProcess: Started | undefined;
+  const copies: TestDatabase[] = [];
   const baseline: Target = {
     url: baselineProcess.url,
     serverPid: () => baselineProcess.child.pid,
@@ -444,7 +513,7 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
         })
       ).stdout,
   };
-  const run: EngineRun = { engine, rows: [], scaleRows: [], lags: [] };
+  const run: EngineRun = { engine, rows: [], scaleRows: [], crossRows: [], lags: [] };
   const requests = new Map<string, BenchRequest>();
   const measure = async (scenario: BenchScenario, request: BenchRequest): Promise<Row> => {
     const baseRequest: BenchRequest = { ...request, path: `/baseline/${slug(scenario.name)}` };
@@ -479,6 +548,45 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
         `\n202 → visible in consent-config/get, under the consent POST load (${run.lags.length} samples): p50 ${percentile(run.lags, 50).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms   ${p99 < 100 ? 'ok' : 'MISS'} (target p99 < 100 ms)`,
       );
     }
+    if (engine === 'postgres' && sqliteSmall) {
+      const lite = sqliteSmall;
+      const reads = selected.filter((s) => READS.includes(s.name) && lite.requests.has(s.name));
+      if (reads.length > 0) {
+        console.log('\nThe reads on SQLite and on PostgreSQL, side by side (SQLite’s database from its run)');
+        const sqliteProcess = await startProcess(
+          [...profileArgs, 'dist/cli.js', 'serve'],
+          { ...lite.env, DATABASE_URL: lite.url },
+          join(work, 'custos-sqlite-beside-postgres.log'),
+        );
+        try {
+          await settle(sqliteProcess.child.pid);
+          const sqliteTarget: Target = {
+            url: sqliteProcess.url,
+            serverPid: () => sqliteProcess.child.pid,
+            databasePids: async () => [],
+          };
+          for (const scenario of reads) {
+            const request = requests.get(scenario.name) as BenchRequest;
+            const [base, onSqlite, onPostgres] = (await alternate([
+              { target: baseline, request: { ...request, path: `/baseline/${slug(scenario.name)}` } },
+              { target: sqliteTarget, request: lite.requests.get(scenario.name) as BenchRequest },
+              { target: custos, request },
+            ])) as [Measured, Measured, Measured];
+            const cross = { name: scenario.name, baseline: base, sqlite: onSqlite, postgres: onPostgres };
+            run.crossRows.push(cross);
+            console.log(scenario.name);
+            console.log(`  baseline  ${fmt(base)}`);
+            console.log(`  sqlite    ${fmt(onSqlite)}`);
+            console.log(`  postgres  ${fmt(onPostgres)}`);
+            console.log(
+              `  PostgreSQL / SQLite: ${pct(crossShare(cross))} of req/s   ${crossShare(cross) >= 0.8 ? 'ok' : 'MISS'} (target ≥ 80 %)`,
+            );
+          }
+        } finally {
+          await stopProcess(sqliteProcess.child);
+        }
+      }
+    }
     // Before the scale seeding: dbstat reads every page of the database.
     if (picked('storage')) {
       run.storage = await measureStorage(env);
@@ -490,6 +598,11 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
         `\nScale: seeding ${int(sizes.accounts)} accounts and ${int(sizes.events)} consent events (server stopped)`,
       );
       await stopProcess(custosProcess.child);
+      // The small database as the scenarios left it, served beside the big one: at scale,
+      // each hot path is measured against it in the same alternating rounds, so the
+      // machine's drift while seeding is not read as the scale's cost.
+      const small = await database.copy('small');
+      copies.push(small);
       const seeding = await seedScale(database.url, sizes, (line) => console.log(line));
       // The seeding writes without fsync: what the kernel still has to write back would
       // otherwise be measured as the scale's cost.
@@ -499,17 +612,41 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
         `  seeded in ${seeding.seconds.toFixed(0)} s; database ${mb(seeding.bytesBefore)} → ${mb(seeding.bytesAfter)} (+${mb(seeding.bytesAfter - seeding.bytesBefore)})\n`,
       );
       custosProcess = await startCustos();
+      smallProcess = await startProcess(
+        [...profileArgs, 'dist/cli.js', 'serve'],
+        { ...custosEnv, DATABASE_URL: small.url },
+        join(work, `custos-${engine}-small.log`),
+      );
+      const smallTarget: Target = {
+        url: smallProcess.url,
+        serverPid: () => smallProcess?.child.pid,
+        databasePids: small.backendPids,
+      };
       await settle(custosProcess.child.pid);
+      await settle(smallProcess.child.pid);
       for (const scenario of selected.filter((s) => HOT_PATHS.includes(s.name))) {
-        const small = run.rows.find((r) => r.name === scenario.name) as Row;
-        const row = await measure(scenario, requests.get(scenario.name) as BenchRequest);
+        const request = requests.get(scenario.name) as BenchRequest;
+        const [base, smallMeasured, big] = (await alternate([
+          { target: baseline, request: { ...request, path: `/baseline/${slug(scenario.name)}` } },
+          { target: smallTarget, request },
+          { target: custos, request },
+        ])) as [Measured, Measured, Measured];
+        const row: Row = {
+          name: scenario.name,
+          custos: big,
+          baseline: base,
+          small: smallMeasured,
+          verdict: verdict(scenario, big, base),
+        };
+        printRow(row);
+        console.log(`  small     ${fmt(smallMeasured)}   (the same database before the seeding, beside it)`);
         run.scaleRows.push(row);
-        const drift = cpuVsBare(row) / cpuVsBare(small);
         console.log(
-          `  at scale / small: server CPU per request ${pct(row.custos.cpuUs / small.custos.cpuUs)}${engine === 'postgres' ? `, with the database's ${pct((row.custos.cpuUs + row.custos.dbCpuUs) / (small.custos.cpuUs + small.custos.dbCpuUs))}` : ''}; against the bare route beside each ${pct(drift)}   ${within10(drift)} (target within 10 %)`,
+          `  at scale / small, side by side: server CPU per request ${pct(scaleDrift(row))}${engine === 'postgres' ? ' (the database’s included)' : ''}   ${within10(scaleDrift(row))} (target within 10 %)`,
         );
       }
     }
+    if (engine === 'sqlite') sqliteSmall = { url: copies[0]?.url ?? database.url, env: custosEnv, requests };
     if (picked('console pages')) {
       console.log(`\n${await measureWebhookFanout(env)}`);
       // Last: it stores a million audit entries, which the scenarios above need not wade through.
@@ -519,6 +656,8 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
   } finally {
     await stopProcess(baselineProcess.child);
     await stopProcess(custosProcess.child);
+    if (smallProcess) await stopProcess(smallProcess.child);
+    for (const copy of copies) await copy.drop();
     await database.drop();
   }
 }
@@ -547,30 +686,22 @@ function printSummary(runs: EngineRun[]) {
       lines.push(`${run.engine.padEnd(8)} ${run.storage.split('\n')[0]}`);
     if (run.seeding) {
       for (const name of HOT_PATHS) {
-        const small = find(run, name);
         const big = find(run, name, 'scaleRows');
-        if (small && big) {
-          const drift = cpuVsBare(big) / cpuVsBare(small);
+        if (big?.small) {
           lines.push(
-            `${run.engine.padEnd(8)} ${`${int(run.seeding.events)} vs small events: ${name}`.padEnd(44)} CPU per request ${pct(big.custos.cpuUs / small.custos.cpuUs)} (${Math.round(big.custos.cpuUs)} / ${Math.round(small.custos.cpuUs)} µs); against the bare route beside each ${pct(drift)} (${cpuVsBare(big).toFixed(1)}× / ${cpuVsBare(small).toFixed(1)}×)   ${within10(drift)}`,
+            `${run.engine.padEnd(8)} ${`${int(run.seeding.events)} vs small events: ${name}`.padEnd(44)} CPU per request ${pct(scaleDrift(big))} of the small database's, side by side (${Math.round(big.custos.cpuUs + big.custos.dbCpuUs)} / ${Math.round(big.small.cpuUs + big.small.dbCpuUs)} µs; bare ${Math.round(big.baseline.cpuUs)} µs)   ${within10(scaleDrift(big))}`,
           );
         }
       }
     } else lines.push(`${run.engine.padEnd(8)} at scale: not measured (--scale)`);
   }
-  const sqliteRun = runs.find((r) => r.engine === 'sqlite');
   const postgresRun = runs.find((r) => r.engine === 'postgres');
-  for (const name of [consentConfigGet.name, singleUser.name, bulkUsers.name]) {
-    const lite = find(sqliteRun, name);
-    const post = find(postgresRun, name);
-    if (lite && post) {
-      const share = rpsVsBare(post) / rpsVsBare(lite);
-      lines.push(
-        `PostgreSQL / SQLite reads: ${name.padEnd(28)} ${pct(post.custos.rps / lite.custos.rps)} of req/s (${int(post.custos.rps)} / ${int(lite.custos.rps)}); against the bare route beside each ${pct(share)} (${pct(rpsVsBare(post))} / ${pct(rpsVsBare(lite))} of bare); CPU per request ${Math.round(post.custos.cpuUs)} + database ${Math.round(post.custos.dbCpuUs)} µs / ${Math.round(lite.custos.cpuUs)} µs   ${share >= 0.8 ? 'ok' : 'MISS'} (target ≥ 80 %)`,
-      );
-    }
+  for (const cross of postgresRun?.crossRows ?? []) {
+    lines.push(
+      `PostgreSQL / SQLite reads, side by side: ${cross.name.padEnd(28)} ${pct(crossShare(cross))} of req/s (${int(cross.postgres.rps)} / ${int(cross.sqlite.rps)}); CPU per request ${Math.round(cross.postgres.cpuUs)} + database ${Math.round(cross.postgres.dbCpuUs)} µs / ${Math.round(cross.sqlite.cpuUs)} µs; bare ${Math.round(cross.baseline.cpuUs)} µs   ${crossShare(cross) >= 0.8 ? 'ok' : 'MISS'} (target ≥ 80 %)`,
+    );
   }
-  if (!sqliteRun || !postgresRun) lines.push('PostgreSQL / SQLite reads: not measured (--engine both)');
+  if (!postgresRun?.crossRows.length) lines.push('PostgreSQL / SQLite reads: not measured (--engine both)');
   console.log(`\nSummary\n${lines.join('\n')}`);
 }
 
