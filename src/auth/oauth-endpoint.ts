@@ -23,18 +23,24 @@ export const OAuthErrorBody = Type.Object(
   },
 );
 
-/** RFC 6749 §2.3.1: `Authorization: Basic base64(urlencode(id):urlencode(secret))`. */
+/** A form-urlencoded part of Basic credentials (RFC 6749 §2.3.1, appendix B: `+` is a space). */
+const formDecoded = (part: string) => decodeURIComponent(part.replace(/\+/g, '%20'));
+
+/**
+ * RFC 6749 §2.3.1: `Authorization: Basic base64(urlencode(id):urlencode(secret))`, read
+ * exactly as the authorization server behind revocation, introspection and the user grants
+ * reads it (oidc-provider: the scheme and one space-separated value, base64 decoded as Node
+ * decodes it), so the client a failure is counted against is the client whose secret was
+ * checked. Undefined where the server refuses the header itself (400, no secret checked).
+ */
 export function basicClient(header: string | undefined): { id: string; secret: string } | undefined {
-  const match = header ? /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header) : null;
-  if (!match?.[1]) return undefined;
-  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const parts = header?.split(' ');
+  if (parts?.length !== 2 || parts[0]?.toLowerCase() !== 'basic') return undefined;
+  const decoded = Buffer.from(parts[1] ?? '', 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  if (colon <= 0) return undefined;
+  if (colon === -1) return undefined;
   try {
-    return {
-      id: decodeURIComponent(decoded.slice(0, colon)),
-      secret: decodeURIComponent(decoded.slice(colon + 1)),
-    };
+    return { id: formDecoded(decoded.slice(0, colon)), secret: formDecoded(decoded.slice(colon + 1)) };
   } catch {
     return undefined;
   }

@@ -35,6 +35,7 @@ const CLIENTS = [
   'l-other',
   'l-order',
   'l-shared',
+  'l-odd-basic',
 ];
 
 /** The example directory plus one app per client id, installed on acme-prod, taking part in grants. */
@@ -188,6 +189,30 @@ describe('failed client authentication on revocation and introspection is limite
       await expectServed(endpoint, await call(endpoint, 'post', 'l-other', SECRET, '2001:db8:5:7::1'));
       await expectServed(endpoint, await call(endpoint, 'post', 'l-other', SECRET, freshAddress()));
     }
+  });
+
+  it('counts a failure against the client the server reads from Basic credentials, however loosely encoded', async () => {
+    // The server decodes Basic credentials as Node decodes base64 (white space and the URL-safe
+    // alphabet pass) and the parts as form data (+ is a space): so does the count.
+    const base64 = Buffer.from('l-odd-basic:wrong+guess').toString('base64');
+    const loose = [
+      `${base64.slice(0, 4)}\t${base64.slice(4)}`,
+      Buffer.from('l-odd-basic:wrong?guess>').toString('base64url'),
+      base64,
+    ];
+    for (const value of loose) {
+      const res = await fetch(`${t.baseUrl}/oauth/revoke`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-forwarded-for': freshAddress(),
+          authorization: `Basic ${value}`,
+        },
+        body: new URLSearchParams({ token: randomUUID() }).toString(),
+      });
+      await expectRefused(res);
+    }
+    await expectLimited(await call('/oauth/introspect', 'post', 'l-odd-basic', SECRET, freshAddress()));
   });
 
   it('shares one failure budget per client with the token endpoint', async () => {
