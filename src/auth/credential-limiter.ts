@@ -126,6 +126,8 @@ export class CredentialLimiter {
       this.byKey.penalty(this.keyId(kind, key)),
       this.byAddress.penalty(this.addressId(address)),
     ]);
+    // Again once counted: a count's window starts when it is written, a moment after the above.
+    this.lastFailureMs = Date.now();
   }
 
   /**

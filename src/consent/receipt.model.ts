@@ -13,7 +13,7 @@ export function receiptHeader(kid: string): string {
   return lastHeader.header;
 }
 
-let lastHeader = { kid: '', header: '' };
+let lastHeader: { kid: string | undefined; header: string } = { kid: undefined, header: '' };
 
 export const KANTARA_VERSION = 'KI-CR-v1.1.0';
 export const DO_NOT_SELL_OR_SHARE = 'do-not-sell-or-share';

@@ -584,6 +584,23 @@ describe('hot queries (compiledQuery)', () => {
   const selectLabel = (db: Kysely<Rows>) => db.selectFrom('dialect_rows').select('label').where('id', '=', 0);
   const labelOf = compiledQuery<Rows, { label: string }, [id: number]>(selectLabel);
 
+  it('compiled for the database, run in a transaction: read on the transaction, seeing its own uncommitted writes', async () => {
+    const single = openDatabase(testDb.url, { pgPoolSize: 1 });
+    try {
+      await exec(sql`delete from dialect_rows`, single.db);
+      const scratch = single.db as unknown as Kysely<Rows>;
+      // Compiled (and cached) on the database first, where the row does not exist.
+      expect((await labelOf(scratch, 7)).rows).toEqual([]);
+      const seen = await single.writeTransaction(async (trx) => {
+        await exec(sql`insert into dialect_rows (id, label) values (7, 'seven')`, trx);
+        return (await labelOf(trx as unknown as Kysely<Rows>, 7)).rows;
+      });
+      expect(seen).toEqual([{ label: 'seven' }]);
+    } finally {
+      await single.close();
+    }
+  });
+
   it('answer each call with its own parameters, in a transaction or not; on PostgreSQL prepared under their name', async () => {
     // One pooled connection, so the catalogue query in the transaction sees its statements.
     const single = openDatabase(testDb.url, { pgPoolSize: 1 });
