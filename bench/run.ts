@@ -213,8 +213,7 @@ interface Contender {
 
 /**
  * Servers measured in alternating rounds (after a short warm-up of each), each round
- * duration / rounds seconds, in the order given and every other round in reverse; the
- * figures sum the rounds (latencies: their medians). `during` runs beside each round of the contender at `duringIndex`.
+ * duration / rounds seconds; the figures sum the rounds (latencies: their medians). `during` runs beside each round of the contender at `duringIndex`.
  */
 async function alternate(
   contenders: Contender[],
@@ -223,10 +222,13 @@ async function alternate(
   for (const c of contenders) await loadOnce(c.target, c.request, 2);
   const runs: Awaited<ReturnType<typeof loadOnce>>[][] = contenders.map(() => []);
   const seconds = Math.max(1, Math.round(duration / rounds));
-  const order = [...contenders.keys()];
+  const count = contenders.length;
   for (let round = 0; round < rounds; round++) {
-    // Every other round in reverse, so that no server always follows the same one.
-    for (const index of round % 2 === 0 ? order : [...order].reverse()) {
+    // Two take turns; more start each round one further along (a, b, c; b, c, a; c, a, b):
+    // each takes every place in turn, and none is measured twice in a row.
+    const start = count > 2 ? round % count : 0;
+    for (let place = 0; place < count; place++) {
+      const index = (start + place) % count;
       const c = contenders[index] as Contender;
       const measured = loadOnce(c.target, c.request, seconds);
       const side = during?.index === index ? during.run(measured) : undefined;
