@@ -4,9 +4,15 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { addressBucket, CredentialLimiter } from '../../src/auth/credential-limiter.js';
 import { CONSENT_HUB_SCOPE } from '../../src/auth/scopes.js';
-import type { ImportFile } from '../../src/directory/import.schemas.js';
 import { basic, createTestApp, createToken, type TestApp } from '../helpers/app.js';
-import { ADA, connectJwt, exampleDirectory, importExample, SECRETS, userUrl } from '../helpers/directory.js';
+import {
+  ADA,
+  connectJwt,
+  exampleDirectoryWithClients,
+  importExample,
+  SECRETS,
+  userUrl,
+} from '../helpers/directory.js';
 
 // Every scrypt call is recorded (and still done), so tests can see which requests paid for one.
 vi.mock('node:crypto', async (importOriginal) => {
@@ -21,29 +27,6 @@ const WINDOW_S = 900;
 const CLIENT_SECRET = 'extra-client-secret-0123456789abcdef012345';
 const SHARED_SECRET = 'extra-shared-secret-0123456789abcdef012345';
 const url = userUrl(ADA);
-
-/** The example directory plus one OAuth app per name, each installed on acme-prod as `<name>-acme`. */
-function directoryWith(names: string[]): ImportFile {
-  const file = exampleDirectory();
-  const apps = file.apps ?? [];
-  const installations = file.installations ?? [];
-  for (const name of names) {
-    apps.push({
-      key: `com.vendor.${name}`,
-      name,
-      vendor: 'Vendor Ltd',
-      storesPersonalData: false,
-      oauth: { clientId: name, clientSecret: CLIENT_SECRET, scopes: ['read:user'] },
-    });
-    installations.push({
-      app: `com.vendor.${name}`,
-      site: 'acme-prod',
-      clientKey: `${name}-acme`,
-      sharedSecret: SHARED_SECRET,
-    });
-  }
-  return { ...file, apps, installations };
-}
 
 /** A caller address no other test uses, so per-address counts do not leak between tests. */
 let lastOctet = 0;
@@ -118,7 +101,13 @@ describe('failed sign-ins are limited (one process, in memory)', () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await createTestApp(limitEnv);
-    await importExample(t, directoryWith(['c-form', 'c-json', 'c-basic', 'c-order', 'c-known', 'c-other']));
+    await importExample(
+      t,
+      exampleDirectoryWithClients(['c-form', 'c-json', 'c-basic', 'c-order', 'c-known', 'c-other'], {
+        client: CLIENT_SECRET,
+        shared: SHARED_SECRET,
+      }),
+    );
   });
   afterAll(() => t.close());
   beforeEach(() => {

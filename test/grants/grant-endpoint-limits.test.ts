@@ -1,8 +1,7 @@
 import { randomUUID, scrypt } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { ImportFile } from '../../src/directory/import.schemas.js';
 import { type ServedApp, serveTestApp } from '../helpers/browser.js';
-import { exampleDirectory, importExample } from '../helpers/directory.js';
+import { exampleDirectoryWithClients, importExample } from '../helpers/directory.js';
 
 /**
  * Revocation (RFC 7009) and introspection (RFC 7662) authenticate the client with its
@@ -37,34 +36,6 @@ const CLIENTS = [
   'l-shared',
   'l-odd-basic',
 ];
-
-/** The example directory plus one app per client id, installed on acme-prod, taking part in grants. */
-function directory(): ImportFile {
-  const file = exampleDirectory();
-  const apps = file.apps ?? [];
-  const installations = file.installations ?? [];
-  for (const clientId of CLIENTS) {
-    apps.push({
-      key: `com.vendor.${clientId}`,
-      name: clientId,
-      vendor: 'Vendor Ltd',
-      storesPersonalData: false,
-      oauth: {
-        clientId,
-        clientSecret: SECRET,
-        scopes: ['read:user'],
-        redirectUris: [`https://${clientId}.vendor.test/callback`],
-      },
-    });
-    installations.push({
-      app: `com.vendor.${clientId}`,
-      site: 'acme-prod',
-      clientKey: `${clientId}-acme`,
-      sharedSecret: SHARED_SECRET,
-    });
-  }
-  return { ...file, apps, installations };
-}
 
 let lastOctet = 0;
 /** A caller address no other test uses, so per-address counts do not leak between tests. */
@@ -122,7 +93,10 @@ beforeAll(async () => {
     CUSTOS_AUTH_FAILURE_WINDOW_S: String(WINDOW_S),
     CUSTOS_TRUST_PROXY: 'true',
   });
-  await importExample(t, directory());
+  await importExample(
+    t,
+    exampleDirectoryWithClients(CLIENTS, { client: SECRET, shared: SHARED_SECRET }, { redirectUris: true }),
+  );
 });
 afterAll(() => t?.close());
 beforeEach(() => {

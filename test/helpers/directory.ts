@@ -139,6 +139,42 @@ export function exampleDirectory(): ImportFile {
   };
 }
 
+/**
+ * The example directory plus one app per OAuth client id, each installed on acme-prod as
+ * `<id>-acme` with `sharedSecret`; with `redirectUris`, each client takes part in user grants
+ * at `https://<id>.vendor.test/callback`.
+ */
+export function exampleDirectoryWithClients(
+  clientIds: readonly string[],
+  secrets: { client: string; shared: string },
+  options: { redirectUris?: boolean } = {},
+): ImportFile {
+  const file = exampleDirectory();
+  const apps = file.apps ?? [];
+  const installations = file.installations ?? [];
+  for (const clientId of clientIds) {
+    apps.push({
+      key: `com.vendor.${clientId}`,
+      name: clientId,
+      vendor: 'Vendor Ltd',
+      storesPersonalData: false,
+      oauth: {
+        clientId,
+        clientSecret: secrets.client,
+        scopes: ['read:user'],
+        ...(options.redirectUris ? { redirectUris: [`https://${clientId}.vendor.test/callback`] } : {}),
+      },
+    });
+    installations.push({
+      app: `com.vendor.${clientId}`,
+      site: 'acme-prod',
+      clientKey: `${clientId}-acme`,
+      sharedSecret: secrets.shared,
+    });
+  }
+  return { ...file, apps, installations };
+}
+
 export const OPERATOR = { type: 'operator', id: 'test' } as const;
 
 export async function importExample(t: TestApp, file: ImportFile = exampleDirectory()) {
