@@ -28,6 +28,7 @@ export async function applyPendingConsents(
   receipts: ReceiptService,
   limit = 500,
 ): Promise<ApplyResult> {
+  if (!(await repo.hasPendingRequests(database.db))) return { applied: 0, lagsMs: [] };
   return database.writeTransaction(
     async (trx) => {
       const requests = await repo.claimPendingRequests(database, trx, limit);

@@ -37,6 +37,23 @@ export async function insertRequests(db: Kysely<DB>, rows: NewConsentRequest[]):
   );
 }
 
+const selectAnyPending = compiledQuery<DB, { seq: number }, []>((db) =>
+  db
+    .selectFrom('consent_requests')
+    .select('seq')
+    .where('applied_at', 'is', null)
+    // A literal, so that the compiled query has no parameters.
+    .limit(sql<number>`1`),
+);
+
+/**
+ * Whether any request waits to be applied: a read on the pending index, so that an idle
+ * worker's polls cost one lookup, not a write transaction (and on SQLite, not the write lock).
+ */
+export async function hasPendingRequests(db: Kysely<DB>): Promise<boolean> {
+  return (await selectAnyPending(db)).rows.length > 0;
+}
+
 /** The oldest unapplied requests, in the order they were received. */
 export function claimPendingRequests(
   database: Database,

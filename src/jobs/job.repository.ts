@@ -1,4 +1,5 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
+import { compiledQueryPerShape } from '../db/compiled.js';
 import type { Database } from '../db/dialect.js';
 import type { DB, JobStatus, JobTable } from '../db/schema.js';
 
@@ -58,10 +59,31 @@ function dueJobs(db: Kysely<DB>, names: string[], now: string) {
     .limit(1);
 }
 
-/** A read first, so an idle worker polling for work does not take SQLite's write lock. */
+const selectAnyDue = compiledQueryPerShape<DB, { id: number }, [names: number]>((db, names) =>
+  db
+    .selectFrom('jobs')
+    .select('id')
+    .where(
+      'name',
+      'in',
+      Array.from({ length: names }, () => ''),
+    )
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('status', '=', sql.lit('pending')), eb('run_at', '<=', '')]),
+        eb.and([eb('status', '=', sql.lit('running')), eb('lease_until', '<', '')]),
+      ]),
+    )
+    .limit(sql<number>`1`),
+);
+
+/**
+ * A read first, compiled once, so an idle worker polling for work neither takes SQLite's
+ * write lock nor builds a query on every poll.
+ */
 export async function hasDueJob(db: Kysely<DB>, names: string[], now: string): Promise<boolean> {
   if (names.length === 0) return false;
-  return (await dueJobs(db, names, now).select('id').executeTakeFirst()) !== undefined;
+  return (await selectAnyDue(db, [names.length], [...names, now, now])).rows.length > 0;
 }
 
 /**

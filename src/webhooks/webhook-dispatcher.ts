@@ -93,6 +93,7 @@ export class WebhookDispatcher {
   async runOnce(): Promise<number> {
     const nowMs = Date.now();
     const leaseMs = this.options.timeoutMs + 30_000;
+    if (!(await repo.hasDueMessage(this.database.db, new Date(nowMs).toISOString()))) return 0;
     const messages = await repo.leaseDueMessages(
       this.database,
       new Date(nowMs).toISOString(),

@@ -1,4 +1,5 @@
-import type { Insertable, Kysely, Selectable } from 'kysely';
+import { type Insertable, type Kysely, type Selectable, sql } from 'kysely';
+import { compiledQuery } from '../db/compiled.js';
 import type { Database } from '../db/dialect.js';
 import type { DB, WebhookMessageTable } from '../db/schema.js';
 
@@ -11,6 +12,25 @@ export async function insertMessages(db: Kysely<DB>, rows: Insertable<WebhookMes
       .values(rows.slice(i, i + 500))
       .execute();
   }
+}
+
+const selectAnyDue = compiledQuery<DB, { seq: number }, [now: string, now: string]>((db) =>
+  db
+    .selectFrom('webhook_messages')
+    .select('seq')
+    .where('status', '=', sql.lit('pending'))
+    .where('next_attempt_at', '<=', '')
+    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', '')]))
+    .limit(sql<number>`1`),
+);
+
+/**
+ * Whether a message may be due: pending, its time come, not leased. A read on the due index,
+ * so that an idle worker's polls do not open a write transaction; what it finds is claimed
+ * by leaseDueMessages, which also honours the ordering keys.
+ */
+export async function hasDueMessage(db: Kysely<DB>, now: string): Promise<boolean> {
+  return (await selectAnyDue(db, now, now)).rows.length > 0;
 }
 
 /**
