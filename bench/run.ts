@@ -46,6 +46,7 @@ const engineOption = option('--engine') ?? 'sqlite';
 if (!['sqlite', 'postgres', 'both'].includes(engineOption))
   throw new Error(`--engine must be sqlite, postgres or both, got ${engineOption}`);
 const engines: Engine[] = engineOption === 'both' ? ['sqlite', 'postgres'] : [engineOption as Engine];
+const ladder = process.argv.includes('--ladder');
 const scale = process.argv.includes('--scale') || ['1', 'true'].includes(process.env.BENCH_SCALE ?? '');
 const only = option('--only');
 // Several parts, comma-separated, select every scenario whose name holds one of them.
@@ -460,6 +461,59 @@ interface EngineRun {
   lags: number[];
   /** The bytes-per-stored-consent lines (bench/storage.ts). */
   storage?: string;
+  /** `--ladder`: consent-config/get from the bare route up to Custos, layer by layer. */
+  ladder?: LadderStep[];
+}
+
+interface LadderStep {
+  name: string;
+  measured: Measured;
+}
+
+const LADDER = [
+  { layer: 'schemas', label: '+ body validation, response schema' },
+  { layer: 'observed', label: '+ request log line, HTTP metrics' },
+] as const;
+
+/**
+ * consent-config/get on the bare route, on Custos's own request path with its layers
+ * switched on one by one (bench/ladder-server.ts), and on Custos, side by side: what each
+ * layer costs, and what is left for the principal check, the country and the database read.
+ */
+async function measureLadder(baseline: Target, custos: Target, request: BenchRequest): Promise<LadderStep[]> {
+  console.log('\nconsent-config/get, layer by layer, side by side');
+  const servers = await Promise.all(
+    LADDER.map(({ layer }) =>
+      startProcess(
+        [...profileArgs, '--import', 'tsx', 'bench/ladder-server.ts'],
+        { BENCH_LADDER: layer },
+        join(work, `ladder-${layer}.log`),
+      ),
+    ),
+  );
+  try {
+    for (const server of servers) await settle(server.child.pid);
+    const targets: Target[] = servers.map((server) => ({
+      url: server.url,
+      serverPid: () => server.child.pid,
+      databasePids: async () => [],
+    }));
+    const measured = await alternate([
+      { target: baseline, request: { ...request, path: `/baseline/${slug(consentConfigGet.name)}` } },
+      ...targets.map((target) => ({ target, request })),
+      { target: custos, request },
+    ]);
+    const names = ['bare route', ...LADDER.map((l) => l.label), 'Custos'];
+    const steps = names.map((name, i) => ({ name, measured: measured[i] as Measured }));
+    const bare = steps[0]?.measured as Measured;
+    for (const step of steps)
+      console.log(
+        `  ${step.name.padEnd(38)} ${fmt(step.measured)}   ${pct(step.measured.rps / bare.rps)} of bare`,
+      );
+    return steps;
+  } finally {
+    for (const server of servers) await stopProcess(server.child);
+  }
 }
 
 function printRow(row: Row) {
@@ -550,6 +604,8 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
       requests.set(scenario.name, request);
       run.rows.push(await measure(scenario, request));
     }
+    const configRequest = requests.get(consentConfigGet.name);
+    if (ladder && configRequest) run.ladder = await measureLadder(baseline, custos, configRequest);
     if (engine === 'sqlite' && engines.includes('postgres')) {
       // The database as the scenarios left it, for PostgreSQL's run to serve beside its own.
       await stopProcess(custosProcess.child);
@@ -708,6 +764,11 @@ function printSummary(runs: EngineRun[]) {
         }
       }
     } else lines.push(`${run.engine.padEnd(8)} at scale: not measured (--scale)`);
+    const bare = run.ladder?.[0]?.measured;
+    for (const step of run.ladder ?? [])
+      lines.push(
+        `${run.engine.padEnd(8)} ${`consent-config/get ${step.name}`.padEnd(44)} ${int(step.measured.rps).padStart(7)} req/s, ${pct(step.measured.rps / (bare as Measured).rps)} of bare, ${cpu(step.measured)}`,
+      );
   }
   const postgresRun = runs.find((r) => r.engine === 'postgres');
   for (const cross of postgresRun?.crossRows ?? []) {

@@ -125,16 +125,7 @@ export async function buildApp(ctx: Context): Promise<App> {
     done();
   });
 
-  app.addHook('onResponse', (request, reply, done) => {
-    const labels = {
-      method: request.method,
-      route: request.routeOptions.url ?? 'unmatched',
-      status_code: String(reply.statusCode),
-    };
-    ctx.metrics.httpRequests.inc(labels);
-    ctx.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
-    done();
-  });
+  app.addHook('onResponse', ctx.metrics.httpHook());
 
   await app.register(swagger, {
     openapi: {

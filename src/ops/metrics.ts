@@ -1,3 +1,4 @@
+import type { onResponseHookHandler } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
@@ -81,6 +82,23 @@ export class Metrics {
         for (const c of counts) this.set({ name: c.name, status: c.status }, c.count);
       },
     });
+  }
+
+  /**
+   * The onResponse hook that counts and times every answer by method, route pattern (never
+   * the URL, which may name a person) and status. Callback form: no promise per request.
+   */
+  httpHook(): onResponseHookHandler {
+    return (request, reply, done) => {
+      const labels = {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status_code: String(reply.statusCode),
+      };
+      this.httpRequests.inc(labels);
+      this.httpDuration.observe(labels, reply.elapsedTime / 1000);
+      done();
+    };
   }
 
   /**
