@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase, testEngine } from '../helpers/database.js';
+import { exited, runCustos, startServe } from '../helpers/process.js';
+import { until } from '../helpers/wait.js';
+
+let database: TestDatabase;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  env = {
+    DATABASE_URL: database.url,
+    LOG_LEVEL: 'info',
+    CUSTOS_SECRET_KEY: randomBytes(32).toString('base64'),
+  };
+  if (testEngine === 'postgres') expect((await runCustos(['migrate'], env)).code).toBe(0);
+});
+afterAll(() => database.drop());
+
+/** The request log lines in a process's output. */
+const requestLines = (output: string, route: string) =>
+  output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { msg?: string; req?: { route?: string } })
+    .filter((line) => line.msg === 'request completed' && line.req?.route === route);
+
+/**
+ * The log is written to stdout in blocks (4 KB, or at least every second): a line far
+ * shorter than a block still comes out within the second, and at the latest when the
+ * process stops.
+ */
+describe('the request log', () => {
+  it('writes a lone line within about a second, and every line before the process exits', async () => {
+    const { child, url, output } = await startServe(env);
+    try {
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      await until(() => requestLines(output(), '/healthz').length === 1, {
+        timeoutMs: 3000,
+        intervalMs: 50,
+        message: 'the request log line',
+      });
+
+      // Lines written just before a graceful stop are flushed by it, not left in the buffer.
+      for (let i = 0; i < 5; i++) expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      child.kill('SIGTERM');
+      expect(await exited(child)).toBe(0);
+      // The pipe may still hold what the process wrote as it exited; nothing more can come.
+      await until(() => requestLines(output(), '/readyz').length === 5, {
+        timeoutMs: 2000,
+        intervalMs: 20,
+        message: 'the lines written before the exit',
+      });
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
