@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countPendingRequests } from '../../src/consent/consent.repository.js';
 import { type Database, openDatabase } from '../../src/db/dialect.js';
 import { GMOI_TEXT } from '../helpers/app.js';
-import { createTestDatabase, type TestDatabase, testEngine } from '../helpers/database.js';
-import { exited, runCustos, startServe } from '../helpers/process.js';
+import type { TestDatabase } from '../helpers/database.js';
+import { databaseForProcesses, exited, runCustos, startServe } from '../helpers/process.js';
 import { until } from '../helpers/wait.js';
 
 let database: TestDatabase;
@@ -13,9 +13,7 @@ let authorization: string;
 let db: Database;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  env = { DATABASE_URL: database.url };
-  if (testEngine === 'postgres') expect((await runCustos(['migrate'], env)).code).toBe(0);
+  ({ database, env } = await databaseForProcesses());
   const created = await runCustos(
     ['token', 'create', '--email', 'crm@example.com', '--scope', 'manage:consent-hub-consent'],
     env,

@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
+import { createTestDatabase, type TestDatabase, testEngine } from './database.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -97,4 +98,17 @@ export async function startServe(
 export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+}
+
+/**
+ * A fresh database for Custos processes started by a test, and their environment: on
+ * PostgreSQL migrated first (SQLite's `serve` migrates its own file at start).
+ */
+export async function databaseForProcesses(
+  extra: Record<string, string> = {},
+): Promise<{ database: TestDatabase; env: Record<string, string> }> {
+  const database = await createTestDatabase();
+  const env = { DATABASE_URL: database.url, ...extra };
+  if (testEngine === 'postgres') expect((await runCustos(['migrate'], env)).code).toBe(0);
+  return { database, env };
 }

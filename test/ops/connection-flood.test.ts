@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase, testEngine } from '../helpers/database.js';
-import { exited, runCustos, startServe } from '../helpers/process.js';
+import type { TestDatabase } from '../helpers/database.js';
+import { databaseForProcesses, exited, startServe } from '../helpers/process.js';
 
 const DESCRIPTOR_LIMIT = 1024;
 const SLOW_CLIENTS = 1100;
@@ -12,9 +12,7 @@ let database: TestDatabase;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  env = {
-    DATABASE_URL: database.url,
+  ({ database, env } = await databaseForProcesses({
     // A key of its own: no key file in the work tree.
     CUSTOS_SECRET_KEY: randomBytes(32).toString('base64'),
     // Timeouts far longer than the test: only the connection cap stands between the slow
@@ -22,8 +20,7 @@ beforeAll(async () => {
     CUSTOS_HEADERS_TIMEOUT_MS: '120000',
     CUSTOS_BODY_TIMEOUT_MS: '120000',
     CUSTOS_REQUEST_TIMEOUT_MS: '120000',
-  };
-  if (testEngine === 'postgres') expect((await runCustos(['migrate'], env)).code).toBe(0);
+  }));
 });
 afterAll(() => database.drop());
 

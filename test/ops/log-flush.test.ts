@@ -1,20 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase, testEngine } from '../helpers/database.js';
-import { exited, runCustos, startServe } from '../helpers/process.js';
+import type { TestDatabase } from '../helpers/database.js';
+import { databaseForProcesses, exited, startServe } from '../helpers/process.js';
 import { until } from '../helpers/wait.js';
 
 let database: TestDatabase;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  env = {
-    DATABASE_URL: database.url,
+  ({ database, env } = await databaseForProcesses({
     LOG_LEVEL: 'info',
     CUSTOS_SECRET_KEY: randomBytes(32).toString('base64'),
-  };
-  if (testEngine === 'postgres') expect((await runCustos(['migrate'], env)).code).toBe(0);
+  }));
 });
 afterAll(() => database.drop());
 
