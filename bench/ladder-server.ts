@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import pino from 'pino';
 import { ConsentConfigBody, ConsentConfiguration } from '../src/consent/consent.schemas.js';
-import { loggerOptions, RequestLogController } from '../src/logger.js';
+import { loggerOptions, RequestLogController, stdoutDestination } from '../src/logger.js';
 import { Metrics } from '../src/ops/metrics.js';
 import { coercingAjv, strictAjv } from '../src/validation.js';
 
@@ -24,7 +24,7 @@ const observed = layer === 'observed';
 
 const options: FastifyServerOptions = observed
   ? {
-      loggerInstance: pino(loggerOptions('info'), pino.destination({ dest: 1, sync: false })),
+      loggerInstance: pino(loggerOptions('info'), stdoutDestination()),
       logController: new RequestLogController(),
     }
   : { logger: false };
