@@ -29,8 +29,15 @@ describe('an idle worker', () => {
   it('polls with reads alone while there is no work, and opens a write transaction once there is', async () => {
     const writes = vi.spyOn(t.ctx.database, 'writeTransaction');
     try {
-      await t.ctx.worker.drain();
-      expect(writes).not.toHaveBeenCalled();
+      // A scheduled job may fall due between two polls (an hour turning, say), and rightly
+      // takes a transaction; never in three polls in a row.
+      let idle = false;
+      for (let poll = 0; poll < 3 && !idle; poll++) {
+        writes.mockClear();
+        await t.ctx.worker.drain();
+        idle = writes.mock.calls.length === 0;
+      }
+      expect(idle).toBe(true);
 
       const res = await t.app.inject({
         method: 'POST',
