@@ -50,30 +50,20 @@ function dueJobs(db: Kysely<DB>, names: string[], now: string) {
     .where('name', 'in', names)
     .where((eb) =>
       eb.or([
-        eb.and([eb('status', '=', 'pending'), eb('run_at', '<=', now)]),
-        eb.and([eb('status', '=', 'running'), eb('lease_until', '<', now)]),
+        eb.and([eb('status', '=', sql.lit('pending')), eb('run_at', '<=', now)]),
+        eb.and([eb('status', '=', sql.lit('running')), eb('lease_until', '<', now)]),
       ]),
-    )
-    .orderBy('run_at')
-    .orderBy('id')
-    .limit(1);
+    );
 }
 
+// Placeholders for the names and the two instants; calls pass [...names, now, now].
 const selectAnyDue = compiledQueryPerShape<DB, { id: number }, [names: number]>((db, names) =>
-  db
-    .selectFrom('jobs')
+  dueJobs(
+    db,
+    Array.from({ length: names }, () => ''),
+    '',
+  )
     .select('id')
-    .where(
-      'name',
-      'in',
-      Array.from({ length: names }, () => ''),
-    )
-    .where((eb) =>
-      eb.or([
-        eb.and([eb('status', '=', sql.lit('pending')), eb('run_at', '<=', '')]),
-        eb.and([eb('status', '=', sql.lit('running')), eb('lease_until', '<', '')]),
-      ]),
-    )
     .limit(sql<number>`1`),
 );
 
@@ -100,7 +90,13 @@ export function claimDueJob(
 ): Promise<Job | undefined> {
   return database.writeTransaction(async (trx) => {
     const due = await database
-      .skipLocked(dueJobs(trx, names, now).select(['id', 'status', 'lease_holder']))
+      .skipLocked(
+        dueJobs(trx, names, now)
+          .select(['id', 'status', 'lease_holder'])
+          .orderBy('run_at')
+          .orderBy('id')
+          .limit(1),
+      )
       .executeTakeFirst();
     if (!due) return undefined;
     return trx

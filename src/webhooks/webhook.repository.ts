@@ -14,14 +14,18 @@ export async function insertMessages(db: Kysely<DB>, rows: Insertable<WebhookMes
   }
 }
 
+/** Pending, its time come, and not leased by a worker (or its lease ran out). */
+function dueMessages(db: Kysely<DB>, now: string) {
+  return db
+    .selectFrom('webhook_messages as m')
+    .where('m.status', '=', sql.lit('pending'))
+    .where('m.next_attempt_at', '<=', now)
+    .where((eb) => eb.or([eb('m.lease_until', 'is', null), eb('m.lease_until', '<', now)]));
+}
+
+// Placeholders for the two instants; calls pass (now, now).
 const selectAnyDue = compiledQuery<DB, { seq: number }, [now: string, now: string]>((db) =>
-  db
-    .selectFrom('webhook_messages')
-    .select('seq')
-    .where('status', '=', sql.lit('pending'))
-    .where('next_attempt_at', '<=', '')
-    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', '')]))
-    .limit(sql<number>`1`),
+  dueMessages(db, '').select('m.seq').limit(sql<number>`1`),
 );
 
 /**
@@ -46,12 +50,8 @@ export async function leaseDueMessages(
   limit: number,
 ): Promise<WebhookMessage[]> {
   return database.writeTransaction(async (trx) => {
-    const due = trx
-      .selectFrom('webhook_messages as m')
+    const due = dueMessages(trx, now)
       .select('m.seq')
-      .where('m.status', '=', 'pending')
-      .where('m.next_attempt_at', '<=', now)
-      .where((eb) => eb.or([eb('m.lease_until', 'is', null), eb('m.lease_until', '<', now)]))
       .where(({ not, exists, selectFrom }) =>
         not(
           exists(
