@@ -263,6 +263,10 @@ export class DirectoryImporter {
     const owners = await inBatches([...emailTakers.keys()], (batch) =>
       accounts.findAccountIdsByEmails(this.database.db, batch),
     );
+    // Only an account of this file gives its email up. An account outside it that holds one
+    // now took it after the check (another writer): it keeps it, and the write's unique
+    // violation has the check name it (400).
+    const fileAccounts = new Set((file.accounts ?? []).map((a) => a.accountId));
     return {
       file,
       actor,
@@ -271,7 +275,7 @@ export class DirectoryImporter {
       matchingHashes: await this.matchingOAuthHashes(file),
       emailTakers,
       handingOn: owners
-        .filter((o) => emailTakers.get(o.email ?? '') !== o.account_id)
+        .filter((o) => fileAccounts.has(o.account_id) && emailTakers.get(o.email ?? '') !== o.account_id)
         .map((o) => o.account_id),
       updated: new Set(),
     };

@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type KyselyPlugin, SelectQueryNode } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAuditEvents } from '../../src/audit/audit.repository.js';
 import { verifyAuditChain } from '../../src/audit/audit.verify.js';
@@ -556,6 +557,70 @@ describe('directory import', () => {
       ]);
       // The part before the race stays written, and the error says so.
       expect((error as ImportValidationError).partlyWritten).toBe(true);
+    });
+
+    it('never takes an email from an account outside the file that another writer stored after the check', async () => {
+      const real = t.ctx.database;
+      const now = new Date().toISOString();
+      const lookups = new WeakSet<object>();
+      let raced = false;
+      // Another writer stores an account with the file's email right after the check has
+      // looked the email up, before the writes read the stored holders again.
+      const racing: KyselyPlugin = {
+        transformQuery: ({ node, queryId }) => {
+          const text = JSON.stringify(node);
+          if (SelectQueryNode.is(node) && text.includes('"accounts"') && text.includes('"email"'))
+            lookups.add(queryId);
+          return node;
+        },
+        transformResult: async ({ queryId, result }) => {
+          if (lookups.has(queryId) && !raced) {
+            raced = true;
+            const insert = real.db
+              .insertInto('accounts')
+              .values({
+                account_id: 'outside-holder',
+                account_type: 'atlassian',
+                status: 'active',
+                email: 'outside@race.test',
+                visibility: '{}',
+                created_at: now,
+                updated_at: now,
+                pd_updated_at: now,
+              })
+              .execute();
+            // SQLite's one connection is this lookup's until its result is handed back; its
+            // queue is first in, first out, so the insert is the next statement it runs.
+            if (real.engine === 'postgres') await insert;
+            else void insert;
+          }
+          return result;
+        },
+      };
+      const importer = new DirectoryImporter(
+        { ...real, db: real.db.withPlugin(racing) },
+        t.ctx.secrets,
+        t.ctx.audit,
+        ports(),
+      );
+      const file: ImportFile = {
+        accounts: [{ accountId: 'inside-taker', accountType: 'atlassian', email: 'outside@race.test' }],
+      };
+      const error = await importer.importDirectory(file, OPERATOR).catch((e: unknown) => e);
+      expect(raced).toBe(true);
+      expect(error).toBeInstanceOf(ImportValidationError);
+      expect((error as ImportValidationError).problems).toEqual([
+        { path: 'accounts[0].email', message: 'already belongs to another account' },
+      ]);
+      expect((error as ImportValidationError).partlyWritten).toBe(false);
+      // The account that held the email keeps it, and the file's account was not written.
+      const holders = await t.ctx.database.db
+        .selectFrom('accounts')
+        .select(['account_id', 'email'])
+        .where('account_id', 'in', ['outside-holder', 'inside-taker'])
+        .execute();
+      expect(holders).toEqual([{ account_id: 'outside-holder', email: 'outside@race.test' }]);
+      expect(await listAccountEvents(t.ctx.database.db, 'outside-holder')).toEqual([]);
     });
 
     it('hands emails between accounts of one file, each change recorded', async () => {
