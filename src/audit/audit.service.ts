@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Principal } from '../auth/principal.js';
+import { sha256Hex } from '../crypto/digest.js';
 import type { Database } from '../db/dialect.js';
 import type { DB } from '../db/schema.js';
 import * as repo from './audit.repository.js';
@@ -87,7 +87,7 @@ export function canonicalJson(value: unknown): string {
 
 /** The fields a row's hash covers, in the form a verifier recomputes from the stored row. */
 export function hashOf(row: Omit<repo.AuditEventRow, 'id' | 'hash'>): string {
-  return createHash('sha256').update(canonicalJson(row), 'utf8').digest('hex');
+  return sha256Hex(canonicalJson(row));
 }
 
 /** The rows of `entries` appended at `at`, chained onto the entry whose hash is `prev`. */

@@ -1,4 +1,5 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { sha256Hex } from '../crypto/digest.js';
 import type { Database } from '../db/dialect.js';
 import { normalizeEmail } from '../shared/email.js';
 import * as repo from './api-token.repository.js';
@@ -17,10 +18,6 @@ const TOKEN_PATTERN = /^cst_[A-Za-z0-9_-]{43}$/;
 /** last_used_at is a coarse signal; writing it on every request would double the write load. */
 const TOUCH_INTERVAL_MS = 60_000;
 const MAX_CACHED_TOKENS = 10_000;
-
-function sha256Hex(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('hex');
-}
 
 /** A new token: the secret (shown once), the part that indexes its row, and the hash that is stored. */
 export function mintToken(): { token: string; lookupKey: string; hash: string } {

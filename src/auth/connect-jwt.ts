@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { createQueryStringHash, fromMethodAndUrl } from 'atlassian-jwt';
+import { sha256Hex } from '../crypto/digest.js';
 import { isValidAccountId } from '../shared/account-id.js';
 import { isStorableText } from '../validation.js';
 import type { AppCredentials } from './app-credentials.port.js';
@@ -77,7 +77,7 @@ function plainCanonicalRequest(method: string, rawUrl: string): string | undefin
  */
 export function queryStringHash(method: string, rawUrl: string): string | undefined {
   const canonical = plainCanonicalRequest(method, rawUrl);
-  if (canonical !== undefined) return createHash('sha256').update(canonical).digest('hex');
+  if (canonical !== undefined) return sha256Hex(canonical);
   try {
     return createQueryStringHash(fromMethodAndUrl(method, rawUrl));
   } catch (error) {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { ApiClientPrincipal } from '../auth/principal.js';
+import { sha256Hex } from '../crypto/digest.js';
 import type { Database } from '../db/dialect.js';
 import type { ConsentChannel, DB } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
@@ -14,7 +15,7 @@ import type {
   ResolvedConsent,
 } from './consent.schemas.js';
 import type { ConsentInbox } from './consent-inbox.js';
-import { type NoticeRegistry, sha256Hex } from './notice.service.js';
+import type { NoticeRegistry } from './notice.service.js';
 import type { OptInPolicy } from './opt-in-policy.js';
 import type { ReceiptService } from './receipt.service.js';
 

@@ -1,13 +1,9 @@
-import { createHash } from 'node:crypto';
 import type { AuditActor, AuditLog } from '../audit/audit.service.js';
+import { sha256Hex } from '../crypto/digest.js';
 import { type Database, isUniqueViolation } from '../db/dialect.js';
 import type { ConsentNoticeTable } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import * as repo from './notice.repository.js';
-
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
 
 /**
  * The registry of consent notices: versioned legal texts per consent key. A key is known

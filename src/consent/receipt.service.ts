@@ -1,11 +1,11 @@
 import { randomUUID, sign } from 'node:crypto';
 import type { Insertable, Kysely } from 'kysely';
+import { sha256Hex } from '../crypto/digest.js';
 import type { KeyRing, PublicJwk, SigningKey } from '../crypto/key-ring.js';
 import type { Database } from '../db/dialect.js';
 import type { ConsentEventTable, ConsentReceiptTable, DB } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
 import { normalizeEmail } from '../shared/email.js';
-import { sha256Hex } from './notice.service.js';
 import { type Controller, type ReceiptFacts, receiptClaims, receiptHeader } from './receipt.model.js';
 import * as repo from './receipt.repository.js';
 import { decodeReceipt, encodeReceipt, encodeSigned, type SignedParts } from './receipt-storage.js';

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import {
   type RateLimiterAbstract,
@@ -8,6 +8,7 @@ import {
 } from 'rate-limiter-flexible';
 import type { AuditLog } from '../audit/audit.service.js';
 import type { AppPrincipal } from '../auth/principal.js';
+import { sha256Hex } from '../crypto/digest.js';
 import { type Database, isUniqueViolation } from '../db/dialect.js';
 import {
   findAccount,
@@ -60,7 +61,7 @@ function notFound(): AppError {
 /** SHA-256 of what a request asks for, so that a repeated idempotency key can be checked against it. */
 function requestHash(body: NotificationRequest, accountIds: string[]): string {
   const content = [[...accountIds].sort(), body.subject, body.text, body.html ?? null, body.category];
-  return createHash('sha256').update(JSON.stringify(content)).digest('hex');
+  return sha256Hex(JSON.stringify(content));
 }
 
 /**

@@ -1,5 +1,6 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { LiveSession, SessionSource } from '../auth/session-source.port.js';
+import { sha256Hex } from '../crypto/digest.js';
 import type { Database } from '../db/dialect.js';
 import { deviceLabel } from './device-label.js';
 import * as repo from './session.repository.js';
@@ -34,10 +35,6 @@ export interface CreatedSession {
   token: string;
   id: string;
   expiresAt: string;
-}
-
-function sha256Hex(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('hex');
 }
 
 const earlier = (a: string, b: string) => (a < b ? a : b);

@@ -1,5 +1,6 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { AuditActor, AuditLog } from '../audit/audit.service.js';
+import { sha256Hex } from '../crypto/digest.js';
 import type { Database } from '../db/dialect.js';
 import { AppError } from '../errors/app-error.js';
 import { safeNextPath } from '../web/navigation.js';
@@ -18,8 +19,6 @@ export interface IssuedLink {
   next: string;
   expiresAt: string;
 }
-
-const sha256Hex = (value: string) => createHash('sha256').update(value, 'utf8').digest('hex');
 
 /**
  * One-time sign-in links an operator issues (`custos login-link`, POST /admin/login-links):
