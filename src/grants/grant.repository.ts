@@ -57,8 +57,27 @@ export async function deleteRecord(db: Kysely<DB>, model: string, id: string): P
 
 /** Every record of the grant, the grant's own row included (its grant_id is its id); returns how many. */
 export async function deleteGrantRecords(db: Kysely<DB>, grantId: string): Promise<number> {
-  const result = await db.deleteFrom('oauth_records').where('grant_id', '=', grantId).executeTakeFirst();
-  return Number(result.numDeletedRows);
+  return (await deleteRecordsOfGrants(db, [grantId])).get(grantId) ?? 0;
+}
+
+/**
+ * Deletes every record of these grants (the grants themselves included) in one statement;
+ * returns how many records each grant had.
+ */
+export async function deleteRecordsOfGrants(
+  db: Kysely<DB>,
+  grantIds: string[],
+): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  if (grantIds.length === 0) return counts;
+  const deleted = await db
+    .deleteFrom('oauth_records')
+    .where('grant_id', 'in', grantIds)
+    .returning('grant_id')
+    .execute();
+  for (const { grant_id } of deleted)
+    if (grant_id !== null) counts.set(grant_id, (counts.get(grant_id) ?? 0) + 1);
+  return counts;
 }
 
 /** Every grant (expired or not) given by the account, or to the client: what a revocation ends. */

@@ -27,6 +27,8 @@ import { adapterFactory } from './provider-adapter.js';
 import { loadSigningKeys, rotateSigningKey } from './signing-keys.js';
 
 const TOUCH_INTERVAL_MS = 60_000;
+/** Grants revoked per statement (and per audit append) when an app or an account ends them. */
+const REVOCATION_BATCH = 500;
 
 type ProviderCallback = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
 
@@ -346,6 +348,8 @@ export class GrantService implements UserGrants, GrantRevocation {
   /**
    * Deletes each grant with every record issued under it (codes, access and refresh tokens),
    * as removing it from connected apps does, and audits each one: ids and the reason only.
+   * In the caller's transaction, a batch of grants per statement: an app that thousands of
+   * people connected is uninstalled without a statement per grant.
    */
   private async revokeWithin(
     trx: Kysely<DB>,
@@ -354,17 +358,27 @@ export class GrantService implements UserGrants, GrantRevocation {
     reason: GrantRevocationReason,
     actor: AuditActor,
   ): Promise<number> {
-    for (const grant of grants) {
-      const records = await repo.deleteGrantRecords(trx, grant.id);
-      await this.audit.appendWithin(trx, [
-        {
+    for (let start = 0; start < grants.length; start += REVOCATION_BATCH) {
+      const batch = grants.slice(start, start + REVOCATION_BATCH);
+      const records = await repo.deleteRecordsOfGrants(
+        trx,
+        batch.map((grant) => grant.id),
+      );
+      await this.audit.appendWithin(
+        trx,
+        batch.map((grant) => ({
           actor,
           action: 'grant.revoked',
           appKey: appKeyOf(grant.client_id ?? ''),
           accountId: grant.account_id ?? undefined,
-          details: { grantId: grant.id, clientId: grant.client_id, reason, records },
-        },
-      ]);
+          details: {
+            grantId: grant.id,
+            clientId: grant.client_id,
+            reason,
+            records: records.get(grant.id) ?? 0,
+          },
+        })),
+      );
     }
     return grants.length;
   }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyAuditChain } from '../../src/audit/audit.verify.js';
 import type { ImportApp } from '../../src/directory/import.schemas.js';
 import { TEST_OPERATOR } from '../helpers/app.js';
 import { type ServedApp, serveTestApp } from '../helpers/browser.js';
@@ -285,6 +286,55 @@ describe('user grants: the rules', () => {
     const revoked = (await revocations(ADA)).slice(before);
     expect(revoked).toHaveLength(1);
     expect(revoked[0]).toMatchObject({ details: { clientId: 'timesheets', reason: 'app-uninstalled' } });
+  });
+
+  it('revokes thousands of grants in batches, each audited with the records it ended', async () => {
+    const now = new Date().toISOString();
+    const people = Array.from({ length: 1_100 }, (_, i) => `crowd-${String(i).padStart(4, '0')}`);
+    // Stored as the authorization server stores them: each grant with two tokens issued under it.
+    const rows = people.flatMap((accountId) =>
+      ['Grant', 'AccessToken', 'RefreshToken'].map((model) => ({
+        model,
+        id: model === 'Grant' ? `grant-${accountId}` : `${model}-${accountId}`,
+        payload: '{}',
+        grant_id: `grant-${accountId}`,
+        account_id: accountId,
+        client_id: 'timesheets',
+        created_at: now,
+        expires_at: null,
+      })),
+    );
+    for (let i = 0; i < rows.length; i += 300)
+      await t.ctx.database.db
+        .insertInto('oauth_records')
+        .values(rows.slice(i, i + 300))
+        .execute();
+    await t.ctx.directory.uninstall('ts-acme-1', TEST_OPERATOR);
+    await t.ctx.directory.uninstall('ts-globex-1', TEST_OPERATOR);
+    await importExample(t, directory());
+
+    const left = await t.ctx.database.db
+      .selectFrom('oauth_records')
+      .select('id')
+      .where('account_id', 'like', 'crowd-%')
+      .execute();
+    expect(left).toEqual([]);
+    const audited = await t.ctx.database.db
+      .selectFrom('audit_events')
+      .select(['account_id', 'details'])
+      .where('action', '=', 'grant.revoked')
+      .where('account_id', 'like', 'crowd-%')
+      .orderBy('id')
+      .execute();
+    expect(audited.map((row) => row.account_id)).toEqual(people);
+    for (const row of audited)
+      expect(JSON.parse(String(row.details))).toEqual({
+        grantId: `grant-${row.account_id}`,
+        clientId: 'timesheets',
+        reason: 'app-uninstalled',
+        records: 3,
+      });
+    expect((await verifyAuditChain(t.ctx.database.db)).broken).toBeUndefined();
   });
 
   it("revokes every grant of an account when it closes, leaving other people's", async () => {
