@@ -144,6 +144,16 @@ export class AuditLog {
    * Appends inside the caller's write transaction, so the entry commits with the change it
    * records. On PostgreSQL the chain lock is taken here; SQLite's writer lock already serializes.
    */
+  /**
+   * Takes the chain's lock now, in the caller's write transaction, for a change that appends
+   * only after writing rows that a transaction already holding the lock may write too (an
+   * account's closure ends its grants after taking it): the same order in both, so neither
+   * waits on the other (PostgreSQL; SQLite's writer lock already serializes).
+   */
+  async lockChainWithin(trx: Kysely<DB>): Promise<void> {
+    await this.database.advisoryLock(trx, CHAIN_LOCK);
+  }
+
   async appendWithin(trx: Kysely<DB>, entries: AuditEntry[]): Promise<void> {
     if (entries.length === 0) return;
     await this.database.advisoryLock(trx, CHAIN_LOCK);

@@ -358,6 +358,8 @@ export class GrantService implements UserGrants, GrantRevocation {
     reason: GrantRevocationReason,
     actor: AuditActor,
   ): Promise<number> {
+    // Before the first delete: an account's closure takes the lock, then deletes its grants.
+    if (grants.length > 0) await this.audit.lockChainWithin(trx);
     for (let start = 0; start < grants.length; start += REVOCATION_BATCH) {
       const batch = grants.slice(start, start + REVOCATION_BATCH);
       const records = await repo.deleteRecordsOfGrants(
