@@ -564,13 +564,20 @@ describe('directory import', () => {
       const now = new Date().toISOString();
       const lookups = new WeakSet<object>();
       let raced = false;
+      let emailLookups = 0;
       // Another writer stores an account with the file's email right after the check has
-      // looked the email up, before the writes read the stored holders again.
+      // looked the email up (the first read of accounts filtered by email), before the
+      // writes read the stored holders again (the second).
       const racing: KyselyPlugin = {
         transformQuery: ({ node, queryId }) => {
-          const text = JSON.stringify(node);
-          if (SelectQueryNode.is(node) && text.includes('"accounts"') && text.includes('"email"'))
+          if (
+            SelectQueryNode.is(node) &&
+            JSON.stringify(node.from).includes('"accounts"') &&
+            JSON.stringify(node.where ?? null).includes('"email"')
+          ) {
+            emailLookups += 1;
             lookups.add(queryId);
+          }
           return node;
         },
         transformResult: async ({ queryId, result }) => {
@@ -608,6 +615,9 @@ describe('directory import', () => {
       };
       const error = await importer.importDirectory(file, OPERATOR).catch((e: unknown) => e);
       expect(raced).toBe(true);
+      // The check, then the writes' own read of the holders (and the check again after the
+      // unique violation): had the insert come before the check, nothing would have raced.
+      expect(emailLookups).toBeGreaterThanOrEqual(2);
       expect(error).toBeInstanceOf(ImportValidationError);
       expect((error as ImportValidationError).problems).toEqual([
         { path: 'accounts[0].email', message: 'already belongs to another account' },
