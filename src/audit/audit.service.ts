@@ -141,10 +141,6 @@ export class AuditLog {
   }
 
   /**
-   * Appends inside the caller's write transaction, so the entry commits with the change it
-   * records. On PostgreSQL the chain lock is taken here; SQLite's writer lock already serializes.
-   */
-  /**
    * Takes the chain's lock now, in the caller's write transaction, for a change that appends
    * only after writing rows that a transaction already holding the lock may write too (an
    * account's closure ends its grants after taking it): the same order in both, so neither
@@ -154,9 +150,13 @@ export class AuditLog {
     await this.database.advisoryLock(trx, CHAIN_LOCK);
   }
 
+  /**
+   * Appends inside the caller's write transaction, so the entry commits with the change it
+   * records. On PostgreSQL the chain lock is taken here; SQLite's writer lock already serializes.
+   */
   async appendWithin(trx: Kysely<DB>, entries: AuditEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    await this.database.advisoryLock(trx, CHAIN_LOCK);
+    await this.lockChainWithin(trx);
     await appendChained(trx, entries, new Date().toISOString());
   }
 }
