@@ -49,10 +49,10 @@ program
   .action(async () => {
     serving = true;
     const cfg = config();
-    const running = await startServer(cfg);
-    // Handlers first: whoever starts Custos may stop it as soon as it says it is up.
-    stopOnSignals(running, cfg.shutdownTimeoutMs, (m) => process.stderr.write(`${m}\n`));
-    say(`Custos listening on ${running.url}`);
+    const starting = startServer(cfg);
+    // Handlers first: whoever starts Custos may stop it as soon as it answers.
+    stopOnSignals(starting, cfg.shutdownTimeoutMs, (m) => process.stderr.write(`${m}\n`));
+    say(`Custos listening on ${(await starting).url}`);
   });
 
 program
@@ -63,8 +63,9 @@ program
   .action(async () => {
     serving = true;
     const cfg = config();
-    const running = await startWorker(cfg);
-    stopOnSignals(running, cfg.shutdownTimeoutMs, (m) => process.stderr.write(`${m}\n`));
+    const starting = startWorker(cfg);
+    stopOnSignals(starting, cfg.shutdownTimeoutMs, (m) => process.stderr.write(`${m}\n`));
+    await starting;
     say('Custos worker running');
   });
 

@@ -47,8 +47,17 @@ export async function startWorker(config: Config): Promise<Running> {
   return { url: '', stop: () => ctx.close() };
 }
 
-/** Stops cleanly on SIGTERM/SIGINT, or exits non-zero if stopping takes longer than the timeout. */
-export function stopOnSignals(running: Running, timeoutMs: number, log: (message: string) => void): void {
+/**
+ * Stops cleanly on SIGTERM/SIGINT, or exits non-zero if stopping takes longer than the timeout.
+ * Installed before the start finishes: the server answers as soon as it listens, before the
+ * start's last steps, and whoever started it may stop it from then on. A signal that arrives
+ * during the start waits for it, then stops what it started.
+ */
+export function stopOnSignals(
+  starting: Promise<Running>,
+  timeoutMs: number,
+  log: (message: string) => void,
+): void {
   let stopping = false;
   const handler = (signal: string) => {
     if (stopping) return;
@@ -59,13 +68,15 @@ export function stopOnSignals(running: Running, timeoutMs: number, log: (message
       process.exit(1);
     }, timeoutMs);
     timer.unref();
-    running.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        log(`shutdown failed: ${(error as Error).message}`);
-        process.exit(1);
-      },
-    );
+    starting
+      .then((running) => running.stop())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          log(`shutdown failed: ${(error as Error).message}`);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
