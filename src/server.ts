@@ -51,7 +51,8 @@ export async function startWorker(config: Config): Promise<Running> {
  * Stops cleanly on SIGTERM/SIGINT, or exits non-zero if stopping takes longer than the timeout.
  * Installed before the start finishes: the server answers as soon as it listens, before the
  * start's last steps, and whoever started it may stop it from then on. A signal that arrives
- * during the start waits for it, then stops what it started.
+ * during the start waits for it, then stops what it started, the rest of the start counted
+ * in the timeout. A start that fails is left to its caller to report.
  */
 export function stopOnSignals(
   starting: Promise<Running>,
@@ -68,15 +69,18 @@ export function stopOnSignals(
       process.exit(1);
     }, timeoutMs);
     timer.unref();
-    starting
-      .then((running) => running.stop())
-      .then(
-        () => process.exit(0),
-        (error: unknown) => {
-          log(`shutdown failed: ${(error as Error).message}`);
-          process.exit(1);
-        },
-      );
+    starting.then(
+      (running) =>
+        running.stop().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            log(`shutdown failed: ${(error as Error).message}`);
+            process.exit(1);
+          },
+        ),
+      // The caller awaits the start too, and reports its failure.
+      () => {},
+    );
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
