@@ -498,9 +498,24 @@ function pipelinedConnection(url: string) {
     current = connecting;
     return connecting;
   };
+  // The queries of one turn of the event loop go out in one write: each request's query would
+  // otherwise be a socket write of its own. Flushed once the requests that arrived together
+  // have been handled (setImmediate runs right after the loop's I/O callbacks).
+  const corked = new WeakSet<pg.Client>();
+  const batchWrites = (client: pg.Client) => {
+    if (corked.has(client)) return;
+    corked.add(client);
+    const { stream } = client.connection;
+    stream.cork();
+    setImmediate(() => {
+      corked.delete(client);
+      stream.uncork();
+    });
+  };
   return {
     async query(text: string, values: readonly unknown[]) {
       const client = await (current ?? connect());
+      batchWrites(client);
       const { rows } = await client.query({ name: preparedName(text), text, values: [...values] });
       return { rows };
     },

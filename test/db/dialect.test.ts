@@ -672,6 +672,34 @@ describe('hot queries (compiledQuery)', () => {
     }
   });
 
+  it('outside a transaction, issued together (PostgreSQL: sent in one write): each answers its own, in any order of issue; one failing fails alone', async () => {
+    await exec(sql`delete from dialect_rows`);
+    await exec(sql`insert into dialect_rows (id, label) values (1, 'one'), (2, 'two'), (3, 'three')`);
+    const scratch = database.db as unknown as Kysely<Rows>;
+    const labels = (id: number) => labelOf(scratch, id).then((r) => r.rows.map((row) => row.label));
+    const ids = [3, 1, 2, 4, 2, 1, 3];
+    // One id no integer parses from: PostgreSQL refuses that query; SQLite compares and finds no row.
+    const refused = labelOf(scratch, 'x' as unknown as number).then(
+      (result) => ({ rows: result.rows, error: undefined }),
+      (error: Error) => ({ rows: undefined, error }),
+    );
+    const answers = await Promise.all(ids.map(labels));
+    expect(answers).toEqual([['three'], ['one'], ['two'], [], ['two'], ['one'], ['three']]);
+    if (testEngine === 'postgres')
+      expect((await refused).error?.message).toMatch(/invalid input syntax for type integer/);
+    else expect(await refused).toEqual({ rows: [], error: undefined });
+    // A query issued from the loop's check phase, where the batch is flushed, is still sent.
+    const late = await new Promise<string[]>((resolve, reject) =>
+      setImmediate(() => labels(2).then(resolve, reject)),
+    );
+    expect(late).toEqual(['two']);
+    // And from a timer, alone.
+    const timed = await new Promise<string[]>((resolve, reject) =>
+      setTimeout(() => labels(1).then(resolve, reject), 5),
+    );
+    expect(timed).toEqual(['one']);
+  });
+
   it('per list length (compiledQueryPerShape): one statement per shape, each prepared under its name on PostgreSQL', async () => {
     const single = openDatabase(testDb.url, { pgPoolSize: 1 });
     try {
