@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -672,18 +673,42 @@ describe('hot queries (compiledQuery)', () => {
     }
   });
 
-  it('outside a transaction, issued together (PostgreSQL: sent in one write): each answers its own, in any order of issue; one failing fails alone', async () => {
+  it('outside a transaction, issued together (PostgreSQL: in one write): each answers its own, in any order of issue; one failing fails alone; one issued alone is still sent', async () => {
     await exec(sql`delete from dialect_rows`);
     await exec(sql`insert into dialect_rows (id, label) values (1, 'one'), (2, 'two'), (3, 'three')`);
     const scratch = database.db as unknown as Kysely<Rows>;
     const labels = (id: number) => labelOf(scratch, id).then((r) => r.rows.map((row) => row.label));
     const ids = [3, 1, 2, 4, 2, 1, 3];
+    // The hot connection opened and the statement prepared, so that only the queries write below.
+    expect(await labels(1)).toEqual(['one']);
+    // Writes to the database server's port, counted while the queries are out.
+    const port = testEngine === 'postgres' ? Number(new URL(testDb.url).port || 5432) : undefined;
+    let writes = 0;
+    const socket = Socket.prototype as unknown as Record<
+      '_write' | '_writev',
+      (...args: unknown[]) => unknown
+    >;
+    const original = { _write: socket._write, _writev: socket._writev };
+    for (const name of ['_write', '_writev'] as const) {
+      socket[name] = function (this: Socket, ...args: unknown[]) {
+        if (this.remotePort === port) writes += 1;
+        return original[name].apply(this, args);
+      };
+    }
     // One id no integer parses from: PostgreSQL refuses that query; SQLite compares and finds no row.
     const refused = labelOf(scratch, 'x' as unknown as number).then(
       (result) => ({ rows: result.rows, error: undefined }),
       (error: Error) => ({ rows: undefined, error }),
     );
-    const answers = await Promise.all(ids.map(labels));
+    let answers: string[][];
+    try {
+      answers = await Promise.all(ids.map(labels));
+      await refused;
+    } finally {
+      Object.assign(socket, original);
+    }
+    // Eight queries issued in one turn of the event loop, one write.
+    expect(writes).toBe(testEngine === 'postgres' ? 1 : 0);
     expect(answers).toEqual([['three'], ['one'], ['two'], [], ['two'], ['one'], ['three']]);
     if (testEngine === 'postgres')
       expect((await refused).error?.message).toMatch(/invalid input syntax for type integer/);
