@@ -691,7 +691,8 @@ describe('hot queries (compiledQuery)', () => {
     const original = { _write: socket._write, _writev: socket._writev };
     for (const name of ['_write', '_writev'] as const) {
       socket[name] = function (this: Socket, ...args: unknown[]) {
-        if (this.remotePort === port) writes += 1;
+        // Only on PostgreSQL: a pipe (stdout, say) has no remote port either.
+        if (port !== undefined && this.remotePort === port) writes += 1;
         return original[name].apply(this, args);
       };
     }
