@@ -7,7 +7,8 @@ import type { BenchRequest } from './scenario.js';
  * The load generator, in a process of its own so that its CPU is never the server's nor the
  * runner's: `node --import tsx bench/load.ts <job.json>`, where the job file holds
  * `{ url, connections, seconds, request }`. It prints one JSON line `{"started":true}` as the
- * load begins, then one with the result; every answer that is not 2xx counts as a failure.
+ * load begins, then one with the result and its own CPU time; every answer that is not 2xx
+ * counts as a failure.
  */
 export interface LoadJob {
   url: string;
@@ -22,6 +23,8 @@ export interface LoadResult {
   p50: number;
   p99: number;
   failures: number;
+  /** Its own CPU time (user + system) during the load, in seconds. */
+  cpuSeconds: number;
 }
 
 const job = JSON.parse(readFileSync(process.argv[2] as string, 'utf8')) as LoadJob;
@@ -33,6 +36,7 @@ const jwtFor = (secret: string, issuer: string) => {
 };
 let next = 0;
 process.stdout.write(`${JSON.stringify({ started: true })}\n`);
+const cpuAtStart = process.cpuUsage();
 const result = await autocannon({
   url: job.url,
   connections: job.connections,
@@ -65,5 +69,6 @@ const out: LoadResult = {
   p99: result.latency.p99,
   // autocannon counts 1xx/3xx/4xx/5xx answers in non2xx, connection errors and timeouts apart.
   failures: result.non2xx + result.errors + result.timeouts,
+  cpuSeconds: (({ user, system }) => (user + system) / 1e6)(process.cpuUsage(cpuAtStart)),
 };
 process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -73,6 +73,8 @@ interface Measured {
   cpuUs: number;
   /** PostgreSQL only: CPU time of the server's database backends per request, in µs. */
   dbCpuUs: number;
+  /** The load generator's CPU time per request, in µs: what the two cores leave the server. */
+  loadCpuUs: number;
   /** Medians over the rounds. */
   p50: number;
   p99: number;
@@ -244,6 +246,7 @@ async function alternate(
       rps: requests / list.reduce((n, r) => n + r.seconds, 0),
       cpuUs: (list.reduce((n, r) => n + r.server, 0) * 1e6) / Math.max(1, requests),
       dbCpuUs: (list.reduce((n, r) => n + r.database, 0) * 1e6) / Math.max(1, requests),
+      loadCpuUs: (list.reduce((n, r) => n + r.cpuSeconds, 0) * 1e6) / Math.max(1, requests),
       p50: median(list.map((r) => r.p50)),
       p99: median(list.map((r) => r.p99)),
       failures: list.reduce((n, r) => n + r.failures, 0),
@@ -404,7 +407,7 @@ const int = (x: number) => Math.round(x).toLocaleString('en');
 const cpu = (m: Measured) =>
   `server CPU ${Math.round(m.cpuUs).toString().padStart(4)} µs/req${m.dbCpuUs > 0 ? ` + database ${Math.round(m.dbCpuUs)} µs/req` : ''}`;
 const fmt = (m: Measured) =>
-  `${Math.round(m.rps).toString().padStart(7)} req/s  p50 ${m.p50.toFixed(1).padStart(5)} ms  p99 ${m.p99.toFixed(1).padStart(6)} ms  ${cpu(m)}  ${m.failures} failed`;
+  `${Math.round(m.rps).toString().padStart(7)} req/s  p50 ${m.p50.toFixed(1).padStart(5)} ms  p99 ${m.p99.toFixed(1).padStart(6)} ms  ${cpu(m)}  load ${Math.round(m.loadCpuUs).toString().padStart(3)} µs/req  ${m.failures} failed`;
 const mb = (bytes: number) => `${(bytes / 1e6).toLocaleString('en', { maximumFractionDigits: 0 })} MB`;
 
 interface Row {
