@@ -73,7 +73,7 @@ interface Measured {
   cpuUs: number;
   /** PostgreSQL only: CPU time of the server's database backends per request, in µs. */
   dbCpuUs: number;
-  /** The load generator's CPU time per request, in µs: what the two cores leave the server. */
+  /** The load generator's own CPU time per request, in µs: how much of the two cores it takes. */
   loadCpuUs: number;
   /** Medians over the rounds. */
   p50: number;
