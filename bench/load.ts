@@ -62,6 +62,7 @@ const result = await autocannon({
     },
   ],
 });
+const cpu = process.cpuUsage(cpuAtStart);
 const out: LoadResult = {
   requests: result.requests.total,
   seconds: result.duration,
@@ -69,6 +70,6 @@ const out: LoadResult = {
   p99: result.latency.p99,
   // autocannon counts 1xx/3xx/4xx/5xx answers in non2xx, connection errors and timeouts apart.
   failures: result.non2xx + result.errors + result.timeouts,
-  cpuSeconds: (({ user, system }) => (user + system) / 1e6)(process.cpuUsage(cpuAtStart)),
+  cpuSeconds: (cpu.user + cpu.system) / 1e6,
 };
 process.stdout.write(`${JSON.stringify(out)}\n`);
