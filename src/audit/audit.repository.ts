@@ -30,19 +30,19 @@ function readHex<Row extends { prev_hash: Uint8Array; hash: Uint8Array }>(row: R
   return { ...row, prev_hash: hexOf(row.prev_hash), hash: hexOf(row.hash) };
 }
 
-const appendRows = compiledInsert<DB, Insertable<AuditEventTable>>(
-  [
-    'at',
-    'actor_type',
-    'actor_id',
-    'action',
-    'app_key',
-    'installation_id',
-    'account_id',
-    'details',
-    'prev_hash',
-    'hash',
-  ],
+const appendRows = compiledInsert<DB, Insertable<AuditEventTable>, 'id'>(
+  {
+    at: true,
+    actor_type: true,
+    actor_id: true,
+    action: true,
+    app_key: true,
+    installation_id: true,
+    account_id: true,
+    details: true,
+    prev_hash: true,
+    hash: true,
+  },
   (db, rows) => db.insertInto('audit_events').values(rows as Insertable<AuditEventTable>[]),
 );
 

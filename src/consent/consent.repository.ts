@@ -12,21 +12,23 @@ const UPDATE_CHUNK = 1000;
 /** The channel of a request or event that names none (the columns' default): the ConsentHub API. */
 const API_CHANNEL: ConsentChannel = 'api';
 
-const insertRequestRows = compiledInsert<DB, NewConsentRequest>(
-  [
-    'email',
-    'locale',
-    'form_url',
-    'provider_id',
-    'consents',
-    'client_id',
-    'remote_addr',
-    'user_agent',
-    'received_at',
-    'applied_at',
-    'channel',
-    'account_id',
-  ],
+/** What a request says about how it was sent, and its event repeats: columns of both tables. */
+const SENT = {
+  email: true,
+  locale: true,
+  form_url: true,
+  provider_id: true,
+  client_id: true,
+  remote_addr: true,
+  user_agent: true,
+  received_at: true,
+  applied_at: true,
+  channel: true,
+  account_id: true,
+} as const;
+
+const insertRequestRows = compiledInsert<DB, NewConsentRequest, 'seq'>(
+  { ...SENT, consents: true },
   (db, rows) => db.insertInto('consent_requests').values(rows as NewConsentRequest[]),
 );
 
@@ -94,27 +96,17 @@ function storedEvent(event: NewConsentEvent): Insertable<ConsentEventTable> {
 }
 
 const insertEventRows = compiledInsert<DB, Insertable<ConsentEventTable>>(
-  [
-    'request_seq',
-    'email',
-    'key',
-    'granted',
-    'displayed_text',
-    'text_sha256',
-    'notice_version',
-    'text_lead',
-    'text_trail',
-    'form_url',
-    'locale',
-    'provider_id',
-    'client_id',
-    'remote_addr',
-    'user_agent',
-    'received_at',
-    'applied_at',
-    'channel',
-    'account_id',
-  ],
+  {
+    ...SENT,
+    request_seq: true,
+    key: true,
+    granted: true,
+    displayed_text: true,
+    text_sha256: true,
+    notice_version: true,
+    text_lead: true,
+    text_trail: true,
+  },
   (db, rows) =>
     db
       .insertInto('consent_events')

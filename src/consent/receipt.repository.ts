@@ -6,20 +6,20 @@ export type StoredReceipt = Selectable<ConsentReceiptTable>;
 export type AccountPreference = Selectable<AccountPreferenceTable>;
 
 export const insertReceipts = compiledInsert<DB, Insertable<ConsentReceiptTable>>(
-  [
-    'receipt_id',
-    'request_seq',
-    'consent_key',
-    'account_id',
-    'subject_sha256',
-    'kid',
-    'format',
-    'header',
-    'payload',
-    'signature',
-    'jws',
-    'issued_at',
-  ],
+  {
+    receipt_id: true,
+    request_seq: true,
+    consent_key: true,
+    account_id: true,
+    subject_sha256: true,
+    kid: true,
+    format: true,
+    header: true,
+    payload: true,
+    signature: true,
+    jws: true,
+    issued_at: true,
+  },
   (db, rows) =>
     db
       .insertInto('consent_receipts')

@@ -138,6 +138,16 @@ export function compiledQueryPerShape<DB, Row, Shape extends number[]>(
 const INSERT_SHAPES = [256, 64, 16, 4, 1];
 
 /**
+ * The columns a hot insert writes, each named once, in order. An object rather than a list,
+ * so that the type checker refuses one that leaves out a column of the row type (it would be
+ * written as null without a word) or names a column the type does not have. Columns the
+ * table fills itself (`seq`, `id`) are left out by naming them in `Generated`.
+ */
+export type InsertColumns<Row, Generated extends keyof Row & string = never> = {
+  readonly [K in Exclude<keyof Row & string, Generated>]-?: true;
+};
+
+/**
  * A hot-path insert of many rows, compiled once per database and row count instead of on
  * every call (building and compiling a 17-row insert cost more than SQLite writing it, and
  * SQLite prepared each new text again). `build` receives placeholder rows, each with
@@ -145,10 +155,11 @@ const INSERT_SHAPES = [256, 64, 16, 4, 1];
  * written in chunks of INSERT_SHAPES rows, every column of each: a value left undefined is
  * written as null, never as the column's default.
  */
-export function compiledInsert<DB, Row extends object>(
-  columns: readonly (keyof Row & string)[],
+export function compiledInsert<DB, Row extends object, Generated extends keyof Row & string = never>(
+  columnSet: InsertColumns<Row, Generated>,
   build: (db: Kysely<DB>, rows: Record<string, unknown>[]) => { compile(): CompiledQuery<unknown> },
 ): (db: Kysely<DB>, rows: readonly Row[]) => Promise<void> {
+  const columns = Object.keys(columnSet);
   const placeholder = () => Object.fromEntries(columns.map((column) => [column, '']));
   const insert = compiledQueryPerShape<DB, unknown, [rows: number]>((db, rows) => {
     const query = build(db, Array.from({ length: rows }, placeholder));

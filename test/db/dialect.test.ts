@@ -790,7 +790,7 @@ describe('compiledInsert', () => {
 
   it('writes a batch of any size in a few fixed shapes, every row whole and in order, a missing value as null', async () => {
     const shapes: number[] = [];
-    const insert = compiledInsert<Inserted, Row>(['id', 'label', 'note'], (db, rows) => {
+    const insert = compiledInsert<Inserted, Row>({ id: true, label: true, note: true }, (db, rows) => {
       shapes.push(rows.length);
       return db
         .insertInto('dialect_inserts')
@@ -820,8 +820,20 @@ describe('compiledInsert', () => {
     expect(shapes).toEqual([256, 16, 4, 1]);
   });
 
+  it('names every column of the row type, or the type checker refuses it', () => {
+    const build = (db: Kysely<Inserted>, rows: Record<string, unknown>[]) =>
+      db.insertInto('dialect_inserts').values(rows as Row[]);
+    // @ts-expect-error `note` is left out: it would be written as null without a word.
+    compiledInsert<Inserted, Row>({ id: true, label: true }, build);
+    // @ts-expect-error `title` is no column of the row type.
+    compiledInsert<Inserted, Row>({ id: true, label: true, note: true, title: true }, build);
+    // A column the table fills itself is left out by naming it.
+    compiledInsert<Inserted, Row, 'id'>({ label: true, note: true }, build);
+  });
+
   it('refuses a built insert whose parameters are not exactly the rows’ values', async () => {
-    const insert = compiledInsert<Inserted, Row>(['id', 'label'], (db, rows) =>
+    // `note` left to the build, which sets it itself (as if the table filled it).
+    const insert = compiledInsert<Inserted, Row, 'note'>({ id: true, label: true }, (db, rows) =>
       db.insertInto('dialect_inserts').values(rows.map((r) => ({ ...r, note: 'fixed' })) as Row[]),
     );
     await expect(insert(scratch(), [{ id: 1, label: 'one', note: null }])).rejects.toThrow(
