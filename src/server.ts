@@ -1,4 +1,4 @@
-import { buildApp } from './app.js';
+import { type App, buildApp } from './app.js';
 import { CONSENT_HUB_SCOPE } from './auth/scopes.js';
 import type { Config } from './config.js';
 import { createContext } from './context.js';
@@ -15,8 +15,9 @@ export interface Running {
  */
 export async function startServer(config: Config): Promise<Running> {
   const ctx = await createContext(config, { migrate: config.autoMigrate });
+  let app: App | undefined;
   try {
-    const app = await buildApp(ctx);
+    app = await buildApp(ctx);
     // The authorization server of user grants, built before listening: a signing key that
     // does not decrypt stops the start here, not a request later.
     await ctx.grants.ready();
@@ -27,14 +28,17 @@ export async function startServer(config: Config): Promise<Running> {
         `No API clients yet. Create a token: npm run custos -- token create --email you@example.com --scope ${CONSENT_HUB_SCOPE}\n`,
       );
     }
+    const started = app;
     return {
       url,
       async stop() {
-        await app.close();
+        await started.close();
         await ctx.close();
       },
     };
   } catch (error) {
+    // A step after listening failed: stop answering before the database goes away.
+    await app?.close();
     await ctx.close();
     throw error;
   }
