@@ -582,8 +582,10 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
   const requests = new Map<string, BenchRequest>();
   const measure = async (scenario: BenchScenario, request: BenchRequest): Promise<Row> => {
     const baseRequest: BenchRequest = { ...request, path: `/baseline/${slug(scenario.name)}` };
+    // With the in-process worker off nothing is applied during the run (the durable POST's
+    // own path, measured alone), so a choice never becomes visible: no lag to measure.
     const lagRound =
-      scenario === consentPost
+      scenario === consentPost && process.env.CUSTOS_IN_PROCESS_WORKER !== 'false'
         ? async (round: Promise<unknown>) => {
             run.lags.push(...(await visibilityLag(custos.url, await consentAuthorization(env.cli), round)));
           }
