@@ -49,6 +49,9 @@ const engines: Engine[] = engineOption === 'both' ? ['sqlite', 'postgres'] : [en
 const ladder = process.argv.includes('--ladder');
 const scale = process.argv.includes('--scale') || ['1', 'true'].includes(process.env.BENCH_SCALE ?? '');
 const only = option('--only');
+// With the in-process worker off nothing is applied during the run: the durable POST's own
+// path, measured alone. A choice then never becomes visible, so there is no lag to measure.
+const applying = process.env.CUSTOS_IN_PROCESS_WORKER !== 'false';
 // Several parts, comma-separated, select every scenario whose name holds one of them.
 const picked = (name: string) => !only || only.split(',').some((part) => name.includes(part));
 const selected = scenarios.filter((s) => picked(s.name));
@@ -582,10 +585,8 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
   const requests = new Map<string, BenchRequest>();
   const measure = async (scenario: BenchScenario, request: BenchRequest): Promise<Row> => {
     const baseRequest: BenchRequest = { ...request, path: `/baseline/${slug(scenario.name)}` };
-    // With the in-process worker off nothing is applied during the run (the durable POST's
-    // own path, measured alone), so a choice never becomes visible: no lag to measure.
     const lagRound =
-      scenario === consentPost && process.env.CUSTOS_IN_PROCESS_WORKER !== 'false'
+      scenario === consentPost && applying
         ? async (round: Promise<unknown>) => {
             run.lags.push(...(await visibilityLag(custos.url, await consentAuthorization(env.cli), round)));
           }
@@ -603,6 +604,10 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
     console.log(
       `Custos benchmark on ${engine}: ${connections} connections, ${duration} s per measurement in ${rounds} rounds alternating with the baseline\n`,
     );
+    if (!applying)
+      console.log(
+        'Applying is off (CUSTOS_IN_PROCESS_WORKER=false): consents stay in the inbox, 202 → visible is not measured\n',
+      );
     for (const scenario of selected) {
       const request = await scenario.setup(env);
       await database.analyze();
@@ -664,7 +669,8 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
       }
     }
     // Before the scale seeding: dbstat reads every page of the database.
-    if (picked('storage')) {
+    // Storage is measured on applied consents; with applying off there are none.
+    if (picked('storage') && applying) {
       run.storage = await measureStorage(env);
       console.log(`\n${run.storage}`);
     }
@@ -799,7 +805,7 @@ async function main() {
       'bench/results',
       `${new Date().toISOString().replace(/[:.]/g, '-')}-${engineOption}${scale ? '-scale' : ''}.json`,
     );
-    writeFileSync(file, JSON.stringify({ duration, rounds, connections, runs }, null, 2));
+    writeFileSync(file, JSON.stringify({ duration, rounds, connections, applying, runs }, null, 2));
     console.log(`\nResults written to ${file.slice(root.length)}`);
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -37,8 +37,11 @@ export async function startServer(config: Config): Promise<Running> {
       },
     };
   } catch (error) {
-    // A step after listening failed: stop answering before the database goes away.
-    await app?.close();
+    // A step after building the app failed: stop answering before the database goes away,
+    // and report the start's failure, not one of closing.
+    try {
+      await app?.close();
+    } catch {}
     await ctx.close();
     throw error;
   }

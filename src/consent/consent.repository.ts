@@ -25,7 +25,9 @@ const SENT = {
   applied_at: true,
   channel: true,
   account_id: true,
-} as const;
+} as const satisfies {
+  readonly [K in Extract<keyof NewConsentRequest, keyof Insertable<ConsentEventTable>>]?: true;
+};
 
 const insertRequestRows = compiledInsert<DB, NewConsentRequest, 'seq'>(
   { ...SENT, consents: true },

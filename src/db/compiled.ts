@@ -137,14 +137,22 @@ export function compiledQueryPerShape<DB, Row, Shape extends number[]>(
 /** Row counts a hot multi-row insert is cut into: any batch takes a few statements of these few shapes. */
 const INSERT_SHAPES = [256, 64, 16, 4, 1];
 
+/** The keys of `Row` that an insert may leave out (optional on insert: generated, defaulted). */
+type OptionalKeys<Row> = {
+  // biome-ignore lint/complexity/noBannedTypes: `{}` is the type with no required keys.
+  [K in keyof Row]-?: {} extends Pick<Row, K> ? K : never;
+}[keyof Row] &
+  string;
+
 /**
  * The columns a hot insert writes, each named once, in order. An object rather than a list,
  * so that the type checker refuses one that leaves out a column of the row type (it would be
  * written as null without a word) or names a column the type does not have. Columns the
- * table fills itself (`seq`, `id`) are left out by naming them in `Generated`.
+ * table fills itself (`seq`, `id`) are left out by naming them in `Filled`, which admits
+ * only columns an insert may leave out.
  */
-export type InsertColumns<Row, Generated extends keyof Row & string = never> = {
-  readonly [K in Exclude<keyof Row & string, Generated>]-?: true;
+export type InsertColumns<Row, Filled extends OptionalKeys<Row> = never> = {
+  readonly [K in Exclude<keyof Row & string, Filled>]-?: true;
 };
 
 /**
@@ -155,19 +163,27 @@ export type InsertColumns<Row, Generated extends keyof Row & string = never> = {
  * written in chunks of INSERT_SHAPES rows, every column of each: a value left undefined is
  * written as null, never as the column's default.
  */
-export function compiledInsert<DB, Row extends object, Generated extends keyof Row & string = never>(
-  columnSet: InsertColumns<Row, Generated>,
+export function compiledInsert<DB, Row extends object, Filled extends OptionalKeys<Row> = never>(
+  columnSet: InsertColumns<Row, Filled>,
   build: (db: Kysely<DB>, rows: Record<string, unknown>[]) => { compile(): CompiledQuery<unknown> },
 ): (db: Kysely<DB>, rows: readonly Row[]) => Promise<void> {
   const columns = Object.keys(columnSet);
-  const placeholder = () => Object.fromEntries(columns.map((column) => [column, '']));
+  // Each placeholder names its row and column, so the built query's parameters can be checked.
+  const placeholders = (rows: number) =>
+    Array.from({ length: rows }, (_, r) => Object.fromEntries(columns.map((c) => [c, `${r}.${c}`])));
   const insert = compiledQueryPerShape<DB, unknown, [rows: number]>((db, rows) => {
-    const query = build(db, Array.from({ length: rows }, placeholder));
-    const parameters = query.compile().parameters.length;
-    // Each row's values must be the only parameters, in column order.
-    if (parameters !== rows * columns.length)
+    const expected = placeholders(rows).flatMap((row) => Object.values(row));
+    const query = build(db, placeholders(rows));
+    const parameters = query.compile().parameters;
+    // Each row's values must be the only parameters, row after row, in column order.
+    if (parameters.length !== expected.length)
       throw new Error(
-        `compiledInsert: ${parameters} parameters for ${rows} rows of ${columns.length} columns`,
+        `compiledInsert: ${parameters.length} parameters for ${rows} rows of ${columns.length} columns`,
+      );
+    const wrong = parameters.findIndex((value, i) => value !== expected[i]);
+    if (wrong >= 0)
+      throw new Error(
+        `compiledInsert: parameter ${wrong + 1} is ${String(parameters[wrong])}, not ${expected[wrong]}`,
       );
     return query;
   });

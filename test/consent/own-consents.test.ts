@@ -29,12 +29,15 @@ let t: TestApp;
  */
 class AfterFirstQuery implements KyselyPlugin {
   ran: Promise<unknown> | undefined;
+  /** The rows of the read it ran after. */
+  firstRows: unknown[] | undefined;
   constructor(private readonly between: () => Promise<unknown>) {}
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
     return args.node;
   }
   async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
     if (!this.ran) {
+      this.firstRows = args.result.rows;
       this.ran = this.between();
       await this.ran;
     }
@@ -60,19 +63,22 @@ describe("a person's own consents", () => {
     );
     const { ctx } = t;
     const apply = new AfterFirstQuery(() => applyPendingConsents(ctx.database, ctx.audit, ctx.receipts));
+    const geo = await openGeoIp();
+    const policy = loadOptInPolicy();
     const reads = openDatabase(t.database.url);
-    const racing = new ConsentService(
+    const own = await new ConsentService(
       { ...reads, db: reads.db.withPlugin(apply) },
       ctx.notices,
       ctx.inbox,
-      await openGeoIp(),
-      loadOptInPolicy(),
+      geo,
+      policy,
       ctx.receipts,
-    );
-    const own = await racing
+    )
       .listOwnConsents(person.email)
       .then((all) => all.find((c) => c.key === 'generalMarketingOptIn'))
       .finally(() => reads.close());
+    // The applier ran after the read of the inbox, which still held the request.
+    expect(apply.firstRows).toHaveLength(1);
     expect(await apply.ran).toMatchObject({ applied: 1 });
     expect(own?.choice).toMatchObject({ granted: true, pending: false });
     // And it was applied in between: the inbox holds nothing pending now.

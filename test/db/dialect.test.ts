@@ -777,6 +777,8 @@ describe('compiledInsert', () => {
     dialect_inserts: { id: number; label: string; note: string | null };
   }
   type Row = Inserted['dialect_inserts'];
+  /** As an insert sees the row: the id and the note may be left to the table. */
+  type NewRow = { id?: number; label: string; note?: string | null };
   const scratch = () => database.db as unknown as Kysely<Inserted>;
   const read = async () =>
     (await sql<Row>`select id, label, note from dialect_inserts order by id`.execute(database.db)).rows.map(
@@ -827,17 +829,28 @@ describe('compiledInsert', () => {
     compiledInsert<Inserted, Row>({ id: true, label: true }, build);
     // @ts-expect-error `title` is no column of the row type.
     compiledInsert<Inserted, Row>({ id: true, label: true, note: true, title: true }, build);
-    // A column the table fills itself is left out by naming it.
-    compiledInsert<Inserted, Row, 'id'>({ label: true, note: true }, build);
+    // A column the table fills itself is left out by naming it, if an insert may leave it out.
+    compiledInsert<Inserted, NewRow, 'id'>({ label: true, note: true }, build);
+    // @ts-expect-error `label` is required on insert: no table fills it.
+    compiledInsert<Inserted, NewRow, 'label'>({ id: true, note: true }, build);
   });
 
   it('refuses a built insert whose parameters are not exactly the rows’ values', async () => {
-    // `note` left to the build, which sets it itself (as if the table filled it).
-    const insert = compiledInsert<Inserted, Row, 'note'>({ id: true, label: true }, (db, rows) =>
+    // `note` left to the table, but the build sets it itself: a parameter too many.
+    const added = compiledInsert<Inserted, NewRow, 'note'>({ id: true, label: true }, (db, rows) =>
       db.insertInto('dialect_inserts').values(rows.map((r) => ({ ...r, note: 'fixed' })) as Row[]),
     );
-    await expect(insert(scratch(), [{ id: 1, label: 'one', note: null }])).rejects.toThrow(
+    await expect(added(scratch(), [{ id: 1, label: 'one' }])).rejects.toThrow(
       /3 parameters for 1 rows of 2 columns/,
+    );
+    // As many parameters, but the build swaps two values: each would land in the other's column.
+    const swapped = compiledInsert<Inserted, Row>({ id: true, label: true, note: true }, (db, rows) =>
+      db
+        .insertInto('dialect_inserts')
+        .values(rows.map((r) => ({ id: r.label, label: r.id, note: r.note })) as unknown as Row[]),
+    );
+    await expect(swapped(scratch(), [{ id: 2, label: 'two', note: null }])).rejects.toThrow(
+      /parameter 1 is 0\.label, not 0\.id/,
     );
     expect(await read()).toEqual([]);
   });
