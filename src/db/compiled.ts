@@ -172,8 +172,10 @@ export function compiledInsert<DB, Row extends object, Filled extends OptionalKe
   const placeholders = (rows: number) =>
     Array.from({ length: rows }, (_, r) => Object.fromEntries(columns.map((c) => [c, `${r}.${c}`])));
   const insert = compiledQueryPerShape<DB, unknown, [rows: number]>((db, rows) => {
-    const expected = placeholders(rows).flatMap((row) => Object.values(row));
-    const query = build(db, placeholders(rows));
+    const sample = placeholders(rows);
+    // Read before build runs: a build may change the rows it is given.
+    const expected = sample.flatMap((row) => Object.values(row));
+    const query = build(db, sample);
     const parameters = query.compile().parameters;
     // Each row's values must be the only parameters, row after row, in column order.
     if (parameters.length !== expected.length)
