@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import Type from 'typebox';
+import type { FastifyRequest } from 'fastify';
+import Type, { type Static } from 'typebox';
 import { auditActorOf } from '../audit/audit.service.js';
 import { personOf } from '../auth/principal.js';
 import { errorResponses } from '../errors/error.schemas.js';
@@ -86,18 +87,16 @@ export const dsrPrivacyRoutes: FastifyPluginAsyncTypebox<{ dsr: DsrService }> = 
     },
   );
 
-  // The export as a file (GDPR art. 20: structured, machine-readable) and as a readable page.
+  // The export as a file (GDPR art. 20: structured, machine-readable) and as a readable page,
+  // both only to the person whose request it is, through the link's signature.
+  const ownExport = (
+    request: FastifyRequest & { params: Static<typeof PageIdParams>; query: Static<typeof ExportQuery> },
+  ) => dsr.readExport(request.params.id, personOf(request).accountId, request.query.exp, request.query.sig);
   app.get(
     '/privacy/requests/:id/export',
     { config: { auth }, schema: { hide: true, params: PageIdParams, querystring: ExportQuery } },
     async (request, reply) => {
-      const { accountId } = personOf(request);
-      const document = await dsr.readExport(
-        request.params.id,
-        accountId,
-        request.query.exp,
-        request.query.sig,
-      );
+      const document = await ownExport(request);
       return reply
         .header('content-type', 'application/json; charset=utf-8')
         .header('content-disposition', `attachment; filename="custos-export-${request.params.id}.json"`)
@@ -110,13 +109,7 @@ export const dsrPrivacyRoutes: FastifyPluginAsyncTypebox<{ dsr: DsrService }> = 
     '/privacy/requests/:id/export/view',
     { config: { auth }, schema: { hide: true, params: PageIdParams, querystring: ExportQuery } },
     async (request, reply) => {
-      const { accountId } = personOf(request);
-      const document = await dsr.readExport(
-        request.params.id,
-        accountId,
-        request.query.exp,
-        request.query.sig,
-      );
+      const document = await ownExport(request);
       return reply.page('privacy/export', { title: 'Your data', d: document, h: pageHelpers });
     },
   );

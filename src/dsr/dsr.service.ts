@@ -773,31 +773,45 @@ export class DsrService implements AccountRestrictions {
     return false;
   }
 
+  /**
+   * Tells every app holding the request's account (`requestId` and `extra` as the payload) and
+   * records each app's part: whom the request reached, and by which message.
+   */
+  private async tellHoldingApps(
+    trx: Kysely<DB>,
+    row: DsrRequestRow,
+    eventType: 'dsr.access-requested' | 'account.restricted',
+    at: string,
+    extra: Record<string, string> = {},
+  ) {
+    const sent = await this.deps.propagation.announceToRecipients(
+      trx,
+      row.account_id,
+      eventType,
+      { requestId: row.id, ...extra },
+      at,
+    );
+    await repo.insertAppParts(
+      trx,
+      sent.map(({ appKey, messageId }) => ({
+        request_id: row.id,
+        app_key: appKey,
+        event_type: eventType,
+        message_id: messageId,
+        told_at: at,
+      })),
+    );
+    return sent;
+  }
+
   private async runFirstStep(trx: Kysely<DB>, row: DsrRequestRow, at: string): Promise<void> {
     const type = row.type as DsrType;
     if (type === 'access') {
       const deadline = new Date(new Date(at).getTime() + this.settings.appMs).toISOString();
-      const sent = await this.deps.propagation.announceToRecipients(
-        trx,
-        row.account_id,
-        'dsr.access-requested',
-        {
-          requestId: row.id,
-          deadline,
-          uploadUrl: `${this.settings.publicUrl()}/app/dsr/requests/${row.id}/part`,
-        },
-        at,
-      );
-      await repo.insertAppParts(
-        trx,
-        sent.map(({ appKey, messageId }) => ({
-          request_id: row.id,
-          app_key: appKey,
-          event_type: 'dsr.access-requested',
-          message_id: messageId,
-          told_at: at,
-        })),
-      );
+      const sent = await this.tellHoldingApps(trx, row, 'dsr.access-requested', at, {
+        deadline,
+        uploadUrl: `${this.settings.publicUrl()}/app/dsr/requests/${row.id}/part`,
+      });
       const note = `${sent.length} holding app(s) asked for their part`;
       if (sent.length === 0) {
         await this.move(trx, row, 'awaiting-apps', SYSTEM, 'apps-asked', note, { apps_deadline_at: at });
@@ -833,23 +847,7 @@ export class DsrService implements AccountRestrictions {
         request_id: row.id,
         since: at,
       });
-      const sent = await this.deps.propagation.announceToRecipients(
-        trx,
-        row.account_id,
-        'account.restricted',
-        { requestId: row.id },
-        at,
-      );
-      await repo.insertAppParts(
-        trx,
-        sent.map(({ appKey, messageId }) => ({
-          request_id: row.id,
-          app_key: appKey,
-          event_type: 'account.restricted',
-          message_id: messageId,
-          told_at: at,
-        })),
-      );
+      const sent = await this.tellHoldingApps(trx, row, 'account.restricted', at);
       await this.move(trx, row, 'completed', SYSTEM, 'completed', `restricted; ${sent.length} app(s) told`, {
         outcome_reason: 'processing restricted',
       });

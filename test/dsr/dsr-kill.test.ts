@@ -5,7 +5,12 @@ import { loadConfig } from '../../src/config.js';
 import { type Context, createContext } from '../../src/context.js';
 import type { DsrType } from '../../src/dsr/dsr.rules.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { exited, runCustos, spawnCustos, TEST_AUDIT_SIGNING_KEY_FILE } from '../helpers/process.js';
+import {
+  exited,
+  runCustos,
+  startWorker as startCustosWorker,
+  TEST_AUDIT_SIGNING_KEY_FILE,
+} from '../helpers/process.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -29,26 +34,8 @@ let ctx: Context;
 const workers: ChildProcess[] = [];
 
 async function startWorker(): Promise<ChildProcess> {
-  const child = spawnCustos(['worker'], env);
+  const child = await startCustosWorker(env, 60_000);
   workers.push(child);
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${output}`)), 60_000);
-    child.stdout?.on('data', (d) => {
-      output += d;
-      if (output.includes('Custos worker running')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.stderr?.on('data', (d) => {
-      output += d;
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited with ${code}:\n${output}`));
-    });
-  });
   return child;
 }
 

@@ -67,21 +67,27 @@ export function runCustos(args: string[], env: Record<string, string>): Promise<
   });
 }
 
-/** Starts `custos serve` on a free port and resolves with its base URL once it listens. */
-export async function startServe(
+/**
+ * Spawns the CLI and resolves once its output matches `ready`; rejects with the output so far
+ * if the process exits first or is not ready within `timeoutMs`.
+ */
+async function spawnUntilReady(
+  args: string[],
   env: Record<string, string>,
+  ready: RegExp,
+  timeoutMs: number,
   options: SpawnOptions = {},
-): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawnCustos(['serve'], { PORT: '0', ...env }, options);
+): Promise<{ child: ChildProcess; match: RegExpExecArray; output: () => string }> {
+  const child = spawnCustos(args, env, options);
   let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 20_000);
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start:\n${output}`)), timeoutMs);
     child.stdout?.on('data', (d) => {
       output += d;
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match?.[1]) {
+      const found = ready.exec(output);
+      if (found) {
         clearTimeout(timer);
-        resolve(match[1]);
+        resolve(found);
       }
     });
     child.stderr?.on('data', (d) => {
@@ -89,10 +95,30 @@ export async function startServe(
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`serve exited with ${code}:\n${output}`));
+      reject(new Error(`${args[0]} exited with ${code}:\n${output}`));
     });
   });
-  return { child, url, output: () => output };
+  return { child, match, output: () => output };
+}
+
+/** Starts `custos serve` on a free port and resolves with its base URL once it listens. */
+export async function startServe(
+  env: Record<string, string>,
+  options: SpawnOptions = {},
+): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  const { child, match, output } = await spawnUntilReady(
+    ['serve'],
+    { PORT: '0', ...env },
+    /listening on (http:\/\/\S+)/,
+    20_000,
+    options,
+  );
+  return { child, url: match[1] as string, output };
+}
+
+/** Starts `custos worker` and resolves once it runs. */
+export async function startWorker(env: Record<string, string>, timeoutMs = 20_000): Promise<ChildProcess> {
+  return (await spawnUntilReady(['worker'], env, /Custos worker running/, timeoutMs)).child;
 }
 
 export function exited(child: ChildProcess): Promise<number | null> {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../../src/db/dialect.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { exited, runCustos, spawnCustos } from '../helpers/process.js';
+import { exited, runCustos, startWorker as startCustosWorker } from '../helpers/process.js';
 
 /**
  * Two `custos worker` processes on one database, running a real scheduled job: the consent
@@ -45,26 +45,8 @@ afterAll(async () => {
 
 /** Starts `custos worker` and resolves once it runs. */
 async function startWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawnCustos(['worker'], { ...baseEnv, ...env });
+  const child = await startCustosWorker({ ...baseEnv, ...env });
   workers.push(child);
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${output}`)), 20_000);
-    child.stdout?.on('data', (d) => {
-      output += d;
-      if (output.includes('Custos worker running')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.stderr?.on('data', (d) => {
-      output += d;
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited with ${code}:\n${output}`));
-    });
-  });
   return child;
 }
 
