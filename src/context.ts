@@ -320,7 +320,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       database,
       secrets,
       audit,
-      { allowList: access, accountEvents, grants },
+      { allowList: access, accountEvents, grants, sessions },
       poke,
     );
     const importer = new DirectoryImporter(

@@ -5,6 +5,7 @@ import type { SecretBox } from '../crypto/secret-box.js';
 import type { Database } from '../db/dialect.js';
 import type { DB } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
+import type { SessionService } from '../sessions/session.service.js';
 import { normalizeEmail } from '../shared/email.js';
 import {
   type Account,
@@ -63,6 +64,7 @@ export class DirectoryService {
       allowList: EmailApiAllowList;
       accountEvents: AccountEvents;
       grants: GrantRevocation;
+      sessions: Pick<SessionService, 'endAllWithin'>;
     },
     /** Called after a commit that wrote webhook messages, so delivery starts at once. */
     private readonly onWebhooks: () => void = () => {},
@@ -94,7 +96,8 @@ export class DirectoryService {
    * accountId, the closure time and the account.closed event remain, so that apps holding
    * its data can be told to erase it (GDPR art. 17 and 19). Every grant the person gave an
    * app ends in the same transaction (docs/app-grants.md#when-grants-end): no app speaks for
-   * a closed account. Closing twice changes nothing.
+   * a closed account, and every session of the person ends with it. Closing twice changes
+   * nothing.
    */
   async closeAccount(
     accountId: string,
@@ -119,6 +122,9 @@ export class DirectoryService {
         { actor, action: 'account.closed', accountId, details: { appsNotified: told } },
       ]);
       await this.ports.grants.revokeAccountGrants(trx, accountId, actor);
+      // The person is signed out everywhere: a session must not outlive its account (a closed
+      // operator's console access included).
+      await this.ports.sessions.endAllWithin(trx, accountId);
       return { closedAt: now, alreadyClosed: false };
     });
     if (!result.alreadyClosed) this.onWebhooks();

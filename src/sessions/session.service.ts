@@ -1,7 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import type { LiveSession, SessionSource } from '../auth/session-source.port.js';
 import { sha256Hex } from '../crypto/digest.js';
 import type { Database } from '../db/dialect.js';
+import type { DB } from '../db/schema.js';
 import { deviceLabel } from './device-label.js';
 import * as repo from './session.repository.js';
 
@@ -120,7 +122,15 @@ export class SessionService implements SessionSource {
 
   /** "Sign out everywhere": ends every session of the account. */
   endAll(accountId: string): Promise<number> {
-    return repo.revokeSessions(this.database.db, accountId, this.nowIso());
+    return this.endAllWithin(this.database.db, accountId);
+  }
+
+  /**
+   * Ends every session of the account in the caller's transaction: closing an account signs
+   * its person out everywhere in the same commit, so no page is served to a closed account.
+   */
+  endAllWithin(trx: Kysely<DB>, accountId: string): Promise<number> {
+    return repo.revokeSessions(trx, accountId, this.nowIso());
   }
 
   /**

@@ -140,6 +140,7 @@ describe("an import and a person's own visibility choices", () => {
         announceLifecycleEvent: async () => {},
       },
       grants: t.ctx.grants,
+      sessions: t.ctx.sessions,
     });
     const person = slow.setVisibility(
       'own-visibility-race',
