@@ -6,14 +6,16 @@ export const LOGIN_PATH = '/login';
 /**
  * A `next` parameter made safe to redirect to: a path on this site, or `/`. Anything that
  * could leave the site — `//host`, `/\host` (read as `//host` by browsers), a scheme, control
- * characters — is dropped, so sign-in cannot be used as an open redirect.
+ * characters — is dropped, so sign-in cannot be used as an open redirect. A `Location` header
+ * carries ASCII only, so characters beyond it are sent percent-encoded (UTF-8), as a browser
+ * writes them; text that is not valid Unicode (a lone surrogate) is dropped too.
  */
 export function safeNextPath(next: unknown): string {
   if (typeof next !== 'string' || !next.startsWith('/')) return '/';
   if (next.startsWith('//') || next.startsWith('/\\')) return '/';
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
-  if (/[\u0000-\u001f\u007f]/.test(next)) return '/';
-  return next;
+  if (/[\u0000-\u001f\u007f]|\p{Cs}/u.test(next)) return '/';
+  return next.replace(/[^\u0020-\u007e]+/gu, encodeURIComponent);
 }
 
 /** The sign-in page, asked to come back to `path` afterwards. */

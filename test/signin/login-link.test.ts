@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_SCOPE } from '../../src/auth/scopes.js';
 import { LINK_TTL_MS } from '../../src/signin/login-link.service.js';
+import { safeNextPath } from '../../src/web/navigation.js';
 import { basic, createTestApp, createToken, type TestApp } from '../helpers/app.js';
 import { ADA, adminClient, CLOSED_ID, importExample, OPERATOR } from '../helpers/directory.js';
 import { WebClient } from '../helpers/web.js';
@@ -116,6 +117,33 @@ describe('one-time sign-in links', () => {
       '/',
     );
     expect((await web.get('/login?next=//evil.example')).headers.location).toBe('/');
+  });
+
+  it('sends characters beyond ASCII in next percent-encoded, never a broken Location header', async () => {
+    const web = new WebClient(t);
+    await web.signIn(ADA);
+    for (const [next, location] of [
+      ['/中', '/%E4%B8%AD'],
+      ['/a\u2028b', '/a%E2%80%A8b'],
+      ['/privacy?q=é', '/privacy?q=%C3%A9'],
+    ]) {
+      const res = await web.get(`/login?next=${encodeURIComponent(next as string)}`);
+      expect(res.statusCode).toBe(303);
+      expect(res.headers.location).toBe(location);
+    }
+    // Text that is not valid Unicode has no encoding: it goes nowhere but the front page.
+    expect(safeNextPath('/x\ud800')).toBe('/');
+  });
+
+  it("keeps a link's next as it will redirect to, and signs in through it", async () => {
+    const issued = await t.ctx.loginLinks.issue(ADA, '/中', OPERATOR);
+    expect(issued.next).toBe('/%E4%B8%AD');
+    const web = new WebClient(t);
+    expect((await web.get(issued.path)).statusCode).toBe(200);
+    const res = await web.post(issued.path);
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe('/%E4%B8%AD');
+    expect(res.headers['set-cookie']).toBeDefined();
   });
 
   it('refuses a made-up token', async () => {
