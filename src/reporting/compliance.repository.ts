@@ -21,7 +21,10 @@ export function listAppCompliance(db: Kysely<DB>, overdueBefore: string) {
     .execute();
 }
 
-/** One app's reporting figures (the access programme's prerequisite check). */
+/**
+ * One app's reporting figures (the access programme's prerequisite check): its last report,
+ * and how many of its holdings were last reported before and since `overdueBefore`.
+ */
 export function findAppReporting(db: Kysely<DB>, appKey: string, overdueBefore: string) {
   return db
     .selectFrom('apps')
@@ -33,6 +36,12 @@ export function findAppReporting(db: Kysely<DB>, appKey: string, overdueBefore: 
         .whereRef('holdings.app_key', '=', 'apps.key')
         .where('holdings.reported_at', '<', overdueBefore)
         .as('overdue'),
+      eb
+        .selectFrom('holdings')
+        .select(eb.fn.countAll<number>().as('n'))
+        .whereRef('holdings.app_key', '=', 'apps.key')
+        .where('holdings.reported_at', '>=', overdueBefore)
+        .as('current'),
     ])
     .where('apps.key', '=', appKey)
     .executeTakeFirst();

@@ -64,13 +64,19 @@ export class ComplianceService implements ReportingCompliance, DeliveryRecords, 
     private readonly cycleDays: number,
   ) {}
 
-  /** Yes when the app has reported and no account it holds is past the cycle; unknown for an unknown app. */
+  /**
+   * Yes when the app reported within the cycle, its reports of the cycle hold at least one
+   * account it can see, and no account it holds is past the cycle; no when it did not report
+   * or one is overdue. Unknown for an unknown app, and for one whose reports named no account
+   * it can see: a report of made-up ids shows nothing of what it holds.
+   */
   async reportedWithinCycle(appKey: string, now = new Date()): Promise<'yes' | 'no' | 'unknown'> {
     const cutoff = new Date(now.getTime() - this.cycleDays * 86_400_000).toISOString();
     const row = await repo.findAppReporting(this.database.db, appKey, cutoff);
     if (!row) return 'unknown';
     const reportedInCycle = row.last_reported_at !== null && row.last_reported_at >= cutoff;
-    return reportedInCycle && Number(row.overdue ?? 0) === 0 ? 'yes' : 'no';
+    if (!reportedInCycle || Number(row.overdue ?? 0) > 0) return 'no';
+    return Number(row.current ?? 0) > 0 ? 'yes' : 'unknown';
   }
 
   async listApps(now = new Date()): Promise<AppCompliance[]> {

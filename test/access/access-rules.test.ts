@@ -117,3 +117,30 @@ describe('the reporting prerequisite, read from the holdings register', () => {
     expect((await r.ctx.access.get(second.id)).reportingCheck).toBe('met');
   });
 });
+
+describe('a report that names no account the app can see', () => {
+  let r: TestApp;
+  beforeAll(async () => {
+    r = await createTestApp();
+    await importExample(r);
+  });
+  afterAll(() => r.close());
+
+  it('proves nothing: the request goes to review with the check pending, and no address is disclosed', async () => {
+    const token = await oauthToken(r, 'reporter', SECRETS.readerClient, 'report:personal-data');
+    const reported = await r.app.inject({
+      method: 'POST',
+      url: '/app/report-accounts/',
+      headers: { authorization: `Bearer ${token}` },
+      payload: { accounts: [{ accountId: 'made-up-id', updatedAt: new Date().toISOString() }] },
+    });
+    expect(reported.statusCode).toBe(204);
+    await r.ctx.reporting.drain();
+    expect(await r.ctx.compliance.reportedWithinCycle('com.vendor.reporter')).toBe('unknown');
+
+    const storesPd = accessRequest('com.vendor.reporter', { storesPersonalData: true });
+    const { id, status } = await r.ctx.access.submit(storesPd, OPERATOR);
+    expect(status).toBe('in-review');
+    expect((await r.ctx.access.get(id)).reportingCheck).toBe('pending');
+  });
+});
