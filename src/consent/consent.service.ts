@@ -277,6 +277,23 @@ export class ConsentService {
     });
   }
 
+  /**
+   * Suppresses the address of an account being erased, in the caller's transaction (src/dsr):
+   * its consent events stay as proof of what was given, but ConsentHub answers "no" for the
+   * address from now on. No receipt: the person did not object, their account was erased.
+   */
+  async suppressMarketingOfErased(
+    trx: Kysely<DB>,
+    suppression: { email: string; accountId: string; requestId: string; at: string },
+  ): Promise<void> {
+    await repo.insertSuppression(trx, {
+      email: normalizeEmail(suppression.email),
+      account_id: suppression.accountId,
+      request_id: suppression.requestId,
+      since: suppression.at,
+    });
+  }
+
   /** Lifts the account's objection to direct marketing; false when there was none. */
   async liftMarketingSuppression(trx: Kysely<DB>, accountId: string): Promise<boolean> {
     return (await repo.deleteSuppressionsOfAccount(trx, accountId)) > 0;

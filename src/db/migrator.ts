@@ -23,6 +23,7 @@ import * as auditHashes from './migrations/20261201-0019-audit-hashes.js';
 import * as compactReceipts from './migrations/20261201-0020-compact-receipts.js';
 import * as oauthRecordsClient from './migrations/20261202-0021-oauth-records-client.js';
 import * as ownVisibility from './migrations/20261202-0022-own-visibility.js';
+import * as restrictionKinds from './migrations/20261203-0023-restriction-kinds.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -51,6 +52,7 @@ const migrations: Record<string, Migration> = {
   '20261201-0020-compact-receipts': compactReceipts,
   '20261202-0021-oauth-records-client': oauthRecordsClient,
   '20261202-0022-own-visibility': ownVisibility,
+  '20261203-0023-restriction-kinds': restrictionKinds,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -529,7 +529,10 @@ export interface DsrExportTable {
   downloaded_at: string | null;
 }
 
-/** An account whose processing is restricted or which is deactivated pending erasure. */
+/**
+ * An account whose processing is restricted or which is deactivated pending erasure: one row
+ * per account and kind, so both may stand at once.
+ */
 export interface AccountRestrictionTable {
   account_id: string;
   /** 'restricted' | 'erasure-pending' */

@@ -169,7 +169,10 @@ export async function markExportDownloaded(db: Kysely<DB>, requestId: string, at
     .execute();
 }
 
-/** Clears up to `limit` exports past their retention; the row stays as the record that one existed. */
+/**
+ * Clears up to `limit` exports past their retention, and the parts apps uploaded for them
+ * (their data is in the export); the rows stay as the record that they existed.
+ */
 export async function clearExpiredExports(db: Kysely<DB>, now: string, limit: number): Promise<number> {
   const ids = await db
     .selectFrom('dsr_exports')
@@ -179,36 +182,69 @@ export async function clearExpiredExports(db: Kysely<DB>, now: string, limit: nu
     .limit(limit)
     .execute();
   if (ids.length === 0) return 0;
+  const requestIds = ids.map((r) => r.request_id);
   await db
     .updateTable('dsr_exports')
     .set({ content: null, deleted_at: now })
-    .where(
-      'request_id',
-      'in',
-      ids.map((r) => r.request_id),
-    )
+    .where('request_id', 'in', requestIds)
     .execute();
+  await db.updateTable('dsr_app_parts').set({ part: null }).where('request_id', 'in', requestIds).execute();
   return ids.length;
 }
 
-export function findRestriction(db: Kysely<DB>, accountId: string) {
+/**
+ * Clears every export and every uploaded part of the account's requests (its erasure): the
+ * rows stay, with their times, as the record that they existed.
+ */
+export async function clearExportsOfAccount(db: Kysely<DB>, accountId: string, now: string): Promise<void> {
+  const requestIds = db.selectFrom('dsr_requests').select('id').where('account_id', '=', accountId);
+  await db
+    .updateTable('dsr_exports')
+    .set({ content: null, deleted_at: now })
+    .where('request_id', 'in', requestIds)
+    .where('deleted_at', 'is', null)
+    .execute();
+  await db
+    .updateTable('dsr_app_parts')
+    .set({ part: null })
+    .where('request_id', 'in', requestIds)
+    .where('part', 'is not', null)
+    .execute();
+}
+
+/** The account's restriction of one kind ('restricted' or 'erasure-pending'), if it stands. */
+export function findRestriction(db: Kysely<DB>, accountId: string, kind: string) {
   return db
     .selectFrom('account_restrictions')
     .selectAll()
     .where('account_id', '=', accountId)
+    .where('kind', '=', kind)
     .executeTakeFirst();
 }
 
+/** The kinds of restriction standing on the account. */
+export async function listRestrictionKinds(db: Kysely<DB>, accountId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('account_restrictions')
+    .select('kind')
+    .where('account_id', '=', accountId)
+    .execute();
+  return rows.map((r) => r.kind);
+}
+
+/** The accounts among `accountIds` under any restriction, each once. */
 export async function listRestricted(db: Kysely<DB>, accountIds: readonly string[]): Promise<string[]> {
   if (accountIds.length === 0) return [];
   const rows = await db
     .selectFrom('account_restrictions')
     .select('account_id')
+    .distinct()
     .where('account_id', 'in', [...accountIds])
     .execute();
   return rows.map((r) => r.account_id);
 }
 
+/** Adds the account's restriction of this kind; one that stands already now names this request. */
 export async function upsertRestriction(
   db: Kysely<DB>,
   row: { account_id: string; kind: string; request_id: string; since: string },
@@ -216,12 +252,16 @@ export async function upsertRestriction(
   await db
     .insertInto('account_restrictions')
     .values(row)
-    .onConflict((oc) => oc.column('account_id').doUpdateSet({ kind: row.kind, request_id: row.request_id }))
+    .onConflict((oc) => oc.columns(['account_id', 'kind']).doUpdateSet({ request_id: row.request_id }))
     .execute();
 }
 
-export async function deleteRestriction(db: Kysely<DB>, accountId: string, kind?: string): Promise<boolean> {
-  let q = db.deleteFrom('account_restrictions').where('account_id', '=', accountId);
-  if (kind) q = q.where('kind', '=', kind);
-  return Number((await q.executeTakeFirst()).numDeletedRows) > 0;
+/** Removes the account's restriction of this kind only; the other kind, if any, stands. */
+export async function deleteRestriction(db: Kysely<DB>, accountId: string, kind: string): Promise<boolean> {
+  const result = await db
+    .deleteFrom('account_restrictions')
+    .where('account_id', '=', accountId)
+    .where('kind', '=', kind)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
 }

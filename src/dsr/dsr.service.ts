@@ -425,8 +425,8 @@ export class DsrService implements AccountRestrictions {
   /** Lifts the account's restriction of processing (GDPR art. 18(3)); apps hear `account.unrestricted`. */
   async liftRestriction(accountId: string, reason: string, actor: AuditActor): Promise<void> {
     await this.database.writeTransaction(async (trx) => {
-      const restriction = await repo.findRestriction(trx, accountId);
-      if (restriction?.kind !== 'restricted')
+      const restriction = await repo.findRestriction(trx, accountId, 'restricted');
+      if (!restriction)
         throw new AppError('CONFLICT', 'Processing of this account is not restricted', {
           field: 'accountId',
         });
@@ -473,11 +473,11 @@ export class DsrService implements AccountRestrictions {
   async standing(
     accountId: string,
   ): Promise<{ restricted: boolean; erasurePending: boolean; objection: boolean }> {
-    const restriction = await repo.findRestriction(this.database.db, accountId);
+    const kinds = await repo.listRestrictionKinds(this.database.db, accountId);
     const objection = await this.deps.consent.findMarketingSuppression(accountId);
     return {
-      restricted: restriction?.kind === 'restricted',
-      erasurePending: restriction?.kind === 'erasure-pending',
+      restricted: kinds.includes('restricted'),
+      erasurePending: kinds.includes('erasure-pending'),
       objection: objection !== undefined,
     };
   }
@@ -621,8 +621,15 @@ export class DsrService implements AccountRestrictions {
         },
       );
     const row = await repo.findRequest(this.database.db, id);
+    if (!row || row.account_id !== accountId) throw notFound();
+    // An erased account's exports were cleared with it; a copy made before must not outlive it.
+    const account = await findAccount(this.database.db, accountId);
+    if (!account?.active)
+      throw new AppError('NOT_FOUND', 'The account was closed: its exports were deleted with it', {
+        field: 'id',
+      });
     const exported = await repo.findExport(this.database.db, id);
-    if (!row || row.account_id !== accountId || !exported?.content) throw notFound();
+    if (!exported?.content) throw notFound();
     await repo.markExportDownloaded(this.database.db, id, this.now().toISOString());
     return JSON.parse(exported.content) as Record<string, unknown>;
   }
@@ -744,7 +751,9 @@ export class DsrService implements AccountRestrictions {
     }
     if (state === 'erasing') {
       // An objection of the same person still waiting for its step is honoured first: the close
-      // empties the profile, and the suppression needs the address it suppresses.
+      // empties the profile, and the suppression needs the address it suppresses. The erasure
+      // suppresses the address too (docs/legal-rules.md#art-15-to-18-and-20-access-rectification-erasure-restriction-portability):
+      // the consent events stay as proof, and ConsentHub answers "no" for it from now on.
       await this.database.writeTransaction(async (trx) => {
         const pending = await repo.listRequests(trx, {
           accountId: row.account_id,
@@ -756,12 +765,23 @@ export class DsrService implements AccountRestrictions {
           const fresh = await this.getRow(trx, objection.id);
           if (fresh.state === 'in-progress') await this.runFirstStep(trx, fresh, at);
         }
+        // A run after the close finds no address left: this one already suppressed it.
+        const email = (await findAccount(trx, row.account_id))?.profile.email;
+        if (email)
+          await this.deps.consent.suppressMarketingOfErased(trx, {
+            email,
+            accountId: row.account_id,
+            requestId: row.id,
+            at,
+          });
       });
       // Its own transaction, telling every holding app (account.closed); closing twice is a no-op.
       await this.deps.directory.closeAccount(row.account_id, SYSTEM);
       await this.database.writeTransaction(async (trx) => {
         const fresh = await this.getRow(trx, row.id);
         if (fresh.state !== 'erasing') return;
+        // Earlier access requests' exports and apps' parts hold the profile: erased with it.
+        await repo.clearExportsOfAccount(trx, row.account_id, at);
         await repo.deleteRestriction(trx, row.account_id, 'erasure-pending');
         await this.move(trx, fresh, 'completed', SYSTEM, 'completed', 'account closed; holding apps told', {
           outcome_reason: 'account closed',
