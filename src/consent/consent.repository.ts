@@ -274,11 +274,15 @@ export function listPendingRequestsByEmail(db: Kysely<DB>, email: string) {
     .orderBy('seq')
     .execute();
 }
+/** The account's first suppression (an account may have one per address it had). */
 export function findSuppressionOfAccount(db: Kysely<DB>, accountId: string) {
   return db
     .selectFrom('marketing_suppressions')
     .selectAll()
     .where('account_id', '=', accountId)
+    .orderBy('since')
+    .orderBy('email')
+    .limit(1)
     .executeTakeFirst();
 }
 

@@ -294,6 +294,23 @@ export class ConsentService {
     });
   }
 
+  /**
+   * The account's email was corrected (src/dsr, in its transaction): its objection to direct
+   * marketing, if it has one, covers the new address too. The old address stays suppressed:
+   * others (a CRM) may still send to it. False when the account has no objection.
+   */
+  async suppressCorrectedAddress(trx: Kysely<DB>, accountId: string, email: string): Promise<boolean> {
+    const objection = await repo.findSuppressionOfAccount(trx, accountId);
+    if (!objection) return false;
+    await repo.insertSuppression(trx, {
+      email: normalizeEmail(email),
+      account_id: accountId,
+      request_id: objection.request_id,
+      since: objection.since,
+    });
+    return true;
+  }
+
   /** Lifts the account's objection to direct marketing; false when there was none. */
   async liftMarketingSuppression(trx: Kysely<DB>, accountId: string): Promise<boolean> {
     return (await repo.deleteSuppressionsOfAccount(trx, accountId)) > 0;

@@ -198,13 +198,25 @@ export class DirectoryService {
         field: 'accountId',
       });
     const current = accountFromRow(row).profile;
-    const changed = (Object.keys(changes) as (keyof typeof changes)[]).filter(
-      (k) => changes[k] !== undefined && changes[k] !== current[k],
+    // Stored, compared and looked up in one form, as an import stores it.
+    const corrected = changes.email ? { ...changes, email: normalizeEmail(changes.email) } : changes;
+    const changed = (Object.keys(corrected) as (keyof typeof corrected)[]).filter(
+      (k) => corrected[k] !== undefined && corrected[k] !== current[k],
     );
     if (changed.length === 0) return [];
+    if (changed.includes('email') && corrected.email) {
+      // Two corrections to the same address wait for each other (PostgreSQL), so the second
+      // gets this answer rather than the unique index's error.
+      await this.database.advisoryLock(trx, `account-email:${corrected.email}`);
+      const [holder] = await accounts.findAccountIdsByEmails(trx, [corrected.email]);
+      if (holder && holder.account_id !== accountId)
+        throw new AppError('CONFLICT', 'changes.email: another account uses this email address', {
+          field: 'changes.email',
+        });
+    }
     const now = new Date().toISOString();
     await accounts.updateAccount(trx, accountId, {
-      ...profileColumns({ ...current, ...changes }),
+      ...profileColumns({ ...current, ...corrected }),
       updated_at: now,
       pd_updated_at: now,
     });

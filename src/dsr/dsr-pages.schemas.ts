@@ -42,6 +42,12 @@ export const ExtendForm = Type.Object(
 export const CompleteForm = Type.Object(
   {
     note: Type.Optional(Type.String({ maxLength: 2000 })),
+    email: Type.Optional(
+      Type.Union([
+        Type.Literal(''),
+        Type.String({ format: 'email', maxLength: 254, errorMessage: 'must be an email address' }),
+      ]),
+    ),
     name: Type.Optional(Type.String({ maxLength: 255 })),
     nickname: Type.Optional(Type.String({ maxLength: 255 })),
     jobTitle: Type.Optional(Type.String({ maxLength: 255 })),

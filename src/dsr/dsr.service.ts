@@ -351,6 +351,12 @@ export class DsrService implements AccountRestrictions {
         input.changes ?? {},
         actor,
       );
+      // GDPR art. 21(3): an objection to direct marketing follows the person to their
+      // corrected address (ConsentHub keys choices by address).
+      const email = changed.includes('email')
+        ? (await findAccount(trx, row.account_id))?.profile.email
+        : null;
+      if (email) await this.deps.consent.suppressCorrectedAddress(trx, row.account_id, email);
       const note = [
         changed.length ? `corrected: ${changed.join(', ')}` : 'no change needed',
         input.note?.trim(),
