@@ -301,6 +301,9 @@ export class DsrService implements AccountRestrictions {
         extended_at: now,
         due_on: deadlines.due,
         ...(limit ? { state_limit_at: limit.toISOString() } : {}),
+        // The reminder before the old due date says nothing of the new one: the watch sends
+        // another when the new one comes near.
+        reminded_at: null,
         attention_since: null,
         attention_reason: null,
         updated_at: now,
@@ -502,7 +505,9 @@ export class DsrService implements AccountRestrictions {
   async uploadPart(appKey: string, id: string, data: unknown): Promise<{ answeredAt: string }> {
     const at = this.now().toISOString();
     const complete = await this.database.writeTransaction(async (trx) => {
-      const row = await repo.findRequest(trx, id);
+      // Under the request's lock: an upload racing with the apps' window closing (the deadline,
+      // expedite) either lands before the export is compiled or is refused, never in between.
+      const row = await this.findRowLocked(trx, id);
       const part = row && (await repo.findAppPart(trx, id, appKey));
       // A request the app was not told of answers as unknown: apps learn nothing of others'.
       if (!row || !part || row.type !== 'access') throw notFound();
@@ -535,7 +540,7 @@ export class DsrService implements AccountRestrictions {
   async confirmByApp(appKey: string, id: string): Promise<{ confirmedAt: string }> {
     const at = this.now().toISOString();
     await this.database.writeTransaction(async (trx) => {
-      const row = await repo.findRequest(trx, id);
+      const row = await this.findRowLocked(trx, id);
       const part = row && (await repo.findAppPart(trx, id, appKey));
       if (!row || !part) throw notFound();
       if (part.confirmed_at === null) {
@@ -727,9 +732,10 @@ export class DsrService implements AccountRestrictions {
     if (state === 'compiling') {
       const document = await this.buildExport(row);
       const content = JSON.stringify(document);
-      await this.database.writeTransaction(async (trx) => {
+      const completed = await this.database.writeTransaction(async (trx) => {
         const fresh = await this.getRow(trx, row.id);
-        if (fresh.state !== 'compiling') return;
+        // Another worker's run completed it meanwhile: it has told the person already.
+        if (fresh.state !== 'compiling') return false;
         await repo.upsertExport(trx, {
           request_id: row.id,
           content,
@@ -740,10 +746,12 @@ export class DsrService implements AccountRestrictions {
         await this.move(trx, fresh, 'completed', SYSTEM, 'completed', 'export ready to download', {
           outcome_reason: 'export ready to download',
         });
+        return true;
       });
-      await this.tellPerson(row.account_id, 'Your data is ready', [
-        `The export of your data (request ${row.id}) is ready. Download it from your requests page.`,
-      ]);
+      if (completed)
+        await this.tellPerson(row.account_id, 'Your data is ready', [
+          `The export of your data (request ${row.id}) is ready. Download it from your requests page.`,
+        ]);
       return true;
     }
     if (state === 'grace-period') {
@@ -1086,10 +1094,15 @@ export class DsrService implements AccountRestrictions {
    * each checks is the state it changes. SQLite's single writer serializes them already.
    */
   private async getRow(trx: Kysely<DB>, id: string): Promise<DsrRequestRow> {
-    await this.database.advisoryLock(trx, `dsr-request:${id}`);
-    const row = await repo.findRequest(trx, id);
+    const row = await this.findRowLocked(trx, id);
     if (!row) throw notFound();
     return row;
+  }
+
+  /** As getRow, for callers that answer an unknown request in their own way. */
+  private async findRowLocked(trx: Kysely<DB>, id: string): Promise<DsrRequestRow | undefined> {
+    await this.database.advisoryLock(trx, `dsr-request:${id}`);
+    return repo.findRequest(trx, id);
   }
 
   private deadlineInput(
