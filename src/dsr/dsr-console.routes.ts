@@ -5,7 +5,7 @@ import { errorResponses } from '../errors/error.schemas.js';
 import { REGIMES } from './deadline.model.js';
 import { DSR_STATES, DSR_TYPES } from './dsr.rules.js';
 import type { DsrService } from './dsr.service.js';
-import { pageHelpers } from './dsr-pages.model.js';
+import { pageHelpers, withoutFreeText } from './dsr-pages.model.js';
 import { CompleteForm, ExtendForm, PageIdParams, QueueQuery, ReasonForm } from './dsr-pages.schemas.js';
 
 const read = { kind: 'operator', permission: 'read' } as const;
@@ -15,7 +15,9 @@ const posted = { 303: Type.Null(), ...errorResponses(400, 404, 409) };
 /**
  * The console's DSR queue: every request with its deadline, the "needs attention" list, and
  * each request's timeline with the operator's actions. Reading takes the console's `read`
- * permission (auditors); acting takes `dsr:manage` (privacy officers). Plain form posts,
+ * permission; a request's free text (what the person wrote, notes and reasons) also takes
+ * `accounts:read` (auditors, privacy officers), as it is personal data; acting takes
+ * `dsr:manage` (privacy officers). Plain form posts,
  * answered with a redirect back to the request.
  */
 export const dsrConsoleRoutes: FastifyPluginAsyncTypebox<{ dsr: DsrService }> = async (app, { dsr }) => {
@@ -47,9 +49,11 @@ export const dsrConsoleRoutes: FastifyPluginAsyncTypebox<{ dsr: DsrService }> = 
     async (request, reply) => {
       const detail = await dsr.show(request.params.id);
       const permissions = request.principal?.kind === 'operator' ? request.principal.permissions : new Set();
+      const canReadProfiles = permissions.has('accounts:read');
       return reply.page('console/request', {
         title: `Request ${detail.id}`,
-        r: detail,
+        r: canReadProfiles ? detail : withoutFreeText(detail),
+        freeTextHidden: !canReadProfiles,
         canManage: permissions.has('dsr:manage'),
         restrictionActive: (await dsr.standing(detail.accountId)).restricted,
         h: pageHelpers,

@@ -47,4 +47,28 @@ export function humanTime(value: string | null): string {
   return `${humanDate(value)} ${value.slice(11, 16)} UTC`;
 }
 
+/** The free text of a request and its timeline: what the person wrote, and operators' notes. */
+interface FreeText {
+  details: string | null;
+  extensionReason: string | null;
+  outcomeReason: string | null;
+  timeline: { note: string | null }[];
+}
+
+/**
+ * A request as a console role without `accounts:read` sees it: its dates, states and apps,
+ * but none of its free text. The person's own words (a rectification says what the profile
+ * should hold) and the notes written about it are personal data, and the plain `read`
+ * permission shows no account profiles (src/auth/permissions.ts).
+ */
+export function withoutFreeText<T extends FreeText>(request: T): T {
+  return {
+    ...request,
+    details: null,
+    extensionReason: null,
+    outcomeReason: null,
+    timeline: request.timeline.map((entry) => ({ ...entry, note: null })),
+  };
+}
+
 export const pageHelpers = { TYPE_LABELS, SHORT_TYPE_LABELS, STATE_LABELS, humanDate, humanTime };

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { ADA, GINA, importExample } from '../helpers/directory.js';
+import { ACTIVE_ID, ADA, GINA, importExample } from '../helpers/directory.js';
 import { until } from '../helpers/wait.js';
 import { WebClient } from '../helpers/web.js';
 
@@ -56,5 +56,38 @@ describe('the DSR pages without a browser', () => {
     const person = new WebClient(t);
     await person.signIn(ADA);
     expect((await person.get('/console/requests')).statusCode).toBe(403);
+  });
+
+  it('shows what the person wrote only to roles that may read account profiles', async () => {
+    const filed = await t.ctx.dsr.file(
+      {
+        accountId: ADA,
+        type: 'rectification',
+        details: 'My name is Ada Byron',
+        via: 'console',
+        signedIn: false,
+      },
+      { type: 'operator', id: 'test' },
+    );
+    await t.ctx.dsr.deny(filed.id, 'Ada Byron is not shown on any document', {
+      type: 'operator',
+      id: 'test',
+    });
+    // A reviewer decides Email API access; its `read` shows no account profiles.
+    await t.ctx.operators.grant(ACTIVE_ID, 'reviewer', { type: 'operator', id: 'test' });
+    const reviewer = new WebClient(t);
+    await reviewer.signIn(ACTIVE_ID);
+    const hidden = await reviewer.get(`/console/requests/${filed.id}`);
+    expect(hidden.statusCode, hidden.body).toBe(200);
+    expect(hidden.body).toContain('Refused');
+    expect(hidden.body).not.toContain('Ada Byron');
+    expect(hidden.body).toContain('shown to roles that may read account profiles');
+
+    const auditor = new WebClient(t);
+    await auditor.signIn(GINA);
+    const shown = await auditor.get(`/console/requests/${filed.id}`);
+    expect(shown.statusCode).toBe(200);
+    expect(shown.body).toContain('My name is Ada Byron');
+    expect(shown.body).toContain('Ada Byron is not shown on any document');
   });
 });
