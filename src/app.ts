@@ -155,7 +155,7 @@ export async function buildApp(ctx: Context): Promise<App> {
 
   await app.register(consentRoutes, { consent: ctx.consent });
   await app.register(oauthRoutes, { oauth: ctx.oauth, userGrants: ctx.grants });
-  await app.register(grantRoutes, { grants: ctx.grants, oauth: ctx.oauth });
+  await app.register(grantRoutes, { grants: ctx.grants, oauth: ctx.oauth, people: ctx.people });
   await app.register(userRoutes, { users: ctx.users, baseUrl: linkBase(ctx.config, app) });
   await app.register(noticeRoutes, { notices: ctx.notices });
   await app.register(receiptRoutes, { receipts: ctx.receipts });
@@ -189,7 +189,12 @@ export async function buildApp(ctx: Context): Promise<App> {
     // Global Privacy Control on every privacy-centre page, whoever's routes they are.
     web.addHook('preHandler', gpcSignalHook(ctx.preferences));
     await web.register(assetRoutes);
-    await web.register(signOutRoutes, { sessions: ctx.sessions, publicUrl: ctx.config.publicUrl });
+    await web.register(signOutRoutes, {
+      sessions: ctx.sessions,
+      // The authorization server's session with the browser ends with the person's (grants).
+      follower: ctx.grants,
+      publicUrl: ctx.config.publicUrl,
+    });
     await web.register(signInRoutes, {
       codes: ctx.signInCodes,
       links: ctx.loginLinks,

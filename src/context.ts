@@ -226,6 +226,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       issuer: config.publicUrl ?? `http://localhost:${config.port}`,
       masterKey,
       accessTokenTtlSeconds: config.oauthTokenTtlSeconds,
+      sessionMaxSeconds: Math.floor(config.sessionMaxMs / 1000),
       trustProxy: config.trustProxy,
       now: options.now,
     });

@@ -1,9 +1,11 @@
+import type { IncomingMessage } from 'node:http';
 import type { JWK } from 'jose';
-import Provider, { type OidcContext, type ProviderClient } from 'oidc-provider';
+import Provider, { interactionPolicy, type OidcContext, type ProviderClient } from 'oidc-provider';
 import { APP_SCOPE_NAMES, USER_GRANT_SCOPE_NAMES } from '../auth/scopes.js';
 import { verifySecret } from '../crypto/password-hash.js';
 import { GRANT_ROUTES } from './grant-routes.js';
 import type { ProviderAdapter } from './provider-adapter.js';
+import { PROVIDER_COOKIES } from './provider-session.js';
 
 const DAY_S = 24 * 60 * 60;
 
@@ -17,7 +19,16 @@ export interface AuthorizationServerOptions {
   /** Whether the account exists and is open: a closed account grants nothing. */
   isActiveAccount(accountId: string): Promise<boolean>;
   accessTokenTtlSeconds: number;
+  /** How long the server's session may last: no longer than a Custos session (CUSTOS_SESSION_MAX_HOURS). */
+  sessionTtlSeconds: number;
+  /**
+   * Who is signed in to Custos on the browser that sent this request to the authorization
+   * endpoint (GrantService.authorize), if anyone: the server's session must be theirs.
+   */
+  signedInAccount(request: IncomingMessage): string | undefined;
   trustProxy: boolean;
+  /** The public URL is https: every cookie is Secure, as Custos's own (sessions/session-cookie.ts). */
+  https: boolean;
 }
 
 const escapeHtml = (value: unknown) =>
@@ -34,6 +45,14 @@ const escapeHtml = (value: unknown) =>
  * and a rotated one used again revokes the whole grant.
  */
 export function createAuthorizationServer(options: AuthorizationServerOptions): Provider {
+  // Secure follows the public URL, as Custos's own cookies do, not whether this hop was TLS:
+  // behind a TLS-terminating proxy that is not trusted, the server would otherwise leave it off.
+  const cookie = {
+    signed: true,
+    httpOnly: true,
+    sameSite: 'lax',
+    ...(options.https ? { secure: true } : {}),
+  };
   const provider = new Provider(options.issuer, {
     adapter: options.adapter,
     clients: [],
@@ -44,13 +63,9 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     jwks: { keys: options.keys },
     cookies: {
       keys: options.cookieKeys,
-      names: {
-        session: 'custos-oauth-session',
-        interaction: 'custos-oauth-interaction',
-        resume: 'custos-oauth-resume',
-      },
-      long: { signed: true, httpOnly: true, sameSite: 'lax' },
-      short: { signed: true, httpOnly: true, sameSite: 'lax' },
+      names: PROVIDER_COOKIES,
+      long: cookie,
+      short: cookie,
     },
     features: {
       devInteractions: { enabled: false },
@@ -72,6 +87,7 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
       jwks: GRANT_ROUTES.jwks,
     },
     interactions: {
+      policy: interactionPolicyOf(options.signedInAccount),
       url: async (_ctx: unknown, interaction: { uid: string }) =>
         `${GRANT_ROUTES.interaction}/${interaction.uid}`,
     },
@@ -101,7 +117,7 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
       AuthorizationCode: 60,
       IdToken: 3600,
       Interaction: 3600,
-      Session: DAY_S,
+      Session: options.sessionTtlSeconds,
       RefreshToken: 90 * DAY_S,
       Grant: 365 * DAY_S,
     },
@@ -118,6 +134,11 @@ ${Object.entries(out)
     },
   });
   provider.proxy = options.trustProxy;
+  // The server builds its own absolute URLs (where an interaction resumes) and decides whether
+  // a cookie may be Secure from the request's protocol. With an https public URL, browsers
+  // reach it over https whatever the hop before this process was: Koa's request prototype
+  // (provider.app.request) answers so, and the Secure cookies above may be set.
+  if (options.https) Object.defineProperty(provider.app.request, 'protocol', { get: () => 'https' });
   // Client secrets are stored as scrypt hashes only (directory): the library's client record
   // carries the hash, and the secret presented is checked against it.
   provider.Client.prototype.compareClientSecret = function (
@@ -127,4 +148,26 @@ ${Object.entries(out)
     return verifySecret(actual, this.clientSecret);
   };
   return provider;
+}
+
+/**
+ * The default prompts (login, then consent) with one more reason to ask for sign-in: the
+ * server's session is not the person signed in to Custos on this browser (nobody is, or
+ * someone else is). The login step is Custos's page, guarded by the Custos session, so a
+ * code is only ever issued for the person signed in there (docs/app-grants.md#signing-out).
+ * With prompt=none this is answered `login_required`.
+ */
+function interactionPolicyOf(signedInAccount: (request: IncomingMessage) => string | undefined) {
+  const policy = interactionPolicy.base();
+  policy
+    .get('login')
+    ?.checks.add(
+      new interactionPolicy.Check(
+        'custos_session',
+        'The person signed in to Custos is not the one the authorization server remembers',
+        'login_required',
+        (ctx) => ctx.oidc.session.accountId !== signedInAccount(ctx.req),
+      ),
+    );
+  return policy;
 }

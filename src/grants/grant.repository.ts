@@ -3,6 +3,7 @@ import type { DB, OAuthRecordTable } from '../db/schema.js';
 
 /** The protocol library's model name for a person's grant to an app. */
 export const GRANT_MODEL = 'Grant';
+export const SESSION_MODEL = 'Session';
 
 export async function upsertRecord(db: Kysely<DB>, row: Insertable<OAuthRecordTable>): Promise<void> {
   await db
@@ -156,4 +157,14 @@ export async function insertSigningKey(
 export async function retireSigningKeys(db: Kysely<DB>, kids: string[], now: string): Promise<void> {
   if (kids.length === 0) return;
   await db.updateTable('oauth_signing_keys').set({ retired_at: now }).where('kid', 'in', kids).execute();
+}
+
+/** The authorization server's sessions with the account's browsers (model Session); returns how many. */
+export async function deleteAccountSessions(db: Kysely<DB>, accountId: string): Promise<number> {
+  const deleted = await db
+    .deleteFrom('oauth_records')
+    .where('model', '=', SESSION_MODEL)
+    .where('account_id', '=', accountId)
+    .executeTakeFirst();
+  return Number(deleted.numDeletedRows);
 }

@@ -1,8 +1,10 @@
+import fastifyCookie from '@fastify/cookie';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import type { OAuthService } from '../auth/oauth.service.js';
 import { answerWithinClientBudget, OAuthErrorBody, oauthErrorHandler } from '../auth/oauth-endpoint.js';
+import type { PersonAuthenticator } from '../auth/person-auth.js';
 import { appOf } from '../auth/principal.js';
 import { READ_ME_SCOPE } from '../auth/scopes.js';
 import { GRANT_ROUTES, type GrantService } from './grant.service.js';
@@ -26,6 +28,8 @@ interface GrantRouteOptions {
   grants: GrantService;
   /** The failed sign-in budget of OAuth clients, shared with the token endpoint. */
   oauth: Pick<OAuthService, 'limitClientAuthentication'>;
+  /** Who is signed in to Custos on the browser (its session cookie), for the authorization endpoint. */
+  people: Pick<PersonAuthenticator, 'find'>;
 }
 
 /**
@@ -34,20 +38,19 @@ interface GrantRouteOptions {
  * introspection (RFC 7662), the JWKS and discovery. The token endpoint is auth's
  * `POST /oauth/token`, which hands these grants over.
  */
-export const grantRoutes: FastifyPluginAsyncTypebox<GrantRouteOptions> = async (app, { grants, oauth }) => {
+export const grantRoutes: FastifyPluginAsyncTypebox<GrantRouteOptions> = async (
+  app,
+  { grants, oauth, people },
+) => {
   const delegate = async (request: FastifyRequest, reply: FastifyReply) => {
     reply.hijack();
     await grants.handle(request.raw, reply.raw);
     return reply;
   };
-  for (const url of [
-    GRANT_ROUTES.authorization,
-    `${GRANT_ROUTES.authorization}/:uid`,
-    GRANT_ROUTES.jwks,
-    GRANT_ROUTES.discovery,
-  ]) {
+  for (const url of [GRANT_ROUTES.jwks, GRANT_ROUTES.discovery]) {
     app.get(url, { config: open, schema: hidden }, delegate);
   }
+  await app.register(authorizationRoutes, { grants, people });
   await app.register(clientAuthenticatedRoutes, { grants, oauth });
 
   app.get(
@@ -67,11 +70,33 @@ export const grantRoutes: FastifyPluginAsyncTypebox<GrantRouteOptions> = async (
 };
 
 /**
+ * The authorization endpoint and where an interaction resumes it: the server answers for the
+ * person signed in to Custos on this browser, or for nobody (docs/app-grants.md#signing-out).
+ * Public routes (an app sends a browser here), so the session is only read, never required.
+ */
+const authorizationRoutes: FastifyPluginAsyncTypebox<Pick<GrantRouteOptions, 'grants' | 'people'>> = async (
+  app,
+  { grants, people },
+) => {
+  // Only here outside the pages' context: the endpoint reads the session cookie.
+  await app.register(fastifyCookie);
+  const authorize = async (request: FastifyRequest, reply: FastifyReply) => {
+    const person = await people.find(request);
+    reply.hijack();
+    await grants.authorize(request.raw, reply.raw, person?.accountId);
+    return reply;
+  };
+  for (const url of [GRANT_ROUTES.authorization, `${GRANT_ROUTES.authorization}/:uid`]) {
+    app.get(url, { config: open, schema: hidden }, authorize);
+  }
+};
+
+/**
  * Revocation and introspection: the client authenticates as at the token endpoint, within
  * the same failed sign-in budget (per client id and per caller address), and every error
  * Custos answers before the server is in RFC 6749 §5.2's shape (RFC 7009 §2.2.1, RFC 7662 §2.3).
  */
-const clientAuthenticatedRoutes: FastifyPluginAsyncTypebox<GrantRouteOptions> = async (
+const clientAuthenticatedRoutes: FastifyPluginAsyncTypebox<Omit<GrantRouteOptions, 'people'>> = async (
   app,
   { grants, oauth },
 ) => {

@@ -20,10 +20,12 @@ import {
 import type { GrantRevocation, GrantRevocationReason } from '../directory/grant-revocation.port.js';
 import { fieldsOpenedByGrant } from '../directory/visibility.model.js';
 import { AppError } from '../errors/app-error.js';
+import type { SignOutFollower } from '../web/sign-out.port.js';
 import { describeScope, grantScopes } from './grant.model.js';
 import * as repo from './grant.repository.js';
 import { GRANT_ROUTES } from './grant-routes.js';
 import { adapterFactory } from './provider-adapter.js';
+import { browserSession, PROVIDER_COOKIES } from './provider-session.js';
 import { loadSigningKeys, rotateSigningKey } from './signing-keys.js';
 
 const TOUCH_INTERVAL_MS = 60_000;
@@ -70,6 +72,8 @@ export interface GrantOptions {
   issuer: string;
   masterKey: Buffer;
   accessTokenTtlSeconds: number;
+  /** The longest a Custos session lasts (CUSTOS_SESSION_MAX_HOURS): the server's session lasts no longer. */
+  sessionMaxSeconds: number;
   trustProxy: boolean;
   now?: () => Date;
 }
@@ -78,11 +82,14 @@ export interface GrantOptions {
  * People's grants to apps (OAuth 2.0 authorization code, "3LO", docs/app-grants.md): the
  * authorization server and what Custos keeps around it — the consent a person gives on
  * Custos's own page, their list of connected apps, removing one, and what a granted token
- * opens on each call (the auth port UserGrants), and ending grants when the directory takes away
- * what they rest on (the directory's port GrantRevocation).
+ * opens on each call (the auth port UserGrants), ending grants when the directory takes away
+ * what they rest on (the directory's port GrantRevocation), and ending the server's session
+ * with a browser when the person signs out there (the web stack's port SignOutFollower).
  */
-export class GrantService implements UserGrants, GrantRevocation {
+export class GrantService implements UserGrants, GrantRevocation, SignOutFollower {
   private server?: Promise<{ provider: Provider; callback: ProviderCallback }>;
+  /** Who is signed in to Custos, per request handed to the authorization endpoint (authorize()). */
+  private readonly signedIn = new WeakMap<IncomingMessage, string>();
 
   constructor(
     private readonly database: Database,
@@ -112,7 +119,10 @@ export class GrantService implements UserGrants, GrantRevocation {
       adapter: adapterFactory(database, (clientId) => clientMetadata(database, clientId), now),
       isActiveAccount: async (accountId) => (await findAccount(database.db, accountId))?.active === true,
       accessTokenTtlSeconds: options.accessTokenTtlSeconds,
+      sessionTtlSeconds: options.sessionMaxSeconds,
+      signedInAccount: (request) => this.signedIn.get(request),
       trustProxy: options.trustProxy,
+      https: options.issuer.startsWith('https:'),
     });
     return { provider, callback: provider.callback() };
   }
@@ -121,7 +131,40 @@ export class GrantService implements UserGrants, GrantRevocation {
     return (await this.ready()).provider;
   }
 
-  /** Hands a request to the authorization server (its endpoints: authorize, token, revoke, introspect, JWKS). */
+  /**
+   * The authorization endpoint (and its resume) for a browser on which `accountId` is signed in
+   * to Custos, or nobody is (docs/app-grants.md#signing-out). The server keeps its own session
+   * with the browser; it must never answer for anyone else than the Custos session does. A
+   * session of someone else (another person signed in since, or nobody any more: signed out,
+   * timed out, ended from another device) is ended before the server sees the request, so it
+   * starts afresh and asks for sign-in, which is Custos's page; and its policy checks the same
+   * on every request (authorization-server.ts), so no code is issued for another account.
+   */
+  async authorize(
+    request: IncomingMessage,
+    response: ServerResponse,
+    accountId: string | undefined,
+  ): Promise<void> {
+    const { provider, callback } = await this.ready();
+    const session = await browserSession(provider, request);
+    if (session?.accountId !== undefined && session.accountId !== accountId) await session.destroy();
+    if (accountId !== undefined) this.signedIn.set(request, accountId);
+    await callback(request, response);
+  }
+
+  /**
+   * Sign-out (SignOutFollower): the server's session with this browser ends, and with
+   * `everywhere` every session of the person's on other browsers too, so no authorization
+   * request is answered from them. Grants and tokens stay: they belong to the app.
+   */
+  async signedOut(request: IncomingMessage, accountId: string, everywhere: boolean): Promise<string[]> {
+    const session = await browserSession(await this.provider(), request);
+    if (session) await session.destroy();
+    if (everywhere) await repo.deleteAccountSessions(this.database.db, accountId);
+    return [PROVIDER_COOKIES.session, `${PROVIDER_COOKIES.session}.sig`];
+  }
+
+  /** Hands a request to the authorization server (its endpoints: token, revoke, introspect, JWKS, discovery). */
   async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     await (await this.ready()).callback(request, response);
   }
@@ -173,8 +216,11 @@ export class GrantService implements UserGrants, GrantRevocation {
 
   /**
    * The next step of an authorization for the signed-in person: the server's own sign-in step
-   * is answered from the Custos session (and a different person than the one the server
-   * remembers signs in again), then the consent page.
+   * is answered from the Custos session, then the consent page. When the request was started
+   * under someone else's session (another person signed in on this browser since), it starts
+   * again from the authorization endpoint, which ends that session first (authorize()):
+   * signing in over it would have the server ask to end it on a logout page Custos does not
+   * have.
    */
   async interaction(
     request: IncomingMessage,
@@ -182,11 +228,17 @@ export class GrantService implements UserGrants, GrantRevocation {
     accountId: string,
   ): Promise<InteractionStep> {
     const details = await this.details(request, response);
-    if (details.prompt.name === 'login' || details.session?.accountId !== accountId) {
+    const remembered = details.session?.accountId;
+    if (remembered !== undefined && remembered !== accountId) {
+      await details.destroy();
+      return { redirect: authorizationRequest(details.params) };
+    }
+    if (details.prompt.name === 'login' || remembered === undefined) {
+      // remember: false: the server's cookie ends with the browser, as Custos's own does.
       const redirect = await (await this.provider()).interactionResult(
         request,
         response,
-        { login: { accountId } },
+        { login: { accountId, remember: false } },
         { mergeWithLastSubmission: false },
       );
       return { redirect };
@@ -432,6 +484,13 @@ export class GrantService implements UserGrants, GrantRevocation {
       .listAccountGrants(this.database.db, accountId, this.now().toISOString())
       .then((rows) => rows.find((row) => row.client_id === clientId));
   }
+}
+
+/** The authorization request an interaction was started for, to send the browser through again. */
+function authorizationRequest(params: Record<string, string | undefined>): string {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) if (value !== undefined) query.set(name, value);
+  return `${GRANT_ROUTES.authorization}?${query}`;
 }
 
 /** The directory's OAuth client as the authorization server's client record; none without redirect URIs. */

@@ -9,6 +9,38 @@ declare module 'oidc-provider' {
     oidc: { route?: string; client?: { clientId: string } };
   }
 
+  /** The context an interaction policy's check is given (the request is Koa's `req`). */
+  export interface PolicyContext {
+    req: IncomingMessage;
+    oidc: { session: { accountId?: string } };
+  }
+
+  /** The server's session with a browser (its cookie `cookies.names.session`). */
+  export interface ProviderSession {
+    jti: string;
+    accountId?: string;
+    destroy(): Promise<void>;
+  }
+
+  export namespace interactionPolicy {
+    class Check {
+      constructor(
+        reason: string,
+        description: string,
+        error: string,
+        check: (ctx: PolicyContext) => boolean | Promise<boolean>,
+      );
+    }
+    interface Prompt {
+      name: string;
+      checks: { add(check: Check, index?: number): void };
+    }
+    interface Policy extends Array<Prompt> {
+      get(name: string): Prompt | undefined;
+    }
+    function base(): Policy;
+  }
+
   export interface ProviderClient {
     clientId: string;
     compareClientSecret(actual: string): boolean | Promise<boolean>;
@@ -37,6 +69,8 @@ declare module 'oidc-provider' {
 
   export interface InteractionDetails {
     uid: string;
+    /** Ends the interaction: its uid can no longer be resumed. */
+    destroy(): Promise<void>;
     prompt: { name: string; reasons: string[]; details: Record<string, unknown> };
     params: Record<string, string | undefined>;
     session?: { accountId?: string };
@@ -44,7 +78,8 @@ declare module 'oidc-provider' {
   }
 
   export interface InteractionResults {
-    login?: { accountId: string };
+    /** remember: false makes the server's session cookie end with the browser. */
+    login?: { accountId: string; remember?: boolean };
     consent?: { grantId: string };
     error?: string;
     error_description?: string;
@@ -53,6 +88,14 @@ declare module 'oidc-provider' {
   export default class Provider {
     constructor(issuer: string, configuration: Record<string, unknown>);
     proxy: boolean;
+    /** The server's Koa application: `request` is the prototype of its requests. */
+    app: {
+      request: object;
+      createContext(
+        request: IncomingMessage,
+        response: ServerResponse,
+      ): { cookies: { get(name: string, options?: { signed?: boolean }): string | undefined } };
+    };
     callback(): (request: IncomingMessage, response: ServerResponse) => Promise<void>;
     interactionDetails(request: IncomingMessage, response: ServerResponse): Promise<InteractionDetails>;
     interactionResult(
@@ -75,5 +118,6 @@ declare module 'oidc-provider' {
       find(id: string): Promise<StoredGrant | undefined>;
     };
     AccessToken: { find(value: string): Promise<StoredAccessToken | undefined> };
+    Session: { find(id: string): Promise<ProviderSession | undefined> };
   }
 }

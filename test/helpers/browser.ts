@@ -75,12 +75,20 @@ export async function signedInContext(
   options: BrowserContextOptions = {},
 ): Promise<BrowserContext> {
   const context = await browser.newContext({ ...options, baseURL: t.baseUrl });
+  await signInBrowser(context, t, accountId);
+  return context;
+}
+
+/**
+ * Signs `accountId` in on a browser context that may hold someone else's session (a shared
+ * computer): a new session as sign-in makes one, its cookie replacing the one there.
+ */
+export async function signInBrowser(context: BrowserContext, t: ServedApp, accountId: string): Promise<void> {
   const { token } = await t.ctx.sessions.create(accountId, { userAgent: 'browser test' });
   const cookie = sessionCookie(t.ctx.config.publicUrl);
   await context.addCookies([
     { name: cookie.name, value: token, url: t.baseUrl, httpOnly: true, sameSite: 'Lax' },
   ]);
-  return context;
 }
 
 /**

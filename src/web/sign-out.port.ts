@@ -1,0 +1,15 @@
+import type { IncomingMessage } from 'node:http';
+
+/**
+ * What signing out ends besides Custos's own sessions: the authorization server's session
+ * with the browser (docs/app-grants.md#signing-out). Declared here because sign-out is the
+ * web stack's; implemented by grants (GrantService), wired in app.ts.
+ */
+export interface SignOutFollower {
+  /**
+   * The person signed out on the browser that sent `request` (`everywhere`: on every browser).
+   * Ends what that browser, or every browser, holds for them; returns the names of the cookies
+   * this browser should drop (Path=/).
+   */
+  signedOut(request: IncomingMessage, accountId: string, everywhere: boolean): Promise<string[]>;
+}
