@@ -217,6 +217,20 @@ describe('the authorization server session follows the Custos session, in Chromi
     await visit.page.close();
   });
 
+  it('a consent page left open while someone else signs in is answered for whoever is signed in now', async () => {
+    await signInBrowser(shared, t, ADA);
+    const visit = await authorize('consent');
+    expect(new URL(visit.page.url()).pathname).toMatch(/^\/oauth\/interaction\//);
+    // Someone else signs in on the same browser, then the page is loaded again.
+    await signInBrowser(shared, t, ACTIVE_ID);
+    await visit.page.reload();
+    await expect(visit.page.getByRole('heading', { level: 1 }).textContent()).resolves.toContain(
+      'Timesheets',
+    );
+    expect(await redeem(visit, await allow(visit))).toBe(ACTIVE_ID);
+    await visit.page.close();
+  });
+
   it('"Sign out everywhere" ends every authorization server session of the person', async () => {
     await signInBrowser(shared, t, ADA);
     const here = await authorize('consent');
