@@ -161,7 +161,9 @@ export class GrantService implements UserGrants, GrantRevocation, SignOutFollowe
     const session = await browserSession(await this.provider(), request);
     if (session) await session.destroy();
     if (everywhere) await repo.deleteAccountSessions(this.database.db, accountId);
-    return [PROVIDER_COOKIES.session, `${PROVIDER_COOKIES.session}.sig`];
+    // Only the cookies this browser has: a browser that never met the server gets no Set-Cookie.
+    const held = new Set((request.headers.cookie ?? '').split(';').map((pair) => pair.split('=')[0]?.trim()));
+    return [PROVIDER_COOKIES.session, `${PROVIDER_COOKIES.session}.sig`].filter((name) => held.has(name));
   }
 
   /** Hands a request to the authorization server (its endpoints: token, revoke, introspect, JWKS, discovery). */

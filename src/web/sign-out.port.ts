@@ -8,8 +8,8 @@ import type { IncomingMessage } from 'node:http';
 export interface SignOutFollower {
   /**
    * The person signed out on the browser that sent `request` (`everywhere`: on every browser).
-   * Ends what that browser, or every browser, holds for them; returns the names of the cookies
-   * this browser should drop (Path=/).
+   * Ends what that browser, or every browser, holds for them; returns the names of its cookies
+   * this browser holds, to be dropped (Path=/).
    */
   signedOut(request: IncomingMessage, accountId: string, everywhere: boolean): Promise<string[]>;
 }

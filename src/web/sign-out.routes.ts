@@ -27,8 +27,9 @@ export const signOutRoutes: FastifyPluginAsyncTypebox<{
 
   const signedOut = async (request: FastifyRequest, reply: FastifyReply, everywhere: boolean) => {
     const dropped = await follower.signedOut(request.raw, personOf(request).accountId, everywhere);
+    reply.clearCookie(cookie.name, cookie.options);
     for (const name of dropped) reply.clearCookie(name, cookie.options);
-    return reply.clearCookie(cookie.name, cookie.options).redirect(LOGIN_PATH, 303);
+    return reply.redirect(LOGIN_PATH, 303);
   };
 
   app.post('/logout', { config: { auth }, schema }, async (request, reply) => {
