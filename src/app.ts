@@ -191,6 +191,7 @@ export async function buildApp(ctx: Context): Promise<App> {
     await web.register(assetRoutes);
     await web.register(signOutRoutes, {
       sessions: ctx.sessions,
+      people: ctx.people,
       // The authorization server's session with the browser ends with the person's (grants).
       follower: ctx.grants,
       publicUrl: ctx.config.publicUrl,

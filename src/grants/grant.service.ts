@@ -157,10 +157,14 @@ export class GrantService implements UserGrants, GrantRevocation, SignOutFollowe
    * `everywhere` every session of the person's on other browsers too, so no authorization
    * request is answered from them. Grants and tokens stay: they belong to the app.
    */
-  async signedOut(request: IncomingMessage, accountId: string, everywhere: boolean): Promise<string[]> {
+  async signedOut(
+    request: IncomingMessage,
+    accountId: string | undefined,
+    everywhere: boolean,
+  ): Promise<string[]> {
     const session = await browserSession(await this.provider(), request);
     if (session) await session.destroy();
-    if (everywhere) await repo.deleteAccountSessions(this.database.db, accountId);
+    if (everywhere && accountId !== undefined) await repo.deleteAccountSessions(this.database.db, accountId);
     // Only the cookies this browser has: a browser that never met the server gets no Set-Cookie.
     const held = new Set((request.headers.cookie ?? '').split(';').map((pair) => pair.split('=')[0]?.trim()));
     return [PROVIDER_COOKIES.session, `${PROVIDER_COOKIES.session}.sig`].filter((name) => held.has(name));

@@ -9,7 +9,8 @@ export interface SignOutFollower {
   /**
    * The person signed out on the browser that sent `request` (`everywhere`: on every browser).
    * Ends what that browser, or every browser, holds for them; returns the names of its cookies
-   * this browser holds, to be dropped (Path=/).
+   * this browser holds, to be dropped (Path=/). `accountId` is undefined when the browser's
+   * session had already ended: only what the browser itself holds ends then.
    */
-  signedOut(request: IncomingMessage, accountId: string, everywhere: boolean): Promise<string[]>;
+  signedOut(request: IncomingMessage, accountId: string | undefined, everywhere: boolean): Promise<string[]>;
 }

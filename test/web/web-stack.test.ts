@@ -300,6 +300,19 @@ describe('sign-in and sign-out', () => {
     expect((await phone.get('/test/me')).statusCode).toBe(303);
     expect((await someoneElse.get('/test/me')).statusCode).toBe(200);
   });
+
+  it('clears the cookie of a session that had already ended, and still needs the form token', async () => {
+    for (const url of ['/logout', '/logout/all']) {
+      const browser = await signedIn(ADA);
+      await t.ctx.sessions.endAll(ADA);
+      expect((await browser.post(url, { _csrf: null })).statusCode).toBe(403);
+      expect(browser.cookies.has('custos-session')).toBe(true);
+      const res = await browser.post(url);
+      expect(res.statusCode).toBe(303);
+      expect(res.headers.location).toBe('/login');
+      expect(browser.cookies.has('custos-session')).toBe(false);
+    }
+  });
 });
 
 describe('the JSON APIs are unaffected', () => {
