@@ -4,6 +4,24 @@ import { ACCOUNT_ID_PATTERN, ACCOUNT_ID_RULE } from '../shared/account-id.js';
 /** Custos decides: at most this many accountIds per bulk call; more is a 400. */
 export const MAX_BULK_IDS = 200;
 
+/**
+ * Custos decides: the largest `startAt` of a page (docs/wire-contracts.md#user-api). The
+ * contract states no bound, but a number must fit what both engines' LIMIT and JavaScript's
+ * integers hold exactly; past the bound is a 400 naming startAt rather than a 500 or a page
+ * that echoes a rounded number. No page a client can reach starts this far in.
+ */
+export const MAX_START_AT = 1_000_000;
+
+/** Custos decides: at most this many users per search page. */
+export const MAX_SEARCH_RESULTS = 1000;
+
+const StartAt = Type.Integer({
+  minimum: 0,
+  maximum: MAX_START_AT,
+  default: 0,
+  description: `The index of the first result to return (0-${MAX_START_AT}).`,
+});
+
 const AccountId = Type.String({
   ...ACCOUNT_ID_RULE,
   description: 'An account ID (1–128 of A-Za-z0-9:-).',
@@ -81,7 +99,7 @@ export function expandAccountIds(values: string[]): string[] | undefined {
 export const BulkUserQuery = Type.Object(
   {
     accountId: BulkAccountIds,
-    startAt: Type.Integer({ minimum: 0, default: 0 }),
+    startAt: StartAt,
     maxResults: Type.Integer({ minimum: 1, maximum: MAX_BULK_IDS, default: 10 }),
   },
   { additionalProperties: false },
@@ -149,8 +167,8 @@ export const UserSearchQuery = Type.Object(
       }),
     ),
     accountId: Type.Optional(AccountId),
-    startAt: Type.Integer({ minimum: 0, default: 0 }),
-    maxResults: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
+    startAt: StartAt,
+    maxResults: Type.Integer({ minimum: 1, maximum: MAX_SEARCH_RESULTS, default: 50 }),
   },
   { additionalProperties: false },
 );

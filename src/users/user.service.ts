@@ -13,13 +13,15 @@ import { fieldsOpenedByGrant, type Viewer, visibleProfile } from '../directory/v
 import { AppError } from '../errors/app-error.js';
 import { type AccountRestrictions, NO_RESTRICTIONS } from './account-restrictions.port.js';
 import { toMe, toUser } from './user.mapper.js';
-import type {
-  BulkUserQuery,
-  Me,
-  UnrestrictedEmail,
-  User,
-  UserPage,
-  UserSearchQuery,
+import {
+  type BulkUserQuery,
+  MAX_SEARCH_RESULTS,
+  MAX_START_AT,
+  type Me,
+  type UnrestrictedEmail,
+  type User,
+  type UserPage,
+  type UserSearchQuery,
 } from './user.schemas.js';
 
 /**
@@ -107,7 +109,11 @@ export class UserService {
       throw new AppError('VALIDATION_FAILED', 'query: one of query or accountId is required', {
         field: 'query',
       });
-    const limit = query.startAt + query.maxResults;
+    const end = query.startAt + query.maxResults;
+    // The schema bounds both; whoever calls without it still never hands the engines a LIMIT
+    // they cannot hold (SQLite's is a 64-bit integer, PostgreSQL's a bigint). A page past
+    // the bound is empty either way.
+    const limit = Math.min(end, MAX_START_AT + MAX_SEARCH_RESULTS);
     const viewer = await this.viewerFor(app);
     const found: Account[] = [];
     const byHiddenEmail: Account[] = [];
@@ -127,7 +133,7 @@ export class UserService {
         }
       }
     }
-    const page = found.slice(query.startAt, limit);
+    const page = found.slice(query.startAt, end);
     const audited = byHiddenEmail.filter((account) => page.includes(account));
     if (audited.length > 0) {
       await this.audit.append(

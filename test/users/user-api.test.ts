@@ -237,6 +237,22 @@ describe('GET /rest/api/3/user/bulk', () => {
     expect((await asJwt(bulk(many))).statusCode).toBe(400);
     expect((await asJwt('/rest/api/3/user/bulk')).statusCode).toBe(400);
   });
+
+  it.each(['1000001', '9007199254740993', '9223372036854775807', '100000000000000000000', '1e300'])(
+    'answers 400 naming startAt to startAt=%s, rather than echoing a rounded number',
+    async (startAt) => {
+      const res = await asJwt(bulk([ADA], `&startAt=${startAt}`));
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ field: 'startAt' });
+      expect(res.json().errorMessage).toContain('at most 1000000');
+    },
+  );
+
+  it('answers an empty last page at the largest startAt', async () => {
+    const res = await asJwt(bulk([ADA], '&startAt=1000000'));
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ startAt: 1_000_000, total: 1, isLast: true, values: [] });
+  });
 });
 
 describe('logs', () => {

@@ -96,4 +96,42 @@ describe('GET /rest/api/3/user/search', () => {
     const anonymous = await t.app.inject({ method: 'GET', url: search('ada') });
     expect(anonymous.statusCode).toBe(401);
   });
+
+  it.each(['1000001', '9223372036854775807', '100000000000000000000', '1e300'])(
+    'answers 400 naming startAt to startAt=%s, never a server error',
+    async (startAt) => {
+      const res = await getWithBearer(t, token, `${search('ada')}&startAt=${startAt}`);
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ field: 'startAt' });
+      expect(res.json().errorMessage).toContain('at most 1000000');
+    },
+  );
+
+  it('asks the engine for a bounded number of rows whatever startAt a caller without the schema passes', async () => {
+    const app = {
+      kind: 'app' as const,
+      appKey: 'com.vendor.timesheets',
+      via: 'oauth' as const,
+      siteIds: ['acme-prod'],
+      scopes: new Set(['read:user']),
+    };
+    for (const startAt of [1e20, Number.MAX_SAFE_INTEGER, 1e300]) {
+      const found = await t.ctx.users.searchUsers(app, { query: 'ada', startAt, maxResults: 50 }, 'http://x');
+      expect(found, String(startAt)).toEqual([]);
+    }
+    const first = await t.ctx.users.searchUsers(
+      app,
+      { query: 'ada', startAt: 0, maxResults: 1e20 },
+      'http://x',
+    );
+    expect(first.map((u) => u.accountId)).toEqual([ADA]);
+  });
+
+  it('answers the pages at the bounds of startAt and maxResults', async () => {
+    const first = await getWithBearer(t, token, `${search('ada')}&startAt=0&maxResults=1000`);
+    expect((first.json() as { accountId: string }[]).map((u) => u.accountId)).toEqual([ADA]);
+    const last = await getWithBearer(t, token, `${search('ada')}&startAt=1000000&maxResults=1000`);
+    expect(last.statusCode).toBe(200);
+    expect(last.json()).toEqual([]);
+  });
 });
