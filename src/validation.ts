@@ -49,6 +49,16 @@ const RFC3339 =
 /** The Gregorian calendar repeats every 400 years: 146,097 days. */
 const FOUR_CENTURIES_MS = 146_097 * 86_400_000;
 
+/**
+ * The first and last instants of years 0000-9999 (UTC). Custos stores instants as
+ * `toISOString` text and compares that text as it compares times; outside these years
+ * `toISOString` writes six digits and a sign (`+010000-…`, `-000001-…`), which sorts before
+ * every other year. So a date-time whose instant falls outside them is refused, even when
+ * its own text says 9999 or 0000 (`9999-12-31T23:59:59-01:00` is in year 10000).
+ */
+const FIRST_INSTANT_MS = Date.UTC(2000, 0, 1) - 5 * FOUR_CENTURIES_MS;
+const LAST_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 const isLeapYear = (year: number) => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
 
 function daysInMonth(year: number, month: number): number {
@@ -60,7 +70,8 @@ function daysInMonth(year: number, month: number): number {
  * An RFC 3339 date-time as ms since the epoch, or undefined when it is not one or names a
  * time JavaScript cannot represent: a leap second (`23:59:60`) is valid RFC 3339 but has
  * no `Date`, so it is refused here rather than failing later. A date that does not exist
- * (Feb 30) is refused too. The fraction is cut to milliseconds. Computed from the parts,
+ * (Feb 30) is refused too, and so is an instant outside years 0000-9999 UTC (see
+ * FIRST_INSTANT_MS): every RFC 3339 input passes here, by the `date-time` format or directly. The fraction is cut to milliseconds. Computed from the parts,
  * with no `Date` made, and the canonical form read without the regular expression: a
  * report of 90 accounts reads 90 of these.
  */
@@ -124,18 +135,21 @@ function instant(
   if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59 || millis < 0)
     return undefined;
   // Date.UTC reads years 0-99 as 1900-1999: shift by four centuries, which changes nothing else.
-  return (
+  const ms =
     Date.UTC(year + 400, month - 1, day, hour, minute, second, millis) -
     FOUR_CENTURIES_MS -
-    offsetMinutes * 60_000
-  );
+    offsetMinutes * 60_000;
+  return ms < FIRST_INSTANT_MS || ms > LAST_INSTANT_MS ? undefined : ms;
 }
+
+/** The words for what a date-time must be, for messages outside a schema. */
+export const DATE_TIME_WORDS = 'an RFC 3339 date-time of years 0000-9999 (UTC) such as 2026-11-24T09:30:00Z';
 
 /**
  * The canonical text of the instant `ms` that RFC 3339 `value` names, as `toISOString`
  * writes it (`2026-12-02T03:10:11.639Z`): `value` itself when it already is (what
  * JavaScript clients send), so that most values are not formatted again. Canonical texts of
- * years 0000-9999 sort as their instants do.
+ * years 0000-9999 sort as their instants do, and parseRfc3339 answers no other instant.
  */
 export function canonicalInstant(value: string, ms: number): string {
   return isCanonicalInstant(value) ? value : new Date(ms).toISOString();
@@ -240,7 +254,7 @@ export const coercingAjv = validator(createAjv({ coerceTypes: 'array' }));
 
 /** What a failing value should have been, in the words people use. */
 const FORMAT_WORDS: Record<string, string> = {
-  'date-time': 'an RFC 3339 date-time such as 2026-11-24T09:30:00Z',
+  'date-time': DATE_TIME_WORDS,
   date: 'a date such as 2026-11-24',
   email: 'an email address',
   hostname: 'a host name such as example.com',

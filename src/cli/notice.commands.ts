@@ -18,7 +18,10 @@ export function registerNoticeCommands(program: Command, config: () => Config, s
     .requiredOption('--version <version>', 'version label, e.g. 2026-11')
     .addOption(new Option('--text <text>', 'the exact text shown to users').conflicts('file'))
     .addOption(new Option('--file <path>', 'read the exact text from a file').conflicts('text'))
-    .option('--effective <date>', 'when this version takes effect (ISO 8601; default now)')
+    .option(
+      '--effective <date>',
+      'when this version takes effect (an RFC 3339 date-time, e.g. 2026-12-01T00:00:00Z; default now)',
+    )
     .action(
       async (opts: { key: string; version: string; text?: string; file?: string; effective?: string }) => {
         const text = opts.text ?? (opts.file ? readFileSync(opts.file, 'utf8') : undefined);

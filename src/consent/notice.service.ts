@@ -3,6 +3,7 @@ import { sha256Hex } from '../crypto/digest.js';
 import { type Database, isUniqueViolation } from '../db/dialect.js';
 import type { ConsentNoticeTable } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
+import { DATE_TIME_WORDS, parseRfc3339 } from '../validation.js';
 import * as repo from './notice.repository.js';
 
 /**
@@ -66,9 +67,14 @@ export class NoticeRegistry {
         field: 'version',
       });
     if (text === '') throw new AppError('VALIDATION_FAILED', 'text: must not be empty', { field: 'text' });
-    const effective = input.effectiveAt ? new Date(input.effectiveAt) : new Date();
-    if (Number.isNaN(effective.getTime()))
-      throw new AppError('VALIDATION_FAILED', 'effectiveAt: not a date', { field: 'effectiveAt' });
+    // The CLI passes its --effective as given: read as the API's schema reads it, so that only
+    // instants whose stored text sorts as time (years 0000-9999) are ever written.
+    const effectiveMs = input.effectiveAt === undefined ? Date.now() : parseRfc3339(input.effectiveAt);
+    if (effectiveMs === undefined)
+      throw new AppError('VALIDATION_FAILED', `effectiveAt must be ${DATE_TIME_WORDS}`, {
+        field: 'effectiveAt',
+      });
+    const effective = new Date(effectiveMs);
     const row = {
       key: input.key,
       version: input.version,

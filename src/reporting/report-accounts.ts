@@ -1,6 +1,6 @@
 import { AppError } from '../errors/app-error.js';
 import { ACCOUNT_ID_PATTERN, RESERVED_ACCOUNT_ID } from '../shared/account-id.js';
-import { canonicalInstant, parseRfc3339 } from '../validation.js';
+import { canonicalInstant, DATE_TIME_WORDS, parseRfc3339 } from '../validation.js';
 
 /** At most 90 accounts per request (docs/wire-contracts.md#reporting-limits). */
 export const MAX_REPORTED_ACCOUNTS = 90;
@@ -49,7 +49,7 @@ export function parseReport(body: unknown): ReportedAccount[] {
     if (accountId === RESERVED_ACCOUNT_ID)
       throw invalid(`accounts[${i}].accountId must not be the reserved id ${RESERVED_ACCOUNT_ID}`);
     const ms = typeof updatedAt === 'string' ? parseRfc3339(updatedAt) : undefined;
-    if (ms === undefined) throw invalid(`accounts[${i}].updatedAt must be an RFC 3339 date-time`);
+    if (ms === undefined) throw invalid(`accounts[${i}].updatedAt must be ${DATE_TIME_WORDS}`);
     const seen = merged.get(accountId);
     if (seen === undefined || ms < seen.ms) merged.set(accountId, { ms, text: updatedAt as string });
   });

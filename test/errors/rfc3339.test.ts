@@ -10,7 +10,10 @@ function expectedMs(p: Parts): number | undefined {
   date.setUTCFullYear(p.year, p.month - 1, p.day);
   if (date.getUTCMonth() !== p.month - 1) return undefined; // Feb 30 rolled over: no such date
   date.setUTCHours(p.hour, p.minute, p.second, Number(p.fraction.slice(0, 3).padEnd(3, '0')));
-  return date.getTime() - p.offsetSign * (p.offsetHours * 60 + p.offsetMinutes) * 60_000;
+  const ms = date.getTime() - p.offsetSign * (p.offsetHours * 60 + p.offsetMinutes) * 60_000;
+  // Only instants of years 0000-9999 (UTC): their canonical text sorts as time.
+  const year = new Date(ms).getUTCFullYear();
+  return year < 0 || year > 9999 ? undefined : ms;
 }
 
 interface Parts {
@@ -69,6 +72,7 @@ describe('RFC 3339 date-times', () => {
         if (ms === undefined) return;
         const canonical = canonicalInstant(text, ms);
         expect(canonical).toBe(new Date(ms).toISOString());
+        expect(isCanonicalInstant(canonical), canonical).toBe(true);
         if (isCanonicalInstant(text)) expect(canonical).toBe(text);
       }),
       { numRuns: 5000 },
@@ -81,6 +85,10 @@ describe('RFC 3339 date-times', () => {
     ['0000-02-29T00:00:00.000Z', Date.parse('0000-02-29T00:00:00.000Z')],
     ['2026-01-01T00:00:00.5-05:30', Date.UTC(2026, 0, 1, 5, 30, 0, 500)],
     ['2026-01-01T00:00:00.99999999Z', Date.UTC(2026, 0, 1, 0, 0, 0, 999)],
+    ['0000-01-01T00:00:00Z', Date.parse('0000-01-01T00:00:00.000Z')],
+    ['0000-01-01T01:00:00+01:00', Date.parse('0000-01-01T00:00:00.000Z')],
+    ['9999-12-31T23:59:59.999Z', Date.parse('9999-12-31T23:59:59.999Z')],
+    ['9999-12-31T23:00:00-00:59', Date.parse('9999-12-31T23:59:00.000Z')],
   ])('reads %s', (text, ms) => {
     expect(parseRfc3339(text)).toBe(ms);
   });
@@ -98,6 +106,11 @@ describe('RFC 3339 date-times', () => {
     '+026-12-01T00:00:00.000Z',
     '2026/12/01T00:00:00.000Z',
     '2026-12-01T00:00:00.000Z ',
+    // Instants outside years 0000-9999: toISOString would write +010000-… or -000001-…
+    '9999-12-31T23:59:59-01:00',
+    '9999-12-31T23:59:59.999-00:01',
+    '0000-01-01T00:00:00+00:01',
+    '0000-01-01T00:59:59.999+01:00',
   ])('refuses %s', (text) => {
     expect(parseRfc3339(text)).toBeUndefined();
   });

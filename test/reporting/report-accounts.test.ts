@@ -21,6 +21,7 @@ import {
   reportWithJwt,
   timesheetsToken,
 } from '../helpers/reporting.js';
+import { until } from '../helpers/wait.js';
 
 let t: TestApp;
 let token: string;
@@ -171,6 +172,43 @@ describe('report-accounts: refusals', () => {
   ];
   it.each(cases)('answers 400 {errorType, errorMessage} to %s', async (_name, payload) => {
     expectContractError(await reportWithBearer(t, token, payload), 400);
+  });
+
+  it.each([
+    '9999-12-31T23:59:59-01:00', // its instant is in year 10000
+    '0000-01-01T00:00:00+00:01', // its instant is in year -1
+  ])(
+    'answers 400 naming updatedAt to %s, outside years 0000-9999, and records nothing',
+    async (updatedAt) => {
+      const holdings = () =>
+        t.ctx.database.db
+          .selectFrom('holdings')
+          .select(['account_id', 'retrieved_at'])
+          .where('app_key', '=', 'com.vendor.timesheets')
+          .orderBy('account_id')
+          .execute();
+      const before = await holdings();
+      const res = await reportWithBearer(t, token, accounts([GINA, LONG_AGO], [ADA, updatedAt]));
+      expectContractError(res, 400);
+      expect((res.json() as { errorMessage: string }).errorMessage).toBe(
+        'accounts[1].updatedAt must be an RFC 3339 date-time of years 0000-9999 (UTC) such as 2026-11-24T09:30:00Z',
+      );
+      expect(await holdings()).toEqual(before);
+    },
+  );
+
+  it('accepts the last instant of year 9999 and stores it as text that sorts as time', async () => {
+    const res = await reportWithBearer(t, token, accounts([ACTIVE_ID, '9999-12-31T23:59:59.999+00:00']));
+    expect(res.statusCode).toBe(204);
+    await until(async () => {
+      const row = await t.ctx.database.db
+        .selectFrom('holdings')
+        .select('retrieved_at')
+        .where('app_key', '=', 'com.vendor.timesheets')
+        .where('account_id', '=', ACTIVE_ID)
+        .executeTakeFirst();
+      return row?.retrieved_at === '9999-12-31T23:59:59.999Z';
+    });
   });
 
   it('answers 400 to malformed JSON', async () => {

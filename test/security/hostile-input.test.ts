@@ -232,7 +232,8 @@ describe('values JavaScript cannot represent', () => {
       expect(res.statusCode, from).toBe(400);
       expect(res.json()).toEqual({
         errorType: 'VALIDATION_FAILED',
-        errorMessage: 'from must be an RFC 3339 date-time such as 2026-11-24T09:30:00Z',
+        errorMessage:
+          'from must be an RFC 3339 date-time of years 0000-9999 (UTC) such as 2026-11-24T09:30:00Z',
         field: 'from',
       });
     }
