@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { HTTP_URL_RULE } from '../validation.js';
+import { DISPLAYED_TEXT_MARGIN, MAX_NOTICE_TEXT } from './notice.service.js';
 
 const Email = Type.String({ format: 'email', maxLength: 254, description: 'Matched case-insensitively.' });
 
@@ -13,7 +14,8 @@ export const ConsentItem = Type.Object(
     granted: Type.Boolean(),
     displayedText: Type.Optional(
       Type.String({
-        maxLength: 10_000,
+        // Any registered notice's text, with room for the white space around it that is trimmed.
+        maxLength: MAX_NOTICE_TEXT + DISPLAYED_TEXT_MARGIN,
         description: 'The exact text the user was shown. Required when granting; compared after trimming.',
       }),
     ),

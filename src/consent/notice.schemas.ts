@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import { NOTICE_KEY_PATTERN, NOTICE_VERSION_PATTERN } from './notice.service.js';
+import { MAX_NOTICE_TEXT, NOTICE_KEY_PATTERN, NOTICE_VERSION_PATTERN } from './notice.service.js';
 
 export const NoticeBody = Type.Object(
   {
@@ -15,7 +15,7 @@ export const NoticeBody = Type.Object(
     }),
     text: Type.String({
       minLength: 1,
-      maxLength: 20_000,
+      maxLength: MAX_NOTICE_TEXT,
       pattern: '\\S',
       errorMessage: 'must not be blank',
       description: 'The exact text shown to people (stored trimmed); a grant must carry it.',

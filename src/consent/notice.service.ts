@@ -67,6 +67,10 @@ export class NoticeRegistry {
         field: 'version',
       });
     if (text === '') throw new AppError('VALIDATION_FAILED', 'text: must not be empty', { field: 'text' });
+    if (text.length > MAX_NOTICE_TEXT)
+      throw new AppError('VALIDATION_FAILED', `text must be at most ${MAX_NOTICE_TEXT} characters`, {
+        field: 'text',
+      });
     // The CLI passes its --effective as given: read as the API's schema reads it, so that only
     // instants whose stored text sorts as time (years 0000-9999) are ever written.
     const effectiveMs = input.effectiveAt === undefined ? Date.now() : parseRfc3339(input.effectiveAt);
@@ -106,6 +110,16 @@ export class NoticeRegistry {
     return toNotice(row);
   }
 }
+
+/**
+ * The longest notice text, in characters, once trimmed. A grant must carry the text as it was
+ * shown, and ConsentHub's `displayedText` is the text plus the white space around it
+ * (docs/wire-contracts.md#recording-consents): its limit is this one plus DISPLAYED_TEXT_MARGIN,
+ * so every notice that can be registered can be granted.
+ */
+export const MAX_NOTICE_TEXT = 20_000;
+/** Room in `displayedText` for the white space around a notice's text, which is trimmed. */
+export const DISPLAYED_TEXT_MARGIN = 1_000;
 
 /** The characters a notice key and version may hold (they appear in consent requests and events). */
 export const NOTICE_KEY_PATTERN = '^[A-Za-z][A-Za-z0-9_.-]{0,99}$';

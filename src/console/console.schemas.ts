@@ -1,4 +1,5 @@
 import Type from 'typebox';
+import { MAX_NOTICE_TEXT } from '../consent/notice.service.js';
 import { ACCOUNT_ID_RULE } from '../shared/account-id.js';
 import { PAGE_CURSOR_RULE } from '../validation.js';
 
@@ -119,7 +120,7 @@ export const NoticeForm = Type.Object(
   {
     key: Type.String({ minLength: 1, maxLength: 100 }),
     version: Type.String({ minLength: 1, maxLength: 64 }),
-    text: Type.String({ minLength: 1, maxLength: 20_000 }),
+    text: Type.String({ minLength: 1, maxLength: MAX_NOTICE_TEXT }),
     effectiveAt: Optional(40),
   },
   { additionalProperties: false },
