@@ -45,6 +45,21 @@ const TokenResponse = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * A form body as its parameters. RFC 6749 §3.2: request parameters must not be included more
+ * than once, so a repeated one is invalid_request (§5.2) rather than read as its first or
+ * last value: a client library and Custos could otherwise disagree on which client or grant
+ * a request names.
+ */
+export function parseTokenForm(body: string): Record<string, string> {
+  const form = new Map<string, string>();
+  for (const [name, value] of new URLSearchParams(body)) {
+    if (form.has(name)) throw new OAuthError('invalid_request', `${name.slice(0, 100)} is repeated`);
+    form.set(name, value);
+  }
+  return Object.fromEntries(form);
+}
+
 const tokenErrors = Object.fromEntries(
   [400, 401, 413, 415, 429, 500].map((status) => [status, OAuthErrorBody]),
 );
@@ -63,7 +78,11 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{
     'application/x-www-form-urlencoded',
     { parseAs: 'string' },
     (_request, body, done) => {
-      done(null, Object.fromEntries(new URLSearchParams(String(body))));
+      try {
+        done(null, parseTokenForm(String(body)));
+      } catch (error) {
+        done(error as OAuthError, undefined);
+      }
     },
   );
   // RFC 6749 §5.1: token responses must not be cached; errors are not either.

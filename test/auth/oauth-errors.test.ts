@@ -144,6 +144,32 @@ describe('POST /oauth/token errors are RFC 6749 §5.2 shaped', () => {
     expect(res.headers['cache-control']).toBe('no-store');
   });
 
+  it.each([
+    ['client_id', 'grant_type=client_credentials&client_id=mailer&client_id=timesheets&client_secret=x'],
+    ['client_secret', 'grant_type=client_credentials&client_id=mailer&client_secret=a&client_secret=b'],
+    ['grant_type', 'grant_type=refresh_token&grant_type=client_credentials&client_id=mailer'],
+    ['scope', 'grant_type=client_credentials&client_id=mailer&client_secret=x&scope=&scope=read%3Auser'],
+  ])(
+    'a repeated %s → 400 invalid_request naming it (RFC 6749 §3.2), before any client is checked',
+    async (name, form) => {
+      const res = await token(form, { 'content-type': FORM });
+      expect(expectTokenError(res, 400, 'invalid_request')).toBe(`${name} is repeated`);
+      expect(res.headers['cache-control']).toBe('no-store');
+    },
+  );
+
+  it('a repeated parameter is refused even when both values are the right ones', async () => {
+    const once = new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: 'mailer',
+      client_secret: SECRETS.mailerClient,
+    }).toString();
+    const res = await token(`${once}&client_secret=${encodeURIComponent(SECRETS.mailerClient)}`, {
+      'content-type': FORM,
+    });
+    expect(expectTokenError(res, 400, 'invalid_request')).toBe('client_secret is repeated');
+  });
+
   it('declares every error response in the OpenAPI description', async () => {
     const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
     const responses = doc.paths['/oauth/token'].post.responses;
