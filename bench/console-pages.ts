@@ -1,6 +1,7 @@
 import { insertAuditEvents } from '../src/audit/audit.repository.js';
 import { canonicalJson, GENESIS_HASH, hashOf } from '../src/audit/audit.service.js';
 import { type Database, openDatabase } from '../src/db/dialect.js';
+import { foldName } from '../src/directory/account.model.js';
 import { SessionService } from '../src/sessions/session.service.js';
 import { sessionCookie } from '../src/sessions/session-cookie.js';
 import type { BenchEnv } from './scenario.js';
@@ -74,6 +75,7 @@ async function seed(database: Database, now: Date): Promise<void> {
       email: `person${i}@console.test`,
       name: `Person ${i}`,
       nickname: `person${i}`,
+      nickname_folded: foldName(`person${i}`),
       avatar_url: null,
       job_title: 'Analyst',
       department: null,

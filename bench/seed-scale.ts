@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { sqlitePath } from '../src/db/dialect.js';
-import { withDefaultVisibility } from '../src/directory/account.model.js';
+import { foldName, withDefaultVisibility } from '../src/directory/account.model.js';
 import { probeEmails } from './scenarios/consent.js';
 
 /**
@@ -89,6 +89,7 @@ const ACCOUNT_COLUMNS: Column<AccountSpec>[] = [
   ['email', 'text', (a) => a.email],
   ['name', 'text', (a) => `Scale Person ${a.index}`],
   ['nickname', 'text', (a) => `scale${a.index}`],
+  ['nickname_folded', 'text', (a) => foldName(`scale${a.index}`)],
   ['avatar_url', 'text', () => null],
   ['job_title', 'text', () => 'Engineer'],
   ['department', 'text', () => null],

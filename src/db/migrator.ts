@@ -24,6 +24,7 @@ import * as compactReceipts from './migrations/20261201-0020-compact-receipts.js
 import * as oauthRecordsClient from './migrations/20261202-0021-oauth-records-client.js';
 import * as ownVisibility from './migrations/20261202-0022-own-visibility.js';
 import * as restrictionKinds from './migrations/20261203-0023-restriction-kinds.js';
+import * as nicknameFolded from './migrations/20261203-0024-nickname-folded.js';
 
 /**
  * The one migration set for both engines, listed statically so that the compiled build
@@ -53,6 +54,7 @@ const migrations: Record<string, Migration> = {
   '20261202-0021-oauth-records-client': oauthRecordsClient,
   '20261202-0022-own-visibility': ownVisibility,
   '20261203-0023-restriction-kinds': restrictionKinds,
+  '20261203-0024-nickname-folded': nicknameFolded,
 };
 
 export function createMigrator(db: Kysely<any>): Migrator {

@@ -144,6 +144,8 @@ export interface AccountTable {
   email: string | null;
   name: string | null;
   nickname: string | null;
+  /** The nickname as the user search compares it (directory's foldName); null with it. */
+  nickname_folded: string | null;
   avatar_url: string | null;
   job_title: string | null;
   department: string | null;

@@ -150,9 +150,12 @@ function visibilityOf(text: string): Readonly<VisibilitySettings> {
   return settings;
 }
 
-/** An account from its row; every column but the row's own times and which settings the person chose. */
+/**
+ * An account from its row; every column but the row's own times, which settings the person
+ * chose, and the folded nickname (the search's own copy).
+ */
 export function accountFromRow(
-  row: Omit<Selectable<AccountTable>, 'created_at' | 'updated_at' | 'visibility_chosen'>,
+  row: Omit<Selectable<AccountTable>, 'created_at' | 'updated_at' | 'visibility_chosen' | 'nickname_folded'>,
 ): Account {
   return {
     accountId: row.account_id,
@@ -176,12 +179,27 @@ export function accountFromRow(
   };
 }
 
+/**
+ * A public name as the user search compares it (docs/account-id-migration.md): without regard
+ * to case in all of Unicode, and to how its accents are encoded. Upper case then lower case
+ * (JavaScript's full, locale-independent mappings), so that `ß` and `SS`, or `ς` and `Σ`,
+ * compare equal, then Unicode normalization form C, so that `é` and `e` + U+0301 do. It is
+ * computed here, never by an engine: SQLite's lower() changes only A-Z, and PostgreSQL's
+ * depends on the database's collation. Stored as `accounts.nickname_folded` by every write
+ * of the name (profileColumns) and applied to every query, so both sides fold alike; the
+ * migration that added the column holds a frozen copy.
+ */
+export function foldName(name: string): string {
+  return name.toUpperCase().toLowerCase().normalize('NFC');
+}
+
 /** The profile columns of a row, for inserts and updates. */
 export function profileColumns(profile: Profile) {
   return {
     email: profile.email,
     name: profile.name,
     nickname: profile.nickname,
+    nickname_folded: profile.nickname === null ? null : foldName(profile.nickname),
     avatar_url: profile.avatarUrl,
     job_title: profile.jobTitle,
     department: profile.department,

@@ -1,4 +1,4 @@
-import { type Insertable, type Kysely, sql, type Updateable } from 'kysely';
+import type { Insertable, Kysely, Updateable } from 'kysely';
 import { compiledQueryPerShape } from '../db/compiled.js';
 import type { AccountTable, DB } from '../db/schema.js';
 
@@ -106,8 +106,8 @@ export async function findMemberAccountRows(
 
 /**
  * Member accounts of `siteIds` whose email is `email` (normalized) or whose public name is
- * `foldedName` (lower case): exact matches on the unique email index and the lower(nickname)
- * index, never a prefix.
+ * `foldedName` (folded by foldName): exact matches on the unique email index and the index
+ * of nickname_folded, never a prefix.
  */
 export function findMemberAccountRowsMatching(
   db: Kysely<DB>,
@@ -123,7 +123,7 @@ export function findMemberAccountRowsMatching(
     .where((eb) =>
       eb.or([
         ...(match.email === undefined ? [] : [eb('email', '=', match.email)]),
-        ...(match.foldedName === undefined ? [] : [eb(sql<string>`lower(nickname)`, '=', match.foldedName)]),
+        ...(match.foldedName === undefined ? [] : [eb('nickname_folded', '=', match.foldedName)]),
       ]),
     )
     .where((eb) =>

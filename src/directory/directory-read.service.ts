@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
 import { normalizeEmail } from '../shared/email.js';
-import { type Account, accountFromRow } from './account.model.js';
+import { type Account, accountFromRow, foldName } from './account.model.js';
 import * as accounts from './account.repository.js';
 import * as apps from './app.repository.js';
 import * as sites from './site.repository.js';
@@ -180,7 +180,7 @@ export async function listAppNames(db: Kysely<DB>, appKeys: string[]): Promise<M
 
 /**
  * The member accounts of `siteIds` that `query` names exactly: by email (compared in its
- * normalized form) when it looks like one, else by public name without regard to case. Each
+ * normalized form) when it looks like one, else by public name folded by foldName. Each
  * with whether its email matched, so the caller can apply the email's visibility.
  */
 export async function listMemberAccountsMatching(
@@ -190,11 +190,11 @@ export async function listMemberAccountsMatching(
   limit: number,
 ): Promise<{ account: Account; byEmail: boolean; byName: boolean }[]> {
   const email = query.includes('@') ? normalizeEmail(query) : undefined;
-  const foldedName = query.trim().toLowerCase();
+  const foldedName = foldName(query.trim());
   const rows = await accounts.findMemberAccountRowsMatching(db, { email, foldedName }, siteIds, limit);
   return rows.map((row) => ({
     account: accountFromRow(row),
     byEmail: email !== undefined && row.email === email,
-    byName: row.nickname !== null && row.nickname.toLowerCase() === foldedName,
+    byName: row.nickname_folded === foldedName,
   }));
 }
