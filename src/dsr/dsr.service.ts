@@ -513,6 +513,11 @@ export class DsrService implements AccountRestrictions {
       if (!row || !part || row.type !== 'access') throw notFound();
       if (row.state !== 'awaiting-apps' || (row.apps_deadline_at !== null && row.apps_deadline_at <= at))
         throw new AppError('CONFLICT', `The deadline for parts of request ${id} has passed`, { field: 'id' });
+      // An account erased meanwhile keeps nothing: its parts were cleared with it.
+      if (!(await findAccount(trx, row.account_id))?.active)
+        throw new AppError('CONFLICT', `The account of request ${id} is closed: its data is not kept`, {
+          field: 'id',
+        });
       await repo.updateAppPart(trx, id, appKey, {
         part: JSON.stringify(data),
         answered_at: at,
@@ -736,6 +741,14 @@ export class DsrService implements AccountRestrictions {
         const fresh = await this.getRow(trx, row.id);
         // Another worker's run completed it meanwhile: it has told the person already.
         if (fresh.state !== 'compiling') return false;
+        // The account was erased while the export was compiled: nothing of it is stored, and
+        // nobody is left to tell.
+        if (!(await findAccount(trx, row.account_id))?.active) {
+          await repo.clearExportsOfAccount(trx, row.account_id, at);
+          const outcome = 'account erased before the export was ready: nothing kept';
+          await this.move(trx, fresh, 'completed', SYSTEM, 'completed', outcome, { outcome_reason: outcome });
+          return false;
+        }
         await repo.upsertExport(trx, {
           request_id: row.id,
           content,

@@ -182,3 +182,40 @@ describe('a restriction and an erasure of the same account', () => {
     );
   });
 });
+
+describe('an access request still open when the erasure completes', () => {
+  it('keeps nothing: a late part is refused, and its compiled export is not stored', async () => {
+    const access = await t.ctx.dsr.file(
+      { accountId: GINA, type: 'access', via: 'privacy-centre', signedIn: true },
+      PERSON(GINA),
+    );
+    await stateOf(access.id, 'awaiting-apps');
+    const erasure = await t.ctx.dsr.file(
+      { accountId: GINA, type: 'erasure', via: 'privacy-centre', signedIn: true },
+      PERSON(GINA),
+    );
+    await stateOf(erasure.id, 'grace-period');
+    await t.ctx.dsr.expedite(erasure.id, 'the person asked for it now', OPERATOR);
+    await stateOf(erasure.id, 'completed');
+
+    const bearer = await oauthToken(t, 'timesheets', SECRETS.timesheetsClient, 'report:personal-data');
+    const late = await t.app.inject({
+      method: 'POST',
+      url: `/app/dsr/requests/${access.id}/part`,
+      headers: { authorization: `Bearer ${bearer}` },
+      payload: { data: { timesheets: [{ week: '2026-W49', hours: 40 }] } },
+    });
+    expect(late.statusCode).toBe(409);
+    expect(late.json().errorMessage).toContain('closed');
+
+    await t.ctx.dsr.expedite(access.id, 'the other apps hold nothing', OPERATOR);
+    await stateOf(access.id, 'completed');
+    const stored = await t.ctx.database.db
+      .selectFrom('dsr_exports')
+      .select('content')
+      .where('request_id', '=', access.id)
+      .executeTakeFirst();
+    expect(stored?.content ?? null).toBeNull();
+    expect((await t.ctx.dsr.get(access.id)).outcomeReason).toContain('nothing kept');
+  });
+});
