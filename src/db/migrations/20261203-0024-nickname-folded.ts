@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, PostgresAdapter, sql } from 'kysely';
 
 // Frozen: this file must never import application code. Portable column types only.
 
@@ -20,6 +20,28 @@ const fold = (name: string) => name.toUpperCase().toLowerCase().normalize('NFC')
  * match in place of the expression index, which nothing else used.
  */
 export async function up(db: Kysely<any>): Promise<void> {
+  await allOrNothing(db, () => foldNames(db));
+}
+
+/**
+ * PostgreSQL runs each migration in a transaction; SQLite's migrations run statement by
+ * statement, so there the whole change runs inside one savepoint: a process stopped half way
+ * through a large directory's names leaves no column behind, and the next start runs it again.
+ */
+async function allOrNothing(db: Kysely<any>, change: () => Promise<void>): Promise<void> {
+  if (db.getExecutor().adapter instanceof PostgresAdapter) return change();
+  await sql`SAVEPOINT nickname_folded`.execute(db);
+  try {
+    await change();
+    await sql`RELEASE nickname_folded`.execute(db);
+  } catch (error) {
+    await sql`ROLLBACK TO nickname_folded`.execute(db);
+    await sql`RELEASE nickname_folded`.execute(db);
+    throw error;
+  }
+}
+
+async function foldNames(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('accounts').addColumn('nickname_folded', 'text').execute();
   // One statement for the many names the engine's lower() already folds right (plain ASCII
   // on either engine), then a page at a time, only the names it folded otherwise.
@@ -57,11 +79,13 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  await db.schema.dropIndex('accounts_nickname_folded_column_idx').execute();
-  await db.schema.alterTable('accounts').dropColumn('nickname_folded').execute();
-  await db.schema
-    .createIndex('accounts_nickname_folded_idx')
-    .on('accounts')
-    .expression(sql`lower(nickname)`)
-    .execute();
+  await allOrNothing(db, async () => {
+    await db.schema.dropIndex('accounts_nickname_folded_column_idx').execute();
+    await db.schema.alterTable('accounts').dropColumn('nickname_folded').execute();
+    await db.schema
+      .createIndex('accounts_nickname_folded_idx')
+      .on('accounts')
+      .expression(sql`lower(nickname)`)
+      .execute();
+  });
 }
