@@ -5,7 +5,7 @@ import { errorResponses } from '../errors/error.schemas.js';
 import { REGIMES } from './deadline.model.js';
 import { DSR_STATES, DSR_TYPES } from './dsr.rules.js';
 import type { DsrService } from './dsr.service.js';
-import { pageHelpers, withoutFreeText } from './dsr-pages.model.js';
+import { pageHelpers, withoutFreeText, withoutStepErrors } from './dsr-pages.model.js';
 import { CompleteForm, ExtendForm, PageIdParams, QueueQuery, ReasonForm } from './dsr-pages.schemas.js';
 
 const read = { kind: 'operator', permission: 'read' } as const;
@@ -30,10 +30,12 @@ export const dsrConsoleRoutes: FastifyPluginAsyncTypebox<{ dsr: DsrService }> = 
         state: request.query.state ? String(request.query.state) : undefined,
         regime: request.query.regime ? String(request.query.regime) : undefined,
       };
+      const permissions = request.principal?.kind === 'operator' ? request.principal.permissions : new Set();
+      const attention = await dsr.listNeedingAttention();
       return reply.page('console/requests', {
         title: 'Data-subject requests',
         requests: await dsr.list(filter),
-        attention: await dsr.listNeedingAttention(),
+        attention: permissions.has('accounts:read') ? attention : attention.map(withoutStepErrors),
         filter,
         types: DSR_TYPES,
         states: DSR_STATES,

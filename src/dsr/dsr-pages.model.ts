@@ -48,11 +48,34 @@ export function humanTime(value: string | null): string {
 }
 
 /** The free text of a request and its timeline: what the person wrote, and operators' notes. */
-interface FreeText {
+interface FreeText extends StepErrors {
   details: string | null;
   extensionReason: string | null;
   outcomeReason: string | null;
   timeline: { note: string | null }[];
+}
+
+/** What a failed step left on a request: an exception's message, which may quote its data. */
+interface StepErrors {
+  lastError: string | null;
+  attentionReason: string | null;
+}
+
+const STEP_FAILED = 'a step failed: ';
+
+/**
+ * A request's step errors as a console role without `accounts:read` sees them: that a step
+ * failed, not the message, which may quote what the step was handling (an address a mail
+ * server refused, a field of the profile).
+ */
+export function withoutStepErrors<T extends StepErrors>(request: T): T {
+  return {
+    ...request,
+    lastError: request.lastError === null ? null : 'a step failed',
+    attentionReason: request.attentionReason?.startsWith(STEP_FAILED)
+      ? 'a step failed'
+      : request.attentionReason,
+  };
 }
 
 /**
@@ -63,7 +86,7 @@ interface FreeText {
  */
 export function withoutFreeText<T extends FreeText>(request: T): T {
   return {
-    ...request,
+    ...withoutStepErrors(request),
     details: null,
     extensionReason: null,
     outcomeReason: null,

@@ -1224,6 +1224,7 @@ function endOfDay(date: string | null): Date | null {
 }
 
 function attentionReasonOf(row: DsrRequestRow, now: Date): string | null {
+  // The prefix is how the console knows to hide the message (dsr-pages.model.ts).
   if (row.last_error) return `a step failed: ${row.last_error}`;
   if (row.due_on && row.due_on < dateOf(now)) return `overdue: it was due on ${row.due_on}`;
   if (row.state_limit_at && row.state_limit_at < now.toISOString())

@@ -90,4 +90,31 @@ describe('the DSR pages without a browser', () => {
     expect(shown.body).toContain('My name is Ada Byron');
     expect(shown.body).toContain('Ada Byron is not shown on any document');
   });
+
+  it("shows a failed step's message only to roles that may read account profiles", async () => {
+    const filed = await t.ctx.dsr.file(
+      { accountId: ADA, type: 'access', via: 'console', signedIn: false },
+      { type: 'operator', id: 'test' },
+    );
+    const message = 'mail refused: 550 <ada.private@acme.test> mailbox unavailable';
+    await t.ctx.database.db
+      .updateTable('dsr_requests')
+      .set({ last_error: message })
+      .where('id', '=', filed.id)
+      .execute();
+    await t.ctx.operators.grant(ACTIVE_ID, 'reviewer', { type: 'operator', id: 'test' });
+    const reviewer = new WebClient(t);
+    await reviewer.signIn(ACTIVE_ID);
+    const auditor = new WebClient(t);
+    await auditor.signIn(GINA);
+    for (const url of ['/console/requests', `/console/requests/${filed.id}`]) {
+      const hidden = await reviewer.get(url);
+      expect(hidden.statusCode, hidden.body).toBe(200);
+      expect(hidden.body).toContain('a step failed');
+      expect(hidden.body).not.toContain('ada.private@acme.test');
+      const shown = await auditor.get(url);
+      expect(shown.statusCode).toBe(200);
+      expect(shown.body).toContain('ada.private@acme.test');
+    }
+  });
 });
