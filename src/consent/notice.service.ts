@@ -67,7 +67,8 @@ export class NoticeRegistry {
         field: 'version',
       });
     if (text === '') throw new AppError('VALIDATION_FAILED', 'text: must not be empty', { field: 'text' });
-    if (text.length > MAX_NOTICE_TEXT)
+    // Counted as the API's schema counts (code points), so the two limits are the same.
+    if (codePoints(text) > MAX_NOTICE_TEXT)
       throw new AppError('VALIDATION_FAILED', `text must be at most ${MAX_NOTICE_TEXT} characters`, {
         field: 'text',
       });
@@ -118,6 +119,14 @@ export class NoticeRegistry {
  * so every notice that can be registered can be granted.
  */
 export const MAX_NOTICE_TEXT = 20_000;
+
+/** How many Unicode code points `text` holds: a character beyond the BMP counts once. */
+function codePoints(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
 /** Room in `displayedText` for the white space around a notice's text, which is trimmed. */
 export const DISPLAYED_TEXT_MARGIN = 1_000;
 

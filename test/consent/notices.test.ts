@@ -66,6 +66,20 @@ describe('the longest notice', () => {
     expect(event).toMatchObject({ key: 'longNotice', granted: 1, notice_version: 'v1' });
   });
 
+  it('counts characters beyond the BMP once, on the API and in the service alike', async () => {
+    // More UTF-16 units than the limit, fewer characters (and within the API's body limit).
+    const astral = '😀'.repeat(MAX_NOTICE_TEXT / 2 + 1);
+    expect(astral.length).toBeGreaterThan(MAX_NOTICE_TEXT);
+    expect((await addNotice({ key: 'astralNotice', version: 'v1', text: astral })).statusCode).toBe(201);
+    await t.ctx.notices.add({ key: 'astralNotice', version: 'v2', text: `${astral}!` }, TEST_OPERATOR);
+    const longest = '😀'.repeat(MAX_NOTICE_TEXT);
+    await t.ctx.notices.add({ key: 'astralNotice', version: 'v3', text: longest }, TEST_OPERATOR);
+    const byService = await refusal(
+      t.ctx.notices.add({ key: 'astralNotice', version: 'v4', text: `${longest}😀` }, TEST_OPERATOR),
+    );
+    expect(byService).toMatchObject({ code: 'VALIDATION_FAILED', field: 'text' });
+  });
+
   it('is the limit: a longer text is refused with 400 naming text, and nothing is stored', async () => {
     const res = await addNotice({ key: 'tooLong', version: 'v1', text: `${longest}x` });
     expect(res.statusCode).toBe(400);
