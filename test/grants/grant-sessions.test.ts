@@ -3,7 +3,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { launchBrowser, type ServedApp, serveTestApp, signInBrowser } from '../helpers/browser.js';
-import { ACTIVE_ID, ADA, exampleDirectory, importExample, SECRETS } from '../helpers/directory.js';
+import { ACTIVE_ID, ADA, exampleDirectory, GINA, importExample, SECRETS } from '../helpers/directory.js';
 import { WebClient } from '../helpers/web.js';
 
 /**
@@ -39,8 +39,12 @@ interface Visit {
   state: string;
 }
 
-/** Sends the shared browser to /authorize as the app would, and stops where it lands. */
-async function authorize(prompt?: 'consent'): Promise<Visit> {
+/**
+ * Sends the shared browser to /authorize as the app would, and stops where it lands. `start`,
+ * if given, takes the authorization URL and answers where the browser goes instead (a step of
+ * the flow taken without it).
+ */
+async function authorize(prompt?: 'consent' | 'none', start?: (url: URL) => Promise<URL>): Promise<Visit> {
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const url = client.buildAuthorizationUrl(timesheets, {
@@ -67,7 +71,7 @@ async function authorize(prompt?: 'consent'): Promise<Visit> {
   );
   // A navigation redirected straight to the app's made-up host may fail to load there: the
   // request to it is what counts.
-  await page.goto(url.href).catch((error: unknown) => {
+  await page.goto((start ? await start(url) : url).href).catch((error: unknown) => {
     if (!visit.callback) throw error;
   });
   return visit;
@@ -100,6 +104,48 @@ async function providerSessions(accountId: string) {
     .where('model', '=', 'Session')
     .where('account_id', '=', accountId)
     .execute();
+}
+
+/** "Sign out" on Custos's page: the Custos session and the server's session with the browser end. */
+async function signOut(): Promise<void> {
+  const page = await shared.newPage();
+  await page.goto('/privacy');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL((u) => u.pathname === '/login');
+  await page.close();
+}
+
+/** The authorization codes the server issued for the account and still holds (used or not). */
+async function issuedCodes(accountId: string) {
+  return t.ctx.database.db
+    .selectFrom('oauth_records')
+    .select('id')
+    .where('model', '=', 'AuthorizationCode')
+    .where('account_id', '=', accountId)
+    .execute();
+}
+
+/**
+ * One request of the flow on the shared browser's cookies, its redirect not followed (as a
+ * browser that has not yet followed it): answers where it redirects to.
+ */
+async function hop(url: URL): Promise<URL> {
+  const res = await shared.request.get(url.href, { maxRedirects: 0 });
+  expect(res.status()).toBe(303);
+  return new URL(res.headers().location ?? '', t.baseUrl);
+}
+
+/** The step an interaction the server started asks for (its stored record's prompt). */
+async function askedFor(uid: string): Promise<{ name?: string; reasons?: string[] } | undefined> {
+  const row = await t.ctx.database.db
+    .selectFrom('oauth_records')
+    .select('payload')
+    .where('model', '=', 'Interaction')
+    .where('id', '=', uid)
+    .executeTakeFirst();
+  return row
+    ? (JSON.parse(row.payload) as { prompt?: { name?: string; reasons?: string[] } }).prompt
+    : undefined;
 }
 
 const providerCookie = async () =>
@@ -263,6 +309,158 @@ describe('the authorization server session follows the Custos session, in Chromi
     expect(await providerSessions(ADA)).toEqual([]);
     expect(await providerCookie()).toBeUndefined();
     await elsewhere.close();
+  });
+
+  it('prompt=none answers login_required while the server has no session of the person signed in', async () => {
+    await signInBrowser(shared, t, ADA);
+    await signOut();
+    // Nobody signed in: the app hears login_required at its redirect URI, with its state.
+    const nobody = await authorize('none');
+    expect(nobody.callback?.searchParams.get('error')).toBe('login_required');
+    expect(nobody.callback?.searchParams.get('state')).toBe(nobody.state);
+    expect(nobody.callback?.searchParams.has('code')).toBe(false);
+    await nobody.page.close();
+
+    // Ada grants the app, signs out and signs in again: her grant stands, the server's session did not.
+    await signInBrowser(shared, t, ADA);
+    const granted = await authorize('consent');
+    expect(await redeem(granted, await allow(granted))).toBe(ADA);
+    await granted.page.close();
+    await signOut();
+    await signInBrowser(shared, t, ADA);
+    const codes = (await issuedCodes(ADA)).length;
+    const silent = await authorize('none');
+    expect(silent.callback?.searchParams.get('error')).toBe('login_required');
+    expect(silent.callback?.searchParams.has('code')).toBe(false);
+    await silent.page.close();
+    expect((await issuedCodes(ADA)).length).toBe(codes);
+
+    // One round trip without prompt=none: the new session does not remember her grant, so the
+    // consent page is shown again (nothing on it new), and allowing sends a code.
+    const interactive = await authorize();
+    expect(interactive.callback).toBeUndefined();
+    expect(new URL(interactive.page.url()).pathname).toMatch(/^\/oauth\/interaction\//);
+    expect(await interactive.page.getByText('(new)').count()).toBe(0);
+    expect(await redeem(interactive, await allow(interactive))).toBe(ADA);
+    await interactive.page.close();
+    // From then on prompt=none is answered with a code, for her.
+    const again = await authorize('none');
+    expect(again.callback?.searchParams.get('code')).toBeTruthy();
+    expect(await redeem(again, again.callback as URL)).toBe(ADA);
+    await again.page.close();
+
+    // Someone else signs in over her session: login_required again, never a code for Ada.
+    await signInBrowser(shared, t, ACTIVE_ID);
+    const other = await authorize('none');
+    expect(other.callback?.searchParams.get('error')).toBe('login_required');
+    expect(other.callback?.searchParams.has('code')).toBe(false);
+    await other.page.close();
+  });
+
+  it('prompt=none: a Custos session ended without signing out leaves the server session to the same person signing in again', async () => {
+    await signInBrowser(shared, t, ADA);
+    const granted = await authorize('consent');
+    expect(await redeem(granted, await allow(granted))).toBe(ADA);
+    await granted.page.close();
+    // A timeout, or an end from another device: no sign-out on this browser, no /authorize since.
+    await t.ctx.sessions.endAll(ADA);
+    await signInBrowser(shared, t, ADA);
+    const silent = await authorize('none');
+    expect(silent.callback?.searchParams.get('code')).toBeTruthy();
+    expect(await redeem(silent, silent.callback as URL)).toBe(ADA);
+    await silent.page.close();
+  });
+
+  /*
+   * Someone else signs in between the consent page and the resume. Ada allows the app; before the
+   * browser follows the redirect to /authorize/:uid, Gina (who never granted it) signs in on that
+   * browser. The interaction carries the sign-in and the consent of Ada, but the server never
+   * applies them: the resume goes through GrantService.authorize(), which ends Ada's session with
+   * the browser (it is not Gina's), and the library then refuses an interaction made under a
+   * session that is no longer the browser's ("interaction session and authentication session
+   * mismatch") on Custos's error page. This race is guarded there, before the custos_session check
+   * of interactionPolicyOf is reached; the next test is the race that reaches it.
+   */
+  it('someone else signing in between consent and resume gets no code, for either person', async () => {
+    await signInBrowser(shared, t, ADA);
+    const visit = await authorize('consent');
+    expect(new URL(visit.page.url()).pathname).toMatch(/^\/oauth\/interaction\//);
+    const codes = { ada: (await issuedCodes(ADA)).length, gina: (await issuedCodes(GINA)).length };
+    // The consent form is posted, its answer (a redirect to the resume) kept from the browser.
+    let resume: URL | undefined;
+    await visit.page.route(`${t.baseUrl}/oauth/interaction/*`, async (route) => {
+      if (route.request().method() !== 'POST') return route.continue();
+      const answer = await route.fetch({ maxRedirects: 0 });
+      expect(answer.status()).toBe(303);
+      resume = new URL(answer.headers().location ?? '', t.baseUrl);
+      const { location: _, ...headers } = answer.headers();
+      await route.fulfill({
+        status: 200,
+        headers: { ...headers, 'content-type': 'text/html' },
+        body: 'Held',
+      });
+    });
+    await visit.page.getByRole('button', { name: 'Allow access' }).click();
+    await expect.poll(() => resume?.pathname).toMatch(/^\/authorize\//);
+    await visit.page.unroute(`${t.baseUrl}/oauth/interaction/*`);
+    // The browser holds what the resume needs: it is the session that fails it, nothing else.
+    const held = await shared.cookies((resume as URL).href);
+    expect(held.map((c) => c.name)).toContain('custos-oauth-resume');
+
+    await signInBrowser(shared, t, GINA);
+    await visit.page.goto((resume as URL).href).catch((error: unknown) => {
+      if (!visit.callback) throw error;
+    });
+    expect(visit.callback).toBeUndefined();
+    await expect(visit.page.getByRole('heading', { level: 1 }).textContent()).resolves.toContain(
+      'could not be completed',
+    );
+    expect((await issuedCodes(ADA)).length).toBe(codes.ada);
+    expect((await issuedCodes(GINA)).length).toBe(codes.gina);
+    expect(await t.ctx.grants.listConnectedApps(GINA)).toEqual([]);
+    await visit.page.close();
+  });
+
+  /*
+   * The race the custos_session check sees: Custos answers the server's sign-in step for Ada (no
+   * session with the server yet, so nothing for authorize() to end), and before the browser
+   * follows the resume Gina signs in there. Resuming applies the sign-in for Ada, and the check
+   * then asks for sign-in again because Ada is not who is signed in to Custos. Without the check
+   * the outcome would be the same here: the new session remembers no grant of Ada's, so the
+   * server asks for consent, and Custos's consent step sends a request begun under someone else's
+   * session back through /authorize (GrantService.interaction()). The check is the policy's own
+   * guarantee beside those, so this test also reads which step the server asked for.
+   */
+  it('someone else signing in between the sign-in step and resume gets their own consent page, never a code for the first', async () => {
+    await signInBrowser(shared, t, ADA);
+    const granted = await authorize('consent');
+    expect(await redeem(granted, await allow(granted))).toBe(ADA);
+    await granted.page.close();
+    await signOut();
+    await signInBrowser(shared, t, ADA);
+    const codes = (await issuedCodes(ADA)).length;
+
+    let asked: { name?: string; reasons?: string[] } | undefined;
+    const visit = await authorize(undefined, async (url) => {
+      // Custos answers the sign-in step for Ada; the browser has not followed the resume yet.
+      const resume = await hop(await hop(url));
+      expect(resume.pathname).toMatch(/^\/authorize\//);
+      await signInBrowser(shared, t, GINA);
+      const next = await hop(resume);
+      expect(next.pathname).toMatch(/^\/oauth\/interaction\//);
+      asked = await askedFor(next.pathname.split('/').pop() ?? '');
+      return next;
+    });
+    // The server asked for sign-in again, because of the Custos session.
+    expect(asked?.name).toBe('login');
+    expect(asked?.reasons).toContain('custos_session');
+    expect(visit.callback).toBeUndefined();
+    expect((await issuedCodes(ADA)).length).toBe(codes);
+    await expect(visit.page.getByRole('heading', { level: 1 }).textContent()).resolves.toContain(
+      'Timesheets',
+    );
+    expect(await redeem(visit, await allow(visit))).toBe(GINA);
+    await visit.page.close();
   });
 });
 
