@@ -19,7 +19,7 @@ export interface AuthorizationServerOptions {
   /** Whether the account exists and is open: a closed account grants nothing. */
   isActiveAccount(accountId: string): Promise<boolean>;
   accessTokenTtlSeconds: number;
-  /** How long the server's session may last: no longer than a Custos session (CUSTOS_SESSION_MAX_HOURS). */
+  /** How long the server's session lasts after the last request that used it (renewed on each). */
   sessionTtlSeconds: number;
   /**
    * Who is signed in to Custos on the browser that sent this request to the authorization

@@ -72,7 +72,11 @@ export interface GrantOptions {
   issuer: string;
   masterKey: Buffer;
   accessTokenTtlSeconds: number;
-  /** The longest a Custos session lasts (CUSTOS_SESSION_MAX_HOURS): the server's session lasts no longer. */
+  /**
+   * The longest a Custos session lasts (CUSTOS_SESSION_MAX_HOURS): the server's session expires this
+   * long after the last request that used it (the library renews it on each); /authorize checks the
+   * Custos session every time anyway (authorize()).
+   */
   sessionMaxSeconds: number;
   trustProxy: boolean;
   now?: () => Date;
