@@ -264,12 +264,7 @@ export class ConsentService {
     trx: Kysely<DB>,
     suppression: { email: string; accountId: string; requestId: string; at: string },
   ): Promise<void> {
-    await repo.insertSuppression(trx, {
-      email: normalizeEmail(suppression.email),
-      account_id: suppression.accountId,
-      request_id: suppression.requestId,
-      since: suppression.at,
-    });
+    await this.suppress(trx, suppression);
     await this.receipts?.issueForObjection(trx, {
       accountId: suppression.accountId,
       email: suppression.email,
@@ -283,6 +278,14 @@ export class ConsentService {
    * address from now on. No receipt: the person did not object, their account was erased.
    */
   async suppressMarketingOfErased(
+    trx: Kysely<DB>,
+    suppression: { email: string; accountId: string; requestId: string; at: string },
+  ): Promise<void> {
+    await this.suppress(trx, suppression);
+  }
+
+  /** ConsentHub answers "no" for the address from now on (kept if it already does). */
+  private async suppress(
     trx: Kysely<DB>,
     suppression: { email: string; accountId: string; requestId: string; at: string },
   ): Promise<void> {
