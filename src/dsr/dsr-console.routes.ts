@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { auditActorOf } from '../audit/audit.service.js';
 import { errorResponses } from '../errors/error.schemas.js';
@@ -9,6 +10,10 @@ import { pageHelpers, withoutFreeText, withoutStepErrors } from './dsr-pages.mod
 import { CompleteForm, ExtendForm, PageIdParams, QueueQuery, ReasonForm } from './dsr-pages.schemas.js';
 
 const read = { kind: 'operator', permission: 'read' } as const;
+
+/** The signed-in operator's permissions (the route's check has put them on the request). */
+const permissionsOf = (request: FastifyRequest): ReadonlySet<string> =>
+  request.principal?.kind === 'operator' ? request.principal.permissions : new Set();
 const manage = { kind: 'operator', permission: 'dsr:manage' } as const;
 const posted = { 303: Type.Null(), ...errorResponses(400, 404, 409) };
 
@@ -30,12 +35,11 @@ export const dsrConsoleRoutes: FastifyPluginAsyncTypebox<{ dsr: DsrService }> = 
         state: request.query.state ? String(request.query.state) : undefined,
         regime: request.query.regime ? String(request.query.regime) : undefined,
       };
-      const permissions = request.principal?.kind === 'operator' ? request.principal.permissions : new Set();
       const attention = await dsr.listNeedingAttention();
       return reply.page('console/requests', {
         title: 'Data-subject requests',
         requests: await dsr.list(filter),
-        attention: permissions.has('accounts:read') ? attention : attention.map(withoutStepErrors),
+        attention: permissionsOf(request).has('accounts:read') ? attention : attention.map(withoutStepErrors),
         filter,
         types: DSR_TYPES,
         states: DSR_STATES,
@@ -50,7 +54,7 @@ export const dsrConsoleRoutes: FastifyPluginAsyncTypebox<{ dsr: DsrService }> = 
     { config: { auth: read }, schema: { hide: true, params: PageIdParams } },
     async (request, reply) => {
       const detail = await dsr.show(request.params.id);
-      const permissions = request.principal?.kind === 'operator' ? request.principal.permissions : new Set();
+      const permissions = permissionsOf(request);
       const canReadProfiles = permissions.has('accounts:read');
       return reply.page('console/request', {
         title: `Request ${detail.id}`,
