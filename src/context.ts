@@ -32,7 +32,7 @@ import { DirectoryService } from './directory/directory.service.js';
 import { DirectoryImporter } from './directory/import.service.js';
 import { AppWebhookEndpoints } from './directory/webhook-endpoints.js';
 import { dsrJobs } from './dsr/dsr.jobs.js';
-import { DsrService } from './dsr/dsr.service.js';
+import { accountCopies, DsrService } from './dsr/dsr.service.js';
 import { loadDsrCalendar } from './dsr/dsr-calendar.js';
 import { openGeoIp } from './geo/geoip.js';
 import { grantJobs } from './grants/grant.jobs.js';
@@ -321,7 +321,7 @@ export async function createContext(config: Config, options: ContextOptions = {}
       database,
       secrets,
       audit,
-      { allowList: access, accountEvents, grants, sessions },
+      { allowList: access, accountEvents, grants, sessions, copies: accountCopies },
       poke,
     );
     const importer = new DirectoryImporter(

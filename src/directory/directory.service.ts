@@ -19,6 +19,7 @@ import {
   withChosenVisibilityFields,
 } from './account.model.js';
 import * as accounts from './account.repository.js';
+import type { AccountCopies } from './account-copies.port.js';
 import type { AccountEvents } from './account-events.port.js';
 import * as apps from './app.repository.js';
 import { credentialsChanged } from './credential-changes.js';
@@ -65,6 +66,7 @@ export class DirectoryService {
       accountEvents: AccountEvents;
       grants: GrantRevocation;
       sessions: Pick<SessionService, 'endAllWithin'>;
+      copies: AccountCopies;
     },
     /** Called after a commit that wrote webhook messages, so delivery starts at once. */
     private readonly onWebhooks: () => void = () => {},
@@ -96,8 +98,9 @@ export class DirectoryService {
    * accountId, the closure time and the account.closed event remain, so that apps holding
    * its data can be told to erase it (GDPR art. 17 and 19). Every grant the person gave an
    * app ends in the same transaction (docs/app-grants.md#when-grants-end): no app speaks for
-   * a closed account, and every session of the person ends with it. Closing twice changes
-   * nothing.
+   * a closed account, and every session of the person ends with it. The exports of its access
+   * requests and the parts apps uploaded for them are emptied too, so no copy of the erased
+   * profile outlives it, whoever closed the account. Closing twice changes nothing.
    */
   async closeAccount(
     accountId: string,
@@ -125,6 +128,7 @@ export class DirectoryService {
       // The person is signed out everywhere: a session must not outlive its account (a closed
       // operator's console access included).
       await this.ports.sessions.endAllWithin(trx, accountId);
+      await this.ports.copies.clearWithin(trx, accountId, now);
       return { closedAt: now, alreadyClosed: false };
     });
     if (!result.alreadyClosed) this.onWebhooks();

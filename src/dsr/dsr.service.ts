@@ -6,6 +6,7 @@ import type { ConsentService } from '../consent/consent.service.js';
 import type { Database } from '../db/dialect.js';
 import type { DB } from '../db/schema.js';
 import type { Profile } from '../directory/account.model.js';
+import type { AccountCopies } from '../directory/account-copies.port.js';
 import type { DirectoryService } from '../directory/directory.service.js';
 import { findAccount } from '../directory/directory-read.service.js';
 import { AppError } from '../errors/app-error.js';
@@ -139,6 +140,12 @@ const actorRef = (actor: AuditActor) => `${actor.type}:${actor.id}`;
 const SYSTEM: AuditActor = { type: 'system', id: 'dsr' };
 const newId = () => `dsr_${randomUUID().replaceAll('-', '')}`;
 const notFound = () => new AppError('NOT_FOUND', 'No such data-subject request', { field: 'id' });
+
+/**
+ * The directory's port for the copies of a closing account's profile (account-copies.port.ts):
+ * its access requests' exports and the parts apps uploaded for them.
+ */
+export const accountCopies: AccountCopies = { clearWithin: repo.clearExportsOfAccount };
 
 /**
  * Data-subject requests (GDPR arts. 15–21, CCPA): filing, the deadline, the workflow's
@@ -802,13 +809,12 @@ export class DsrService implements AccountRestrictions {
             at,
           });
       });
-      // Its own transaction, telling every holding app (account.closed); closing twice is a no-op.
+      // Its own transaction, telling every holding app (account.closed) and emptying the earlier
+      // access requests' exports and apps' parts (accountCopies above); closing twice is a no-op.
       await this.deps.directory.closeAccount(row.account_id, SYSTEM);
       await this.database.writeTransaction(async (trx) => {
         const fresh = await this.getRow(trx, row.id);
         if (fresh.state !== 'erasing') return;
-        // Earlier access requests' exports and apps' parts hold the profile: erased with it.
-        await repo.clearExportsOfAccount(trx, row.account_id, at);
         await repo.deleteRestriction(trx, row.account_id, 'erasure-pending');
         await this.move(trx, fresh, 'completed', SYSTEM, 'completed', 'account closed; holding apps told', {
           outcome_reason: 'account closed',

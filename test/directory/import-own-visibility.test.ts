@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAuditEvents } from '../../src/audit/audit.repository.js';
 import { DirectoryService } from '../../src/directory/directory.service.js';
 import type { ImportFile } from '../../src/directory/import.schemas.js';
+import { accountCopies } from '../../src/dsr/dsr.service.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { ACTIVE_ID, ADA, exampleDirectory, importExample } from '../helpers/directory.js';
 import { runCustos } from '../helpers/process.js';
@@ -141,6 +142,7 @@ describe("an import and a person's own visibility choices", () => {
       },
       grants: t.ctx.grants,
       sessions: t.ctx.sessions,
+      copies: accountCopies,
     });
     const person = slow.setVisibility(
       'own-visibility-race',

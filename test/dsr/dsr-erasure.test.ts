@@ -2,14 +2,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clearExpiredExports } from '../../src/dsr/dsr.repository.js';
 import type { DsrView } from '../../src/dsr/dsr.service.js';
 import { consentClient, createTestApp, GMOI_TEXT, type TestApp, waitForApplied } from '../helpers/app.js';
-import { ACTIVE_ID, ADA, GINA, importExample, oauthToken, SECRETS } from '../helpers/directory.js';
+import {
+  ACTIVE_ID,
+  ADA,
+  adminClient,
+  GINA,
+  importExample,
+  oauthToken,
+  SECRETS,
+} from '../helpers/directory.js';
 import { accounts, now, reportWithBearer, timesheetsToken } from '../helpers/reporting.js';
 import { until } from '../helpers/wait.js';
 
 /**
  * What an erasure leaves behind, and what it must not take with it: earlier exports and apps'
  * parts go with the profile, ConsentHub stops answering "granted" for the address, and a
- * restriction the person had before stands whatever becomes of the erasure.
+ * restriction the person had before stands whatever becomes of the erasure. An operator closing
+ * the account takes the copies with the profile as an erasure does.
  */
 
 const PERSON = (accountId: string) => ({ type: 'account' as const, id: accountId });
@@ -217,5 +226,26 @@ describe('an access request still open when the erasure completes', () => {
       .executeTakeFirst();
     expect(stored?.content ?? null).toBeNull();
     expect((await t.ctx.dsr.get(access.id)).outcomeReason).toContain('nothing kept');
+  });
+});
+
+describe('an operator closing an account', () => {
+  it("empties its exports and apps' parts as an erasure does, and refuses its export link", async () => {
+    const access = await completedAccess(ACTIVE_ID);
+    expect(await readWithLink(access, ACTIVE_ID)).toMatchObject({ profile: { email: 'grace@acme.test' } });
+    expect((await storedOf(access)).parts).toEqual([expect.stringContaining('2026-W48')]);
+
+    const closed = await t.app.inject({
+      method: 'POST',
+      url: `/admin/accounts/${ACTIVE_ID}/close`,
+      headers: { authorization: await adminClient(t) },
+    });
+    expect(closed.statusCode, closed.body).toBe(200);
+
+    expect(await storedOf(access)).toEqual({ export: null, parts: [null] });
+    await expect(readWithLink(access, ACTIVE_ID)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+      message: expect.stringContaining('closed'),
+    });
   });
 });
