@@ -448,6 +448,26 @@ async function pgAdvisoryLock(trx: Kysely<DB>, lock: string): Promise<void> {
 type QueryMethod = (config: unknown, values?: unknown, callback?: unknown) => unknown;
 
 /**
+ * Runs `text` as the prepared statement `name` (unnamed when undefined). The query is made
+ * from its text rather than from a config object, which pg copies property by property on
+ * every call: about 4 µs of CPU per query, a fifth of pg's own cost for a point read.
+ */
+function queryByName(
+  client: pg.ClientBase,
+  name: string | undefined,
+  text: string,
+  values: unknown[],
+): Promise<pg.QueryResult> {
+  return new Promise((resolve, reject) => {
+    const query = new pg.Query(text, values, (error, result) =>
+      error ? reject(error) : resolve(result as unknown as pg.QueryResult),
+    );
+    (query as { name?: string }).name = name;
+    client.query(query);
+  });
+}
+
+/**
  * Sends the hot queries (compiledQuery in compiled.ts) as named prepared statements: the
  * server parses and plans each once per connection, and every later call only binds and
  * executes it. Kysely sends SQL text and parameters, so the name is put on here, by text.
@@ -456,9 +476,9 @@ function prepareHotQueries(client: pg.PoolClient): void {
   const query = client.query.bind(client) as QueryMethod;
   (client as unknown as { query: QueryMethod }).query = (config, values, callback) => {
     const name = typeof config === 'string' ? preparedName(config) : undefined;
-    return name === undefined
-      ? query(config, values, callback)
-      : query({ name, text: config, values }, callback);
+    if (name === undefined || callback !== undefined || !Array.isArray(values))
+      return query(config, values, callback);
+    return queryByName(client, name, config as string, values);
   };
 }
 
@@ -516,7 +536,7 @@ function pipelinedConnection(url: string) {
     async query(text: string, values: readonly unknown[]) {
       const client = await (current ?? connect());
       batchWrites(client);
-      const { rows } = await client.query({ name: preparedName(text), text, values: [...values] });
+      const { rows } = await queryByName(client, preparedName(text), text, [...values]);
       return { rows };
     },
     async end() {
