@@ -1,6 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { JWK } from 'jose';
-import Provider, { interactionPolicy, type OidcContext, type ProviderClient } from 'oidc-provider';
+import Provider, {
+  type GrantLookupContext,
+  interactionPolicy,
+  type OidcContext,
+  type ProviderClient,
+} from 'oidc-provider';
 import { APP_SCOPE_NAMES, USER_GRANT_SCOPE_NAMES } from '../auth/scopes.js';
 import { verifySecret } from '../crypto/password-hash.js';
 import { GRANT_ROUTES } from './grant-routes.js';
@@ -18,6 +23,8 @@ export interface AuthorizationServerOptions {
   adapter: new (model: string) => ProviderAdapter;
   /** Whether the account exists and is open: a closed account grants nothing. */
   isActiveAccount(accountId: string): Promise<boolean>;
+  /** The id of the person's live grant to the app (one per person and app), if they gave one. */
+  grantIdOf(accountId: string, clientId: string): Promise<string | undefined>;
   accessTokenTtlSeconds: number;
   /** How long the server's session lasts after the last request that used it (renewed on each). */
   sessionTtlSeconds: number;
@@ -61,6 +68,19 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
       return { accountId, claims: async () => ({ sub: accountId }) };
     },
     jwks: { keys: options.keys },
+    // A grant is the person's, not the browser session's (docs/app-grants.md#signing-out): a
+    // new session (after signing out, on another browser) finds it, so the consent page is
+    // shown only when the app asks for more than was granted or sends prompt=consent. The
+    // library's default looks only in the session. The account is the one the request is
+    // answered for, which the login prompt has matched to the Custos session.
+    async loadExistingGrant(ctx: GrantLookupContext) {
+      const { oidc } = ctx;
+      const inSession = oidc.result?.consent?.grantId ?? oidc.session.grantIdFor(oidc.client.clientId);
+      const found = inSession === undefined ? undefined : await oidc.provider.Grant.find(inSession);
+      if (found || !oidc.account) return found;
+      const stored = await options.grantIdOf(oidc.account.accountId, oidc.client.clientId);
+      return stored === undefined ? undefined : oidc.provider.Grant.find(stored);
+    },
     cookies: {
       keys: options.cookieKeys,
       names: PROVIDER_COOKIES,

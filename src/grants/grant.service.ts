@@ -122,6 +122,7 @@ export class GrantService implements UserGrants, GrantRevocation, SignOutFollowe
       cookieKeys: [deriveKey(options.masterKey, 'oauth-cookies').toString('base64url')],
       adapter: adapterFactory(database, (clientId) => clientMetadata(database, clientId), now),
       isActiveAccount: async (accountId) => (await findAccount(database.db, accountId))?.active === true,
+      grantIdOf: async (accountId, clientId) => (await this.existingGrant(accountId, clientId))?.id,
       accessTokenTtlSeconds: options.accessTokenTtlSeconds,
       sessionTtlSeconds: options.sessionMaxSeconds,
       signedInAccount: (request) => this.signedIn.get(request),

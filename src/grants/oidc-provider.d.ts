@@ -15,6 +15,18 @@ declare module 'oidc-provider' {
     oidc: { session: { accountId?: string } };
   }
 
+  /** The context `loadExistingGrant` is given: the authorization request being resolved. */
+  export interface GrantLookupContext {
+    oidc: {
+      provider: Provider;
+      client: { clientId: string };
+      session: { grantIdFor(clientId: string): string | undefined };
+      /** The account the request is answered for; set whenever the grant is looked up. */
+      account?: { accountId: string };
+      result?: { consent?: { grantId?: string } };
+    };
+  }
+
   /** The server's session with a browser (its cookie `cookies.names.session`). */
   export interface ProviderSession {
     jti: string;
