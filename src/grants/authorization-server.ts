@@ -71,14 +71,17 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
     // A grant is the person's, not the browser session's (docs/app-grants.md#signing-out): a
     // new session (after signing out, on another browser) finds it, so the consent page is
     // shown only when the app asks for more than was granted or sends prompt=consent. The
-    // library's default looks only in the session. The account is the one the request is
-    // answered for, which the login prompt has matched to the Custos session.
+    // library's default looks only in the session. The library looks grants up before its
+    // login checks run, and when a request resumes after the sign-in step its account is the
+    // one that step signed in, who may no longer be the person signed in to Custos (someone
+    // else signed in meanwhile): a stored grant is only looked up for that person.
     async loadExistingGrant(ctx: GrantLookupContext) {
       const { oidc } = ctx;
       const inSession = oidc.result?.consent?.grantId ?? oidc.session.grantIdFor(oidc.client.clientId);
       const found = inSession === undefined ? undefined : await oidc.provider.Grant.find(inSession);
-      if (found || !oidc.account) return found;
-      const stored = await options.grantIdOf(oidc.account.accountId, oidc.client.clientId);
+      const accountId = oidc.account?.accountId;
+      if (found || accountId === undefined || accountId !== options.signedInAccount(ctx.req)) return found;
+      const stored = await options.grantIdOf(accountId, oidc.client.clientId);
       return stored === undefined ? undefined : oidc.provider.Grant.find(stored);
     },
     cookies: {

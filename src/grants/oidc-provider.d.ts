@@ -17,11 +17,12 @@ declare module 'oidc-provider' {
 
   /** The context `loadExistingGrant` is given: the authorization request being resolved. */
   export interface GrantLookupContext {
+    req: IncomingMessage;
     oidc: {
       provider: Provider;
       client: { clientId: string };
       session: { grantIdFor(clientId: string): string | undefined };
-      /** The account the request is answered for; set whenever the grant is looked up. */
+      /** The server session's account (at a resume, the one its sign-in step signed in); always set here. */
       account?: { accountId: string };
       result?: { consent?: { grantId?: string } };
     };

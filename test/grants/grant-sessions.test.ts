@@ -370,6 +370,32 @@ describe('the authorization server session follows the Custos session, in Chromi
     await silent.page.close();
   });
 
+  it('after "Remove access", the app gets the consent page again, in the same session and in a new one', async () => {
+    await signInBrowser(shared, t, ADA);
+    const granted = await authorize('consent');
+    expect(await redeem(granted, await allow(granted))).toBe(ADA);
+    await granted.page.close();
+    const connected = await t.ctx.grants.listConnectedApps(ADA);
+    expect(connected).toHaveLength(1);
+    await t.ctx.grants.removeGrant(ADA, connected[0]?.grantId as string, { type: 'account', id: ADA });
+    const codes = (await issuedCodes(ADA)).length;
+
+    // The server's session still names the removed grant: it is gone, so the app asks again.
+    const same = await authorize();
+    expect(same.callback).toBeUndefined();
+    expect(new URL(same.page.url()).pathname).toMatch(/^\/oauth\/interaction\//);
+    await same.page.close();
+    // A new session finds no grant of hers either.
+    await signOut();
+    await signInBrowser(shared, t, ADA);
+    const fresh = await authorize();
+    expect(fresh.callback).toBeUndefined();
+    expect(new URL(fresh.page.url()).pathname).toMatch(/^\/oauth\/interaction\//);
+    expect((await issuedCodes(ADA)).length).toBe(codes);
+    expect(await redeem(fresh, await allow(fresh))).toBe(ADA);
+    await fresh.page.close();
+  });
+
   /*
    * Someone else signs in between the consent page and the resume. Ada allows the app; before the
    * browser follows the redirect to /authorize/:uid, Gina (who never granted it) signs in on that
@@ -425,9 +451,11 @@ describe('the authorization server session follows the Custos session, in Chromi
    * session with the server yet, so nothing for authorize() to end), and before the browser
    * follows the resume Gina signs in there. Resuming applies the sign-in for Ada, and the check
    * then asks for sign-in again because Ada is not who is signed in to Custos. Without the check
-   * the server would send Gina's browser to the app with a code for Ada: Ada's grant is hers, so
-   * the new session finds it (loadExistingGrant) and nothing is left to ask. The check alone stops
-   * that, which this test also shows by reading which step the server asked for.
+   * no code for Ada would be issued here either: the grant lookup (loadExistingGrant) reads the
+   * Custos session too and finds no grant of Ada's for Gina's browser, so the server asks for
+   * consent, and Custos's consent step sends a request begun under someone else's session back
+   * through /authorize (GrantService.interaction()). The check is the policy's own guarantee
+   * beside those, so this test also reads which step the server asked for.
    */
   it('someone else signing in between the sign-in step and resume gets their own consent page, never a code for the first', async () => {
     await signInBrowser(shared, t, ADA);
