@@ -96,6 +96,14 @@ async function redeem(visit: Visit, callback: URL): Promise<string> {
   return ((await res.json()) as { account_id: string }).account_id;
 }
 
+/** Ada signs in on the shared browser and allows the app (prompt=consent); it redeems her code. */
+async function adaGrantsTheApp(): Promise<void> {
+  await signInBrowser(shared, t, ADA);
+  const granted = await authorize('consent');
+  expect(await redeem(granted, await allow(granted))).toBe(ADA);
+  await granted.page.close();
+}
+
 /** The authorization server's sessions stored for the account. */
 async function providerSessions(accountId: string) {
   return t.ctx.database.db
@@ -170,10 +178,7 @@ describe('the authorization server session follows the Custos session, in Chromi
   timeout: 240_000,
 }, () => {
   it('sends a signed-in person who granted the app back with a code, on a cookie that ends with the browser', async () => {
-    await signInBrowser(shared, t, ADA);
-    const first = await authorize('consent');
-    expect(await redeem(first, await allow(first))).toBe(ADA);
-    await first.page.close();
+    await adaGrantsTheApp();
 
     // Granted and signed in: no page to answer.
     const again = await authorize();
@@ -207,10 +212,7 @@ describe('the authorization server session follows the Custos session, in Chromi
   });
 
   it('a Custos session ended on the server (a timeout, "sign out everywhere" elsewhere) ends the code too', async () => {
-    await signInBrowser(shared, t, ADA);
-    const granted = await authorize('consent');
-    expect(await redeem(granted, await allow(granted))).toBe(ADA);
-    await granted.page.close();
+    await adaGrantsTheApp();
     expect(await providerCookie()).toBeDefined();
 
     // The browser keeps both cookies; the Custos session behind one of them is over.
@@ -223,10 +225,7 @@ describe('the authorization server session follows the Custos session, in Chromi
   });
 
   it("a second person on the same browser gets their own account, never the first one's", async () => {
-    await signInBrowser(shared, t, ADA);
-    const ada = await authorize('consent');
-    expect(await redeem(ada, await allow(ada))).toBe(ADA);
-    await ada.page.close();
+    await adaGrantsTheApp();
 
     // Someone else signs in on the same browser, over Ada's session.
     await signInBrowser(shared, t, ACTIVE_ID);
@@ -247,10 +246,7 @@ describe('the authorization server session follows the Custos session, in Chromi
   });
 
   it('prompt=consent with a different person signed in shows them the consent page', async () => {
-    await signInBrowser(shared, t, ADA);
-    const ada = await authorize('consent');
-    expect(await redeem(ada, await allow(ada))).toBe(ADA);
-    await ada.page.close();
+    await adaGrantsTheApp();
 
     // The browser's authorization server session is Ada's; someone else signs in and connects the app.
     await signInBrowser(shared, t, ACTIVE_ID);
@@ -278,10 +274,7 @@ describe('the authorization server session follows the Custos session, in Chromi
   });
 
   it('"Sign out everywhere" ends every authorization server session of the person', async () => {
-    await signInBrowser(shared, t, ADA);
-    const here = await authorize('consent');
-    expect(await redeem(here, await allow(here))).toBe(ADA);
-    await here.page.close();
+    await adaGrantsTheApp();
     const elsewhere = await browser.newContext({ baseURL: t.baseUrl });
     await signInBrowser(elsewhere, t, ADA);
     const other = await elsewhere.newPage();
@@ -322,10 +315,7 @@ describe('the authorization server session follows the Custos session, in Chromi
     await nobody.page.close();
 
     // Ada grants the app, signs out and signs in again: her grant stands, the server's session did not.
-    await signInBrowser(shared, t, ADA);
-    const granted = await authorize('consent');
-    expect(await redeem(granted, await allow(granted))).toBe(ADA);
-    await granted.page.close();
+    await adaGrantsTheApp();
     await signOut();
     await signInBrowser(shared, t, ADA);
     const codes = (await issuedCodes(ADA)).length;
@@ -357,10 +347,7 @@ describe('the authorization server session follows the Custos session, in Chromi
   });
 
   it('prompt=none: a Custos session ended without signing out leaves the server session to the same person signing in again', async () => {
-    await signInBrowser(shared, t, ADA);
-    const granted = await authorize('consent');
-    expect(await redeem(granted, await allow(granted))).toBe(ADA);
-    await granted.page.close();
+    await adaGrantsTheApp();
     // A timeout, or an end from another device: no sign-out on this browser, no /authorize since.
     await t.ctx.sessions.endAll(ADA);
     await signInBrowser(shared, t, ADA);
@@ -371,10 +358,7 @@ describe('the authorization server session follows the Custos session, in Chromi
   });
 
   it('after "Remove access", the app gets the consent page again, in the same session and in a new one', async () => {
-    await signInBrowser(shared, t, ADA);
-    const granted = await authorize('consent');
-    expect(await redeem(granted, await allow(granted))).toBe(ADA);
-    await granted.page.close();
+    await adaGrantsTheApp();
     const connected = await t.ctx.grants.listConnectedApps(ADA);
     expect(connected).toHaveLength(1);
     await t.ctx.grants.removeGrant(ADA, connected[0]?.grantId as string, { type: 'account', id: ADA });
@@ -458,10 +442,7 @@ describe('the authorization server session follows the Custos session, in Chromi
    * beside those, so this test also reads which step the server asked for.
    */
   it('someone else signing in between the sign-in step and resume gets their own consent page, never a code for the first', async () => {
-    await signInBrowser(shared, t, ADA);
-    const granted = await authorize('consent');
-    expect(await redeem(granted, await allow(granted))).toBe(ADA);
-    await granted.page.close();
+    await adaGrantsTheApp();
     await signOut();
     await signInBrowser(shared, t, ADA);
     const codes = (await issuedCodes(ADA)).length;
