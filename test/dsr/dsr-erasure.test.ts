@@ -52,6 +52,17 @@ async function completedAccess(accountId: string) {
   return filed.id;
 }
 
+/** An erasure of the account, its grace period ended early by an operator, completed. */
+async function completedErasure(accountId: string) {
+  const erasure = await t.ctx.dsr.file(
+    { accountId, type: 'erasure', via: 'privacy-centre', signedIn: true },
+    PERSON(accountId),
+  );
+  await stateOf(erasure.id, 'grace-period');
+  await t.ctx.dsr.expedite(erasure.id, 'the person asked for it now', OPERATOR);
+  await stateOf(erasure.id, 'completed');
+}
+
 const storedOf = async (requestId: string) => ({
   export: (
     await t.ctx.database.db
@@ -128,13 +139,7 @@ describe('an erasure', () => {
     expect(kept.export).toContain('ada@acme.test');
     expect(kept.parts).toEqual([expect.stringContaining('2026-W48')]);
 
-    const erasure = await t.ctx.dsr.file(
-      { accountId: ADA, type: 'erasure', via: 'privacy-centre', signedIn: true },
-      PERSON(ADA),
-    );
-    await stateOf(erasure.id, 'grace-period');
-    await t.ctx.dsr.expedite(erasure.id, 'the person asked for it now', OPERATOR);
-    await stateOf(erasure.id, 'completed');
+    await completedErasure(ADA);
 
     expect(await storedOf(access)).toEqual({ export: null, parts: [null] });
     await expect(readWithLink(access, ADA)).rejects.toMatchObject({
@@ -199,13 +204,7 @@ describe('an access request still open when the erasure completes', () => {
       PERSON(GINA),
     );
     await stateOf(access.id, 'awaiting-apps');
-    const erasure = await t.ctx.dsr.file(
-      { accountId: GINA, type: 'erasure', via: 'privacy-centre', signedIn: true },
-      PERSON(GINA),
-    );
-    await stateOf(erasure.id, 'grace-period');
-    await t.ctx.dsr.expedite(erasure.id, 'the person asked for it now', OPERATOR);
-    await stateOf(erasure.id, 'completed');
+    await completedErasure(GINA);
 
     const bearer = await oauthToken(t, 'timesheets', SECRETS.timesheetsClient, 'report:personal-data');
     const late = await t.app.inject({
