@@ -7,6 +7,7 @@ import {
   type TestApp,
   waitForApplied,
 } from '../helpers/app.js';
+import { until } from '../helpers/wait.js';
 
 let t: TestApp;
 let auth: string;
@@ -35,7 +36,15 @@ describe('operations', () => {
     });
     expect(accepted.statusCode).toBe(202);
     await waitForApplied(t);
-    const res = await t.app.inject('/metrics');
+    // The worker records the apply lag once its transaction has committed, a moment after the
+    // request shows as applied in the database.
+    const res = await until(
+      async () => {
+        const scraped = await t.app.inject('/metrics');
+        return scraped.body.includes('custos_consent_apply_lag_seconds_count 1') && scraped;
+      },
+      { message: 'the apply lag to be recorded' },
+    );
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('text/plain');
     const text = res.body;
