@@ -182,8 +182,11 @@ function openSqlite(url: string, options: DatabaseOptions): Database {
   // From here on, waiting for a lock happens in whileBusy, off the event loop.
   native.pragma('busy_timeout = 0');
   const config = { database: withStatementCache(native) };
-  const db = new Kysely<DB>({ dialect: new FifoSqliteDialect(config, native, lockWaitMs) });
   const reader = path === ':memory:' ? undefined : openReader(path);
+  const endReadSnapshot = () => reader?.endSnapshot();
+  const db = new Kysely<DB>({
+    dialect: new FifoSqliteDialect(config, native, lockWaitMs, endReadSnapshot),
+  });
   if (reader) registerDirectReader(db, reader.read);
   const wal = path === ':memory:' ? undefined : walFlusher(`${path}-wal`);
   const writeTransaction = async <T>(
@@ -201,6 +204,9 @@ function openSqlite(url: string, options: DatabaseOptions): Database {
           native.exec('begin immediate');
           try {
             const result = await fn(conn);
+            // Nothing of this process reads an older state once the commit is made, and
+            // the checkpoint a commit may run is not held back by this process's reader.
+            endReadSnapshot();
             native.exec('commit');
             return result;
           } catch (error) {
@@ -276,11 +282,35 @@ function walFlusher(walPath: string): { flush(): Promise<void>; close(): Promise
  * being synchronous, a read is one call instead of a turn in the writer's queue. A read that
  * meets a lock (WAL recovery) or any error is not answered here: the caller takes the
  * ordinary path, which waits, retries and reports errors as every other query does.
+ *
+ * The reads of one turn of the event loop share one read transaction (a snapshot), opened by
+ * the turn's first read and ended when the turn's I/O callbacks have run: a transaction of
+ * its own made each read cost twice as much, its two file-lock calls and SQLite's setting up
+ * of the snapshot included. The snapshot also ends whenever this process's writer connection
+ * is taken, commits or is given back (`endSnapshot`), so a read never misses a write this
+ * process has made. A commit of another process is seen from the next turn: a read sees the
+ * state as of the first read of its turn, a moment earlier, as if it had run then.
  */
-function openReader(path: string): { read: DirectReader; close(): void } {
+function openReader(path: string): { read: DirectReader; endSnapshot(): void; close(): void } {
   const reader = new SQLite(path, { readonly: true });
   reader.pragma('busy_timeout = 0');
+  const begin = reader.prepare('begin');
+  const end = reader.prepare('commit');
   const statements = new Map<string, SQLite.Statement>();
+  let endScheduled = false;
+  const endSnapshot = (): void => {
+    if (!reader.inTransaction) return;
+    try {
+      end.run();
+    } catch {
+      // A read transaction has nothing to keep; if it cannot end, it is undone.
+      if (reader.inTransaction) reader.exec('rollback');
+    }
+  };
+  const endOfTurn = (): void => {
+    endScheduled = false;
+    endSnapshot();
+  };
   return {
     read(source, parameters) {
       try {
@@ -290,12 +320,23 @@ function openReader(path: string): { read: DirectReader; close(): void } {
           // Only compiled queries come here: their SQL is fixed, so the map stays small.
           statements.set(source, statement);
         }
+        if (!reader.inTransaction) {
+          begin.run();
+          if (!endScheduled) {
+            endScheduled = true;
+            setImmediate(endOfTurn);
+          }
+        }
         return statement.all(...parameters);
       } catch {
         return undefined;
       }
     },
-    close: () => reader.close(),
+    endSnapshot,
+    close: () => {
+      endSnapshot();
+      reader.close();
+    },
   };
 }
 
@@ -368,6 +409,8 @@ class FifoSqliteDriver extends SqliteDriver {
     config: SqliteDialectConfig,
     private readonly native: SQLite.Database,
     private readonly lockWaitMs: number,
+    /** Ends the direct reader's snapshot: the writer is about to change, or has changed, the data. */
+    private readonly endReadSnapshot: () => void,
   ) {
     super(config);
   }
@@ -380,10 +423,12 @@ class FifoSqliteDriver extends SqliteDriver {
 
   override async acquireConnection(): Promise<DatabaseConnection> {
     await this.mutex.lock();
+    this.endReadSnapshot();
     return this.connection as DatabaseConnection;
   }
 
   override async releaseConnection(): Promise<void> {
+    this.endReadSnapshot();
     this.mutex.unlock();
   }
 }
@@ -393,12 +438,13 @@ class FifoSqliteDialect extends SqliteDialect {
     private readonly config: SqliteDialectConfig,
     private readonly native: SQLite.Database,
     private readonly lockWaitMs: number,
+    private readonly endReadSnapshot: () => void,
   ) {
     super(config);
   }
 
   override createDriver(): Driver {
-    return new FifoSqliteDriver(this.config, this.native, this.lockWaitMs);
+    return new FifoSqliteDriver(this.config, this.native, this.lockWaitMs, this.endReadSnapshot);
   }
 }
 

@@ -673,6 +673,46 @@ describe('hot queries (compiledQuery)', () => {
     }
   });
 
+  it("outside a transaction: see every write of this process at once, and another connection's commit from the next turn of the event loop (SQLite: the reads of a turn share one snapshot)", async () => {
+    await exec(sql`delete from dialect_rows`);
+    await exec(sql`insert into dialect_rows (id, label) values (1, 'one')`);
+    const scratch = database.db as unknown as Kysely<Rows>;
+    const label = async () => (await labelOf(scratch, 1)).rows.map((row) => row.label);
+    await new Promise((resolve) => setImmediate(resolve));
+
+    // All in one turn (no I/O: a relaxed commit is not flushed), which the check below proves.
+    let turnOver = false;
+    setImmediate(() => {
+      turnOver = true;
+    });
+    expect(await label()).toEqual(['one']);
+    const rename = (trx: Kysely<DB>) => exec(sql`update dialect_rows set label = 'uno' where id = 1`, trx);
+    await database.writeTransaction(rename, { durable: false });
+    expect(await label()).toEqual(['uno']);
+    await exec(sql`update dialect_rows set label = 'eins' where id = 1`);
+    expect(await label()).toEqual(['eins']);
+    expect(turnOver).toBe(testEngine === 'postgres');
+    if (testEngine !== 'sqlite') return;
+
+    // Another process's commit, made in the middle of a turn: seen from the next turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    const other = new SQLite(sqlitePath(testDb.url));
+    try {
+      let otherTurnOver = false;
+      setImmediate(() => {
+        otherTurnOver = true;
+      });
+      expect(await label()).toEqual(['eins']);
+      other.prepare("update dialect_rows set label = 'ett' where id = 1").run();
+      expect(await label()).toEqual(['eins']);
+      expect(otherTurnOver).toBe(false);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(await label()).toEqual(['ett']);
+    } finally {
+      other.close();
+    }
+  });
+
   it('outside a transaction, issued together (PostgreSQL: in one write): each answers its own, in any order of issue; one failing fails alone; one issued alone is still sent', async () => {
     await exec(sql`delete from dialect_rows`);
     await exec(sql`insert into dialect_rows (id, label) values (1, 'one'), (2, 'two'), (3, 'three')`);
