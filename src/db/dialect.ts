@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import SQLite from 'better-sqlite3';
 import {
@@ -204,8 +205,7 @@ function openSqlite(url: string, options: DatabaseOptions): Database {
           native.exec('begin immediate');
           try {
             const result = await fn(conn);
-            // Nothing of this process reads an older state once the commit is made, and
-            // the checkpoint a commit may run is not held back by this process's reader.
+            // So that the checkpoint a commit may run is not held back by this process's reader.
             endReadSnapshot();
             native.exec('commit');
             return result;
@@ -283,13 +283,15 @@ function walFlusher(walPath: string): { flush(): Promise<void>; close(): Promise
  * meets a lock (WAL recovery) or any error is not answered here: the caller takes the
  * ordinary path, which waits, retries and reports errors as every other query does.
  *
- * The reads of one turn of the event loop share one read transaction (a snapshot), opened by
- * the turn's first read and ended when the turn's I/O callbacks have run: a transaction of
- * its own made each read cost twice as much, its two file-lock calls and SQLite's setting up
- * of the snapshot included. The snapshot also ends whenever this process's writer connection
- * is taken, commits or is given back (`endSnapshot`), so a read never misses a write this
- * process has made. A commit of another process is seen from the next turn: a read sees the
- * state as of the first read of its turn, a moment earlier, as if it had run then.
+ * The reads of one iteration of the event loop share one read transaction (a snapshot),
+ * opened by the iteration's first read: a transaction of its own made each read cost twice
+ * as much, its two file-lock calls and SQLite's setting up of the snapshot included. The
+ * snapshot ends at the first read of a later iteration, at the latest in the loop's next
+ * check phase (so an idle process holds none), and whenever this process's writer
+ * connection is taken, commits or is given back (`endSnapshot`). So a read never misses a
+ * write this process has made, and sees every commit of another process made before the
+ * I/O it answers was polled: the state as of the first read of that iteration, a moment
+ * earlier, as if it had run then.
  */
 function openReader(path: string): { read: DirectReader; endSnapshot(): void; close(): void } {
   const reader = new SQLite(path, { readonly: true });
@@ -297,22 +299,28 @@ function openReader(path: string): { read: DirectReader; endSnapshot(): void; cl
   const begin = reader.prepare('begin');
   const end = reader.prepare('commit');
   const statements = new Map<string, SQLite.Statement>();
-  let endScheduled = false;
+  /** The loop iteration whose reads the open snapshot serves, and the last one that scheduled an end. */
+  let snapshotLoop = -1;
+  let endScheduledIn = -1;
+  let usable = true;
   const endSnapshot = (): void => {
-    if (!reader.inTransaction) return;
+    if (!usable || !reader.inTransaction) return;
     try {
       end.run();
     } catch {
-      // A read transaction has nothing to keep; if it cannot end, it is undone.
-      if (reader.inTransaction) reader.exec('rollback');
+      // A read transaction has nothing to keep; if it cannot end, it is undone. One that can
+      // be neither would hide every later commit: this connection then answers no more reads.
+      try {
+        if (reader.inTransaction) reader.exec('rollback');
+      } catch {
+        usable = false;
+        reader.close();
+      }
     }
-  };
-  const endOfTurn = (): void => {
-    endScheduled = false;
-    endSnapshot();
   };
   return {
     read(source, parameters) {
+      if (!usable) return undefined;
       try {
         let statement = statements.get(source);
         if (!statement) {
@@ -320,11 +328,15 @@ function openReader(path: string): { read: DirectReader; endSnapshot(): void; cl
           // Only compiled queries come here: their SQL is fixed, so the map stays small.
           statements.set(source, statement);
         }
+        // A fresh reading each time: the property is a getter that returns a new record.
+        const loop = performance.nodeTiming.uvMetricsInfo.loopCount;
+        if (snapshotLoop !== loop) endSnapshot();
         if (!reader.inTransaction) {
           begin.run();
-          if (!endScheduled) {
-            endScheduled = true;
-            setImmediate(endOfTurn);
+          snapshotLoop = loop;
+          if (endScheduledIn !== loop) {
+            endScheduledIn = loop;
+            setImmediate(endSnapshot);
           }
         }
         return statement.all(...parameters);
@@ -335,7 +347,7 @@ function openReader(path: string): { read: DirectReader; endSnapshot(): void; cl
     endSnapshot,
     close: () => {
       endSnapshot();
-      reader.close();
+      if (usable) reader.close();
     },
   };
 }
@@ -423,13 +435,18 @@ class FifoSqliteDriver extends SqliteDriver {
 
   override async acquireConnection(): Promise<DatabaseConnection> {
     await this.mutex.lock();
+    // As before a commit: a write outside a transaction may run a checkpoint too.
     this.endReadSnapshot();
     return this.connection as DatabaseConnection;
   }
 
   override async releaseConnection(): Promise<void> {
-    this.endReadSnapshot();
-    this.mutex.unlock();
+    // What the connection's user wrote is committed now: no read after this may see less.
+    try {
+      this.endReadSnapshot();
+    } finally {
+      this.mutex.unlock();
+    }
   }
 }
 

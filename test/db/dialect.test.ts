@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -673,43 +673,80 @@ describe('hot queries (compiledQuery)', () => {
     }
   });
 
-  it("outside a transaction: see every write of this process at once, and another connection's commit from the next turn of the event loop (SQLite: the reads of a turn share one snapshot)", async () => {
+  it('outside a transaction: see every write of this process at once, also one made while other reads were under way (SQLite: the reads of a loop iteration share one snapshot)', async () => {
     await exec(sql`delete from dialect_rows`);
-    await exec(sql`insert into dialect_rows (id, label) values (1, 'one')`);
+    await exec(sql`insert into dialect_rows (id, label) values (1, 'v0')`);
     const scratch = database.db as unknown as Kysely<Rows>;
     const label = async () => (await labelOf(scratch, 1)).rows.map((row) => row.label);
     await new Promise((resolve) => setImmediate(resolve));
 
-    // All in one turn (no I/O: a relaxed commit is not flushed), which the check below proves.
+    // All in one iteration (no I/O: a relaxed commit is not flushed), which the check below proves.
     let turnOver = false;
     setImmediate(() => {
       turnOver = true;
     });
-    expect(await label()).toEqual(['one']);
-    const rename = (trx: Kysely<DB>) => exec(sql`update dialect_rows set label = 'uno' where id = 1`, trx);
+    expect(await label()).toEqual(['v0']);
+    const rename = (trx: Kysely<DB>) => exec(sql`update dialect_rows set label = 'v1' where id = 1`, trx);
     await database.writeTransaction(rename, { durable: false });
-    expect(await label()).toEqual(['uno']);
-    await exec(sql`update dialect_rows set label = 'eins' where id = 1`);
-    expect(await label()).toEqual(['eins']);
+    expect(await label()).toEqual(['v1']);
+    // A write outside a transaction, while another request reads a few microtasks later:
+    // whenever that read opens a snapshot, the writer's own read afterwards sees its write.
+    for (let depth = 0; depth < 6; depth++) {
+      const value = `v${depth + 2}`;
+      const write = exec(sql`update dialect_rows set label = ${value} where id = 1`);
+      let meanwhile: Promise<unknown> = Promise.resolve();
+      for (let i = 0; i < depth; i++) meanwhile = meanwhile.then(() => undefined);
+      const otherRead = meanwhile.then(label);
+      await write;
+      expect(await label()).toEqual([value]);
+      await otherRead;
+    }
     expect(turnOver).toBe(testEngine === 'postgres');
-    if (testEngine !== 'sqlite') return;
+  });
 
-    // Another process's commit, made in the middle of a turn: seen from the next turn.
-    await new Promise((resolve) => setImmediate(resolve));
-    const other = new SQLite(sqlitePath(testDb.url));
+  it("outside a transaction: see another connection's commit once the next I/O is polled, also after a read from a timer (as the worker's polls are)", async () => {
+    await exec(sql`delete from dialect_rows`);
+    await exec(sql`insert into dialect_rows (id, label) values (1, 'one')`);
+    const scratch = database.db as unknown as Kysely<Rows>;
+    const label = async () => (await labelOf(scratch, 1)).rows.map((row) => row.label);
+    // Another process: it commits, then sends a request over a socket.
+    const sqliteOther = testEngine === 'sqlite' ? new SQLite(sqlitePath(testDb.url)) : undefined;
+    const pgOther = sqliteOther ? undefined : new pg.Client({ connectionString: testDb.url });
+    await pgOther?.connect();
+    const commitElsewhere = async (value: string) => {
+      const update = 'update dialect_rows set label = $value where id = 1';
+      if (sqliteOther) sqliteOther.prepare(update.replace('$value', '@value')).run({ value });
+      else await pgOther?.query(update.replace('$value', '$1'), [value]);
+    };
+    const server = createServer();
+    await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+    const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
+    const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    const served = await accepted;
     try {
-      let otherTurnOver = false;
-      setImmediate(() => {
-        otherTurnOver = true;
-      });
-      expect(await label()).toEqual(['eins']);
-      other.prepare("update dialect_rows set label = 'ett' where id = 1").run();
-      expect(await label()).toEqual(['eins']);
-      expect(otherTurnOver).toBe(false);
+      // A read from a timer or an immediate (the worker's polls read from timers), another
+      // connection's commit, then its request: answered in the loop's next poll, it sees the commit.
+      for (const [value, schedule] of [
+        ['two', (step: () => void) => setTimeout(step, 5)],
+        ['three', (step: () => void) => setImmediate(step)],
+      ] as const) {
+        const seen = new Promise<string[]>((resolve) => served.once('data', () => resolve(label())));
+        schedule(() => {
+          void label();
+          void commitElsewhere(value).then(() => client.write('x'));
+        });
+        expect(await seen).toEqual([value]);
+      }
+      // Once the loop has gone round, this process holds no snapshot that would keep a
+      // checkpoint from emptying the log.
       await new Promise((resolve) => setImmediate(resolve));
-      expect(await label()).toEqual(['ett']);
+      const checkpoint = sqliteOther?.pragma('wal_checkpoint(TRUNCATE)');
+      if (sqliteOther) expect(checkpoint).toEqual([{ busy: 0, log: 0, checkpointed: 0 }]);
     } finally {
-      other.close();
+      client.destroy();
+      server.close();
+      sqliteOther?.close();
+      await pgOther?.end();
     }
   });
 
