@@ -290,8 +290,7 @@ function walFlusher(walPath: string): { flush(): Promise<void>; close(): Promise
  * check phase (so an idle process holds none), and whenever this process's writer
  * connection is taken, commits or is given back (`endSnapshot`). So a read never misses a
  * write this process has made, and sees every commit of another process made before the
- * I/O it answers was polled: the state as of the first read of that iteration, a moment
- * earlier, as if it had run then.
+ * first read of its iteration: the state a moment earlier, as if it had run then.
  */
 function openReader(path: string): { read: DirectReader; endSnapshot(): void; close(): void } {
   const reader = new SQLite(path, { readonly: true });
@@ -299,9 +298,10 @@ function openReader(path: string): { read: DirectReader; endSnapshot(): void; cl
   const begin = reader.prepare('begin');
   const end = reader.prepare('commit');
   const statements = new Map<string, SQLite.Statement>();
-  /** The loop iteration whose reads the open snapshot serves, and the last one that scheduled an end. */
+  /** The loop iteration whose reads the open snapshot serves. */
   let snapshotLoop = -1;
-  let endScheduledIn = -1;
+  /** An end is scheduled for the loop's next check phase and has not run yet. */
+  let endPending = false;
   let usable = true;
   const endSnapshot = (): void => {
     if (!usable || !reader.inTransaction) return;
@@ -314,9 +314,17 @@ function openReader(path: string): { read: DirectReader; endSnapshot(): void; cl
         if (reader.inTransaction) reader.exec('rollback');
       } catch {
         usable = false;
-        reader.close();
+        try {
+          reader.close();
+        } catch {
+          // Closed or not, it answers no more reads; the caller must not fail for it.
+        }
       }
     }
+  };
+  const endOfIteration = (): void => {
+    endPending = false;
+    endSnapshot();
   };
   return {
     read(source, parameters) {
@@ -334,9 +342,9 @@ function openReader(path: string): { read: DirectReader; endSnapshot(): void; cl
         if (!reader.inTransaction) {
           begin.run();
           snapshotLoop = loop;
-          if (endScheduledIn !== loop) {
-            endScheduledIn = loop;
-            setImmediate(endSnapshot);
+          if (!endPending) {
+            endPending = true;
+            setImmediate(endOfIteration);
           }
         }
         return statement.all(...parameters);

@@ -737,9 +737,21 @@ describe('hot queries (compiledQuery)', () => {
         });
         expect(await seen).toEqual([value]);
       }
-      // Once the loop has gone round, this process holds no snapshot that would keep a
-      // checkpoint from emptying the log.
-      await new Promise((resolve) => setImmediate(resolve));
+      // A read in the poll phase, another in the check phase after the first's end has run:
+      // once the loop has gone round without reads, this process holds no snapshot that
+      // would keep a checkpoint from emptying the log.
+      const readTwice = new Promise<void>((resolve) =>
+        served.once('data', () => {
+          void label();
+          setImmediate(() => {
+            void label();
+            resolve();
+          });
+        }),
+      );
+      client.write('x');
+      await readTwice;
+      for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
       const checkpoint = sqliteOther?.pragma('wal_checkpoint(TRUNCATE)');
       if (sqliteOther) expect(checkpoint).toEqual([{ busy: 0, log: 0, checkpointed: 0 }]);
     } finally {
