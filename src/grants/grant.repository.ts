@@ -110,6 +110,21 @@ export function listAccountGrants(db: Kysely<DB>, accountId: string, now: string
     .execute();
 }
 
+/** The person's live grant to one client, the newest if there were ever two (see listAccountGrants). */
+export function findAccountGrant(db: Kysely<DB>, accountId: string, clientId: string, now: string) {
+  return db
+    .selectFrom('oauth_records')
+    .select(['id', 'client_id', 'payload', 'created_at', 'last_used_at'])
+    .where('account_id', '=', accountId)
+    .where('model', '=', GRANT_MODEL)
+    .where('client_id', '=', clientId)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .orderBy('created_at', 'desc')
+    .orderBy('id')
+    .limit(1)
+    .executeTakeFirst();
+}
+
 /** Records the grant's use, at most once per `since` (a write a minute, not one per call). */
 export async function touchGrant(db: Kysely<DB>, grantId: string, now: string, since: string): Promise<void> {
   await db

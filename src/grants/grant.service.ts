@@ -491,9 +491,7 @@ export class GrantService implements UserGrants, GrantRevocation, SignOutFollowe
   }
 
   private existingGrant(accountId: string, clientId: string) {
-    return repo
-      .listAccountGrants(this.database.db, accountId, this.now().toISOString())
-      .then((rows) => rows.find((row) => row.client_id === clientId));
+    return repo.findAccountGrant(this.database.db, accountId, clientId, this.now().toISOString());
   }
 }
 
