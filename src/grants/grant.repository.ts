@@ -97,8 +97,8 @@ export async function deleteGrantRecordsOf(db: Kysely<DB>, model: string, grantI
   await db.deleteFrom('oauth_records').where('model', '=', model).where('grant_id', '=', grantId).execute();
 }
 
-/** The account's grants that have not expired at `now`, newest first. */
-export function listAccountGrants(db: Kysely<DB>, accountId: string, now: string) {
+/** The account's grants that have not expired at `now`, newest first (a query to finish). */
+function liveAccountGrants(db: Kysely<DB>, accountId: string, now: string) {
   return db
     .selectFrom('oauth_records')
     .select(['id', 'client_id', 'payload', 'created_at', 'last_used_at'])
@@ -106,23 +106,17 @@ export function listAccountGrants(db: Kysely<DB>, accountId: string, now: string
     .where('model', '=', GRANT_MODEL)
     .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
     .orderBy('created_at', 'desc')
-    .orderBy('id')
-    .execute();
+    .orderBy('id');
 }
 
-/** The person's live grant to one client, the newest if there were ever two (see listAccountGrants). */
+/** The account's grants that have not expired at `now`, newest first. */
+export function listAccountGrants(db: Kysely<DB>, accountId: string, now: string) {
+  return liveAccountGrants(db, accountId, now).execute();
+}
+
+/** The person's live grant to one client, the newest if there were ever two. */
 export function findAccountGrant(db: Kysely<DB>, accountId: string, clientId: string, now: string) {
-  return db
-    .selectFrom('oauth_records')
-    .select(['id', 'client_id', 'payload', 'created_at', 'last_used_at'])
-    .where('account_id', '=', accountId)
-    .where('model', '=', GRANT_MODEL)
-    .where('client_id', '=', clientId)
-    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
-    .orderBy('created_at', 'desc')
-    .orderBy('id')
-    .limit(1)
-    .executeTakeFirst();
+  return liveAccountGrants(db, accountId, now).where('client_id', '=', clientId).limit(1).executeTakeFirst();
 }
 
 /** Records the grant's use, at most once per `since` (a write a minute, not one per call). */
