@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 /**
  * A benchmark scenario: one kind of request against a running Custos, compared with a bare
  * Fastify route that returns a body of the same JSON shape (the baseline), measured in the
@@ -46,4 +50,19 @@ export interface BenchScenario {
   /** Status the baseline answers with (Custos's expected status), default 200. */
   status?: number;
   target: BenchTarget;
+}
+
+/**
+ * Imports a directory file through the CLI: the file is written to a directory of its own
+ * and removed once imported, so that a run leaves nothing behind.
+ */
+export async function importDirectory(env: BenchEnv, file: unknown): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'custos-bench-import-'));
+  try {
+    const path = join(dir, 'directory.json');
+    writeFileSync(path, JSON.stringify(file));
+    await env.cli(['import', path]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -1,10 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
-import type { BenchEnv } from './scenario.js';
+import { type BenchEnv, importDirectory } from './scenario.js';
 
 const APPS = 100;
 const SECRET = `whsec_${Buffer.from('bench-fanout-secret-of-32-bytes!').toString('base64')}`;
@@ -64,9 +61,7 @@ export async function measureWebhookFanout(env: BenchEnv): Promise<string> {
         sharedSecret: `fanout-shared-secret-${i}-0123456789abcdef0123`,
       })),
     };
-    const path = join(mkdtempSync(join(tmpdir(), 'custos-bench-fanout-')), 'directory.json');
-    writeFileSync(path, JSON.stringify(file));
-    await env.cli(['import', path]);
+    await importDirectory(env, file);
     // Let the installation notices of the import drain before the measured closure.
     await new Promise((r) => setTimeout(r, 3000));
     await env.cli(['account', 'close', ACCOUNT]);

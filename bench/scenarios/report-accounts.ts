@@ -1,7 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { BenchEnv, BenchScenario } from '../scenario.js';
+import { type BenchEnv, type BenchScenario, importDirectory } from '../scenario.js';
 
 /**
  * report-accounts under load as the official `@forge/api` helper sends it: 90 accounts per
@@ -36,9 +33,7 @@ async function seed(env: BenchEnv): Promise<string> {
       },
     ],
   };
-  const path = join(mkdtempSync(join(tmpdir(), 'custos-bench-report-')), 'directory.json');
-  writeFileSync(path, JSON.stringify(file));
-  await env.cli(['import', path]);
+  await importDirectory(env, file);
   const res = await fetch(`${env.baseUrl}/oauth/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

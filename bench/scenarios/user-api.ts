@@ -1,8 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { BenchEnv, BenchScenario } from '../scenario.js';
+import { type BenchEnv, type BenchScenario, importDirectory } from '../scenario.js';
 
 /**
  * The user API under load, as an installed Connect app calls it: a fresh JWT per request
@@ -48,9 +45,7 @@ function seed(env: BenchEnv): Promise<Seeded> {
         { app: 'com.bench.app', site: 'bench-site', clientKey: CLIENT_KEY, sharedSecret: secret },
       ],
     };
-    const path = join(mkdtempSync(join(tmpdir(), 'custos-bench-')), 'directory.json');
-    writeFileSync(path, JSON.stringify(file));
-    await env.cli(['import', path]);
+    await importDirectory(env, file);
     return { secret };
   })();
   seeded.set(env.cli, seeding);
