@@ -29,7 +29,7 @@ import { RequestLogController } from './logger.js';
 import { notificationRoutes } from './notifications/notification.routes.js';
 import { notificationPageRoutes } from './notifications/notification-pages.routes.js';
 import { operatorRoutes } from './operators/operator.routes.js';
-import { ConnectionGuard, httpLimitOptions } from './ops/connection-guard.js';
+import { ConnectionGuard, connectionGuardPlugin, httpLimitOptions } from './ops/connection-guard.js';
 import { opsRoutes } from './ops/ops.routes.js';
 import { privacyRoutes } from './privacy/privacy.routes.js';
 import { complianceRoutes } from './reporting/compliance.routes.js';
@@ -104,8 +104,7 @@ function reportingOptions(ctx: Context) {
 export async function buildApp(ctx: Context): Promise<App> {
   const guard = new ConnectionGuard(ctx.config, ctx.metrics, ctx.log);
   const app = createFastify(ctx, guard);
-  guard.attach(app.server);
-  app.addHook('preClose', async () => guard.closeUnbusy());
+  await app.register(connectionGuardPlugin, { guard });
 
   // Bodies are JSON only: a text/plain body is refused with 415, not half-parsed.
   app.removeContentTypeParser(['text/plain']);

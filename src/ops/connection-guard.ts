@@ -1,5 +1,7 @@
-import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { type ErrorCode, errorStatus } from '../errors/app-error.js';
@@ -8,12 +10,24 @@ import type { Metrics } from './metrics.js';
 type DropReason = 'evicted' | 'refused' | 'body_timeout' | 'request_timeout' | 'bad_request';
 
 interface Tracked {
-  /** The exchange under way on this connection, until its response has been sent. */
-  exchange?: { req: IncomingMessage; res: ServerResponse };
+  /** Its place in the eviction order: when it was admitted or last answered, counted in such events. */
+  since: number;
+  /** The request under way on this connection and its response, until the response is sent. */
+  req?: IncomingMessage;
+  res?: ServerResponse;
+  /** The socket's bytesRead when a sweep last saw its request's body move; -1 before the first. */
+  bytesSeen: number;
+  /** When that was (ms since the epoch). */
+  movedAt: number;
 }
 
 /** At most one log line per interval about dropped connections: an attack cannot flood the log. */
 const DROP_LOG_INTERVAL_MS = 10_000;
+
+/** How often stalled bodies are looked for: a tenth of the limit, as Node checks its own timeouts. */
+function sweepInterval(bodyTimeoutMs: number): number {
+  return Math.min(1000, Math.max(10, Math.floor(bodyTimeoutMs / 10)));
+}
 
 /** Fastify options for the limits Node's HTTP server enforces itself. */
 export function httpLimitOptions(config: Config) {
@@ -55,6 +69,8 @@ function rawErrorResponse(code: ErrorCode, message: string): string {
  */
 export class ConnectionGuard {
   private readonly open = new Map<Socket, Tracked>();
+  /** Connections admitted and answers sent so far: the clock of the eviction order. */
+  private events = 0;
   private pendingLog: Partial<Record<DropReason, number>> = {};
   private lastLogAt = Number.NEGATIVE_INFINITY;
   private logTimer: NodeJS.Timeout | undefined;
@@ -65,9 +81,31 @@ export class ConnectionGuard {
     private readonly log: Logger,
   ) {}
 
-  attach(server: Server): void {
-    server.on('connection', (socket: Socket) => this.admit(socket));
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.track(req, res));
+  /**
+   * Wires the guard into the app, before any other hook: it sees every connection, and
+   * every request from Fastify's first hook to its answer. Nothing is added to a request
+   * or its socket (no listener, no timer): a stalled body is found by a sweep of the open
+   * connections, which compares what each one has read with what it had read before.
+   */
+  register(app: FastifyInstance): void {
+    app.server.on('connection', (socket: Socket) => this.admit(socket));
+    app.addHook('onRequest', (request, reply, done) => {
+      this.track(request.raw, reply.raw);
+      done();
+    });
+    app.addHook('onResponse', (request, reply, done) => {
+      this.answered(request.raw.socket, reply.raw);
+      done();
+    });
+    app.addHook('preClose', (done) => {
+      this.closeUnbusy();
+      done();
+    });
+    const sweep = setInterval(() => this.sweep(), sweepInterval(this.limits.bodyTimeoutMs)).unref();
+    app.addHook('onClose', (_instance, done) => {
+      clearInterval(sweep);
+      done();
+    });
   }
 
   /** Fastify's clientErrorHandler: Node's parser, or its headers or request timeout, gave up. */
@@ -86,7 +124,7 @@ export class ConnectionGuard {
    * On shutdown, connections still sending a request (or idle) are closed: Node would wait for
    * them to finish, which a stalled client never does. Requests already received are answered.
    */
-  closeUnbusy(): void {
+  private closeUnbusy(): void {
     for (const [socket, tracked] of this.open) {
       if (!this.isBusy(tracked)) this.close(socket);
     }
@@ -104,39 +142,51 @@ export class ConnectionGuard {
       this.close(victim);
       this.dropped('evicted');
     }
-    this.open.set(socket, {});
+    this.open.set(socket, { since: ++this.events, bytesSeen: -1, movedAt: 0 });
     this.metrics.openConnections.inc();
     socket.once('close', () => this.forget(socket));
   }
 
   private track(req: IncomingMessage, res: ServerResponse): void {
-    const socket = req.socket;
-    const tracked = this.open.get(socket);
+    const tracked = this.open.get(req.socket);
     if (!tracked) return;
-    const exchange = { req, res };
-    tracked.exchange = exchange;
-    res.once('finish', () => {
-      if (tracked.exchange !== exchange || !this.open.has(socket)) return;
-      tracked.exchange = undefined;
-      // Idle again: to the back of the eviction order.
-      this.open.delete(socket);
-      this.open.set(socket, tracked);
-    });
-    if (req.complete) return;
-    // The socket's idle timer restarts on every byte the parser reads, so this cuts a body
-    // that pauses, not one that is merely long; a trickled body meets the request timeout.
-    req.setTimeout(this.limits.bodyTimeoutMs, () =>
-      this.cut(socket, 'body_timeout', 'REQUEST_TIMEOUT', 'The request body stalled'),
-    );
-    req.once('end', () => {
-      // Once the response is sent, the timer is Node's keep-alive timeout: leave it.
-      if (!res.writableFinished) socket.setTimeout(0);
-    });
+    tracked.req = req;
+    tracked.res = res;
+    tracked.bytesSeen = -1;
+  }
+
+  private answered(socket: Socket, res: ServerResponse): void {
+    const tracked = this.open.get(socket);
+    // A later request on the same connection (pipelined) is under way: it is not answered.
+    if (!tracked || tracked.res !== res) return;
+    tracked.req = undefined;
+    tracked.res = undefined;
+    // Idle again: to the back of the eviction order.
+    tracked.since = ++this.events;
+  }
+
+  /**
+   * Cuts the connections whose request body has not moved for the body timeout. It counts
+   * pauses, not length: a body still arriving, however slowly, is left to the request
+   * timeout. A pause is counted from the first sweep that saw it, so none is cut sooner.
+   */
+  private sweep(): void {
+    const now = Date.now();
+    for (const [socket, tracked] of this.open) {
+      if (!tracked.req || tracked.req.complete) continue;
+      const bytesRead = socket.bytesRead;
+      if (bytesRead !== tracked.bytesSeen) {
+        tracked.bytesSeen = bytesRead;
+        tracked.movedAt = now;
+      } else if (now - tracked.movedAt >= this.limits.bodyTimeoutMs) {
+        this.cut(socket, 'body_timeout', 'REQUEST_TIMEOUT', 'The request body stalled');
+      }
+    }
   }
 
   private cut(socket: Socket, reason: DropReason, code: ErrorCode, message: string): void {
     // An answer already on its way cannot be followed by another on the same connection.
-    if (socket.writable && !this.open.get(socket)?.exchange?.res.headersSent) {
+    if (socket.writable && !this.open.get(socket)?.res?.headersSent) {
       socket.write(rawErrorResponse(code, message));
     }
     this.close(socket);
@@ -145,12 +195,20 @@ export class ConnectionGuard {
 
   /** A request fully received and not yet answered: closing it would lose the answer. */
   private isBusy(tracked: Tracked): boolean {
-    return tracked.exchange?.req.complete === true;
+    return tracked.req?.complete === true;
   }
 
+  /** Looked for only at the cap: a scan of the open connections costs less than keeping them in order. */
   private oldestUnbusy(): Socket | undefined {
-    for (const [socket, tracked] of this.open) if (!this.isBusy(tracked)) return socket;
-    return undefined;
+    let oldest: Socket | undefined;
+    let oldestSince = Number.POSITIVE_INFINITY;
+    for (const [socket, tracked] of this.open) {
+      if (tracked.since < oldestSince && !this.isBusy(tracked)) {
+        oldest = socket;
+        oldestSince = tracked.since;
+      }
+    }
+    return oldest;
   }
 
   private close(socket: Socket): void {
@@ -178,3 +236,11 @@ export class ConnectionGuard {
     this.pendingLog = {};
   }
 }
+
+/**
+ * The guard as a plugin of the app's root, to be registered before anything else, so that
+ * its hooks run first on every request, including those another hook then refuses.
+ */
+export const connectionGuardPlugin = fp(async (app: FastifyInstance, { guard }: { guard: ConnectionGuard }) =>
+  guard.register(app),
+);

@@ -1,17 +1,18 @@
-import { createServer, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConnectionGuard } from '../../src/ops/connection-guard.js';
+import { ConnectionGuard, connectionGuardPlugin } from '../../src/ops/connection-guard.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { until } from '../helpers/wait.js';
 
 /**
- * The guard's cap policy on a bare HTTP server whose handler holds every answer, so that
- * "waiting for its answer" connections can be made at will.
+ * The guard's cap policy on a Fastify app of its own whose route holds every answer, so
+ * that "waiting for its answer" connections can be made at will.
  */
-let server: Server;
-const held: ServerResponse[] = [];
+let app: FastifyInstance;
+/** The held answers: each sends its body when called. */
+const held: ((body: string) => void)[] = [];
 let metrics: Metrics;
 const clients: Socket[] = [];
 
@@ -21,21 +22,21 @@ async function start(maxConnections: number, bodyTimeoutMs = 60_000): Promise<nu
     async () => [],
   );
   const guard = new ConnectionGuard({ maxConnections, bodyTimeoutMs }, metrics, pino({ level: 'silent' }));
-  server = createServer((req, res) => {
-    // Answers only once the whole request is in, and then only when told to.
-    req.resume();
-    req.on('end', () => held.push(res));
-  });
-  guard.attach(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
+  app = Fastify({ clientErrorHandler: guard.onClientError });
+  await app.register(connectionGuardPlugin, { guard });
+  // Fastify reads the whole body before the handler: an answer is held once the request is in.
+  const work = () => new Promise<string>((resolve) => held.push(resolve));
+  app.get('/work', work);
+  app.post('/work', work);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
   return typeof address === 'object' && address ? address.port : 0;
 }
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.destroy();
-  for (const res of held.splice(0)) res.end();
-  await new Promise((resolve) => server.close(resolve));
+  for (const answer of held.splice(0)) answer('');
+  await app.close();
 });
 
 function client(port: number, request: string) {
@@ -52,7 +53,8 @@ function client(port: number, request: string) {
 }
 
 const complete = 'GET /work HTTP/1.1\r\nHost: localhost\r\n\r\n';
-const stalled = 'POST /work HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc';
+const stalled =
+  'POST /work HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nabc';
 
 async function dropped(reason: string): Promise<number> {
   const value = (await metrics.droppedConnections.get()).values.find((v) => v.labels.reason === reason);
@@ -69,7 +71,7 @@ describe('the body timeout', () => {
     await until(() => held.length === 1);
     // Longer than the body timeout passes before the answer.
     await new Promise((r) => setTimeout(r, 600));
-    held[0]?.end('ok');
+    held[0]?.('ok');
     slowBody.socket.end();
     expect(await slowBody.closed).toMatch(/^HTTP\/1\.1 200 /);
   });
@@ -90,7 +92,7 @@ describe('the connection cap', () => {
     expect(await dropped('evicted')).toBe(1);
 
     // The busy ones still get their answers.
-    for (const res of held) res.end('ok');
+    for (const answer of held) answer('ok');
     for (const b of busy) b.socket.end();
     newcomer.socket.end();
     for (const answer of await Promise.all([...busy, newcomer].map((c) => c.closed))) {
