@@ -30,20 +30,18 @@ export function mintToken(): { token: string; lookupKey: string; hash: string } 
 }
 
 /**
- * Checks `email:token` pairs. Successful checks are remembered for `cacheMs` (by the
- * token's SHA-256, never the token) so the hot ConsentHub paths do not query the token
- * tables on every call. A revocation made through this process takes effect at once; one
- * made by another process (the CLI, another server) within `cacheMs`.
+ * Checks `email:token` pairs. Successful checks are remembered for `cacheMs` by the SHA-256
+ * of the credentials as presented (the Authorization header's value), never by the token,
+ * so the hot ConsentHub paths neither parse the same header again nor query the token tables
+ * on every call. A revocation made through this process takes effect at once; one made by
+ * another process (the CLI, another server) within `cacheMs`.
  *
  * Failed checks count against the email and the caller's address (CredentialLimiter),
  * checked before the token is looked up. A remembered success is not a lookup: it proves
  * the caller holds a valid token for that email, so it is answered without the limiter.
  */
 export class TokenAuthenticator {
-  private readonly cache = new Map<
-    string,
-    { principal: ApiClientPrincipal; email: string; expiresAt: number }
-  >();
+  private readonly cache = new Map<string, { principal: ApiClientPrincipal; expiresAt: number }>();
 
   constructor(
     private readonly database: Database,
@@ -52,11 +50,16 @@ export class TokenAuthenticator {
   ) {}
 
   /**
-   * The principal for `email:token`, or undefined when the pair is not valid (no reason
-   * given to callers). Throws RATE_LIMITED when the email or the address has no failures left.
+   * The principal for `email:token`, read from the credentials `presented`, or undefined
+   * when the pair is not valid (no reason given to callers). Throws RATE_LIMITED when the
+   * email or the address has no failures left.
    */
-  async authenticate(email: string, token: string, address: string): Promise<ApiClientPrincipal | undefined> {
-    const remembered = this.remembered(email, token);
+  async authenticate(
+    presented: string,
+    { email, token }: { email: string; token: string },
+    address: string,
+  ): Promise<ApiClientPrincipal | undefined> {
+    const remembered = this.remembered(presented);
     if (remembered) return remembered;
     const claimed = normalizeEmail(email);
     const hash = TOKEN_PATTERN.test(token) ? sha256Hex(token) : undefined;
@@ -70,18 +73,19 @@ export class TokenAuthenticator {
     if (this.cacheMs > 0 && hash !== undefined) {
       // Bounded: a flood of distinct valid tokens cannot grow memory without limit.
       if (this.cache.size >= MAX_CACHED_TOKENS) this.cache.clear();
-      this.cache.set(hash, { ...found, expiresAt: now + this.cacheMs });
+      this.cache.set(sha256Hex(presented), { principal: found.principal, expiresAt: now + this.cacheMs });
     }
     return found.principal;
   }
 
-  /** The principal of a pair checked successfully within `cacheMs`, without a lookup; else undefined. */
-  remembered(email: string, token: string): ApiClientPrincipal | undefined {
-    if (this.cache.size === 0 || !TOKEN_PATTERN.test(token)) return undefined;
-    const cached = this.cache.get(sha256Hex(token));
-    if (cached && cached.expiresAt > Date.now() && cached.email === normalizeEmail(email))
-      return cached.principal;
-    return undefined;
+  /**
+   * The principal of credentials presented just so and checked successfully within
+   * `cacheMs`, without parsing or a lookup; else undefined.
+   */
+  remembered(presented: string): ApiClientPrincipal | undefined {
+    if (this.cache.size === 0) return undefined;
+    const cached = this.cache.get(sha256Hex(presented));
+    return cached && cached.expiresAt > Date.now() ? cached.principal : undefined;
   }
 
   /** Drops a revoked token from this process's cache, so the revocation counts from the next request. */

@@ -41,8 +41,8 @@ export const authPlugin = fp(
       publicPrefixes: string[];
     },
   ) => {
-    function basicCredentials(request: FastifyRequest) {
-      const credentials = parseBasic(request.headers.authorization);
+    function basicCredentials(presented: string) {
+      const credentials = parseBasic(presented);
       const unstorable = credentials && unstorableField(credentials);
       if (unstorable) throw validationError(`authorization.${unstorable}`, UNSTORABLE_TEXT_MESSAGE);
       return credentials;
@@ -54,17 +54,20 @@ export const authPlugin = fp(
       return principal;
     }
 
-    /** The principal of a token checked a moment ago (TokenAuthenticator's cache), or undefined. */
+    /**
+     * The principal of the same Authorization header checked a moment ago (TokenAuthenticator's
+     * cache), or undefined. Such a header was parsed and validated when it was checked.
+     */
     function rememberedApiClient(request: FastifyRequest, scope: string): ApiClientPrincipal | undefined {
-      const credentials = basicCredentials(request);
-      const principal = credentials && opts.tokens.remembered(credentials.email, credentials.token);
+      const presented = request.headers.authorization;
+      const principal = presented ? opts.tokens.remembered(presented) : undefined;
       return principal && withScope(principal, scope);
     }
 
     async function apiClient(request: FastifyRequest, scope: string): Promise<ApiClientPrincipal> {
-      const credentials = basicCredentials(request);
-      const principal =
-        credentials && (await opts.tokens.authenticate(credentials.email, credentials.token, request.ip));
+      const presented = request.headers.authorization ?? '';
+      const credentials = basicCredentials(presented);
+      const principal = credentials && (await opts.tokens.authenticate(presented, credentials, request.ip));
       if (!principal) {
         throw new AppError('UNAUTHENTICATED', 'Missing or invalid credentials', { headers: BASIC_CHALLENGE });
       }
