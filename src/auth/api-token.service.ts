@@ -41,7 +41,14 @@ export function mintToken(): { token: string; lookupKey: string; hash: string } 
  * the caller holds a valid token for that email, so it is answered without the limiter.
  */
 export class TokenAuthenticator {
+  /** By the SHA-256 of the header as presented. */
   private readonly cache = new Map<string, { principal: ApiClientPrincipal; expiresAt: number }>();
+  /**
+   * The one key remembered for each token. The same token can be presented in many ways
+   * (the scheme's letter case, spaces, the email's letter case): each new one replaces the
+   * last, so one token cannot fill the cache and flush every other client's entries.
+   */
+  private readonly keyOfToken = new Map<string, string>();
 
   constructor(
     private readonly database: Database,
@@ -59,7 +66,8 @@ export class TokenAuthenticator {
     { email, token }: { email: string; token: string },
     address: string,
   ): Promise<ApiClientPrincipal | undefined> {
-    const remembered = this.remembered(presented);
+    const key = sha256Hex(presented);
+    const remembered = this.rememberedAt(key);
     if (remembered) return remembered;
     const claimed = normalizeEmail(email);
     const hash = TOKEN_PATTERN.test(token) ? sha256Hex(token) : undefined;
@@ -70,12 +78,20 @@ export class TokenAuthenticator {
       await this.limiter.recordFailure('api-client', claimed, address);
       return undefined;
     }
-    if (this.cacheMs > 0 && hash !== undefined) {
-      // Bounded: a flood of distinct valid tokens cannot grow memory without limit.
-      if (this.cache.size >= MAX_CACHED_TOKENS) this.cache.clear();
-      this.cache.set(sha256Hex(presented), { principal: found.principal, expiresAt: now + this.cacheMs });
-    }
+    if (this.cacheMs > 0) this.remember(key, found.principal, now + this.cacheMs);
     return found.principal;
+  }
+
+  private remember(key: string, principal: ApiClientPrincipal, expiresAt: number): void {
+    const replaced = this.keyOfToken.get(principal.tokenId);
+    if (replaced !== undefined) this.cache.delete(replaced);
+    // Bounded: a flood of distinct valid tokens cannot grow memory without limit.
+    if (this.cache.size >= MAX_CACHED_TOKENS) {
+      this.cache.clear();
+      this.keyOfToken.clear();
+    }
+    this.cache.set(key, { principal, expiresAt });
+    this.keyOfToken.set(principal.tokenId, key);
   }
 
   /**
@@ -83,14 +99,20 @@ export class TokenAuthenticator {
    * `cacheMs`, without parsing or a lookup; else undefined.
    */
   remembered(presented: string): ApiClientPrincipal | undefined {
-    if (this.cache.size === 0) return undefined;
-    const cached = this.cache.get(sha256Hex(presented));
+    return this.cache.size === 0 ? undefined : this.rememberedAt(sha256Hex(presented));
+  }
+
+  private rememberedAt(key: string): ApiClientPrincipal | undefined {
+    const cached = this.cache.get(key);
     return cached && cached.expiresAt > Date.now() ? cached.principal : undefined;
   }
 
   /** Drops a revoked token from this process's cache, so the revocation counts from the next request. */
   forget(tokenId: string): void {
-    for (const [hash, entry] of this.cache) if (entry.principal.tokenId === tokenId) this.cache.delete(hash);
+    const key = this.keyOfToken.get(tokenId);
+    if (key === undefined) return;
+    this.cache.delete(key);
+    this.keyOfToken.delete(tokenId);
   }
 
   private async lookup(token: string, hash: string, nowMs: number) {

@@ -114,7 +114,7 @@ export const authPlugin = fp(
       throw new Error(`Route ${route.method} ${route.url} declares no auth requirement (config.auth)`);
     });
 
-    // Callback style, not async: the common case (a public route, an API client whose token
+    // Callback style, not async: the common case (a public route, an API client whose header
     // was checked a moment ago) is answered synchronously, without a promise per request.
     app.addHook('onRequest', (request: FastifyRequest, _reply, done) => {
       const auth: RouteAuth | undefined = request.routeOptions.config.auth;

@@ -24,9 +24,13 @@ interface Tracked {
 /** At most one log line per interval about dropped connections: an attack cannot flood the log. */
 const DROP_LOG_INTERVAL_MS = 10_000;
 
-/** How often stalled bodies are looked for: a tenth of the limit, as Node checks its own timeouts. */
-function sweepInterval(bodyTimeoutMs: number): number {
-  return Math.min(1000, Math.max(10, Math.floor(bodyTimeoutMs / 10)));
+/**
+ * How often a timeout of `ms` is checked for: a tenth of it, at most a second. Node checks
+ * its headers and request timeouts on a timer (every 30 s by default, which would make a
+ * 10 s limit anything up to 40 s); the guard looks for stalled bodies the same way.
+ */
+function checkingInterval(ms: number): number {
+  return Math.min(1000, Math.max(10, Math.floor(ms / 10)));
 }
 
 /** Fastify options for the limits Node's HTTP server enforces itself. */
@@ -38,9 +42,7 @@ export function httpLimitOptions(config: Config) {
     http: {
       headersTimeout: config.headersTimeoutMs,
       requestTimeout: config.requestTimeoutMs,
-      // Node checks these two timeouts on a timer, every 30 s by default, which would make a
-      // 10 s limit anything up to 40 s; checking at a tenth of the shorter one keeps them close.
-      connectionsCheckingInterval: Math.min(1000, Math.max(10, Math.floor(shorter / 10))),
+      connectionsCheckingInterval: checkingInterval(shorter),
       // Node would answer a missing Host with an empty 400; Custos answers it in its error
       // shape instead (app.ts).
       requireHostHeader: false,
@@ -83,9 +85,11 @@ export class ConnectionGuard {
 
   /**
    * Wires the guard into the app, before any other hook: it sees every connection, and
-   * every request from Fastify's first hook to its answer. Nothing is added to a request
-   * or its socket (no listener, no timer): a stalled body is found by a sweep of the open
-   * connections, which compares what each one has read with what it had read before.
+   * every request that reaches Fastify's hooks from the first to its answer (not the 503s
+   * Fastify gives itself while closing, nor its answers to unroutable URLs, which are sent at
+   * once without reading a body). Nothing is added to a request or its socket (no listener,
+   * no timer): a stalled body is found by a sweep of the open connections, which compares
+   * what each one has read with what it had read before.
    */
   register(app: FastifyInstance): void {
     app.server.on('connection', (socket: Socket) => this.admit(socket));
@@ -101,7 +105,7 @@ export class ConnectionGuard {
       this.closeUnbusy();
       done();
     });
-    const sweep = setInterval(() => this.sweep(), sweepInterval(this.limits.bodyTimeoutMs)).unref();
+    const sweep = setInterval(() => this.sweep(), checkingInterval(this.limits.bodyTimeoutMs)).unref();
     app.addHook('onClose', (_instance, done) => {
       clearInterval(sweep);
       done();
@@ -239,7 +243,8 @@ export class ConnectionGuard {
 
 /**
  * The guard as a plugin of the app's root, to be registered before anything else, so that
- * its hooks run first on every request, including those another hook then refuses.
+ * its hooks run first on every request that has hooks, including those another hook then
+ * refuses.
  */
 export const connectionGuardPlugin = fp(async (app: FastifyInstance, { guard }: { guard: ConnectionGuard }) =>
   guard.register(app),

@@ -147,3 +147,29 @@ describe('revocation from another process', () => {
     }
   });
 });
+
+describe('remembered credentials', () => {
+  it('keep one way of presenting each token, so one token cannot push the others out', async () => {
+    const owner = await consentClient(t, 'spellings@example.com');
+    const other = await consentClient(t, 'bystander@example.com');
+    const otherHeader = basic('bystander@example.com', other.token);
+    const spellings = [
+      basic('spellings@example.com', owner.token),
+      basic('SPELLINGS@example.com', owner.token),
+      basic('spellings@example.com', owner.token).replace('Basic ', 'basic  '),
+    ];
+    for (const header of [otherHeader, ...spellings]) {
+      expect((await call('/consent-hub/consent-config/get', header)).statusCode).toBe(200);
+    }
+    // The token's latest spelling is remembered and the earlier ones are not; the other
+    // client's entry is untouched.
+    expect(t.ctx.tokens.remembered(spellings[2] as string)?.tokenId).toBe(owner.tokenId);
+    for (const earlier of spellings.slice(0, 2)) expect(t.ctx.tokens.remembered(earlier)).toBeUndefined();
+    expect(t.ctx.tokens.remembered(otherHeader)?.tokenId).toBe(other.tokenId);
+
+    // Revoking through this process forgets it at once.
+    await t.ctx.apiClients.revokeToken(owner.tokenId, TEST_OPERATOR);
+    expect(t.ctx.tokens.remembered(spellings[2] as string)).toBeUndefined();
+    expect((await call('/consent-hub/consent-config/get', spellings[2])).statusCode).toBe(401);
+  });
+});
