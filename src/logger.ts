@@ -58,9 +58,11 @@ export class RequestLogController extends LogController {
  * The log's stream: stdout, written asynchronously. A request does not wait for its log
  * line's write, and lines logged while a write is under way go out together in the next
  * one. What is still queued is written synchronously when the process exits (also on a
- * fatal error or a signal's shutdown). Not held back in blocks: measured side by side, 4 KB
- * blocks saved about 7 µs per request, but lines would wait up to a second, be lost on an
- * abort (out of memory, SIGKILL), and the flush at exit retries a closed pipe without end.
+ * fatal error or a signal's shutdown). Not held back in blocks: under load the lines of
+ * 12–20 requests already go out in one write (counted: 0.05–0.08 log writes per request),
+ * and 4 KB blocks flushed at least every 10 ms measured the same as this side by side,
+ * within the noise. Held-back lines would also wait, be lost on an abort (out of memory,
+ * SIGKILL), and the flush at exit retries a closed pipe without end.
  */
 export function stdoutDestination(): DestinationStream {
   return destination({ dest: 1, sync: false });
