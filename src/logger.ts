@@ -61,8 +61,8 @@ export class RequestLogController extends LogController {
  * fatal error or a signal's shutdown). Not held back in blocks: under load the lines of
  * 12–20 requests already go out in one write (counted: 0.05–0.08 log writes per request),
  * and 4 KB blocks flushed at least every 10 ms measured the same as this side by side,
- * within the noise. Held-back lines would also wait, be lost on an abort (out of memory,
- * SIGKILL), and the flush at exit retries a closed pipe without end.
+ * within the noise. Held-back lines would also wait for the flush, be lost on an abort
+ * (out of memory, SIGKILL), and the flush at exit retries a closed pipe without end.
  */
 export function stdoutDestination(): DestinationStream {
   return destination({ dest: 1, sync: false });
