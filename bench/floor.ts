@@ -22,10 +22,10 @@ import { recordReports } from '../src/reporting/reporting.repository.js';
  * other load. `npm run bench` times whole requests against a bare route; this says how much
  * of a request is that work. Run: `node --import tsx bench/floor.ts`.
  *
- * Each step runs untimed first (WARM_ROUNDS, the database steps on rows of their own) and
- * is then timed: a server under load runs its code compiled and its statements prepared,
- * and a step timed from cold had counted its first calls' compiling too (up to three times
- * the warm figure for the receipt's steps).
+ * Each step runs untimed first (WARM_ROUNDS; the inbox and applying on consents of their own,
+ * the report steps on the same windows as timed) and is then timed: a server under load runs
+ * its code compiled and its statements prepared, and a step timed from cold had counted its
+ * first calls' compiling too (up to three times the warm figure for the receipt's steps).
  */
 
 const root = resolve(import.meta.dirname, '..');
