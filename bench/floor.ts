@@ -38,6 +38,10 @@ const ROUNDS_OF_BATCHES = Math.max(1, Math.floor(ROUNDS / BATCH));
 const WARM_ROUNDS = Math.max(BATCH, ROUNDS);
 const WARM_CONSENTS = Math.ceil(WARM_ROUNDS / BATCH) * BATCH;
 
+const microseconds = (start: bigint, count: number) => Number(process.hrtime.bigint() - start) / 1000 / count;
+const show = (label: string, us: number, note = '') =>
+  console.log(`  ${label.padEnd(58)} ${us.toFixed(1).padStart(7)} µs${note ? `  ${note}` : ''}`);
+
 /** Runs `step` for rounds 0 … warm-1 untimed, then warm … warm+count-1 timed: µs per round. */
 async function warmThenTime(warm: number, count: number, step: (round: number) => unknown): Promise<number> {
   for (let i = 0; i < warm; i++) await step(i);
@@ -45,10 +49,6 @@ async function warmThenTime(warm: number, count: number, step: (round: number) =
   for (let i = warm; i < warm + count; i++) await step(i);
   return microseconds(start, count);
 }
-
-const microseconds = (start: bigint, count: number) => Number(process.hrtime.bigint() - start) / 1000 / count;
-const show = (label: string, us: number, note = '') =>
-  console.log(`  ${label.padEnd(58)} ${us.toFixed(1).padStart(7)} µs${note ? `  ${note}` : ''}`);
 
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'custos-floor-'));
