@@ -1,13 +1,17 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  closeSync,
   copyFileSync,
   existsSync,
+  fstatSync,
   mkdirSync,
   mkdtempSync,
   openSync,
   readFileSync,
+  readSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,24 +101,41 @@ interface Started {
   url: string;
 }
 
+/** What has been written to `file` from byte `offset` on. */
+function readFrom(file: string, offset: number): string {
+  const fd = openSync(file, 'r');
+  try {
+    const bytes = Buffer.alloc(Math.max(0, fstatSync(fd).size - offset));
+    readSync(fd, bytes, 0, bytes.length, offset);
+    return bytes.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function startProcess(args: string[], env: Record<string, string>, logFile: string): Promise<Started> {
+  // The log is shared with the engine's earlier servers and holds a line per request, hundreds
+  // of MB after a long run: only what this process writes is read, from the size it had before
+  // the process started. (Reading the whole log after spawning took longer than the start-up
+  // itself, and the offset then lay past the line announcing it.)
+  const offset = existsSync(logFile) ? statSync(logFile).size : 0;
   const out = openSync(logFile, 'a');
   const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', out, out],
   });
-  const offset = existsSync(logFile) ? readFileSync(logFile, 'utf8').length : 0;
+  closeSync(out);
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const poll = setInterval(() => {
-      const match = /listening on (http:\/\/\S+)/.exec(readFileSync(logFile, 'utf8').slice(offset));
+      const match = /listening on (http:\/\/\S+)/.exec(readFrom(logFile, offset));
       if (match?.[1]) {
         clearInterval(poll);
         resolve({ child, url: match[1] });
       } else if (child.exitCode !== null || Date.now() - started > 120_000) {
         clearInterval(poll);
-        reject(new Error(`process did not start: ${readFileSync(logFile, 'utf8').slice(offset)}`));
+        reject(new Error(`process did not start: ${readFrom(logFile, offset)}`));
       }
     }, 50);
   });
