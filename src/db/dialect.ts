@@ -561,10 +561,13 @@ const rowReadings = new Map<string, RowReading>();
 
 /**
  * A query that reads the rows of a named statement the way it read them last time. pg makes
- * each column's parser and an empty row object (in dictionary mode) from the column
- * description that comes with every answer: about a tenth of the server's CPU for the user
- * call, whose statement has twenty columns. The description is still compared, column by
- * column, so a statement whose columns changed (another process migrating) is read afresh.
+ * each column's parser and an empty row object (through a null-prototype object, copied)
+ * from the column description that comes with every answer: about a tenth of the server's
+ * CPU for the user call, whose statement has twenty columns. The description is still
+ * compared, column by column: on one connection PostgreSQL refuses a prepared statement
+ * whose columns changed, but a new connection prepares the name again, and after another
+ * process migrated it may describe other columns; those are read afresh. A result's
+ * `fields` are the kept description's (nothing in Custos reads them).
  */
 class HotQuery extends pg.Query {
   handleRowDescription(message: { fields: pg.FieldDef[] }): void {

@@ -864,6 +864,38 @@ describe('hot queries (compiledQuery)', () => {
       await single.close();
     }
   });
+
+  it("read each answer's own values with every column's type, call after call; a statement whose columns changed is read afresh on a new connection", async () => {
+    type Wide = { hot_wide: { id: number; label: string; n: number | null } };
+    await exec(sql`create table hot_wide (id integer primary key, label text not null, n bigint)`);
+    await exec(sql`insert into hot_wide (id, label, n) values (1, 'one', 10), (2, 'two', null)`);
+    const everything = compiledQuery<Wide, Record<string, unknown>, [id: number]>((db) =>
+      db.selectFrom('hot_wide').selectAll().where('id', '=', 0),
+    );
+    const read = async (db: Database, id: number) =>
+      (await everything(db.db as unknown as Kysely<Wide>, id)).rows;
+    const first = openDatabase(testDb.url, { pgPoolSize: 1 });
+    try {
+      // The second and later answers are read with what was made for the first (PostgreSQL).
+      for (let round = 0; round < 3; round++) {
+        expect(await read(first, 1)).toEqual([{ id: 1, label: 'one', n: 10 }]);
+        expect(await read(first, 2)).toEqual([{ id: 2, label: 'two', n: null }]);
+        expect(await read(first, 3)).toEqual([]);
+      }
+    } finally {
+      await first.close();
+    }
+    // Another process migrating: the same statement text now describes one column more.
+    await exec(sql`alter table hot_wide add column extra text`);
+    await exec(sql`update hot_wide set extra = 'more' where id = 1`);
+    const second = openDatabase(testDb.url, { pgPoolSize: 1 });
+    try {
+      expect(await read(second, 1)).toEqual([{ id: 1, label: 'one', n: 10, extra: 'more' }]);
+      expect(await read(second, 2)).toEqual([{ id: 2, label: 'two', n: null, extra: null }]);
+    } finally {
+      await second.close();
+    }
+  });
 });
 
 describe('compiledInsert', () => {
