@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -523,7 +524,7 @@ type QueryMethod = (config: unknown, values?: unknown, callback?: unknown) => un
  * from its text rather than from a config object, which pg copies property by property on
  * every call: about 4 µs of CPU per query, a fifth of pg's own cost for a point read.
  */
-function queryByName(
+export function queryByName(
   client: pg.ClientBase,
   name: string | undefined,
   text: string,
@@ -560,46 +561,118 @@ const sameColumns = (a: readonly pg.FieldDef[], b: readonly pg.FieldDef[]) =>
 const rowReadings = new Map<string, RowReading>();
 
 /**
- * A query that reads the rows of a named statement the way it read them last time. pg makes
- * each column's parser and an empty row object (through a null-prototype object, copied)
- * from the column description that comes with every answer: about a tenth of the server's
- * CPU for the user call, whose statement has twenty columns. The description is still
- * compared, column by column: on one connection PostgreSQL refuses a prepared statement
- * whose columns changed, but a new connection prepares the name again, and after another
- * process migrated it may describe other columns; those are read afresh. A result's
- * `fields` are the kept description's (nothing in Custos reads them).
+ * The row readings of the statements each connection has described, by statement name. On
+ * one connection a prepared statement's columns cannot change: PostgreSQL refuses to execute
+ * it once they would ("cached plan must not change result type").
+ */
+const describedOn = new WeakMap<object, Map<string, RowReading>>();
+
+/** pg's wire-protocol connection, as far as a query's own preparation uses it. */
+interface WireConnection {
+  parsedStatements: Record<string, string | undefined>;
+  bind(config: { portal: string; statement: string; values: unknown[]; valueMapper: unknown }): void;
+  sync(): void;
+}
+
+/** pg's mapping of a JavaScript value onto a parameter, the one its own Bind uses. */
+const prepareValue = (createRequire(import.meta.url)('pg/lib/utils') as { prepareValue: unknown })
+  .prepareValue;
+
+/** The internals of pg's query that reading rows uses (pg/lib/query.js). */
+interface QueryInternals {
+  name?: string;
+  text: string;
+  values: unknown[];
+  portal: string;
+  rows?: number;
+  binary?: boolean;
+  _result: ResultInternals;
+  _accumulateRows: boolean;
+  callback?: unknown;
+  _connection?: object;
+  _getRows(connection: WireConnection, rows: number | undefined): void;
+  handleError(error: unknown, connection: WireConnection): void;
+}
+
+/**
+ * A query that reads the rows of a named statement the way it read them last time.
+ *
+ * pg makes each column's parser and an empty row object (through a null-prototype object,
+ * copied) from the column description that comes with every answer: about a tenth of the
+ * server's CPU for the user call, whose statement has twenty columns. Here the description
+ * is compared column by column with the one the name had before, and the reading kept for it
+ * is used while they match: a new connection prepares the name again, and after another
+ * process migrated it may describe other columns; those are read afresh.
+ *
+ * On a connection that has already described the statement, the description is not asked
+ * for at all: the query is Bind, Execute and Sync, and its rows are read with the reading kept
+ * for that connection. That spares the server a Describe and the client a message to parse
+ * on every call. A result's `fields` are the kept description's (nothing in Custos reads them).
  */
 class HotQuery extends pg.Query {
+  prepare(connection: WireConnection): void {
+    const self = this as unknown as QueryInternals;
+    const reading =
+      self.name === undefined || self.rows !== undefined || self.portal !== ''
+        ? undefined
+        : describedOn.get(connection)?.get(self.name);
+    if (reading === undefined || connection.parsedStatements[self.name as string] === undefined) {
+      self._connection = connection;
+      (pg.Query.prototype as unknown as { prepare(c: WireConnection): void }).prepare.call(this, connection);
+      return;
+    }
+    try {
+      connection.bind({
+        portal: '',
+        statement: self.name as string,
+        values: self.values,
+        valueMapper: prepareValue,
+      });
+    } catch (error) {
+      // Nothing was sent for this query; the Sync gives the pipeline the answer it waits for.
+      connection.sync();
+      self.handleError(error, connection);
+      return;
+    }
+    useReading(self, reading);
+    self._getRows(connection, undefined);
+  }
+
   handleRowDescription(message: { fields: pg.FieldDef[] }): void {
-    const self = this as unknown as {
-      name?: string;
-      _result: ResultInternals;
-      _accumulateRows: boolean;
-      callback?: unknown;
-    };
+    const self = this as unknown as QueryInternals;
     const name = self.name;
-    const known = name === undefined ? undefined : rowReadings.get(name);
-    if (known === undefined || !sameColumns(known.fields, message.fields)) {
+    let reading = name === undefined ? undefined : rowReadings.get(name);
+    if (reading === undefined || !sameColumns(reading.fields, message.fields)) {
       (pg.Query.prototype as unknown as { handleRowDescription(m: unknown): void }).handleRowDescription.call(
         this,
         message,
       );
       const result = self._result;
-      if (name !== undefined && result._parsers && result._prebuiltEmptyResultObject)
-        rowReadings.set(name, {
-          fields: result.fields,
-          parsers: result._parsers,
-          emptyRow: result._prebuiltEmptyResultObject,
-        });
-      return;
+      if (name === undefined || !result._parsers || !result._prebuiltEmptyResultObject) return;
+      reading = {
+        fields: result.fields,
+        parsers: result._parsers,
+        emptyRow: result._prebuiltEmptyResultObject,
+      };
+      rowReadings.set(name, reading);
+    } else {
+      useReading(self, reading);
     }
-    // What pg's own handler does besides making the reading (a named statement has one result).
-    const result = self._result;
-    result.fields = known.fields;
-    result._parsers = known.parsers;
-    result._prebuiltEmptyResultObject = known.emptyRow;
-    self._accumulateRows = Boolean(self.callback) || this.listeners('row').length === 0;
+    const connection = self._connection;
+    if (name === undefined || connection === undefined) return;
+    const described = describedOn.get(connection) ?? new Map<string, RowReading>();
+    describedOn.set(connection, described.set(name, reading));
   }
+}
+
+/** What pg's own description handler sets besides the reading (a named statement has one result). */
+function useReading(query: QueryInternals, reading: RowReading): void {
+  const result = query._result;
+  result.fields = reading.fields;
+  result._parsers = reading.parsers;
+  result._prebuiltEmptyResultObject = reading.emptyRow;
+  query._accumulateRows =
+    Boolean(query.callback) || (query as unknown as pg.Query).listeners('row').length === 0;
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   isRowError,
   isUniqueViolation,
   openDatabase,
+  queryByName,
   sqlitePath,
 } from '../../src/db/dialect.js';
 import type { DB } from '../../src/db/schema.js';
@@ -894,6 +895,80 @@ describe('hot queries (compiledQuery)', () => {
       expect(await read(second, 2)).toEqual([{ id: 2, label: 'two', n: null, extra: null }]);
     } finally {
       await second.close();
+    }
+  });
+});
+
+describe('queryByName (PostgreSQL)', () => {
+  it('asks for the column description only the first time a connection runs a statement, reads every later answer whole, and fails a call with a bad value alone', async () => {
+    if (testEngine !== 'postgres') {
+      // SQLite statements are not sent over a wire; nothing to describe.
+      expect(database.engine).toBe('sqlite');
+      return;
+    }
+    await exec(sql`create table hot_described (id integer primary key, label text not null, n bigint)`);
+    await exec(sql`insert into hot_described (id, label, n) values (1, 'one', 10), (2, 'two', null)`);
+    const one = { id: 1, label: 'one', n: 10 };
+    const two = { id: 2, label: 'two', n: null };
+    const connectCounting = async () => {
+      const client = new pg.Client({
+        connectionString: testDb.url,
+        pipeline: true,
+        types: {
+          getTypeParser: (oid, format) => (oid === 20 ? Number : pg.types.getTypeParser(oid, format)),
+        },
+      });
+      await client.connect();
+      const counts = { describes: 0, descriptions: 0 };
+      const connection = client.connection as unknown as { describe(message: unknown): void } & pg.Connection;
+      const describe = connection.describe.bind(connection);
+      connection.describe = (message) => {
+        counts.describes++;
+        describe(message);
+      };
+      connection.on('rowDescription', () => counts.descriptions++);
+      return { client, counts };
+    };
+    const text = 'select id, label, n from hot_described where id = $1';
+    const name = 'custos_test_described';
+    const read = async (client: pg.Client, id: unknown) => (await queryByName(client, name, text, [id])).rows;
+
+    const { client, counts } = await connectCounting();
+    try {
+      // Sent together, before any answer came back: each asks for the description.
+      expect(await Promise.all([read(client, 1), read(client, 2)])).toEqual([[one], [two]]);
+      expect(counts).toEqual({ describes: 2, descriptions: 2 });
+      for (let round = 0; round < 3; round++) {
+        expect(await Promise.all([read(client, 2), read(client, 1), read(client, 3)])).toEqual([
+          [two],
+          [one],
+          [],
+        ]);
+      }
+      expect(counts).toEqual({ describes: 2, descriptions: 2 });
+      // A value that cannot be put on the wire fails before anything is sent for it...
+      const unsendable = {
+        toPostgres() {
+          throw new Error('cannot be sent');
+        },
+      };
+      await expect(read(client, unsendable)).rejects.toThrow('cannot be sent');
+      // ...and one the server refuses fails at the server; neither touches the next calls.
+      await expect(read(client, 'not a number')).rejects.toThrow(/invalid input syntax/);
+      expect(await Promise.all([read(client, 1), read(client, 2)])).toEqual([[one], [two]]);
+      expect(counts).toEqual({ describes: 2, descriptions: 2 });
+    } finally {
+      await client.end();
+    }
+
+    // Another connection prepares the statement afresh and asks for its description once.
+    const other = await connectCounting();
+    try {
+      expect(await read(other.client, 1)).toEqual([one]);
+      expect(await read(other.client, 2)).toEqual([two]);
+      expect(other.counts).toEqual({ describes: 1, descriptions: 1 });
+    } finally {
+      await other.client.end();
     }
   });
 });
