@@ -567,22 +567,26 @@ const rowReadings = new Map<string, RowReading>();
  */
 const describedOn = new WeakMap<object, Map<string, RowReading>>();
 
-/** pg's wire-protocol connection, as far as a query's own preparation uses it. */
+/** pg's wire-protocol connection, as far as a query's preparation uses it (pg/lib/connection.js). */
 interface WireConnection {
-  parsedStatements: Record<string, string | undefined>;
-  bind(config: { portal: string; statement: string; values: unknown[]; valueMapper: unknown }): void;
+  submittedNamedStatements: Record<string, string | undefined>;
+  parse(config: { text: string; name: string | undefined; types: unknown }): void;
+  bind(config: { portal: string; statement: string | undefined; values: unknown[]; binary: unknown }): void;
+  describe(config: { type: 'P'; name: string }): void;
   sync(): void;
 }
 
 /** pg's mapping of a JavaScript value onto a parameter, the one its own Bind uses. */
-const prepareValue = (createRequire(import.meta.url)('pg/lib/utils') as { prepareValue: unknown })
-  .prepareValue;
+const prepareValue = (
+  createRequire(import.meta.url)('pg/lib/utils') as { prepareValue: (value: unknown) => unknown }
+).prepareValue;
 
-/** The internals of pg's query that reading rows uses (pg/lib/query.js). */
+/** The internals of pg's query that preparing it and reading its rows use (pg/lib/query.js). */
 interface QueryInternals {
   name?: string;
   text: string;
   values: unknown[];
+  types: unknown;
   portal: string;
   rows?: number;
   binary?: boolean;
@@ -590,6 +594,7 @@ interface QueryInternals {
   _accumulateRows: boolean;
   callback?: unknown;
   _connection?: object;
+  hasBeenParsed(connection: WireConnection): boolean;
   _getRows(connection: WireConnection, rows: number | undefined): void;
   handleError(error: unknown, connection: WireConnection): void;
 }
@@ -604,38 +609,46 @@ interface QueryInternals {
  * is used while they match: a new connection prepares the name again, and after another
  * process migrated it may describe other columns; those are read afresh.
  *
- * On a connection that has already described the statement, the description is not asked
- * for at all: the query is Bind, Execute and Sync, and its rows are read with the reading kept
- * for that connection. That spares the server a Describe and the client a message to parse
- * on every call. A result's `fields` are the kept description's (nothing in Custos reads them).
+ * Once a connection has received the statement's description, it does not ask for it again:
+ * the query is Bind, Execute and Sync, and its rows are read with the reading kept for that
+ * connection. That spares the server a Describe and the client a message to parse on every
+ * call. (Calls sent before the first description arrives, and statements that return no
+ * columns, still ask.) A result's `fields` are the kept description's; nothing in Custos
+ * reads them.
+ *
+ * The rest is pg's own preparation (pg/lib/query.js `prepare`), with one difference: the
+ * values are mapped before anything is written. pg maps them while writing Bind, after
+ * Parse, and answers a value it cannot map by closing the statement, which it goes on to
+ * count as prepared on that connection: every later call with that name then failed.
  */
 class HotQuery extends pg.Query {
   prepare(connection: WireConnection): void {
     const self = this as unknown as QueryInternals;
-    const reading =
-      self.name === undefined || self.rows !== undefined || self.portal !== ''
-        ? undefined
-        : describedOn.get(connection)?.get(self.name);
-    if (reading === undefined || connection.parsedStatements[self.name as string] === undefined) {
-      self._connection = connection;
-      (pg.Query.prototype as unknown as { prepare(c: WireConnection): void }).prepare.call(this, connection);
-      return;
-    }
+    let values: unknown[];
     try {
-      connection.bind({
-        portal: '',
-        statement: self.name as string,
-        values: self.values,
-        valueMapper: prepareValue,
-      });
+      values = self.values.map(prepareValue);
     } catch (error) {
-      // Nothing was sent for this query; the Sync gives the pipeline the answer it waits for.
+      // Only a Sync is sent for this query: its ReadyForQuery is the answer the client awaits.
       connection.sync();
       self.handleError(error, connection);
       return;
     }
-    useReading(self, reading);
-    self._getRows(connection, undefined);
+    const { name, portal } = self;
+    const reading =
+      name === undefined || self.rows !== undefined || portal !== ''
+        ? undefined
+        : describedOn.get(connection)?.get(name);
+    if (reading === undefined) {
+      self._connection = connection;
+      if (!self.hasBeenParsed(connection)) {
+        connection.parse({ text: self.text, name, types: self.types });
+        if (name) connection.submittedNamedStatements[name] = self.text;
+      }
+    }
+    connection.bind({ portal, statement: name, values, binary: self.binary });
+    if (reading === undefined) connection.describe({ type: 'P', name: portal });
+    else useReading(self, reading);
+    self._getRows(connection, self.rows);
   }
 
   handleRowDescription(message: { fields: pg.FieldDef[] }): void {

@@ -900,7 +900,7 @@ describe('hot queries (compiledQuery)', () => {
 });
 
 describe('queryByName (PostgreSQL)', () => {
-  it('asks for the column description only the first time a connection runs a statement, reads every later answer whole, and fails a call with a bad value alone', async () => {
+  it('asks for the column description until a connection has it, reads every later answer whole, and fails a call with a bad value alone', async () => {
     if (testEngine !== 'postgres') {
       // SQLite statements are not sent over a wire; nothing to describe.
       expect(database.engine).toBe('sqlite');
@@ -910,14 +910,22 @@ describe('queryByName (PostgreSQL)', () => {
     await exec(sql`insert into hot_described (id, label, n) values (1, 'one', 10), (2, 'two', null)`);
     const one = { id: 1, label: 'one', n: 10 };
     const two = { id: 2, label: 'two', n: null };
-    const connectCounting = async () => {
-      const client = new pg.Client({
+    const unsendable = {
+      toPostgres() {
+        throw new Error('cannot be sent');
+      },
+    };
+    const connectCounting = async ({ binary = false } = {}) => {
+      // pg reads `binary` from a client's configuration; its type declarations leave it out.
+      const config: pg.ClientConfig & { binary: boolean } = {
         connectionString: testDb.url,
         pipeline: true,
+        binary,
         types: {
           getTypeParser: (oid, format) => (oid === 20 ? Number : pg.types.getTypeParser(oid, format)),
         },
-      });
+      };
+      const client = new pg.Client(config);
       await client.connect();
       const counts = { describes: 0, descriptions: 0 };
       const connection = client.connection as unknown as { describe(message: unknown): void } & pg.Connection;
@@ -946,29 +954,55 @@ describe('queryByName (PostgreSQL)', () => {
         ]);
       }
       expect(counts).toEqual({ describes: 2, descriptions: 2 });
-      // A value that cannot be put on the wire fails before anything is sent for it...
-      const unsendable = {
-        toPostgres() {
-          throw new Error('cannot be sent');
-        },
-      };
-      await expect(read(client, unsendable)).rejects.toThrow('cannot be sent');
-      // ...and one the server refuses fails at the server; neither touches the next calls.
-      await expect(read(client, 'not a number')).rejects.toThrow(/invalid input syntax/);
+      // A value that cannot be put on the wire fails before anything but a Sync is sent for
+      // it, and one the server refuses fails at the server; sent amid good calls, each fails
+      // alone and the calls around it are answered.
+      const answers = await Promise.allSettled([
+        read(client, 1),
+        read(client, unsendable),
+        read(client, 2),
+        read(client, 'not a number'),
+        read(client, 1),
+      ]);
+      expect(answers.map((a) => (a.status === 'fulfilled' ? a.value : String(a.reason)))).toEqual([
+        [one],
+        'Error: cannot be sent',
+        [two],
+        expect.stringMatching(/invalid input syntax/),
+        [one],
+      ]);
       expect(await Promise.all([read(client, 1), read(client, 2)])).toEqual([[one], [two]]);
       expect(counts).toEqual({ describes: 2, descriptions: 2 });
     } finally {
       await client.end();
     }
 
-    // Another connection prepares the statement afresh and asks for its description once.
+    // Another connection prepares the statement afresh and asks for its description once. Its
+    // first call fails on a value that cannot be sent, before the statement was ever prepared
+    // on it: the statement is prepared by the next call, not taken for prepared.
     const other = await connectCounting();
     try {
+      await expect(read(other.client, unsendable)).rejects.toThrow('cannot be sent');
       expect(await read(other.client, 1)).toEqual([one]);
       expect(await read(other.client, 2)).toEqual([two]);
       expect(other.counts).toEqual({ describes: 1, descriptions: 1 });
     } finally {
       await other.client.end();
+    }
+
+    // Rows asked for in binary stay binary when the description is no longer asked for.
+    const binary = await connectCounting({ binary: true });
+    try {
+      const narrow = 'select id, label from hot_described where id = $1';
+      const readBinary = async (id: number) =>
+        (await queryByName(binary.client, 'custos_test_described_binary', narrow, [id])).rows;
+      for (let round = 0; round < 2; round++) {
+        expect(await readBinary(1)).toEqual([{ id: 1, label: 'one' }]);
+        expect(await readBinary(2)).toEqual([{ id: 2, label: 'two' }]);
+      }
+      expect(binary.counts).toEqual({ describes: 1, descriptions: 1 });
+    } finally {
+      await binary.client.end();
     }
   });
 });
