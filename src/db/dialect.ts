@@ -585,7 +585,7 @@ const prepareValue = (
 interface QueryInternals {
   name?: string;
   text: string;
-  values: unknown[];
+  values: unknown[] | undefined;
   types: unknown;
   portal: string;
   rows?: number;
@@ -617,16 +617,17 @@ interface QueryInternals {
  * reads them.
  *
  * The rest is pg's own preparation (pg/lib/query.js `prepare`), with one difference: the
- * values are mapped before anything is written. pg maps them while writing Bind, after
- * Parse, and answers a value it cannot map by closing the statement, which it goes on to
- * count as prepared on that connection: every later call with that name then failed.
+ * values are mapped before anything is written, so a value that cannot be mapped fails its
+ * call with only a Sync sent, and no Close. pg maps them while writing Bind, after Parse,
+ * and answers such a value by closing the statement, which it goes on to count as prepared
+ * on that connection: every later call with that name then failed.
  */
 class HotQuery extends pg.Query {
   prepare(connection: WireConnection): void {
     const self = this as unknown as QueryInternals;
     let values: unknown[];
     try {
-      values = self.values.map(prepareValue);
+      values = (self.values ?? []).map(prepareValue);
     } catch (error) {
       // Only a Sync is sent for this query: its ReadyForQuery is the answer the client awaits.
       connection.sync();
@@ -635,9 +636,7 @@ class HotQuery extends pg.Query {
     }
     const { name, portal } = self;
     const reading =
-      name === undefined || self.rows !== undefined || portal !== ''
-        ? undefined
-        : describedOn.get(connection)?.get(name);
+      !name || self.rows !== undefined || portal !== '' ? undefined : describedOn.get(connection)?.get(name);
     if (reading === undefined) {
       self._connection = connection;
       if (!self.hasBeenParsed(connection)) {
@@ -654,14 +653,15 @@ class HotQuery extends pg.Query {
   handleRowDescription(message: { fields: pg.FieldDef[] }): void {
     const self = this as unknown as QueryInternals;
     const name = self.name;
-    let reading = name === undefined ? undefined : rowReadings.get(name);
+    // An unnamed statement ('' or none) is replaced by the next one: nothing is kept for it.
+    let reading = name ? rowReadings.get(name) : undefined;
     if (reading === undefined || !sameColumns(reading.fields, message.fields)) {
       (pg.Query.prototype as unknown as { handleRowDescription(m: unknown): void }).handleRowDescription.call(
         this,
         message,
       );
       const result = self._result;
-      if (name === undefined || !result._parsers || !result._prebuiltEmptyResultObject) return;
+      if (!name || !result._parsers || !result._prebuiltEmptyResultObject) return;
       reading = {
         fields: result.fields,
         parsers: result._parsers,
@@ -672,7 +672,7 @@ class HotQuery extends pg.Query {
       useReading(self, reading);
     }
     const connection = self._connection;
-    if (name === undefined || connection === undefined) return;
+    if (!name || connection === undefined) return;
     const described = describedOn.get(connection) ?? new Map<string, RowReading>();
     describedOn.set(connection, described.set(name, reading));
   }
