@@ -553,13 +553,6 @@ interface ResultInternals {
   _prebuiltEmptyResultObject: object | null;
 }
 
-const sameColumns = (a: readonly pg.FieldDef[], b: readonly pg.FieldDef[]) =>
-  a.length === b.length &&
-  a.every((f, i) => f.name === b[i]?.name && f.dataTypeID === b[i]?.dataTypeID && f.format === b[i]?.format);
-
-/** Row readings by prepared statement name: the same statement describes the same columns. */
-const rowReadings = new Map<string, RowReading>();
-
 /**
  * The row readings of the statements each connection has described, by statement name. On
  * one connection a prepared statement's columns cannot change: PostgreSQL refuses to execute
@@ -600,21 +593,18 @@ interface QueryInternals {
 }
 
 /**
- * A query that reads the rows of a named statement the way it read them last time.
+ * A query that reads the rows of a named statement the way its connection read them first.
  *
- * pg makes each column's parser and an empty row object (through a null-prototype object,
- * copied) from the column description that comes with every answer: about a tenth of the
- * server's CPU for the user call, whose statement has twenty columns. Here the description
- * is compared column by column with the one the name had before, and the reading kept for it
- * is used while they match: a new connection prepares the name again, and after another
- * process migrated it may describe other columns; those are read afresh.
- *
- * Once a connection has received the statement's description, it does not ask for it again:
- * the query is Bind, Execute and Sync, and its rows are read with the reading kept for that
- * connection. That spares the server a Describe and the client a message to parse on every
- * call. (Calls sent before the first description arrives, and statements that return no
- * columns, still ask.) A result's `fields` are the kept description's; nothing in Custos
- * reads them.
+ * pg asks for the column description with every call, and makes each column's parser and an
+ * empty row object (through a null-prototype object, copied) from it: about a tenth of the
+ * server's CPU for the user call, whose statement has twenty columns. Here, once a connection
+ * has received the statement's description, it does not ask for it again: the query is Bind,
+ * Execute and Sync, and its rows are read with the parsers and empty row kept for that
+ * connection. That spares the server a Describe, and the client a message to parse and the
+ * parsers to make, on every call. (Calls sent before the first description arrives, and
+ * statements that return no columns, still ask.) Another connection describes the statement
+ * afresh, so after another process migrated it is read with its new columns. A result's
+ * `fields` are the kept description's; nothing in Custos reads them.
  *
  * The rest is pg's own preparation (pg/lib/query.js `prepare`), with one difference: the
  * values are mapped before anything is written, so a value that cannot be mapped fails its
@@ -651,34 +641,25 @@ class HotQuery extends pg.Query {
   }
 
   handleRowDescription(message: { fields: pg.FieldDef[] }): void {
+    (pg.Query.prototype as unknown as { handleRowDescription(m: unknown): void }).handleRowDescription.call(
+      this,
+      message,
+    );
     const self = this as unknown as QueryInternals;
-    const name = self.name;
+    const { name, _connection: connection, _result: result } = self;
     // An unnamed statement ('' or none) is replaced by the next one: nothing is kept for it.
-    let reading = name ? rowReadings.get(name) : undefined;
-    if (reading === undefined || !sameColumns(reading.fields, message.fields)) {
-      (pg.Query.prototype as unknown as { handleRowDescription(m: unknown): void }).handleRowDescription.call(
-        this,
-        message,
-      );
-      const result = self._result;
-      if (!name || !result._parsers || !result._prebuiltEmptyResultObject) return;
-      reading = {
-        fields: result.fields,
-        parsers: result._parsers,
-        emptyRow: result._prebuiltEmptyResultObject,
-      };
-      rowReadings.set(name, reading);
-    } else {
-      useReading(self, reading);
-    }
-    const connection = self._connection;
-    if (!name || connection === undefined) return;
+    if (!name || connection === undefined || !result._parsers || !result._prebuiltEmptyResultObject) return;
+    const reading = {
+      fields: result.fields,
+      parsers: result._parsers,
+      emptyRow: result._prebuiltEmptyResultObject,
+    };
     const described = describedOn.get(connection) ?? new Map<string, RowReading>();
     describedOn.set(connection, described.set(name, reading));
   }
 }
 
-/** What pg's own description handler sets besides the reading (a named statement has one result). */
+/** What pg's own description handler sets (a named statement has one result). */
 function useReading(query: QueryInternals, reading: RowReading): void {
   const result = query._result;
   result.fields = reading.fields;
