@@ -560,9 +560,27 @@ interface ResultInternals {
  */
 const describedOn = new WeakMap<object, Map<string, RowReading>>();
 
+/**
+ * The statements each connection must close before preparing them again: PostgreSQL refused
+ * to run them because their columns changed under the connection (another process migrated).
+ */
+const replacedOn = new WeakMap<object, Set<string>>();
+
+/**
+ * True for PostgreSQL's refusal to run a prepared statement whose result columns changed
+ * since it was prepared ("cached plan must not change result type"), told by its code and
+ * the routine that raises it, not by the message, which the server's language changes.
+ */
+export function isChangedResultType(error: unknown): boolean {
+  const e = error as { code?: unknown; routine?: unknown } | undefined;
+  return e?.code === '0A000' && e.routine === 'RevalidateCachedQuery';
+}
+
 /** pg's wire-protocol connection, as far as a query's preparation uses it (pg/lib/connection.js). */
 interface WireConnection {
+  parsedStatements: Record<string, string | undefined>;
   submittedNamedStatements: Record<string, string | undefined>;
+  close(config: { type: 'S'; name: string }): void;
   parse(config: { text: string; name: string | undefined; types: unknown }): void;
   bind(config: { portal: string; statement: string | undefined; values: unknown[]; binary: unknown }): void;
   describe(config: { type: 'P'; name: string }): void;
@@ -630,6 +648,10 @@ class HotQuery extends pg.Query {
     if (reading === undefined) {
       self._connection = connection;
       if (!self.hasBeenParsed(connection)) {
+        // The server still holds the refused statement under this name: closing it first
+        // (never an error, even once closed) lets the name be prepared again.
+        const replaced = replacedOn.get(connection);
+        if (name && replaced?.delete(name)) connection.close({ type: 'S', name });
         connection.parse({ text: self.text, name, types: self.types });
         if (name) connection.submittedNamedStatements[name] = self.text;
       }
@@ -638,6 +660,23 @@ class HotQuery extends pg.Query {
     if (reading === undefined) connection.describe({ type: 'P', name: portal });
     else useReading(self, reading);
     self._getRows(connection, self.rows);
+  }
+
+  /**
+   * A statement refused because its columns changed is forgotten on its connection, so the
+   * next call prepares and describes it again. pg would go on binding the refused statement,
+   * and every later call of its name on that connection would fail the same way.
+   */
+  handleError(error: unknown, connection: WireConnection): void {
+    const { name } = this as unknown as QueryInternals;
+    if (name && isChangedResultType(error)) {
+      delete connection.parsedStatements[name];
+      delete connection.submittedNamedStatements[name];
+      describedOn.get(connection)?.delete(name);
+      const replaced = replacedOn.get(connection) ?? new Set<string>();
+      replacedOn.set(connection, replaced.add(name));
+    }
+    (pg.Query.prototype as unknown as QueryInternals).handleError.call(this, error, connection);
   }
 
   handleRowDescription(message: { fields: pg.FieldDef[] }): void {
@@ -736,10 +775,19 @@ function pipelinedConnection(url: string) {
   };
   return {
     async query(text: string, values: readonly unknown[]) {
-      const client = await (current ?? connect());
-      batchWrites(client);
-      const { rows } = await queryByName(client, preparedName(text), text, [...values]);
-      return { rows };
+      const run = async () => {
+        const client = await (current ?? connect());
+        batchWrites(client);
+        return (await queryByName(client, preparedName(text), text, [...values])).rows;
+      };
+      try {
+        return { rows: await run() };
+      } catch (error) {
+        // Prepared again with its new columns (HotQuery.handleError). These are reads outside
+        // a transaction, so running one again changes nothing; a second refusal is reported.
+        if (!isChangedResultType(error)) throw error;
+        return { rows: await run() };
+      }
     },
     async end() {
       const client = await current?.catch(() => undefined);

@@ -899,6 +899,52 @@ describe('hot queries (compiledQuery)', () => {
   });
 });
 
+describe('a hot statement whose columns another process changed under an open connection', () => {
+  it('is prepared again: a read outside a transaction answers with the new columns, one inside fails once and the next succeeds', async () => {
+    type Moving = { hot_moving: { id: number; label: string } };
+    await exec(sql`create table hot_moving (id integer primary key, label text not null)`);
+    await exec(sql`insert into hot_moving (id, label) values (1, 'one'), (2, 'two')`);
+    const everything = compiledQuery<Moving, Record<string, unknown>, [id: number]>((db) =>
+      db.selectFrom('hot_moving').selectAll().where('id', '=', 0),
+    );
+    const open = openDatabase(testDb.url, { pgPoolSize: 1 });
+    const outside = async (id: number) => (await everything(open.db as unknown as Kysely<Moving>, id)).rows;
+    const inside = (id: number) =>
+      open.writeTransaction(async (trx) => (await everything(trx as unknown as Kysely<Moving>, id)).rows);
+    try {
+      // Prepared (PostgreSQL: on the pipelined connection and on the pooled one), described,
+      // then read without the description.
+      for (let round = 0; round < 2; round++) {
+        expect(await Promise.all([outside(1), outside(2)])).toEqual([
+          [{ id: 1, label: 'one' }],
+          [{ id: 2, label: 'two' }],
+        ]);
+        expect(await inside(1)).toEqual([{ id: 1, label: 'one' }]);
+      }
+      // Another process migrating, while this one keeps its connections.
+      await exec(sql`alter table hot_moving add column extra text`);
+      await exec(sql`update hot_moving set extra = 'more' where id = 1`);
+      const one = { id: 1, label: 'one', extra: 'more' };
+      const two = { id: 2, label: 'two', extra: null };
+      // Several calls already under way when the refusal arrives are each answered.
+      expect(await Promise.all([outside(1), outside(2), outside(1)])).toEqual([[one], [two], [one]]);
+      for (let round = 0; round < 2; round++)
+        expect(await Promise.all([outside(2), outside(1)])).toEqual([[two], [one]]);
+      if (testEngine === 'postgres') {
+        // In a transaction the refusal has aborted it: that one fails, the connection recovers.
+        await expect(inside(1)).rejects.toMatchObject({ code: '0A000', routine: 'RevalidateCachedQuery' });
+      } else {
+        // SQLite prepares a statement again itself when the schema changed.
+        expect(await inside(1)).toEqual([one]);
+      }
+      expect(await inside(1)).toEqual([one]);
+      expect(await inside(2)).toEqual([two]);
+    } finally {
+      await open.close();
+    }
+  });
+});
+
 describe('queryByName (PostgreSQL)', () => {
   it('asks for the column description until a connection has it, reads every later answer whole, and fails a call with a bad value alone', async () => {
     if (testEngine !== 'postgres') {
