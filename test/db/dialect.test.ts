@@ -768,7 +768,7 @@ describe('hot queries (compiledQuery)', () => {
     }
   });
 
-  it('outside a transaction, issued together (PostgreSQL: in one write): each answers its own, in any order of issue; one failing fails alone; one issued alone is still sent', async () => {
+  it('outside a transaction, issued together (PostgreSQL: in one write): each answers its own, in any order of issue; one failing amid them fails alone, the others answered; one issued alone is still sent', async () => {
     await exec(sql`delete from dialect_rows`);
     await exec(sql`insert into dialect_rows (id, label) values (1, 'one'), (2, 'two'), (3, 'three')`);
     const scratch = database.db as unknown as Kysely<Rows>;
@@ -792,23 +792,36 @@ describe('hot queries (compiledQuery)', () => {
       };
     }
     // One id no integer parses from: PostgreSQL refuses that query; SQLite compares and finds no row.
-    const refused = labelOf(scratch, 'x' as unknown as number).then(
-      (result) => ({ rows: result.rows, error: undefined }),
-      (error: Error) => ({ rows: undefined, error }),
-    );
+    const refuse = () =>
+      labelOf(scratch, 'x' as unknown as number).then(
+        (result) => ({ rows: result.rows, error: undefined }),
+        (error: Error) => ({ rows: undefined, error }),
+      );
     let answers: string[][];
+    let refused: Awaited<ReturnType<typeof refuse>>;
+    let amid: string[][];
+    let writesAmid = 0;
     try {
       answers = await Promise.all(ids.map(labels));
-      await refused;
+      // Seven queries issued in one turn of the event loop: one write.
+      expect(writes).toBe(testEngine === 'postgres' ? 1 : 0);
+      writes = 0;
+      // The refused one amid others. On PostgreSQL the server skips the reads after it in its
+      // batch (up to the batch's one Sync): they are sent again, in a second write.
+      const before = ids.slice(0, 3).map(labels);
+      const refusing = refuse();
+      const after = ids.slice(3).map(labels);
+      [amid, refused] = await Promise.all([Promise.all([...before, ...after]), refusing]);
+      writesAmid = writes;
     } finally {
       Object.assign(socket, original);
     }
-    // Eight queries issued in one turn of the event loop, one write.
-    expect(writes).toBe(testEngine === 'postgres' ? 1 : 0);
+    expect(writesAmid).toBe(testEngine === 'postgres' ? 2 : 0);
     expect(answers).toEqual([['three'], ['one'], ['two'], [], ['two'], ['one'], ['three']]);
+    expect(amid).toEqual(answers);
     if (testEngine === 'postgres')
-      expect((await refused).error?.message).toMatch(/invalid input syntax for type integer/);
-    else expect(await refused).toEqual({ rows: [], error: undefined });
+      expect(refused.error?.message).toMatch(/invalid input syntax for type integer/);
+    else expect(refused).toEqual({ rows: [], error: undefined });
     // A query issued from the loop's check phase, where the batch is flushed, is still sent.
     const late = await new Promise<string[]>((resolve, reject) =>
       setImmediate(() => labels(2).then(resolve, reject)),
@@ -895,6 +908,106 @@ describe('hot queries (compiledQuery)', () => {
       expect(await read(second, 2)).toEqual([{ id: 2, label: 'two', n: null, extra: null }]);
     } finally {
       await second.close();
+    }
+  });
+});
+
+describe('the reads of one turn on the pipelined connection (PostgreSQL: one Sync for all)', () => {
+  type Batch = { batch_rows: { id: number; label: string }; batch_writes: { id: number; label: string } };
+  const labelOf = compiledQuery<Batch, { label: string }, [id: number]>((db) =>
+    db.selectFrom('batch_rows').select('label').where('id', '=', 0),
+  );
+  // A statement no call has prepared yet: its first Parse goes out amid the batch below.
+  const idOf = compiledQuery<Batch, { id: number }, [label: string]>((db) =>
+    db.selectFrom('batch_rows').select('id').where('label', '=', ''),
+  );
+  const write = compiledInsert<Batch, Batch['batch_writes']>({ id: true, label: true }, (db, rows) =>
+    db.insertInto('batch_writes').values(rows as Batch['batch_writes'][]),
+  );
+  const unsendable = {
+    toPostgres() {
+      throw new Error('cannot be sent');
+    },
+  };
+  const settled = <T>(promise: Promise<T>) =>
+    promise.then(
+      (value) => ({ value }),
+      (error: Error) => ({ error: error.message }),
+    );
+
+  it('are each answered: a refused read fails alone, the reads the server skipped after it are sent again (their statements prepared again), a write among them is committed before it is answered', async () => {
+    await exec(sql`create table batch_rows (id integer primary key, label text not null)`);
+    await exec(sql`create table batch_writes (id integer primary key, label text not null)`);
+    await exec(sql`insert into batch_rows (id, label) values (1, 'one'), (2, 'two')`);
+    const open = openDatabase(testDb.url, { pgPoolSize: 1 });
+    const db = open.db as unknown as Kysely<Batch>;
+    const labels = async (id: number) => (await labelOf(db, id)).rows.map((r) => r.label);
+    const ids = async (label: string) => (await idOf(db, label)).rows.map((r) => Number(r.id));
+    // Syncs sent to the server while the calls are out.
+    const connection = pg.Connection.prototype as unknown as { sync(): void };
+    const sync = connection.sync;
+    let syncs = 0;
+    connection.sync = function (this: unknown) {
+      syncs += 1;
+      sync.call(this);
+    };
+    try {
+      expect(await labels(1)).toEqual(['one']);
+      syncs = 0;
+      expect(await Promise.all([labels(2), labels(1), labels(3), labels(2)])).toEqual([
+        ['two'],
+        ['one'],
+        [],
+        ['two'],
+      ]);
+      // Four reads of one turn: one Sync on PostgreSQL (SQLite sends nothing).
+      expect(syncs).toBe(testEngine === 'postgres' ? 1 : 0);
+
+      // In one turn: a read the server refuses, the first call of a statement (its Parse then
+      // skipped by the server), a write, a second call of that statement (bound to what the
+      // server does not hold yet), a value that cannot be sent, and a good read.
+      const refused = settled(labels('x' as unknown as number));
+      const first = settled(ids('two'));
+      const written = settled(write(db, [{ id: 1, label: 'kept' }]));
+      const second = settled(ids('one'));
+      const unsent = settled(labels(unsendable as unknown as number));
+      const good = settled(labels(1));
+      // And in the next turn, before any answer: the statement again.
+      const next = await new Promise<ReturnType<typeof settled<number[]>>>((resolve) =>
+        setImmediate(() => resolve(settled(ids('two')))),
+      );
+      const answers = await Promise.all([refused, first, written, second, unsent, good, next]);
+      if (testEngine === 'postgres')
+        expect(answers).toEqual([
+          { error: expect.stringMatching(/invalid input syntax for type integer/) },
+          { value: [2] },
+          { value: undefined },
+          { value: [1] },
+          { error: 'cannot be sent' },
+          { value: ['one'] },
+          { value: [2] },
+        ]);
+      else
+        expect(answers).toEqual([
+          { value: [] },
+          { value: [2] },
+          { value: undefined },
+          { value: [1] },
+          // SQLite's driver refuses to bind the object.
+          { error: expect.stringMatching(/can only bind/) },
+          { value: ['one'] },
+          { value: [2] },
+        ]);
+      // The write was committed, whatever failed beside it.
+      const stored = await sql<{ label: string }>`select label from batch_writes`.execute(database.db);
+      expect(stored.rows).toEqual([{ label: 'kept' }]);
+      // And the connection goes on answering, a Sync a turn.
+      syncs = 0;
+      expect(await Promise.all([ids('one'), labels(2), ids('two')])).toEqual([[1], ['two'], [2]]);
+      expect(syncs).toBe(testEngine === 'postgres' ? 1 : 0);
+    } finally {
+      connection.sync = sync;
+      await open.close();
     }
   });
 });
