@@ -577,12 +577,15 @@ export function isChangedResultType(error: unknown): boolean {
 }
 
 /**
- * True when a statement must be prepared again before it can run: its columns changed, or
- * the server does not hold it (SQLSTATE 26000: its Parse was skipped after an error earlier
- * in a batch of reads, see BatchedRead). Nothing of the call ran, so a read may be run again.
+ * True when a statement must be prepared again before it can run: its columns changed, the
+ * server does not hold it (SQLSTATE 26000: its Parse was skipped after an error earlier in a
+ * batch of reads, see BatchedRead), or holds it where the client had forgotten it (42P05:
+ * pg forgets a Parse still under way when a call of the same name fails). Nothing of the
+ * call ran, so a read may be run again.
  */
 export function mustPrepareAgain(error: unknown): boolean {
-  return isChangedResultType(error) || (error as { code?: unknown } | undefined)?.code === '26000';
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return isChangedResultType(error) || code === '26000' || code === '42P05';
 }
 
 /** pg's wire-protocol connection, as far as a query's preparation uses it (pg/lib/connection.js). */
@@ -968,7 +971,12 @@ function pipelinedConnection(url: string) {
     async end() {
       const client = await current?.catch(() => undefined);
       current = undefined;
-      await client?.end();
+      if (client) {
+        // The turn's reads get their Sync now: pg takes no query once it is ending, and
+        // without the Sync the server would never answer them, nor pg's end finish.
+        endBatch(client);
+        await client.end();
+      }
     },
   };
 }

@@ -929,6 +929,11 @@ describe('the reads of one turn on the pipelined connection (PostgreSQL: one Syn
       throw new Error('cannot be sent');
     },
   };
+  beforeAll(async () => {
+    await exec(sql`create table batch_rows (id integer primary key, label text not null)`);
+    await exec(sql`create table batch_writes (id integer primary key, label text not null)`);
+    await exec(sql`insert into batch_rows (id, label) values (1, 'one'), (2, 'two')`);
+  });
   const settled = <T>(promise: Promise<T>) =>
     promise.then(
       (value) => ({ value }),
@@ -936,9 +941,6 @@ describe('the reads of one turn on the pipelined connection (PostgreSQL: one Syn
     );
 
   it('are each answered: a refused read fails alone, the reads the server skipped after it are sent again (their statements prepared again), a write among them is committed before it is answered', async () => {
-    await exec(sql`create table batch_rows (id integer primary key, label text not null)`);
-    await exec(sql`create table batch_writes (id integer primary key, label text not null)`);
-    await exec(sql`insert into batch_rows (id, label) values (1, 'one'), (2, 'two')`);
     const open = openDatabase(testDb.url, { pgPoolSize: 1 });
     const db = open.db as unknown as Kysely<Batch>;
     const labels = async (id: number) => (await labelOf(db, id)).rows.map((r) => r.label);
@@ -968,11 +970,17 @@ describe('the reads of one turn on the pipelined connection (PostgreSQL: one Syn
       // server does not hold yet), a value that cannot be sent, and a good read.
       const refused = settled(labels('x' as unknown as number));
       const first = settled(ids('two'));
-      const written = settled(write(db, [{ id: 1, label: 'kept' }]));
+      // Answered only once committed: another connection sees the row by then.
+      const written = settled(
+        write(db, [{ id: 1, label: 'kept' }]).then(
+          async () =>
+            (await sql<{ label: string }>`select label from batch_writes`.execute(database.db)).rows,
+        ),
+      );
       const second = settled(ids('one'));
       const unsent = settled(labels(unsendable as unknown as number));
       const good = settled(labels(1));
-      // And in the next turn, before any answer: the statement again.
+      // And once more from the loop's check phase, in the same write, after them all.
       const next = await new Promise<ReturnType<typeof settled<number[]>>>((resolve) =>
         setImmediate(() => resolve(settled(ids('two')))),
       );
@@ -981,7 +989,7 @@ describe('the reads of one turn on the pipelined connection (PostgreSQL: one Syn
         expect(answers).toEqual([
           { error: expect.stringMatching(/invalid input syntax for type integer/) },
           { value: [2] },
-          { value: undefined },
+          { value: [{ label: 'kept' }] },
           { value: [1] },
           { error: 'cannot be sent' },
           { value: ['one'] },
@@ -991,7 +999,7 @@ describe('the reads of one turn on the pipelined connection (PostgreSQL: one Syn
         expect(answers).toEqual([
           { value: [] },
           { value: [2] },
-          { value: undefined },
+          { value: [{ label: 'kept' }] },
           { value: [1] },
           // SQLite's driver refuses to bind the object.
           { error: expect.stringMatching(/can only bind/) },
@@ -1009,6 +1017,17 @@ describe('the reads of one turn on the pipelined connection (PostgreSQL: one Syn
       connection.sync = sync;
       await open.close();
     }
+  });
+
+  it('issued in the turn the database is closed, are answered, and the close ends', async () => {
+    const open = openDatabase(testDb.url, { pgPoolSize: 1 });
+    const db = open.db as unknown as Kysely<Batch>;
+    const labels = async (id: number) => (await labelOf(db, id)).rows.map((r) => r.label);
+    expect(await labels(1)).toEqual(['one']);
+    const reads = Promise.all([labels(2), labels(1)]);
+    const closed = open.close();
+    expect(await reads).toEqual([['two'], ['one']]);
+    await closed;
   });
 });
 
