@@ -571,7 +571,7 @@ const replacedOn = new WeakMap<object, Set<string>>();
  * since it was prepared ("cached plan must not change result type"), told by its code and
  * the routine that raises it, not by the message, which the server's language changes.
  */
-export function isChangedResultType(error: unknown): boolean {
+function isChangedResultType(error: unknown): boolean {
   const e = error as { code?: unknown; routine?: unknown } | undefined;
   return e?.code === '0A000' && e.routine === 'RevalidateCachedQuery';
 }
@@ -794,12 +794,12 @@ class BatchedRead extends HotQuery {
   }
 
   override handleError(error: unknown, connection: WireConnection): void {
+    // The statement forgotten where it must be, so that the reads sent again below prepare it
+    // again; the caller's promise settles only after this turn.
+    super.handleError(error, connection);
     const client = this.client as unknown as ClientInternals;
-    // The statement forgotten first, so that the reads sent again below prepare it again.
-    if (this.name && mustPrepareAgain(error)) forgetStatement(connection, this.name);
     // A server's refusal (not a lost connection, nor a value refused before sending).
     if (error instanceof pg.DatabaseError && !this.sentSync && client._queryable) skipToSync(client);
-    (pg.Query.prototype as unknown as QueryInternals).handleError.call(this, error, connection);
   }
 }
 
