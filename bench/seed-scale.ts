@@ -108,6 +108,15 @@ const scaleAccountId = (i: number) => `scale-${pad(i)}`;
 const scaleEmail = (i: number) => `person.${pad(i)}@scale.example.com`;
 
 /**
+ * `count` of the seeded people's emails, drawn at random (with repeats): what a directory
+ * of a million people is asked about, where the benchmark's own people are read again and
+ * again and stay cached.
+ */
+export function randomScaleEmails(sizes: ScaleSizes, count: number): string[] {
+  return Array.from({ length: count }, () => scaleEmail(Math.floor(Math.random() * sizes.accounts)));
+}
+
+/**
  * Every person with consent events, sorted: the scale accounts' emails and the benchmark's own
  * probe emails, so the measured requests read people with a history like everyone else's.
  */
