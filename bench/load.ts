@@ -35,6 +35,8 @@ const jwtFor = (secret: string, issuer: string) => {
   return `JWT ${encodeSymmetric({ iss: issuer, iat: now, exp: now + 180, qsh }, secret)}`;
 };
 let next = 0;
+const drawBody = ({ template, below, digits }: NonNullable<BenchRequest['randomBody']>) =>
+  template.replace('{n}', String(Math.floor(Math.random() * below)).padStart(digits, '0'));
 process.stdout.write(`${JSON.stringify({ started: true })}\n`);
 const cpuAtStart = process.cpuUsage();
 const result = await autocannon({
@@ -58,6 +60,7 @@ const result = await autocannon({
             }
           : {}),
         ...(request.bodies ? { body: request.bodies[next++ % request.bodies.length] } : {}),
+        ...(request.randomBody ? { body: drawBody(request.randomBody) } : {}),
       }),
     },
   ],

@@ -26,6 +26,11 @@ export interface BenchRequest {
   /** Bodies sent in rotation, one per request (e.g. a different person each time). */
   bodies?: string[];
   /**
+   * Or each request's body drawn afresh: `template` with `{n}` replaced by a number drawn at
+   * random below `below`, zero-padded to `digits` (e.g. one of a million seeded people).
+   */
+  randomBody?: { template: string; below: number; digits: number };
+  /**
    * A fresh Connect JWT per request (its qsh binds the URL), signed HS256 with the
    * installation's shared secret and sent as `Authorization: JWT …`.
    */

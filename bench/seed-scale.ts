@@ -103,18 +103,12 @@ const ACCOUNT_COLUMNS: Column<AccountSpec>[] = [
   ['closed_at', 'text', () => null],
 ];
 
-const pad = (i: number) => String(i).padStart(7, '0');
+/** The seeded people's emails: `{n}` is a person's index, zero-padded to SCALE_INDEX_DIGITS. */
+export const SCALE_EMAIL_TEMPLATE = 'person.{n}@scale.example.com';
+export const SCALE_INDEX_DIGITS = 7;
+const pad = (i: number) => String(i).padStart(SCALE_INDEX_DIGITS, '0');
 const scaleAccountId = (i: number) => `scale-${pad(i)}`;
-const scaleEmail = (i: number) => `person.${pad(i)}@scale.example.com`;
-
-/**
- * `count` of the seeded people's emails, drawn at random (with repeats): what a directory
- * of a million people is asked about, where the benchmark's own people are read again and
- * again and stay cached.
- */
-export function randomScaleEmails(sizes: ScaleSizes, count: number): string[] {
-  return Array.from({ length: count }, () => scaleEmail(Math.floor(Math.random() * sizes.accounts)));
-}
+const scaleEmail = (i: number) => SCALE_EMAIL_TEMPLATE.replace('{n}', pad(i));
 
 /**
  * Every person with consent events, sorted: the scale accounts' emails and the benchmark's own
