@@ -1,4 +1,4 @@
-import { type FastifyBaseLogger, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { type DestinationStream, destination, type Logger, type LoggerOptions, symbols } from 'pino';
 
 /**
@@ -53,16 +53,22 @@ export class RequestLogController extends LogController {
         { req: request, res: reply, responseTime: reply.elapsedTime, err: error },
         'request errored',
       );
-    } else if ((reply.log as unknown as Logger).isLevelEnabled('info')) {
-      writeLine(reply.log, completedLine(reply.log, request, reply));
+      return;
     }
+    const log = reply.log as unknown as Logger & PinoState;
+    if (!log.isLevelEnabled('info')) return;
+    const stream = log[symbols.streamSym];
+    // A stream that routes lines by level (pino.multistream) needs pino's own write path.
+    if (stream[symbols.needsMetadataGsym])
+      reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+    else stream.write(completedLine(log, request, reply));
   }
 }
 
 /** pino's own state of a logger, by the symbols pino exports for integrations. */
 interface PinoState {
   [symbols.chindingsSym]: string;
-  [symbols.streamSym]: { write(line: string): unknown };
+  [symbols.streamSym]: { write(line: string): unknown; [symbols.needsMetadataGsym]?: boolean };
 }
 
 const INFO = 30;
@@ -73,53 +79,69 @@ const INFO = 30;
  * directly: every field is a number or a string Custos chose (a method Node's parser
  * accepted, a route pattern, never a URL), so none needs pino's serializers or redaction.
  * On consent-config/get pino's generic path (each key looked up among the serializers and
- * redacted paths, each object through JSON.stringify) cost 5 % of the server's busy time
- * in a CPU profile under load, this line 2.5 % (README, Benchmarks).
+ * redacted paths, each object through JSON.stringify) cost about 5 % of the server's busy
+ * time in CPU profiles under load, this line about 2 % (README, Benchmarks).
  */
-export function completedLine(log: FastifyBaseLogger, request: FastifyRequest, reply: FastifyReply): string {
-  const bindings = (log as unknown as PinoState)[symbols.chindingsSym];
+export function completedLine(log: PinoState, request: FastifyRequest, reply: FastifyReply): string {
+  const bindings = log[symbols.chindingsSym];
   const route = JSON.stringify(request.routeOptions?.url ?? 'unmatched');
   return `{"level":${INFO},"time":${Date.now()}${bindings},"req":{"method":${JSON.stringify(request.method)},"route":${route}},"res":{"statusCode":${reply.statusCode}},"responseTime":${reply.elapsedTime},"msg":"request completed"}\n`;
 }
 
-function writeLine(log: FastifyBaseLogger, line: string): void {
-  (log as unknown as PinoState)[symbols.streamSym].write(line);
-}
-
 /**
- * The log's stream: stdout, written asynchronously. A request does not wait for its log
- * line's write: the lines logged in one turn of the event loop are handed to the writer
- * (pino's sonic-boom) together at the turn's end, and lines handed over while a write is
- * under way go out together in the next one. One hand-over per turn rather than per line:
- * sonic-boom measures the whole string it holds (`Buffer.byteLength`) each time it is given
- * more, which under load cost 2.5 % of the server's busy time in a CPU profile (0.1 %
+ * The log's stream: stdout, written asynchronously, one per process (every logger made with
+ * it shares it). A request does not wait for its log line's write: the lines logged in one
+ * turn of the event loop are handed to the writer (pino's sonic-boom) together at the turn's
+ * end, and lines handed over while a write is under way go out together in the next one.
+ * One hand-over per turn rather than per line: sonic-boom measures the string it is
+ * gathering for its next write (up to 16 KB, `Buffer.byteLength`) each time it is given
+ * more, which under load cost 1.5–2.5 % of the server's busy time in CPU profiles (0.1 %
  * batched). Nothing is held back longer: a lone line is written in the turn that logged it
  * (4 KB blocks flushed at least every 10 ms measured the same as this, within the noise,
- * and held-back lines would be lost on an abort: out of memory, SIGKILL). What is still
- * queued when the process exits (a signal's shutdown, a fatal start-up error) is handed over
- * and written synchronously.
+ * and held-back lines would be lost on an abort: out of memory, SIGKILL). `flushSync`
+ * (pino calls it after a `fatal` line) and the process's exit (a signal's shutdown, a fatal
+ * start-up error) write everything still queued synchronously, the writer's queue first.
  */
 export function stdoutDestination(): DestinationStream {
+  stdout ??= batchedStdout();
+  return stdout;
+}
+
+let stdout: DestinationStream | undefined;
+
+function batchedStdout(): DestinationStream {
   const writer = destination({ dest: 1, sync: false });
   let lines: string[] = [];
   let scheduled = false;
+  const take = () => {
+    const text = lines.length === 1 ? (lines[0] as string) : lines.join('');
+    lines = [];
+    return text;
+  };
   const handOver = () => {
     scheduled = false;
     if (lines.length === 0) return;
-    const text = lines.length === 1 ? (lines[0] as string) : lines.join('');
-    lines = [];
-    writer.write(text);
+    try {
+      writer.write(take());
+    } catch {
+      // The writer was ended (pino ends it when the event loop runs dry): nowhere to write.
+    }
   };
-  process.on('exit', () => {
-    handOver();
-    // pino's own exit hook flushes the writer too; whichever runs first writes it all.
+  const flushSync = () => {
+    const text = lines.length === 0 ? '' : take();
     try {
       writer.flushSync();
+      // A synchronous writer of its own: the asynchronous one would start a write that the
+      // exit does not wait for. It retries a full pipe as the asynchronous one does.
+      if (text !== '') destination({ dest: 1, sync: true }).write(text);
     } catch {
       // Already closed: nothing more can be written.
     }
-  });
-  return {
+  };
+  // pino's own exit hook flushes the writer's queue; this one also writes the lines of the
+  // last turn, which that hook cannot see.
+  process.on('exit', flushSync);
+  const stream: DestinationStream & { flushSync(): void; flush(callback?: (error?: Error) => void): void } = {
     write(line: string) {
       lines.push(line);
       if (!scheduled) {
@@ -127,5 +149,11 @@ export function stdoutDestination(): DestinationStream {
         setImmediate(handOver);
       }
     },
+    flushSync,
+    flush(callback?: (error?: Error) => void) {
+      handOver();
+      writer.flush(callback);
+    },
   };
+  return stream;
 }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestDatabase } from '../helpers/database.js';
@@ -52,5 +53,37 @@ describe('the request log', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
+  });
+});
+
+describe('the log stream', () => {
+  it('writes the lines of the turn in which the process exits', () => {
+    // Lines logged in the very turn that calls process.exit are still gathered for the
+    // turn's end, which never comes: the exit writes them.
+    const script = `
+      import pino from 'pino';
+      import { loggerOptions, stdoutDestination } from './src/logger.ts';
+      const log = pino(loggerOptions('info'), stdoutDestination());
+      log.info('an earlier turn');
+      setTimeout(() => {
+        for (let n = 0; n < 3; n++) log.info({ n }, 'the last turn');
+        process.exit(0);
+      }, 20);
+    `;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { msg: string; n?: number });
+    expect(lines.map((l) => [l.msg, l.n])).toEqual([
+      ['an earlier turn', undefined],
+      ['the last turn', 0],
+      ['the last turn', 1],
+      ['the last turn', 2],
+    ]);
   });
 });

@@ -67,6 +67,10 @@ describe('the request log line', () => {
       for (const line of completed) {
         const parsed = JSON.parse(line);
         expect(line.endsWith('}\n')).toBe(true);
+        // The child logger's bindings: the twin below is made with the same ones.
+        expect(parsed).toMatchObject({ reqId: expect.stringMatching(/^req-/), pid: process.pid });
+        expect(parsed.req.method).toBe('GET');
+        expect(parsed.responseTime).toBeGreaterThan(0);
         expect(withoutTime(line)).toBe(withoutTime(pinoLine(parsed)));
       }
       const routes = completed.map((l) => JSON.parse(l).req.route);
@@ -98,6 +102,26 @@ describe('the request log line', () => {
       err: { type: 'Error', message: 'socket hung up' },
       msg: 'request errored',
     });
+  });
+
+  it("takes pino's own path to a stream that routes lines by level", async () => {
+    const lines: string[] = [];
+    const info = new Writable({
+      write(chunk, _encoding, callback) {
+        lines.push(String(chunk));
+        callback();
+      },
+    });
+    const log = pino(loggerOptions('info'), pino.multistream([{ level: 'info', stream: info }]));
+    const app = Fastify({ loggerInstance: log, logController: new RequestLogController() });
+    app.get('/people/:id', async () => ({ ok: true }));
+    try {
+      await app.inject({ method: 'GET', url: '/people/1' });
+      const completed = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request completed');
+      expect(completed).toMatchObject([{ level: 30, req: { method: 'GET', route: '/people/:id' } }]);
+    } finally {
+      await app.close();
+    }
   });
 
   it('is not written when the level is above info', async () => {
