@@ -100,7 +100,8 @@ export function completedLine(log: PinoState, request: FastifyRequest, reply: Fa
  * (4 KB blocks flushed at least every 10 ms measured the same as this, within the noise,
  * and held-back lines would be lost on an abort: out of memory, SIGKILL). `flushSync`
  * (pino calls it after a `fatal` line) and the process's exit (a signal's shutdown, a fatal
- * start-up error) write everything still queued synchronously, the writer's queue first.
+ * start-up error) write everything still queued synchronously, the writer's queue first; a
+ * write already under way finishes on its own, as with pino's writer alone.
  */
 export function stdoutDestination(): DestinationStream {
   stdout ??= batchedStdout();
@@ -111,6 +112,10 @@ let stdout: DestinationStream | undefined;
 
 function batchedStdout(): DestinationStream {
   const writer = destination({ dest: 1, sync: false });
+  // For what must be written before the process goes on (exit, a fatal line): the
+  // asynchronous writer would start a write that the exit does not wait for. Both retry a
+  // full pipe; neither closes stdout.
+  const syncWriter = destination({ dest: 1, sync: true });
   let lines: string[] = [];
   let scheduled = false;
   const take = () => {
@@ -124,18 +129,20 @@ function batchedStdout(): DestinationStream {
     try {
       writer.write(take());
     } catch {
-      // The writer was ended (pino ends it when the event loop runs dry): nowhere to write.
+      // The writer was destroyed: nowhere to write.
     }
   };
   const flushSync = () => {
     const text = lines.length === 0 ? '' : take();
     try {
-      writer.flushSync();
-      // A synchronous writer of its own: the asynchronous one would start a write that the
-      // exit does not wait for. It retries a full pipe as the asynchronous one does.
-      if (text !== '') destination({ dest: 1, sync: true }).write(text);
+      writer.flushSync(); // what it holds was logged first
     } catch {
-      // Already closed: nothing more can be written.
+      // The writer was destroyed; the gathered lines can still go out.
+    }
+    try {
+      if (text !== '') syncWriter.write(text);
+    } catch {
+      // stdout is gone: nothing more can be written.
     }
   };
   // pino's own exit hook flushes the writer's queue; this one also writes the lines of the

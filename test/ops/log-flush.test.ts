@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestDatabase } from '../helpers/database.js';
 import { databaseForProcesses, exited, startServe } from '../helpers/process.js';
@@ -57,33 +58,58 @@ describe('the request log', () => {
 });
 
 describe('the log stream', () => {
-  it('writes the lines of the turn in which the process exits', () => {
-    // Lines logged in the very turn that calls process.exit are still gathered for the
-    // turn's end, which never comes: the exit writes them.
+  /** Runs a script against the log stream in a process of its own; its stdout's JSON lines. */
+  function runScript(body: string) {
     const script = `
       import pino from 'pino';
       import { loggerOptions, stdoutDestination } from './src/logger.ts';
       const log = pino(loggerOptions('info'), stdoutDestination());
+      ${body}
+    `;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as { msg: string; n?: number });
+    return { run, messages: lines.map((l) => [l.msg, l.n]) };
+  }
+
+  it('writes the lines of the turn in which the process exits', () => {
+    // Lines logged in the very turn that calls process.exit are still gathered for the
+    // turn's end, which never comes: the exit writes them.
+    const { run, messages } = runScript(`
       log.info('an earlier turn');
       setTimeout(() => {
         for (let n = 0; n < 3; n++) log.info({ n }, 'the last turn');
         process.exit(0);
       }, 20);
-    `;
-    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
+    `);
     expect(run.status, run.stderr).toBe(0);
-    const lines = run.stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as { msg: string; n?: number });
-    expect(lines.map((l) => [l.msg, l.n])).toEqual([
+    expect(messages).toEqual([
       ['an earlier turn', undefined],
       ['the last turn', 0],
       ['the last turn', 1],
       ['the last turn', 2],
+    ]);
+  });
+
+  it('writes a fatal line, and what was logged before it, at once', () => {
+    // pino flushes the stream synchronously after a fatal line: it is out even when the
+    // process is killed right after (no exit handler runs).
+    const { run, messages } = runScript(`
+      log.info('before');
+      log.fatal('fatal');
+      process.kill(process.pid, 'SIGKILL');
+    `);
+    expect(run.signal).toBe('SIGKILL');
+    expect(messages).toEqual([
+      ['before', undefined],
+      ['fatal', undefined],
     ]);
   });
 });
