@@ -1,24 +1,31 @@
 import type { onResponseHookHandler } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
+const HTTP_DURATION = 'custos_http_request_duration_seconds';
+
 /**
  * Prometheus metrics of one Custos process. A registry per instance (not prom-client's
  * global one) so several apps in one process — tests — do not collide.
  */
 export class Metrics {
   readonly registry = new Registry();
+  readonly httpDuration = new Histogram({
+    name: HTTP_DURATION,
+    help: 'HTTP request latency by route pattern, method and status code.',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  /**
+   * The histogram's `_count` under the name operators' dashboards query. Copied when scraped,
+   * not counted per request: one label lookup an answer instead of two.
+   */
   readonly httpRequests = new Counter({
     name: 'custos_http_requests_total',
     help: 'HTTP requests by route pattern, method and status code.',
     labelNames: ['method', 'route', 'status_code'] as const,
     registers: [this.registry],
-  });
-  readonly httpDuration = new Histogram({
-    name: 'custos_http_request_duration_seconds',
-    help: 'HTTP request latency by route pattern, method and status code.',
-    labelNames: ['method', 'route', 'status_code'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [this.registry],
+    collect: countsOf(this.httpDuration, `${HTTP_DURATION}_count`),
   });
   readonly openConnections = new Gauge({
     name: 'custos_http_open_connections',
@@ -95,7 +102,6 @@ export class Metrics {
         route: request.routeOptions.url ?? 'unmatched',
         status_code: String(reply.statusCode),
       };
-      this.httpRequests.inc(labels);
       this.httpDuration.observe(labels, reply.elapsedTime / 1000);
       done();
     };
@@ -119,4 +125,18 @@ export class Metrics {
       },
     });
   }
+}
+
+type HttpLabels = 'method' | 'route' | 'status_code';
+
+/** A counter's collect callback that sets it to the histogram's `_count` for each label set. */
+function countsOf(histogram: Histogram<HttpLabels>, name: string) {
+  return async function (this: Counter<HttpLabels>) {
+    const { values } = await histogram.get();
+    // Read first, then reset and fill in one synchronous step: two scrapes at once cannot
+    // interleave their resets and increments.
+    this.reset();
+    for (const value of values)
+      if (value.metricName === name) this.inc(value.labels as Record<HttpLabels, string>, value.value);
+  };
 }
