@@ -14,7 +14,7 @@ import { coercingAjv, strictAjv } from '../src/validation.js';
  * - `schemas`: the request body checked by Custos's strict validator against the route's
  *   schema, and the answer written by the compiled response schema;
  * - `observed`: and the request log line (Custos's logger options and log controller, on
- *   the same non-blocking stdout) and the two HTTP metrics, as app.ts records them.
+ *   the same non-blocking stdout) and the HTTP metrics, as app.ts records them.
  * What Custos adds above the top layer is its principal check, the address's country, the
  * database read and its plugins' hooks.
  */

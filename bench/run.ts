@@ -74,6 +74,13 @@ const profileArgs = process.env.BENCH_CPU_PROFILE
   ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
   : [];
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+/**
+ * Servers of each kind (the bare route, Custos, each ladder layer) in a comparison. Two
+ * processes of one build and configuration can differ by a sixth in CPU per request for as
+ * long as they run (README, Benchmarks): each kind's figure is taken over all of its
+ * processes, which take turns with the other kinds' in the rounds.
+ */
+const processes = Math.max(1, Number(process.env.BENCH_PROCESSES ?? 2));
 const adminPostgresUrl = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const root = new URL('..', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'custos-bench-'));
@@ -94,6 +101,8 @@ interface Measured {
   p99: number;
   failures: number;
   requests: number;
+  /** Server CPU per request (the database's included) of each of the kind's processes, in µs. */
+  perProcessCpuUs: number[];
 }
 
 /** A server under load: where to send requests, and the processes whose CPU it spends. */
@@ -153,6 +162,47 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   await exited;
+}
+
+/** The processes of one kind in a comparison (see `processes`), measured as one contender. */
+interface Fleet {
+  targets: Target[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `processes` servers of one kind, one after another (two Custos servers migrating
+ * one database at once would wait on each other's lock), each logging to `${name}-${i}.log`.
+ */
+async function startFleet(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+  databasePids: () => Promise<number[]> = async () => [],
+): Promise<Fleet> {
+  const started: Started[] = [];
+  try {
+    for (let i = 0; i < processes; i++)
+      started.push(await startProcess(args, env, join(work, `${name}-${i}.log`)));
+  } catch (error) {
+    for (const server of started) await stopProcess(server.child);
+    throw error;
+  }
+  return {
+    targets: started.map((server) => ({
+      url: server.url,
+      serverPid: () => server.child.pid,
+      databasePids,
+    })),
+    stop: async () => {
+      for (const server of started) await stopProcess(server.child);
+    },
+  };
+}
+
+/** Waits until every server of a fleet is idle (see settle). */
+async function settleFleet(fleet: Fleet): Promise<void> {
+  for (const target of fleet.targets) await settle(target.serverPid());
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc; 0 once it is gone. */
@@ -243,65 +293,83 @@ async function settleDisk(url: string): Promise<void> {
 
 const median = (values: number[]) => percentile(values, 50);
 
-/** One server and the request it is loaded with, in a set measured in alternating rounds. */
+/** One kind of server (its processes) and the request it is loaded with, in a set measured in alternating rounds. */
 interface Contender {
-  target: Target;
+  targets: Target[];
   request: BenchRequest;
 }
 
+type LoadRun = Awaited<ReturnType<typeof loadOnce>>;
+
 /**
  * Servers measured in alternating rounds (after a short warm-up of each), each round
- * duration / rounds seconds; the figures sum the rounds (latencies: their medians). `during` runs beside each round of the contender at `duringIndex`.
+ * duration / rounds seconds. Every process of every contender is loaded once a round, the
+ * kinds interleaved (a1, b1, a2, b2, …); a contender's figures sum its processes' rounds
+ * (latencies: their medians). `during` runs beside each round of a process of the contender
+ * at `index`, and is told which one is loaded.
  */
 async function alternate(
   contenders: Contender[],
-  during?: { index: number; run: (round: Promise<unknown>) => Promise<void> },
+  during?: { index: number; run: (target: Target, round: Promise<unknown>) => Promise<void> },
 ): Promise<Measured[]> {
-  for (const c of contenders) await loadOnce(c.target, c.request, 2);
-  const runs: Awaited<ReturnType<typeof loadOnce>>[][] = contenders.map(() => []);
+  const slots: { index: number; target: Target; request: BenchRequest; runs: LoadRun[] }[] = [];
+  const most = Math.max(...contenders.map((c) => c.targets.length));
+  for (let i = 0; i < most; i++)
+    contenders.forEach((c, index) => {
+      const target = c.targets[i];
+      if (target) slots.push({ index, target, request: c.request, runs: [] });
+    });
+  for (const slot of slots) await loadOnce(slot.target, slot.request, 2);
   const seconds = Math.max(1, Math.round(duration / rounds));
-  const count = contenders.length;
+  const count = slots.length;
   for (let round = 0; round < rounds; round++) {
     // Two take turns; more start each round one further along (a, b, c; b, c, a; c, a, b):
     // each takes every place in turn, and none is measured twice in a row.
     const start = count > 2 ? round % count : 0;
     for (let place = 0; place < count; place++) {
-      const index = (start + place) % count;
-      const c = contenders[index] as Contender;
-      const measured = loadOnce(c.target, c.request, seconds);
-      const side = during?.index === index ? during.run(measured) : undefined;
-      runs[index]?.push(await measured);
+      const slot = slots[(start + place) % count] as (typeof slots)[number];
+      const measured = loadOnce(slot.target, slot.request, seconds);
+      const side = during?.index === slot.index ? during.run(slot.target, measured) : undefined;
+      slot.runs.push(await measured);
       await side;
     }
   }
-  const sum = (list: Awaited<ReturnType<typeof loadOnce>>[]): Measured => {
+  const perRequest = (list: LoadRun[], seconds: (r: LoadRun) => number) =>
+    (list.reduce((n, r) => n + seconds(r), 0) * 1e6) /
+    Math.max(
+      1,
+      list.reduce((n, r) => n + r.requests, 0),
+    );
+  const sum = (mine: typeof slots): Measured => {
+    const list = mine.flatMap((slot) => slot.runs);
     const requests = list.reduce((n, r) => n + r.requests, 0);
     return {
       requests,
       rps: requests / list.reduce((n, r) => n + r.seconds, 0),
-      cpuUs: (list.reduce((n, r) => n + r.server, 0) * 1e6) / Math.max(1, requests),
-      dbCpuUs: (list.reduce((n, r) => n + r.database, 0) * 1e6) / Math.max(1, requests),
-      loadCpuUs: (list.reduce((n, r) => n + r.cpuSeconds, 0) * 1e6) / Math.max(1, requests),
+      cpuUs: perRequest(list, (r) => r.server),
+      dbCpuUs: perRequest(list, (r) => r.database),
+      loadCpuUs: perRequest(list, (r) => r.cpuSeconds),
       p50: median(list.map((r) => r.p50)),
       p99: median(list.map((r) => r.p99)),
       failures: list.reduce((n, r) => n + r.failures, 0),
+      perProcessCpuUs: mine.map((slot) => perRequest(slot.runs, (r) => r.server + r.database)),
     };
   };
-  return runs.map(sum);
+  return contenders.map((_, index) => sum(slots.filter((slot) => slot.index === index)));
 }
 
 /** Baseline and Custos in alternating rounds (see alternate). */
 async function compare(
-  custos: Target,
+  custos: Fleet,
   request: BenchRequest,
-  baseline: Target,
+  baseline: Fleet,
   baseRequest: BenchRequest,
-  duringCustosRound?: (round: Promise<unknown>) => Promise<void>,
+  duringCustosRound?: (target: Target, round: Promise<unknown>) => Promise<void>,
 ): Promise<{ custos: Measured; baseline: Measured }> {
   const [base, measured] = await alternate(
     [
-      { target: baseline, request: baseRequest },
-      { target: custos, request },
+      { targets: baseline.targets, request: baseRequest },
+      { targets: custos.targets, request },
     ],
     duringCustosRound && { index: 1, run: duringCustosRound },
   );
@@ -453,7 +521,12 @@ const int = (x: number) => Math.round(x).toLocaleString('en');
 const cpu = (m: Measured) =>
   `server CPU ${Math.round(m.cpuUs).toString().padStart(4)} µs/req${m.dbCpuUs > 0 ? ` + database ${Math.round(m.dbCpuUs)} µs/req` : ''}`;
 const fmt = (m: Measured) =>
-  `${Math.round(m.rps).toString().padStart(7)} req/s  p50 ${m.p50.toFixed(1).padStart(5)} ms  p99 ${m.p99.toFixed(1).padStart(6)} ms  ${cpu(m)}  load ${Math.round(m.loadCpuUs).toString().padStart(3)} µs/req  ${m.failures} failed`;
+  `${Math.round(m.rps).toString().padStart(7)} req/s  p50 ${m.p50.toFixed(1).padStart(5)} ms  p99 ${m.p99.toFixed(1).padStart(6)} ms  ${cpu(m)}  load ${Math.round(m.loadCpuUs).toString().padStart(3)} µs/req  ${m.failures} failed${perProcess(m)}`;
+/** Each process's server CPU per request (the database's included), when a kind has several. */
+const perProcess = (m: Measured) =>
+  m.perProcessCpuUs.length > 1
+    ? `  (each process ${m.perProcessCpuUs.map((us) => Math.round(us)).join(' / ')} µs)`
+    : '';
 const mb = (bytes: number) => `${(bytes / 1e6).toLocaleString('en', { maximumFractionDigits: 0 })} MB`;
 
 interface Row {
@@ -539,28 +612,24 @@ const LADDER = [
  * switched on one by one (bench/ladder-server.ts), and on Custos, side by side: what each
  * layer costs, and what is left for the principal check, the country and the database read.
  */
-async function measureLadder(baseline: Target, custos: Target, request: BenchRequest): Promise<LadderStep[]> {
+async function measureLadder(baseline: Fleet, custos: Fleet, request: BenchRequest): Promise<LadderStep[]> {
   console.log('\nconsent-config/get, layer by layer, side by side');
-  const servers = await Promise.all(
-    LADDER.map(({ layer }) =>
-      startProcess(
-        [...profileArgs, '--import', 'tsx', 'bench/ladder-server.ts'],
-        { BENCH_LADDER: layer },
-        join(work, `ladder-${layer}.log`),
-      ),
-    ),
-  );
+  const layers: Fleet[] = [];
   try {
-    for (const server of servers) await settle(server.child.pid);
-    const targets: Target[] = servers.map((server) => ({
-      url: server.url,
-      serverPid: () => server.child.pid,
-      databasePids: async () => [],
-    }));
+    for (const { layer } of LADDER)
+      layers.push(
+        await startFleet(`ladder-${layer}`, [...profileArgs, '--import', 'tsx', 'bench/ladder-server.ts'], {
+          BENCH_LADDER: layer,
+        }),
+      );
+    for (const fleet of layers) await settleFleet(fleet);
     const measured = await alternate([
-      { target: baseline, request: { ...request, path: `/baseline/${slug(consentConfigGet.name)}` } },
-      ...targets.map((target) => ({ target, request })),
-      { target: custos, request },
+      {
+        targets: baseline.targets,
+        request: { ...request, path: `/baseline/${slug(consentConfigGet.name)}` },
+      },
+      ...layers.map((fleet) => ({ targets: fleet.targets, request })),
+      { targets: custos.targets, request },
     ]);
     const names = ['bare route', ...LADDER.map((l) => l.label), 'Custos'];
     const steps = names.map((name, i) => ({ name, measured: measured[i] as Measured }));
@@ -571,7 +640,7 @@ async function measureLadder(baseline: Target, custos: Target, request: BenchReq
       );
     return steps;
   } finally {
-    for (const server of servers) await stopProcess(server.child);
+    for (const fleet of layers) await fleet.stop();
   }
 }
 
@@ -599,31 +668,30 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
   const baselineBodies = Object.fromEntries(
     scenarios.map((s) => [slug(s.name), { status: s.status ?? 200, body: s.baselineBody }]),
   );
-  const baselineProcess = await startProcess(
-    ['--import', 'tsx', 'bench/baseline-server.ts'],
-    { BENCH_BASELINE: JSON.stringify(baselineBodies) },
-    join(work, `baseline-${engine}.log`),
-  );
+  const startBaselines = () =>
+    startFleet(`baseline-${engine}`, ['--import', 'tsx', 'bench/baseline-server.ts'], {
+      BENCH_BASELINE: JSON.stringify(baselineBodies),
+    });
   const startCustos = () =>
-    startProcess([...profileArgs, 'dist/cli.js', 'serve'], custosEnv, join(work, `custos-${engine}.log`));
-  let custosProcess = await startCustos();
-  let smallProcess: Started | undefined;
+    startFleet(`custos-${engine}`, [...profileArgs, 'dist/cli.js', 'serve'], custosEnv, database.backendPids);
+  let baseline = await startBaselines();
+  let custos = await startCustos();
+  /**
+   * A process slows as it serves one scenario after another (the bare route's, from 29 to
+   * 49 µs a request within one run): each comparison starts on fresh servers of both kinds.
+   */
+  const freshServers = async () => {
+    await baseline.stop();
+    await custos.stop();
+    baseline = await startBaselines();
+    custos = await startCustos();
+    await settleFleet(custos);
+  };
+  let smallFleet: Fleet | undefined;
   const copies: TestDatabase[] = [];
-  const baseline: Target = {
-    url: baselineProcess.url,
-    serverPid: () => baselineProcess.child.pid,
-    databasePids: async () => [],
-  };
-  const custos: Target = {
-    get url() {
-      return custosProcess.url;
-    },
-    serverPid: () => custosProcess.child.pid,
-    databasePids: database.backendPids,
-  };
   const env: BenchEnv = {
     get baseUrl() {
-      return custosProcess.url;
+      return (custos.targets[0] as Target).url;
     },
     databaseUrl: database.url,
     cli: async (args) =>
@@ -640,9 +708,9 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
     const baseRequest: BenchRequest = { ...request, path: `/baseline/${slug(scenario.name)}` };
     const lagRound =
       scenario === consentPost && applying
-        ? async (round: Promise<unknown>) => {
+        ? async (target: Target, round: Promise<unknown>) => {
             const { lags, reads } = await visibilityLag(
-              custos.url,
+              target.url,
               await consentAuthorization(env.cli),
               round,
             );
@@ -671,19 +739,22 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
       const request = await scenario.setup(env);
       await database.analyze();
       requests.set(scenario.name, request);
-      // The work a scenario leaves behind (the consents its POSTs queued, applied after the
-      // load) is not measured as the next one's.
-      await settle(custosProcess.child.pid);
+      // Fresh servers, idle: the work a scenario leaves behind (the consents its POSTs queued,
+      // applied after the load) is not measured as the next one's.
+      await freshServers();
       run.rows.push(await measure(scenario, request));
     }
     const configRequest = requests.get(consentConfigGet.name);
-    if (ladder && configRequest) run.ladder = await measureLadder(baseline, custos, configRequest);
+    if (ladder && configRequest) {
+      await freshServers();
+      run.ladder = await measureLadder(baseline, custos, configRequest);
+    }
     if (engine === 'sqlite' && engines.includes('postgres')) {
       // The database as the scenarios left it, for PostgreSQL's run to serve beside its own.
-      await stopProcess(custosProcess.child);
+      await custos.stop();
       sqliteSmall = { url: (await database.copy('cross')).url, env: custosEnv, requests };
-      custosProcess = await startCustos();
-      await settle(custosProcess.child.pid);
+      custos = await startCustos();
+      await settleFleet(custos);
     }
     if (run.lags.length > 0) {
       const p99 = percentile(run.lags, 99);
@@ -699,24 +770,26 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
       const reads = selected.filter((s) => READS.includes(s.name) && lite.requests.has(s.name));
       if (reads.length > 0) {
         console.log('\nThe reads on SQLite and on PostgreSQL, side by side (SQLite’s database from its run)');
-        const sqliteProcess = await startProcess(
-          [...profileArgs, 'dist/cli.js', 'serve'],
-          { ...lite.env, DATABASE_URL: lite.url },
-          join(work, 'custos-sqlite-beside-postgres.log'),
-        );
-        try {
-          await settle(sqliteProcess.child.pid);
-          const sqliteTarget: Target = {
-            url: sqliteProcess.url,
-            serverPid: () => sqliteProcess.child.pid,
-            databasePids: async () => [],
-          };
-          for (const scenario of reads) {
+        for (const scenario of reads) {
+          await freshServers();
+          const sqlite = await startFleet(
+            'custos-sqlite-beside-postgres',
+            [...profileArgs, 'dist/cli.js', 'serve'],
+            {
+              ...lite.env,
+              DATABASE_URL: lite.url,
+            },
+          );
+          try {
+            await settleFleet(sqlite);
             const request = requests.get(scenario.name) as BenchRequest;
             const [base, onSqlite, onPostgres] = (await alternate([
-              { target: baseline, request: { ...request, path: `/baseline/${slug(scenario.name)}` } },
-              { target: sqliteTarget, request: lite.requests.get(scenario.name) as BenchRequest },
-              { target: custos, request },
+              {
+                targets: baseline.targets,
+                request: { ...request, path: `/baseline/${slug(scenario.name)}` },
+              },
+              { targets: sqlite.targets, request: lite.requests.get(scenario.name) as BenchRequest },
+              { targets: custos.targets, request },
             ])) as [Measured, Measured, Measured];
             const cross = { name: scenario.name, baseline: base, sqlite: onSqlite, postgres: onPostgres };
             run.crossRows.push(cross);
@@ -727,9 +800,9 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
             console.log(
               `  PostgreSQL / SQLite: ${pct(crossShare(cross))} of req/s   ${crossShare(cross) >= 0.8 ? 'ok' : 'MISS'} (target ≥ 80 %)`,
             );
+          } finally {
+            await sqlite.stop();
           }
-        } finally {
-          await stopProcess(sqliteProcess.child);
         }
       }
     }
@@ -744,7 +817,7 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
       console.log(
         `\nScale: seeding ${int(sizes.accounts)} accounts and ${int(sizes.events)} consent events (server stopped)`,
       );
-      await stopProcess(custosProcess.child);
+      await custos.stop();
       // The small database as the scenarios left it, served beside the big one: at scale,
       // each hot path is measured against it in the same alternating rounds, so the
       // machine's drift while seeding is not read as the scale's cost.
@@ -758,17 +831,14 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
       console.log(
         `  seeded in ${seeding.seconds.toFixed(0)} s; database ${mb(seeding.bytesBefore)} → ${mb(seeding.bytesAfter)} (+${mb(seeding.bytesAfter - seeding.bytesBefore)})\n`,
       );
-      custosProcess = await startCustos();
-      smallProcess = await startProcess(
+      // Both started now, and so of one age for every scenario below.
+      custos = await startCustos();
+      smallFleet = await startFleet(
+        `custos-${engine}-small`,
         [...profileArgs, 'dist/cli.js', 'serve'],
         { ...custosEnv, DATABASE_URL: small.url },
-        join(work, `custos-${engine}-small.log`),
+        small.backendPids,
       );
-      const smallTarget: Target = {
-        url: smallProcess.url,
-        serverPid: () => smallProcess?.child.pid,
-        databasePids: small.backendPids,
-      };
       const atScale = selected
         .filter((s) => HOT_PATHS.includes(s.name))
         .map((s) => ({
@@ -801,12 +871,14 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
       for (const { name, scenario, request, untargeted } of atScale) {
         // The start-up jobs over the big database, then the consents the POST rounds queued,
         // done before each scenario is measured.
-        await settle(custosProcess.child.pid);
-        await settle(smallProcess.child.pid);
+        await settleFleet(custos);
+        await settleFleet(smallFleet);
+        await baseline.stop();
+        baseline = await startBaselines();
         const [base, smallMeasured, big] = (await alternate([
-          { target: baseline, request: { ...request, path: `/baseline/${slug(scenario.name)}` } },
-          { target: smallTarget, request },
-          { target: custos, request },
+          { targets: baseline.targets, request: { ...request, path: `/baseline/${slug(scenario.name)}` } },
+          { targets: smallFleet.targets, request },
+          { targets: custos.targets, request },
         ])) as [Measured, Measured, Measured];
         const row: Row = {
           name,
@@ -831,9 +903,9 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
     }
     return run;
   } finally {
-    await stopProcess(baselineProcess.child);
-    await stopProcess(custosProcess.child);
-    if (smallProcess) await stopProcess(smallProcess.child);
+    await baseline.stop();
+    await custos.stop();
+    await smallFleet?.stop();
     for (const copy of copies) await copy.drop();
     await database.drop();
   }
