@@ -44,11 +44,11 @@ import { measureWebhookFanout } from './webhook-fanout.js';
 
 /**
  * `npm run bench [-- --engine sqlite|postgres|both] [--scale] [--only <name part>,…]`: starts
- * Custos (built, logging and metrics on) and a bare Fastify baseline as separate processes,
- * and loads each scenario against both from a third process (bench/load.ts), in rounds that
- * alternate baseline and Custos so that drift on the shared machine hits both alike. Prints
- * throughput, latency and the server's CPU time per request side by side with the ratio to
- * the baseline. `--scale` then bulk-seeds the database (bench/seed-scale.ts) and measures
+ * Custos servers (built, logging and metrics on) and bare Fastify baselines, each in its own
+ * process, and loads each scenario against them from another (bench/load.ts), in rounds in
+ * which baseline and Custos processes take turns, so that drift on the shared machine hits
+ * both alike. Prints throughput, latency and the servers' CPU time per request side by side
+ * with the ratio to the baseline. `--scale` then bulk-seeds the database (bench/seed-scale.ts) and measures
  * the hot paths again; `--engine both` runs SQLite then PostgreSQL and compares the reads.
  */
 const option = (name: string) =>
@@ -67,7 +67,7 @@ const applying = process.env.CUSTOS_IN_PROCESS_WORKER !== 'false';
 const picked = (name: string) => !only || only.split(',').some((part) => name.includes(part));
 const selected = scenarios.filter((s) => picked(s.name));
 const duration = Number(process.env.BENCH_DURATION ?? 10);
-// Each measurement is split into this many rounds, alternating baseline and Custos.
+// Each measurement is split into this many rounds; in each, every process of every kind is loaded once.
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 // BENCH_CPU_PROFILE=<dir>: write a V8 CPU profile of the Custos server there, for finding where time goes.
 const profileArgs = process.env.BENCH_CPU_PROFILE
@@ -80,7 +80,9 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
  * long as they run (README, Benchmarks): each kind's figure is taken over all of its
  * processes, which take turns with the other kinds' in the rounds.
  */
-const processes = Math.max(1, Number(process.env.BENCH_PROCESSES ?? 2));
+const processes = Number(process.env.BENCH_PROCESSES ?? 2);
+if (!Number.isInteger(processes) || processes < 1)
+  throw new Error(`BENCH_PROCESSES must be a whole number of at least 1, got ${process.env.BENCH_PROCESSES}`);
 const adminPostgresUrl = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const root = new URL('..', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'custos-bench-'));
@@ -101,14 +103,21 @@ interface Measured {
   p99: number;
   failures: number;
   requests: number;
-  /** Server CPU per request (the database's included) of each of the kind's processes, in µs. */
+  /**
+   * CPU per request in each of the kind's processes' rounds, in µs: the kind's servers' (the
+   * loaded one's, and any work its idle twins did meanwhile) and their database's.
+   */
   perProcessCpuUs: number[];
 }
 
-/** A server under load: where to send requests, and the processes whose CPU it spends. */
+/**
+ * A server under load: where to send requests, and the processes whose CPU is counted while
+ * it is loaded. The servers of its kind are all counted: an idle twin on the same database
+ * applies some of the consents the loaded one accepted.
+ */
 interface Target {
   url: string;
-  serverPid(): number | undefined;
+  serverPids(): number[];
   databasePids(): Promise<number[]>;
 }
 
@@ -149,16 +158,20 @@ function startProcess(args: string[], env: Record<string, string>, logFile: stri
       if (match?.[1]) {
         clearInterval(poll);
         resolve({ child, url: match[1] });
-      } else if (child.exitCode !== null || Date.now() - started > 120_000) {
+      } else if (hasEnded(child) || Date.now() - started > 120_000) {
         clearInterval(poll);
+        void stopProcess(child);
         reject(new Error(`process did not start: ${readFrom(logFile, offset)}`));
       }
     }, 50);
   });
 }
 
+/** Whether a process has ended, by itself or by a signal (a baseline has no SIGTERM handler). */
+const hasEnded = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
+
 async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+  if (hasEnded(child)) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   await exited;
@@ -188,22 +201,29 @@ async function startFleet(
     for (const server of started) await stopProcess(server.child);
     throw error;
   }
+  const serverPids = () => started.flatMap((server) => server.child.pid ?? []);
+  let stopped: Promise<void> | undefined;
   return {
-    targets: started.map((server) => ({
-      url: server.url,
-      serverPid: () => server.child.pid,
-      databasePids,
-    })),
-    stop: async () => {
-      for (const server of started) await stopProcess(server.child);
+    targets: started.map((server) => ({ url: server.url, serverPids, databasePids })),
+    stop: () => {
+      stopped ??= (async () => {
+        for (const server of started) await stopProcess(server.child);
+      })();
+      return stopped;
     },
   };
 }
 
-/** Waits until every server of a fleet is idle (see settle). */
+/** No servers: what a fleet variable holds before its first start. */
+const noFleet: Fleet = { targets: [], stop: async () => {} };
+
+/** Waits until a fleet's servers are idle together (see settle). */
 async function settleFleet(fleet: Fleet): Promise<void> {
-  for (const target of fleet.targets) await settle(target.serverPid());
+  await settle(fleet.targets[0]?.serverPids() ?? []);
 }
+
+/** CPU seconds of a set of processes (see cpuSeconds). */
+const cpuOf = (pids: number[]) => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 
 /** CPU seconds (user + system) a process has used so far, from /proc; 0 once it is gone. */
 function cpuSeconds(pid: number | undefined): number {
@@ -241,11 +261,11 @@ async function loadOnce(target: Target, request: BenchRequest, seconds: number) 
         lines.push(
           target.databasePids().then((pids) => {
             databaseAtStart = new Map(pids.map((pid) => [pid, cpuSeconds(pid)]));
-            server -= cpuSeconds(target.serverPid());
+            server -= cpuOf(target.serverPids());
           }),
         );
       } else {
-        server += cpuSeconds(target.serverPid());
+        server += cpuOf(target.serverPids());
         for (const [pid, before] of databaseAtStart) {
           const after = cpuSeconds(pid);
           if (after > 0) database += after - before;
@@ -266,11 +286,11 @@ async function loadOnce(target: Target, request: BenchRequest, seconds: number) 
  * large database, or the consents a scenario's POSTs queued, would otherwise be counted as
  * the next scenario's CPU per request. Says so when it waited more than its first second.
  */
-async function settle(pid: number | undefined): Promise<void> {
+async function settle(pids: number[]): Promise<void> {
   for (let waited = 1; waited <= 60; waited++) {
-    const before = cpuSeconds(pid);
+    const before = cpuOf(pids);
     await new Promise((r) => setTimeout(r, 1000));
-    if (cpuSeconds(pid) - before < 0.05) {
+    if (cpuOf(pids) - before < 0.05) {
       if (waited > 1) console.log(`  (waited ${waited} s for a server to go idle)`);
       return;
     }
@@ -303,8 +323,8 @@ type LoadRun = Awaited<ReturnType<typeof loadOnce>>;
 
 /**
  * Servers measured in alternating rounds (after a short warm-up of each), each round
- * duration / rounds seconds. Every process of every contender is loaded once a round, the
- * kinds interleaved (a1, b1, a2, b2, …); a contender's figures sum its processes' rounds
+ * duration / rounds seconds. In every round each process of every contender is loaded once,
+ * the kinds taking turns (a1, b1, a2, b2); a contender's figures sum its processes' rounds
  * (latencies: their medians). `during` runs beside each round of a process of the contender
  * at `index`, and is told which one is loaded.
  */
@@ -312,26 +332,30 @@ async function alternate(
   contenders: Contender[],
   during?: { index: number; run: (target: Target, round: Promise<unknown>) => Promise<void> },
 ): Promise<Measured[]> {
-  const slots: { index: number; target: Target; request: BenchRequest; runs: LoadRun[] }[] = [];
-  const most = Math.max(...contenders.map((c) => c.targets.length));
-  for (let i = 0; i < most; i++)
-    contenders.forEach((c, index) => {
-      const target = c.targets[i];
-      if (target) slots.push({ index, target, request: c.request, runs: [] });
-    });
-  for (const slot of slots) await loadOnce(slot.target, slot.request, 2);
+  type Slot = { target: Target; request: BenchRequest; runs: LoadRun[] };
+  const kinds = contenders.length;
+  const slots: Slot[][] = contenders.map((c) =>
+    c.targets.map((target) => ({ target, request: c.request, runs: [] })),
+  );
+  const most = Math.max(...slots.map((mine) => mine.length));
+  for (const slot of slots.flat()) await loadOnce(slot.target, slot.request, 2);
   const seconds = Math.max(1, Math.round(duration / rounds));
-  const count = slots.length;
   for (let round = 0; round < rounds; round++) {
-    // Two take turns; more start each round one further along (a, b, c; b, c, a; c, a, b):
-    // each takes every place in turn, and none is measured twice in a row.
-    const start = count > 2 ? round % count : 0;
-    for (let place = 0; place < count; place++) {
-      const slot = slots[(start + place) % count] as (typeof slots)[number];
-      const measured = loadOnce(slot.target, slot.request, seconds);
-      const side = during?.index === slot.index ? during.run(slot.target, measured) : undefined;
-      slot.runs.push(await measured);
-      await side;
+    // Two kinds take turns; more start each round one further along (a, b, c; b, c, a;
+    // c, a, b): each takes every place in turn, and no kind is measured twice in a row. The
+    // processes of a kind change places from round to round as well.
+    const first = kinds > 2 ? round % kinds : 0;
+    for (let p = 0; p < most; p++) {
+      for (let k = 0; k < kinds; k++) {
+        const index = (first + k) % kinds;
+        const mine = slots[index] as Slot[];
+        const slot = mine[(p + round) % most];
+        if (!slot) continue;
+        const measured = loadOnce(slot.target, slot.request, seconds);
+        const side = during?.index === index ? during.run(slot.target, measured) : undefined;
+        const [result] = await Promise.all([measured, side]);
+        slot.runs.push(result);
+      }
     }
   }
   const perRequest = (list: LoadRun[], seconds: (r: LoadRun) => number) =>
@@ -340,7 +364,7 @@ async function alternate(
       1,
       list.reduce((n, r) => n + r.requests, 0),
     );
-  const sum = (mine: typeof slots): Measured => {
+  const sum = (mine: Slot[]): Measured => {
     const list = mine.flatMap((slot) => slot.runs);
     const requests = list.reduce((n, r) => n + r.requests, 0);
     return {
@@ -355,7 +379,7 @@ async function alternate(
       perProcessCpuUs: mine.map((slot) => perRequest(slot.runs, (r) => r.server + r.database)),
     };
   };
-  return contenders.map((_, index) => sum(slots.filter((slot) => slot.index === index)));
+  return slots.map(sum);
 }
 
 /** Baseline and Custos in alternating rounds (see alternate). */
@@ -462,9 +486,11 @@ async function visibilityLag(
   const headers = { authorization: auth, 'content-type': 'application/json' };
   let granted = false;
   let running = true;
-  busy.finally(() => {
+  const stop = () => {
     running = false;
-  });
+  };
+  // The round's own failure is reported by whoever awaits it.
+  busy.then(stop, stop);
   while (running) {
     granted = !granted;
     const res = await fetch(`${baseUrl}/consent-hub/consent`, {
@@ -525,7 +551,7 @@ const fmt = (m: Measured) =>
 /** Each process's server CPU per request (the database's included), when a kind has several. */
 const perProcess = (m: Measured) =>
   m.perProcessCpuUs.length > 1
-    ? `  (each process ${m.perProcessCpuUs.map((us) => Math.round(us)).join(' / ')} µs)`
+    ? `  (each process's rounds ${m.perProcessCpuUs.map((us) => Math.round(us)).join(' / ')} µs)`
     : '';
 const mb = (bytes: number) => `${(bytes / 1e6).toLocaleString('en', { maximumFractionDigits: 0 })} MB`;
 
@@ -674,8 +700,8 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
     });
   const startCustos = () =>
     startFleet(`custos-${engine}`, [...profileArgs, 'dist/cli.js', 'serve'], custosEnv, database.backendPids);
-  let baseline = await startBaselines();
-  let custos = await startCustos();
+  let baseline = noFleet;
+  let custos = noFleet;
   /**
    * A process slows as it serves one scenario after another (the bare route's, from 29 to
    * 49 µs a request within one run): each comparison starts on fresh servers of both kinds.
@@ -728,8 +754,10 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
     return row;
   };
   try {
+    baseline = await startBaselines();
+    custos = await startCustos();
     console.log(
-      `Custos benchmark on ${engine}: ${connections} connections, ${duration} s per measurement in ${rounds} rounds alternating with the baseline\n`,
+      `Custos benchmark on ${engine}: ${connections} connections, ${processes} processes of each kind, ${duration} s per process and measurement in ${rounds} rounds taking turns with the baseline\n`,
     );
     if (!applying)
       console.log(
@@ -970,7 +998,10 @@ async function main() {
       'bench/results',
       `${new Date().toISOString().replace(/[:.]/g, '-')}-${engineOption}${scale ? '-scale' : ''}.json`,
     );
-    writeFileSync(file, JSON.stringify({ duration, rounds, connections, applying, runs }, null, 2));
+    writeFileSync(
+      file,
+      JSON.stringify({ duration, rounds, connections, processes, applying, runs }, null, 2),
+    );
     console.log(`\nResults written to ${file.slice(root.length)}`);
   } finally {
     rmSync(work, { recursive: true, force: true });
