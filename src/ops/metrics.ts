@@ -9,23 +9,24 @@ const HTTP_DURATION = 'custos_http_request_duration_seconds';
  */
 export class Metrics {
   readonly registry = new Registry();
-  readonly httpDuration = new Histogram({
-    name: HTTP_DURATION,
-    help: 'HTTP request latency by route pattern, method and status code.',
-    labelNames: ['method', 'route', 'status_code'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [this.registry],
-  });
   /**
-   * The histogram's `_count` under the name operators' dashboards query. Copied when scraped,
-   * not counted per request: one label lookup an answer instead of two.
+   * The histogram's `_count` under the name operators' dashboards query, listed first as it
+   * always was. Copied when scraped, not counted per request (one label lookup an answer
+   * instead of two): anything `inc()` adds is overwritten at the next scrape.
    */
   readonly httpRequests = new Counter({
     name: 'custos_http_requests_total',
     help: 'HTTP requests by route pattern, method and status code.',
     labelNames: ['method', 'route', 'status_code'] as const,
     registers: [this.registry],
-    collect: countsOf(this.httpDuration, `${HTTP_DURATION}_count`),
+    collect: countsOf(() => this.httpDuration, `${HTTP_DURATION}_count`),
+  });
+  readonly httpDuration = new Histogram({
+    name: HTTP_DURATION,
+    help: 'HTTP request latency by route pattern, method and status code.',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
   });
   readonly openConnections = new Gauge({
     name: 'custos_http_open_connections',
@@ -129,10 +130,14 @@ export class Metrics {
 
 type HttpLabels = 'method' | 'route' | 'status_code';
 
-/** A counter's collect callback that sets it to the histogram's `_count` for each label set. */
-function countsOf(histogram: Histogram<HttpLabels>, name: string) {
+/**
+ * A counter's collect callback that sets it to the histogram's `_count` for each label set
+ * (the histogram read when scraped: it is made after the counter). The counter takes plain
+ * increments: exemplars are not enabled.
+ */
+function countsOf(histogram: () => Histogram<HttpLabels>, name: string) {
   return async function (this: Counter<HttpLabels>) {
-    const { values } = await histogram.get();
+    const { values } = await histogram().get();
     // Read first, then reset and fill in one synchronous step: two scrapes at once cannot
     // interleave their resets and increments.
     this.reset();

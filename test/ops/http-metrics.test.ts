@@ -39,6 +39,10 @@ describe('custos_http_requests_total', () => {
       /^custos_http_request_duration_seconds_count\{method="GET",route="\/people\/:id",status_code="200"\} 3$/m,
     );
     expect(text).toMatch(/^# TYPE custos_http_requests_total counter$/m);
+    // Listed before the histogram, where dashboards and scrapes of earlier versions had it.
+    expect(text.indexOf('# TYPE custos_http_requests_total')).toBeLessThan(
+      text.indexOf('# TYPE custos_http_request_duration_seconds'),
+    );
     await app.close();
   });
 
