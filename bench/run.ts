@@ -192,11 +192,10 @@ async function startFleet(
   args: string[],
   env: Record<string, string>,
   databasePids: () => Promise<number[]> = async () => [],
-  count = processes,
 ): Promise<Fleet> {
   const started: Started[] = [];
   try {
-    for (let i = 0; i < count; i++)
+    for (let i = 0; i < processes; i++)
       started.push(await startProcess(args, env, join(work, `${name}-${i}.log`)));
   } catch (error) {
     for (const server of started) await stopProcess(server.child);
@@ -692,15 +691,6 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
     // Throughput, not the per-app budget, is measured: the report-accounts scenario is one app.
     CUSTOS_REPORT_RATE_LIMIT: '1000000',
   };
-  /**
-   * The measured Custos servers. Twins on one database would apply each other's consents:
-   * each polls the inbox every 50 ms by default, and in pairs of quick runs on PostgreSQL a
-   * twin polling so made the loaded server's consents dearer (server and database) and
-   * slower to show (README, Benchmarks). Polling once a minute, each applies what it
-   * accepted itself, as a server alone does; what another process queues (the seeding, the
-   * CLI) is done when a server starts, before the servers are found idle.
-   */
-  const fleetEnv = processes > 1 ? { ...custosEnv, CUSTOS_WORKER_POLL_MS: '60000' } : custosEnv;
   const baselineBodies = Object.fromEntries(
     scenarios.map((s) => [slug(s.name), { status: s.status ?? 200, body: s.baselineBody }]),
   );
@@ -709,7 +699,7 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
       BENCH_BASELINE: JSON.stringify(baselineBodies),
     });
   const startCustos = () =>
-    startFleet(`custos-${engine}`, [...profileArgs, 'dist/cli.js', 'serve'], fleetEnv, database.backendPids);
+    startFleet(`custos-${engine}`, [...profileArgs, 'dist/cli.js', 'serve'], custosEnv, database.backendPids);
   let baseline = noFleet;
   let custos = noFleet;
   /**
@@ -790,7 +780,7 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
     if (engine === 'sqlite' && engines.includes('postgres')) {
       // The database as the scenarios left it, for PostgreSQL's run to serve beside its own.
       await custos.stop();
-      sqliteSmall = { url: (await database.copy('cross')).url, env: fleetEnv, requests };
+      sqliteSmall = { url: (await database.copy('cross')).url, env: custosEnv, requests };
       custos = await startCustos();
       await settleFleet(custos);
     }
@@ -874,7 +864,7 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
       smallFleet = await startFleet(
         `custos-${engine}-small`,
         [...profileArgs, 'dist/cli.js', 'serve'],
-        { ...fleetEnv, DATABASE_URL: small.url },
+        { ...custosEnv, DATABASE_URL: small.url },
         small.backendPids,
       );
       const atScale = selected
@@ -935,16 +925,6 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
       }
     }
     if (picked('console pages')) {
-      // One server, polling as by default: the fan-out's account closure comes from the CLI.
-      await custos.stop();
-      custos = await startFleet(
-        `custos-${engine}`,
-        [...profileArgs, 'dist/cli.js', 'serve'],
-        custosEnv,
-        database.backendPids,
-        1,
-      );
-      await settleFleet(custos);
       console.log(`\n${await measureWebhookFanout(env)}`);
       // Last: it stores a million audit entries, which the scenarios above need not wade through.
       console.log(`\n${await measureConsolePages(env)}`);
