@@ -48,8 +48,8 @@ import { measureWebhookFanout } from './webhook-fanout.js';
  * process, and loads each scenario against them from another (bench/load.ts), in rounds in
  * which baseline and Custos processes take turns, so that drift on the shared machine hits
  * both alike. Prints throughput, latency and the servers' CPU time per request side by side
- * with the ratio to the baseline. `--scale` then bulk-seeds the database (bench/seed-scale.ts) and measures
- * the hot paths again; `--engine both` runs SQLite then PostgreSQL and compares the reads.
+ * with the ratio to the baseline. `--scale` then bulk-seeds the database
+ * (bench/seed-scale.ts) and measures the hot paths again; `--engine both` runs SQLite then PostgreSQL and compares the reads.
  */
 const option = (name: string) =>
   process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined;
@@ -69,7 +69,7 @@ const selected = scenarios.filter((s) => picked(s.name));
 const duration = Number(process.env.BENCH_DURATION ?? 10);
 // Each measurement is split into this many rounds; in each, every process of every kind is loaded once.
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-// BENCH_CPU_PROFILE=<dir>: write a V8 CPU profile of the Custos server there, for finding where time goes.
+// BENCH_CPU_PROFILE=<dir>: write V8 CPU profiles of every Custos and ladder server there, for finding where time goes.
 const profileArgs = process.env.BENCH_CPU_PROFILE
   ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
   : [];
@@ -180,6 +180,7 @@ async function stopProcess(child: ChildProcess): Promise<void> {
 /** The processes of one kind in a comparison (see `processes`), measured as one contender. */
 interface Fleet {
   targets: Target[];
+  serverPids(): number[];
   stop(): Promise<void>;
 }
 
@@ -205,6 +206,7 @@ async function startFleet(
   let stopped: Promise<void> | undefined;
   return {
     targets: started.map((server) => ({ url: server.url, serverPids, databasePids })),
+    serverPids,
     stop: () => {
       stopped ??= (async () => {
         for (const server of started) await stopProcess(server.child);
@@ -215,11 +217,11 @@ async function startFleet(
 }
 
 /** No servers: what a fleet variable holds before its first start. */
-const noFleet: Fleet = { targets: [], stop: async () => {} };
+const noFleet: Fleet = { targets: [], serverPids: () => [], stop: async () => {} };
 
 /** Waits until a fleet's servers are idle together (see settle). */
 async function settleFleet(fleet: Fleet): Promise<void> {
-  await settle(fleet.targets[0]?.serverPids() ?? []);
+  await settle(fleet.serverPids());
 }
 
 /** CPU seconds of a set of processes (see cpuSeconds). */
@@ -313,7 +315,7 @@ async function settleDisk(url: string): Promise<void> {
 
 const median = (values: number[]) => percentile(values, 50);
 
-/** One kind of server (its processes) and the request it is loaded with, in a set measured in alternating rounds. */
+/** One kind of server (its processes) and the request it is loaded with, in alternating rounds. */
 interface Contender {
   targets: Target[];
   request: BenchRequest;

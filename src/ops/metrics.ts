@@ -2,6 +2,9 @@ import type { onResponseHookHandler } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 const HTTP_DURATION = 'custos_http_request_duration_seconds';
+/** The labels of both HTTP metrics: route pattern (never the URL), method and status. */
+const HTTP_LABELS = ['method', 'route', 'status_code'] as const;
+type HttpLabels = (typeof HTTP_LABELS)[number];
 
 /**
  * Prometheus metrics of one Custos process. A registry per instance (not prom-client's
@@ -17,14 +20,14 @@ export class Metrics {
   readonly httpRequests = new Counter({
     name: 'custos_http_requests_total',
     help: 'HTTP requests by route pattern, method and status code.',
-    labelNames: ['method', 'route', 'status_code'] as const,
+    labelNames: HTTP_LABELS,
     registers: [this.registry],
     collect: countsOf(() => this.httpDuration, `${HTTP_DURATION}_count`),
   });
   readonly httpDuration = new Histogram({
     name: HTTP_DURATION,
     help: 'HTTP request latency by route pattern, method and status code.',
-    labelNames: ['method', 'route', 'status_code'] as const,
+    labelNames: HTTP_LABELS,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
@@ -127,8 +130,6 @@ export class Metrics {
     });
   }
 }
-
-type HttpLabels = 'method' | 'route' | 'status_code';
 
 /**
  * A counter's collect callback that sets it to the histogram's `_count` for each label set
