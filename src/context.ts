@@ -68,7 +68,7 @@ import { webhookJobs } from './webhooks/webhook.jobs.js';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
 import { WebhookOutbox } from './webhooks/webhook-outbox.service.js';
 import { postSignedWebhook } from './webhooks/webhook-post.js';
-import { Worker, type WorkerTask } from './worker/worker.js';
+import { BUSY_ELSEWHERE, Worker, type WorkerTask } from './worker/worker.js';
 
 /**
  * The composition root: every long-lived component of a Custos process, built once from
@@ -271,9 +271,9 @@ export async function createContext(config: Config, options: ContextOptions = {}
         name: 'consent-apply',
         drainOnStop: true,
         async runOnce() {
-          const { applied, lagsMs } = await applyPendingConsents(database, audit, receipts);
+          const { applied, lagsMs, elsewhere } = await applyPendingConsents(database, audit, receipts);
           for (const lag of lagsMs) metrics.consentApplyLag.observe(lag / 1000);
-          return applied;
+          return elsewhere ? BUSY_ELSEWHERE : applied;
         },
       },
       { name: 'webhook-deliver', runOnce: () => webhooks.runOnce() },

@@ -6,9 +6,18 @@ import type { ReceiptService } from './receipt.service.js';
 
 export interface ApplyResult {
   applied: number;
+  /** Another process was applying (PostgreSQL): it takes what is pending. */
+  elsewhere?: true;
   /** Milliseconds from receipt to application, one per applied request. */
   lagsMs: number[];
 }
+
+/**
+ * One applier at a time per database: two servers' workers would otherwise split each batch,
+ * each transaction paying its fixed cost (claim, audit tail, marks) for half the rows, and
+ * then queue for the audit chain's lock at their ends.
+ */
+export const APPLY_LOCK = 'custos:consent-apply';
 
 /**
  * Turns accepted requests into consent events, in one transaction per batch: the events are
@@ -29,7 +38,8 @@ export async function applyPendingConsents(
   limit = 500,
 ): Promise<ApplyResult> {
   if (!(await repo.hasPendingRequests(database.db))) return { applied: 0, lagsMs: [] };
-  return database.writeTransaction(
+  const result = await database.exclusiveTransaction(
+    APPLY_LOCK,
     async (trx) => {
       const requests = await repo.claimPendingRequests(database, trx, limit);
       if (requests.length === 0) return { applied: 0, lagsMs: [] };
@@ -89,4 +99,6 @@ export async function applyPendingConsents(
     // for it (without blocking the process) rather than fail and log an error.
     { durable: false, maxWaitMs: Number.POSITIVE_INFINITY },
   );
+  // Another process is applying: it takes what is pending too.
+  return result ?? { applied: 0, lagsMs: [], elsewhere: true };
 }

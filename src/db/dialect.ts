@@ -49,6 +49,21 @@ export interface Database {
    * single writer serializes already; PostgreSQL takes a transaction-scoped advisory lock.
    */
   serializedTransaction<T>(lock: string, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T>;
+  /**
+   * A write transaction for work that any one worker may do and none needs to wait for
+   * (applying the consent inbox): while another transaction naming the same lock is open, in
+   * this process or another, `fn` is not run and the result is `undefined`, at once. One
+   * worker then does the whole batch rather than several splitting it and paying each
+   * transaction's fixed cost for a part of it. PostgreSQL: a transaction-scoped advisory lock
+   * tried (not waited for) in the transaction's first statement; the transaction also ends if
+   * its process stops sending statements for a minute, so a hung process cannot keep the
+   * lock. SQLite: a write transaction as any other, its one writer lock already admits one.
+   */
+  exclusiveTransaction<T>(
+    lock: string,
+    fn: (trx: Kysely<DB>) => Promise<T>,
+    options?: WriteOptions,
+  ): Promise<T | undefined>;
   /** Takes the named lock inside a write transaction already open (see serializedTransaction). */
   advisoryLock(trx: Kysely<DB>, lock: string): Promise<void>;
   /** Lets concurrent workers skip rows another worker is processing (PostgreSQL); SQLite serialises writers anyway. */
@@ -229,6 +244,7 @@ function openSqlite(url: string, options: DatabaseOptions): Database {
     engine: 'sqlite',
     writeTransaction,
     serializedTransaction: (_lock, fn) => writeTransaction(fn),
+    exclusiveTransaction: (_lock, fn, options) => writeTransaction(fn, options),
     // BEGIN IMMEDIATE already holds the one writer lock for the whole transaction.
     advisoryLock: async () => {},
     skipLocked: (qb) => qb,
@@ -511,6 +527,9 @@ const pgTypes = {
     return pg.types.getTypeParser(oid, format);
   },
 };
+
+/** How long an exclusive transaction's process may leave it idle before the server ends it. */
+const EXCLUSIVE_IDLE_LIMIT = '1min';
 
 /** Held until the transaction ends; hashtext maps the name onto the lock's integer key space. */
 async function pgAdvisoryLock(trx: Kysely<DB>, lock: string): Promise<void> {
@@ -1008,6 +1027,19 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
         shareCompiledQueries(trx, db);
         await pgAdvisoryLock(trx, lock);
         return fn(trx);
+      }),
+    exclusiveTransaction: (lock, fn, options) =>
+      db.transaction().execute(async (trx) => {
+        shareCompiledQueries(trx, db);
+        // One statement: the settings (for this transaction only) and the lock, or not. A
+        // durable transaction keeps the server's synchronous_commit, whatever it is.
+        const durable = options?.durable !== false;
+        const { rows } = await sql<{ locked: boolean }>`select
+          set_config('synchronous_commit',
+            case when ${durable} then current_setting('synchronous_commit') else 'off' end, true),
+          set_config('idle_in_transaction_session_timeout', ${EXCLUSIVE_IDLE_LIMIT}, true),
+          pg_try_advisory_xact_lock(hashtext(${lock})) as locked`.execute(trx);
+        return rows[0]?.locked ? fn(trx) : undefined;
       }),
     advisoryLock: pgAdvisoryLock,
     skipLocked: (qb) => qb.forUpdate().skipLocked(),

@@ -1,6 +1,16 @@
 import type { Logger } from 'pino';
 
-/** A unit of background work: process one batch, report how many items it handled. */
+/**
+ * What a task's `runOnce` returns when another process is doing the task's work at the
+ * moment (one consent applier per database): that process takes new work too, so this loop
+ * waits the poll interval, pokes or not, rather than asking again at every poke.
+ */
+export const BUSY_ELSEWHERE = -1;
+
+/**
+ * A unit of background work: process one batch, report how many items it handled (or
+ * BUSY_ELSEWHERE).
+ */
 export interface WorkerTask {
   name: string;
   runOnce(): Promise<number>;
@@ -26,7 +36,10 @@ const ERROR_BACKOFF_MS = 1000;
 export class Worker {
   private running = false;
   private loops: Promise<void>[] = [];
+  /** Called by poke(). */
   private readonly wakers = new Set<() => void>();
+  /** Called by stop(): every sleep ends, including those a poke does not end. */
+  private readonly sleepers = new Set<() => void>();
 
   constructor(
     private readonly tasks: WorkerTask[],
@@ -50,6 +63,7 @@ export class Worker {
     this.running = false;
     for (const task of this.tasks) task.stop?.();
     this.poke();
+    for (const wake of this.sleepers) wake();
     await Promise.all(this.loops);
     await this.drain(this.tasks.filter((t) => t.drainOnStop));
   }
@@ -58,7 +72,7 @@ export class Worker {
   async drain(tasks: WorkerTask[] = this.tasks): Promise<void> {
     for (;;) {
       let done = 0;
-      for (const task of tasks) done += await task.runOnce();
+      for (const task of tasks) done += Math.max(0, await task.runOnce());
       if (done === 0) return;
     }
   }
@@ -78,25 +92,29 @@ export class Worker {
         } catch (error) {
           this.onError(task.name);
           this.log.error({ err: error, task: task.name }, 'background task failed; retrying');
-          await this.sleep(ERROR_BACKOFF_MS);
+          await this.sleep(ERROR_BACKOFF_MS, { pokes: false });
         }
-        if (done === 0 && !poked && this.running) await this.sleep(this.pollMs);
+        if (!this.running) break;
+        if (done === BUSY_ELSEWHERE) await this.sleep(this.pollMs, { pokes: false });
+        else if (done === 0 && !poked) await this.sleep(this.pollMs);
       }
     } finally {
       this.wakers.delete(wake);
     }
   }
 
-  /** Sleeps for `ms`, or until poked or stopped. */
-  private sleep(ms: number): Promise<void> {
+  /** Sleeps for `ms`, or until stopped, or (unless `pokes` is false) until poked. */
+  private sleep(ms: number, { pokes = true } = {}): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         this.wakers.delete(done);
+        this.sleepers.delete(done);
         resolve();
       };
       const timer = setTimeout(done, ms);
-      this.wakers.add(done);
+      this.sleepers.add(done);
+      if (pokes) this.wakers.add(done);
     });
   }
 }

@@ -20,6 +20,7 @@ import {
 } from '../../src/db/dialect.js';
 import type { DB } from '../../src/db/schema.js';
 import { createTestDatabase, type TestDatabase, testEngine } from '../helpers/database.js';
+import { deferred } from '../helpers/wait.js';
 
 /**
  * src/db/dialect.ts on its own, on scratch tables: each test states the guarantee the rest
@@ -530,6 +531,12 @@ describe('a write transaction meeting another connection holding the write lock'
   });
 });
 
+/** The scratch chain's links, in order. */
+async function chain(): Promise<number[]> {
+  const { rows } = await sql<{ n: number }>`select n from chain order by n`.execute(database.db);
+  return rows.map((r) => Number(r.n));
+}
+
 describe('serializedTransaction', () => {
   beforeEach(() => exec(sql`delete from chain`));
 
@@ -541,11 +548,6 @@ describe('serializedTransaction', () => {
     await sleep(500);
     await exec(sql`insert into chain (n) values (${n})`, trx);
     return { n, start, end: performance.now() };
-  }
-
-  async function chain(): Promise<number[]> {
-    const { rows } = await sql<{ n: number }>`select n from chain order by n`.execute(database.db);
-    return rows.map((r) => Number(r.n));
   }
 
   const overlap = (a: { start: number; end: number }, b: { start: number; end: number }) =>
@@ -585,6 +587,96 @@ describe('serializedTransaction', () => {
     } else {
       expect(overlap(a, b)).toBe(false);
       expect([a.n, b.n].sort()).toEqual([1, 2]);
+    }
+  });
+});
+
+describe('exclusiveTransaction', () => {
+  beforeEach(() => exec(sql`delete from chain`));
+
+  /** Starts an exclusive transaction that appends `n` once released; resolves `held` inside. */
+  function holdTurn(lock: string, n: number) {
+    const released = deferred();
+    const held = deferred();
+    const done = database.exclusiveTransaction(lock, async (trx) => {
+      held.resolve();
+      await released.promise;
+      await exec(sql`insert into chain (n) values (${n})`, trx);
+      return n;
+    });
+    return { held: held.promise, release: released.resolve, done };
+  }
+
+  it('PostgreSQL: a second caller naming the lock gets undefined at once; SQLite: its turn after', async () => {
+    const first = holdTurn('dialect-test-turn', 1);
+    await first.held;
+    const second = database.exclusiveTransaction('dialect-test-turn', async (trx) => {
+      await exec(sql`insert into chain (n) values (2)`, trx);
+      return 2;
+    });
+    const early = await Promise.race([second, sleep(500).then(() => 'waiting' as const)]);
+    first.release();
+    expect(await first.done).toBe(1);
+    if (testEngine === 'postgres') {
+      expect(early).toBeUndefined();
+      expect(await chain()).toEqual([1]);
+      // The lock ended with the transaction: the next caller runs.
+      expect(await database.exclusiveTransaction('dialect-test-turn', async () => 3)).toBe(3);
+    } else {
+      expect(early).toBe('waiting');
+      expect(await second).toBe(2);
+      expect(await chain()).toEqual([1, 2]);
+    }
+  });
+
+  it('other lock names do not exclude each other', async () => {
+    const first = holdTurn('dialect-test-turn-a', 1);
+    await first.held;
+    const other = database.exclusiveTransaction('dialect-test-turn-b', async () => 'ran');
+    if (testEngine === 'postgres') {
+      expect(await other).toBe('ran');
+      first.release();
+    } else {
+      // SQLite's one writer: the other name waits for the write lock, not for the name.
+      first.release();
+      expect(await other).toBe('ran');
+    }
+    expect(await first.done).toBe(1);
+  });
+
+  it('PostgreSQL: sets the transaction, not the session: no fsync wait when not durable, a limit on idling', async () => {
+    if (testEngine !== 'postgres') {
+      // SQLite has neither setting; its non-durable commit is the WAL's (see the tests above).
+      expect(await database.exclusiveTransaction('dialect-test-settings', async () => 'ran')).toBe('ran');
+      return;
+    }
+    const single = openDatabase(testDb.url, { pgPoolSize: 1 });
+    const show = async (setting: string, db: Kysely<DB>) => {
+      const { rows } = await sql<Record<string, string>>`select current_setting(${setting}) as value`.execute(
+        db,
+      );
+      return rows[0]?.value;
+    };
+    try {
+      const server = await show('synchronous_commit', single.db);
+      const inside = await single.exclusiveTransaction(
+        'dialect-test-settings',
+        async (trx) => ({
+          commit: await show('synchronous_commit', trx),
+          idle: await show('idle_in_transaction_session_timeout', trx),
+        }),
+        { durable: false },
+      );
+      expect(inside).toEqual({ commit: 'off', idle: '1min' });
+      const durable = await single.exclusiveTransaction('dialect-test-settings', (trx) =>
+        show('synchronous_commit', trx),
+      );
+      expect(durable).toBe(server);
+      // The same pooled connection after the transactions: the session's own values.
+      expect(await show('synchronous_commit', single.db)).toBe(server);
+      expect(await show('idle_in_transaction_session_timeout', single.db)).toBe('0');
+    } finally {
+      await single.close();
     }
   });
 });

@@ -28,3 +28,12 @@ export async function until<T>(
     throw error;
   }
 }
+
+/** A promise and the function that resolves it: one side waits, the other says when. */
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((done) => {
+    resolve = done;
+  });
+  return { promise, resolve };
+}

@@ -1,0 +1,90 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listAuditEvents } from '../../src/audit/audit.repository.js';
+import { countPendingRequests } from '../../src/consent/consent.repository.js';
+import { APPLY_LOCK, applyPendingConsents } from '../../src/consent/consent-applier.js';
+import { openDatabase } from '../../src/db/dialect.js';
+import { consentClient, createTestApp, GMOI_TEXT, type TestApp } from '../helpers/app.js';
+import { testEngine } from '../helpers/database.js';
+import { deferred } from '../helpers/wait.js';
+
+/**
+ * Two servers on one database each run a worker that applies the consent inbox. One applies
+ * at a time: on PostgreSQL the other gives up at once and polls again (rather than splitting
+ * the batch, or queueing behind the first for the audit chain); on SQLite the one writer lock
+ * makes it wait for its turn. Either way every request is applied once.
+ */
+let t: TestApp;
+let authorization: string;
+
+beforeAll(async () => {
+  // No background applier: the test decides who applies when.
+  t = await createTestApp({ CUSTOS_IN_PROCESS_WORKER: 'false' });
+  ({ authorization } = await consentClient(t));
+});
+afterAll(() => t.close());
+
+async function post(email: string): Promise<void> {
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/consent-hub/consent',
+    headers: { authorization },
+    payload: {
+      email,
+      locale: 'DE',
+      consents: [{ key: 'generalMarketingOptIn', granted: true, displayedText: GMOI_TEXT }],
+    },
+  });
+  expect(res.statusCode).toBe(202);
+}
+
+const changes = async () => (await listAuditEvents(t.ctx.database.db, { action: 'consent.changed' })).length;
+
+describe('two appliers on one database', () => {
+  it("while another process's applier holds the turn, this one does not split its batch", async () => {
+    await post('twin.one@example.org');
+    await post('twin.two@example.org');
+    // The other server: its own connections, inside its apply transaction until released.
+    const other = openDatabase(t.database.url);
+    const released = deferred();
+    const release = released.resolve;
+    const held = deferred();
+    const otherTurn = other.exclusiveTransaction(
+      APPLY_LOCK,
+      async () => {
+        held.resolve();
+        await released.promise;
+        return 'other';
+      },
+      { durable: false, maxWaitMs: Number.POSITIVE_INFINITY },
+    );
+    try {
+      await held.promise;
+      const mine = applyPendingConsents(t.ctx.database, t.ctx.audit, t.ctx.receipts);
+      const first = await Promise.race([mine, sleep(1000).then(() => 'still waiting' as const)]);
+      if (testEngine === 'postgres') {
+        // Answered while the other still holds the turn, having applied nothing.
+        expect(first).toEqual({ applied: 0, lagsMs: [], elsewhere: true });
+        expect(await countPendingRequests(t.ctx.database.db)).toBe(2);
+        release();
+        expect(await otherTurn).toBe('other');
+        expect(await applyPendingConsents(t.ctx.database, t.ctx.audit, t.ctx.receipts)).toMatchObject({
+          applied: 2,
+        });
+      } else {
+        // The one writer lock: it waits for the other to commit, then applies both.
+        expect(first).toBe('still waiting');
+        release();
+        expect(await otherTurn).toBe('other');
+        expect(await mine).toMatchObject({ applied: 2 });
+      }
+    } finally {
+      release();
+      await otherTurn.catch(() => undefined);
+      await other.close();
+    }
+    expect(await countPendingRequests(t.ctx.database.db)).toBe(0);
+    // Each request once: one audit entry per consent, nothing applied twice.
+    expect(await changes()).toBe(2);
+  });
+});
