@@ -545,6 +545,8 @@ function verdict(s: BenchScenario, custos: Measured, base: Measured): string {
 }
 
 const pct = (x: number) => `${Math.round(x * 100)} %`;
+/** Beside a verdict: to a tenth, so that 44.8 % does not read "45 %   MISS (target ≥ 45 %)". */
+const pctBesideVerdict = (x: number) => `${(x * 100).toFixed(1)} %`;
 const int = (x: number) => Math.round(x).toLocaleString('en');
 const cpu = (m: Measured) =>
   `server CPU ${Math.round(m.cpuUs).toString().padStart(4)} µs/req${m.dbCpuUs > 0 ? ` + database ${Math.round(m.dbCpuUs)} µs/req` : ''}`;
@@ -676,7 +678,7 @@ function printRow(row: Row) {
   console.log(row.name);
   console.log(`  baseline  ${fmt(row.baseline)}`);
   console.log(
-    `  custos    ${fmt(row.custos)}   ratio ${pct(row.custos.rps / row.baseline.rps)}   ${row.verdict}`,
+    `  custos    ${fmt(row.custos)}   ratio ${pctBesideVerdict(row.custos.rps / row.baseline.rps)}   ${row.verdict}`,
   );
 }
 
@@ -828,7 +830,7 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
             console.log(`  sqlite    ${fmt(onSqlite)}`);
             console.log(`  postgres  ${fmt(onPostgres)}`);
             console.log(
-              `  PostgreSQL / SQLite: ${pct(crossShare(cross))} of req/s   ${crossShare(cross) >= 0.8 ? 'ok' : 'MISS'} (target ≥ 80 %)`,
+              `  PostgreSQL / SQLite: ${pctBesideVerdict(crossShare(cross))} of req/s   ${crossShare(cross) >= 0.8 ? 'ok' : 'MISS'} (target ≥ 80 %)`,
             );
           } finally {
             await sqlite.stop();
@@ -922,7 +924,7 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
         console.log(`  small     ${fmt(smallMeasured)}   (the same database before the seeding, beside it)`);
         run.scaleRows.push(row);
         console.log(
-          `  at scale / small, side by side: server CPU per request ${pct(scaleDrift(row))}${engine === 'postgres' ? ' (the database’s included)' : ''}   ${row.untargeted ? '(no target)' : `${within10(scaleDrift(row))} (target within 10 %)`}`,
+          `  at scale / small, side by side: server CPU per request ${pctBesideVerdict(scaleDrift(row))}${engine === 'postgres' ? ' (the database’s included)' : ''}   ${row.untargeted ? '(no target)' : `${within10(scaleDrift(row))} (target within 10 %)`}`,
         );
       }
     }
@@ -965,7 +967,7 @@ function printSummary(runs: EngineRun[]) {
       for (const big of run.scaleRows) {
         if (big.small) {
           lines.push(
-            `${run.engine.padEnd(8)} ${`${int(run.seeding.events)} vs small events: ${big.name}`.padEnd(44)} CPU per request ${pct(scaleDrift(big))} of the small database's, side by side (${Math.round(big.custos.cpuUs + big.custos.dbCpuUs)} / ${Math.round(big.small.cpuUs + big.small.dbCpuUs)} µs; bare ${Math.round(big.baseline.cpuUs)} µs)   ${big.untargeted ? 'no target' : within10(scaleDrift(big))}`,
+            `${run.engine.padEnd(8)} ${`${int(run.seeding.events)} vs small events: ${big.name}`.padEnd(44)} CPU per request ${pctBesideVerdict(scaleDrift(big))} of the small database's, side by side (${Math.round(big.custos.cpuUs + big.custos.dbCpuUs)} / ${Math.round(big.small.cpuUs + big.small.dbCpuUs)} µs; bare ${Math.round(big.baseline.cpuUs)} µs)   ${big.untargeted ? 'no target' : within10(scaleDrift(big))}`,
           );
         }
       }
@@ -979,7 +981,7 @@ function printSummary(runs: EngineRun[]) {
   const postgresRun = runs.find((r) => r.engine === 'postgres');
   for (const cross of postgresRun?.crossRows ?? []) {
     lines.push(
-      `PostgreSQL / SQLite reads, side by side: ${cross.name.padEnd(28)} ${pct(crossShare(cross))} of req/s (${int(cross.postgres.rps)} / ${int(cross.sqlite.rps)}); CPU per request ${Math.round(cross.postgres.cpuUs)} + database ${Math.round(cross.postgres.dbCpuUs)} µs / ${Math.round(cross.sqlite.cpuUs)} µs; bare ${Math.round(cross.baseline.cpuUs)} µs   ${crossShare(cross) >= 0.8 ? 'ok' : 'MISS'} (target ≥ 80 %)`,
+      `PostgreSQL / SQLite reads, side by side: ${cross.name.padEnd(28)} ${pctBesideVerdict(crossShare(cross))} of req/s (${int(cross.postgres.rps)} / ${int(cross.sqlite.rps)}); CPU per request ${Math.round(cross.postgres.cpuUs)} + database ${Math.round(cross.postgres.dbCpuUs)} µs / ${Math.round(cross.sqlite.cpuUs)} µs; bare ${Math.round(cross.baseline.cpuUs)} µs   ${crossShare(cross) >= 0.8 ? 'ok' : 'MISS'} (target ≥ 80 %)`,
     );
   }
   if (!postgresRun?.crossRows.length) lines.push('PostgreSQL / SQLite reads: not measured (--engine both)');
