@@ -153,7 +153,7 @@ async function main(): Promise<void> {
     const applyAll = async () => {
       let applied = 0;
       for (;;) {
-        const batch = await applyPendingConsents(database, audit, receipts, BATCH);
+        const batch = await applyPendingConsents(database, audit, receipts, { limit: BATCH });
         if (batch.applied === 0) return applied;
         applied += batch.applied;
       }

@@ -266,15 +266,17 @@ export async function createContext(config: Config, options: ContextOptions = {}
       log.child({ component: 'jobs' }),
     );
     const jobs = new JobService(database, jobDefinitions);
+    const applyConsents = async (wait: boolean) => {
+      const { applied, lagsMs, elsewhere } = await applyPendingConsents(database, audit, receipts, { wait });
+      for (const lag of lagsMs) metrics.consentApplyLag.observe(lag / 1000);
+      return elsewhere ? BUSY_ELSEWHERE : applied;
+    };
     const tasks: WorkerTask[] = [
       {
         name: 'consent-apply',
         drainOnStop: true,
-        async runOnce() {
-          const { applied, lagsMs, elsewhere } = await applyPendingConsents(database, audit, receipts);
-          for (const lag of lagsMs) metrics.consentApplyLag.observe(lag / 1000);
-          return elsewhere ? BUSY_ELSEWHERE : applied;
-        },
+        runOnce: () => applyConsents(false),
+        drainOnce: () => applyConsents(true),
       },
       { name: 'webhook-deliver', runOnce: () => webhooks.runOnce() },
       runner.task(),

@@ -24,18 +24,20 @@ export const APPLY_LOCK = 'custos:consent-apply';
  * appended (GDPR art. 7(1): the proof is never rewritten) and the requests marked applied.
  * A crash before the commit leaves the batch pending; the (email, key, request_seq) primary key
  * means a retried batch can never record an event twice. The current choice is the event of
- * the latest received request, so batches applied out of order, or by several workers at
- * once, still give the same answer. Each change is also on the audit log, in the same
+ * the latest received request, so batches applied out of order (a batch retried after a
+ * crash) still give the same answer. Each change is also on the audit log, in the same
  * transaction and one append per batch; the entry names the event by request seq and consent
  * key, never by the email address the consent tables are keyed by (no PD in the log). Each
  * event gets its signed receipt in the same transaction, after the 202 rather than on the
- * request, so the ConsentHub POST stays as fast as the inbox's commit.
+ * request, so the ConsentHub POST stays as fast as the inbox's commit. While another
+ * process's worker is applying, this one returns at once (`elsewhere`), or with `wait`
+ * (a worker stopping, or told to drain) waits for that batch to end and applies the rest.
  */
 export async function applyPendingConsents(
   database: Database,
   audit: AuditLog,
   receipts: ReceiptService,
-  limit = 500,
+  { limit = 500, wait = false }: { limit?: number; wait?: boolean } = {},
 ): Promise<ApplyResult> {
   if (!(await repo.hasPendingRequests(database.db))) return { applied: 0, lagsMs: [] };
   const result = await database.exclusiveTransaction(
@@ -97,7 +99,7 @@ export async function applyPendingConsents(
     },
     // Nobody waits for an answer: while another process holds the SQLite write lock, wait
     // for it (without blocking the process) rather than fail and log an error.
-    { durable: false, maxWaitMs: Number.POSITIVE_INFINITY },
+    { durable: false, maxWaitMs: Number.POSITIVE_INFINITY, wait },
   );
   // Another process is applying: it takes what is pending too.
   return result ?? { applied: 0, lagsMs: [], elsewhere: true };

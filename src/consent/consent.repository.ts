@@ -58,7 +58,11 @@ export async function hasPendingRequests(db: Kysely<DB>): Promise<boolean> {
   return (await selectAnyPending(db)).rows.length > 0;
 }
 
-/** The oldest unapplied requests, in the order they were received. */
+/**
+ * The oldest unapplied requests, in the order they were received. The applier holds the
+ * turn (consent-applier.ts); the row locks (PostgreSQL) keep a server of an earlier version,
+ * which takes no turn, from claiming the same rows.
+ */
 export function claimPendingRequests(
   database: Database,
   trx: Kysely<DB>,

@@ -50,19 +50,20 @@ export interface Database {
    */
   serializedTransaction<T>(lock: string, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T>;
   /**
-   * A write transaction for work that any one worker may do and none needs to wait for
-   * (applying the consent inbox): while another transaction naming the same lock is open, in
-   * this process or another, `fn` is not run and the result is `undefined`, at once. One
-   * worker then does the whole batch rather than several splitting it and paying each
-   * transaction's fixed cost for a part of it. PostgreSQL: a transaction-scoped advisory lock
-   * tried (not waited for) in the transaction's first statement; the transaction also ends if
-   * its process stops sending statements for a minute, so a hung process cannot keep the
-   * lock. SQLite: a write transaction as any other, its one writer lock already admits one.
+   * A write transaction for work that any one worker may do (applying the consent inbox):
+   * while another transaction naming the same lock is open, in this process or another, `fn`
+   * is not run and the result is `undefined`, without waiting for it (unless `wait`). One
+   * worker then does the whole batch rather than several splitting it, each paying the
+   * transaction's fixed cost for a part. PostgreSQL: a transaction-scoped advisory lock, tried
+   * in the transaction's first statement; and the server closes the connection of a
+   * transaction left idle (no statement running) for a minute, ending the transaction and its
+   * lock, so a hung process cannot keep it. SQLite: a write transaction as any other (after
+   * waiting for the write lock as its options say), its one writer lock admits one already.
    */
   exclusiveTransaction<T>(
     lock: string,
     fn: (trx: Kysely<DB>) => Promise<T>,
-    options?: WriteOptions,
+    options?: ExclusiveOptions,
   ): Promise<T | undefined>;
   /** Takes the named lock inside a write transaction already open (see serializedTransaction). */
   advisoryLock(trx: Kysely<DB>, lock: string): Promise<void>;
@@ -98,6 +99,14 @@ export interface WriteOptions {
    * caller waiting for an answer passes Infinity.
    */
   maxWaitMs?: number;
+}
+
+export interface ExclusiveOptions extends WriteOptions {
+  /**
+   * Wait for another transaction holding the lock to end, then run `fn` (a worker stopping
+   * applies what it accepted rather than leave it to another process).
+   */
+  wait?: boolean;
 }
 
 export interface DatabaseOptions {
@@ -1007,9 +1016,14 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
     max: options.pgPoolSize ?? 10,
     types: pgTypes,
   });
-  // An idle client losing its connection must not crash the process; the pool replaces it.
+  // A client losing its connection must not crash the process: an idle one is replaced by
+  // the pool; one in use (the server ended a transaction left idle, or restarted) fails its
+  // next query, and the pool discards it when it is given back.
   pool.on('error', () => {});
-  pool.on('connect', prepareHotQueries);
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    prepareHotQueries(client);
+  });
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   const hot = pipelinedConnection(url);
   runHotQueriesWith(db, hot.query);
@@ -1032,14 +1046,17 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
       db.transaction().execute(async (trx) => {
         shareCompiledQueries(trx, db);
         // One statement: the settings (for this transaction only) and the lock, or not. A
-        // durable transaction keeps the server's synchronous_commit, whatever it is.
-        const durable = options?.durable !== false;
+        // durable transaction keeps the session's synchronous_commit, whatever it is.
+        const commit = options?.durable === false ? sql`'off'` : sql`current_setting('synchronous_commit')`;
         const { rows } = await sql<{ locked: boolean }>`select
-          set_config('synchronous_commit',
-            case when ${durable} then current_setting('synchronous_commit') else 'off' end, true),
+          set_config('synchronous_commit', ${commit}, true),
           set_config('idle_in_transaction_session_timeout', ${EXCLUSIVE_IDLE_LIMIT}, true),
-          pg_try_advisory_xact_lock(hashtext(${lock})) as locked`.execute(trx);
-        return rows[0]?.locked ? fn(trx) : undefined;
+          ${options?.wait ? sql`true` : sql`pg_try_advisory_xact_lock(hashtext(${lock}))`} as locked`.execute(
+          trx,
+        );
+        if (options?.wait) await pgAdvisoryLock(trx, lock);
+        else if (!rows[0]?.locked) return undefined;
+        return fn(trx);
       }),
     advisoryLock: pgAdvisoryLock,
     skipLocked: (qb) => qb.forUpdate().skipLocked(),

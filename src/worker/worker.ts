@@ -20,6 +20,12 @@ export interface WorkerTask {
    * in the database, to the next start.
    */
   drainOnStop?: boolean;
+  /**
+   * What `drain` calls instead of `runOnce`, for a task whose `runOnce` may answer
+   * BUSY_ELSEWHERE: waits for the other process's batch and does what is left, so that a
+   * drain leaves no work behind.
+   */
+  drainOnce?(): Promise<number>;
   /** Called when the worker stops: a long run (a clean-up job) ends early, its work left for later. */
   stop?(): void;
 }
@@ -72,7 +78,7 @@ export class Worker {
   async drain(tasks: WorkerTask[] = this.tasks): Promise<void> {
     for (;;) {
       let done = 0;
-      for (const task of tasks) done += Math.max(0, await task.runOnce());
+      for (const task of tasks) done += Math.max(0, await (task.drainOnce ?? task.runOnce).call(task));
       if (done === 0) return;
     }
   }
@@ -92,7 +98,7 @@ export class Worker {
         } catch (error) {
           this.onError(task.name);
           this.log.error({ err: error, task: task.name }, 'background task failed; retrying');
-          await this.sleep(ERROR_BACKOFF_MS, { pokes: false });
+          if (this.running) await this.sleep(ERROR_BACKOFF_MS, { pokes: false });
         }
         if (!this.running) break;
         if (done === BUSY_ELSEWHERE) await this.sleep(this.pollMs, { pokes: false });

@@ -40,51 +40,81 @@ async function post(email: string): Promise<void> {
 
 const changes = async () => (await listAuditEvents(t.ctx.database.db, { action: 'consent.changed' })).length;
 
+/**
+ * The other server: its own connections, inside its apply transaction until released. Its
+ * batch is empty: what it would apply is the test's to decide.
+ */
+async function otherServerApplying() {
+  const other = openDatabase(t.database.url);
+  const released = deferred();
+  const held = deferred();
+  const turn = other.exclusiveTransaction(
+    APPLY_LOCK,
+    async () => {
+      held.resolve();
+      await released.promise;
+      return 'other';
+    },
+    { durable: false, maxWaitMs: Number.POSITIVE_INFINITY },
+  );
+  await held.promise;
+  let ended: Promise<string | undefined> | undefined;
+  /** Ends the other's transaction, then its connections (once, however often called). */
+  const end = () => {
+    released.resolve();
+    ended ??= turn.finally(() => other.close());
+    return ended;
+  };
+  return { end };
+}
+
+/** Whether `promise` is still pending after `ms`. */
+const stillPendingAfter = (promise: Promise<unknown>, ms: number) =>
+  Promise.race([promise.then(() => false), sleep(ms).then(() => true)]);
+
 describe('two appliers on one database', () => {
   it("while another process's applier holds the turn, this one does not split its batch", async () => {
     await post('twin.one@example.org');
     await post('twin.two@example.org');
-    // The other server: its own connections, inside its apply transaction until released.
-    const other = openDatabase(t.database.url);
-    const released = deferred();
-    const release = released.resolve;
-    const held = deferred();
-    const otherTurn = other.exclusiveTransaction(
-      APPLY_LOCK,
-      async () => {
-        held.resolve();
-        await released.promise;
-        return 'other';
-      },
-      { durable: false, maxWaitMs: Number.POSITIVE_INFINITY },
-    );
+    const other = await otherServerApplying();
     try {
-      await held.promise;
       const mine = applyPendingConsents(t.ctx.database, t.ctx.audit, t.ctx.receipts);
-      const first = await Promise.race([mine, sleep(1000).then(() => 'still waiting' as const)]);
       if (testEngine === 'postgres') {
         // Answered while the other still holds the turn, having applied nothing.
-        expect(first).toEqual({ applied: 0, lagsMs: [], elsewhere: true });
+        expect(await mine).toEqual({ applied: 0, lagsMs: [], elsewhere: true });
         expect(await countPendingRequests(t.ctx.database.db)).toBe(2);
-        release();
-        expect(await otherTurn).toBe('other');
+        expect(await other.end()).toBe('other');
         expect(await applyPendingConsents(t.ctx.database, t.ctx.audit, t.ctx.receipts)).toMatchObject({
           applied: 2,
         });
       } else {
         // The one writer lock: it waits for the other to commit, then applies both.
-        expect(first).toBe('still waiting');
-        release();
-        expect(await otherTurn).toBe('other');
+        expect(await stillPendingAfter(mine, 500)).toBe(true);
+        expect(await other.end()).toBe('other');
         expect(await mine).toMatchObject({ applied: 2 });
       }
     } finally {
-      release();
-      await otherTurn.catch(() => undefined);
-      await other.close();
+      await other.end();
     }
     expect(await countPendingRequests(t.ctx.database.db)).toBe(0);
     // Each request once: one audit entry per consent, nothing applied twice.
     expect(await changes()).toBe(2);
+  });
+
+  it('a worker told to drain (as when its server stops) waits for the other and applies what is left', async () => {
+    await post('twin.three@example.org');
+    const before = await changes();
+    const other = await otherServerApplying();
+    try {
+      const drained = t.ctx.worker.drain();
+      expect(await stillPendingAfter(drained, 500)).toBe(true);
+      expect(await countPendingRequests(t.ctx.database.db)).toBe(1);
+      expect(await other.end()).toBe('other');
+      await drained;
+    } finally {
+      await other.end();
+    }
+    expect(await countPendingRequests(t.ctx.database.db)).toBe(0);
+    expect(await changes()).toBe(before + 1);
   });
 });

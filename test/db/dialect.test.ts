@@ -159,6 +159,20 @@ describe('writeTransaction({ durable: false })', () => {
     expect(await labels(database.db)).toEqual(['relaxed', 'durable']);
   });
 
+  it('an exclusive transaction follows the same rule, and leaves the connection as it was', async () => {
+    const relaxed = await committedDurably((probe) =>
+      single.exclusiveTransaction('dialect-test-durability', insert(1, 'relaxed')(probe), { durable: false }),
+    );
+    expect(relaxed).toEqual({ result: undefined, durability: 'relaxed' });
+    const durable = await committedDurably((probe) =>
+      single.exclusiveTransaction('dialect-test-durability', insert(2, 'durable')(probe)),
+    );
+    expect(durable.durability).toBe('durable');
+    const next = await committedDurably((probe) => single.writeTransaction(insert(3, 'durable')(probe)));
+    expect(next.durability).toBe('durable');
+    expect(await labels(database.db)).toEqual(['relaxed', 'durable', 'durable']);
+  });
+
   it('rolls back a failed relaxed transaction and leaves the connection durable', async () => {
     const failure = new Error('the work failed');
     await expect(
@@ -531,6 +545,10 @@ describe('a write transaction meeting another connection holding the write lock'
   });
 });
 
+/** Whether `promise` is still pending after `ms`. */
+const stillPendingAfter = (promise: Promise<unknown>, ms: number) =>
+  Promise.race([promise.then(() => false), sleep(ms).then(() => true)]);
+
 /** The scratch chain's links, in order. */
 async function chain(): Promise<number[]> {
   const { rows } = await sql<{ n: number }>`select n from chain order by n`.execute(database.db);
@@ -614,19 +632,39 @@ describe('exclusiveTransaction', () => {
       await exec(sql`insert into chain (n) values (2)`, trx);
       return 2;
     });
-    const early = await Promise.race([second, sleep(500).then(() => 'waiting' as const)]);
-    first.release();
-    expect(await first.done).toBe(1);
     if (testEngine === 'postgres') {
-      expect(early).toBeUndefined();
+      // Answered while the first still holds the lock.
+      expect(await second).toBeUndefined();
+      first.release();
+      expect(await first.done).toBe(1);
       expect(await chain()).toEqual([1]);
       // The lock ended with the transaction: the next caller runs.
       expect(await database.exclusiveTransaction('dialect-test-turn', async () => 3)).toBe(3);
     } else {
-      expect(early).toBe('waiting');
+      expect(await stillPendingAfter(second, 500)).toBe(true);
+      first.release();
+      expect(await first.done).toBe(1);
       expect(await second).toBe(2);
       expect(await chain()).toEqual([1, 2]);
     }
+  });
+
+  it('with wait, a second caller waits for the first to end, then runs', async () => {
+    const first = holdTurn('dialect-test-wait', 1);
+    await first.held;
+    const second = database.exclusiveTransaction(
+      'dialect-test-wait',
+      async (trx) => {
+        await exec(sql`insert into chain (n) values (2)`, trx);
+        return 2;
+      },
+      { wait: true },
+    );
+    expect(await stillPendingAfter(second, 500)).toBe(true);
+    first.release();
+    expect(await first.done).toBe(1);
+    expect(await second).toBe(2);
+    expect(await chain()).toEqual([1, 2]);
   });
 
   it('other lock names do not exclude each other', async () => {
@@ -644,37 +682,40 @@ describe('exclusiveTransaction', () => {
     expect(await first.done).toBe(1);
   });
 
-  it('PostgreSQL: sets the transaction, not the session: no fsync wait when not durable, a limit on idling', async () => {
-    if (testEngine !== 'postgres') {
-      // SQLite has neither setting; its non-durable commit is the WAL's (see the tests above).
-      expect(await database.exclusiveTransaction('dialect-test-settings', async () => 'ran')).toBe('ran');
-      return;
-    }
+  it('a transaction that fails gives the lock back; on PostgreSQL also when the server ends its connection', async () => {
+    const failure = new Error('the work failed');
+    await expect(
+      database.exclusiveTransaction('dialect-test-ended', async () => {
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
+    expect(await database.exclusiveTransaction('dialect-test-ended', async () => 'next')).toBe('next');
+    if (testEngine !== 'postgres') return;
+
+    // The server closes the connection of a transaction left idle for a minute; ended here by
+    // hand, in the same state: no statement running. An unhandled error on the pooled client
+    // would end the test process.
     const single = openDatabase(testDb.url, { pgPoolSize: 1 });
-    const show = async (setting: string, db: Kysely<DB>) => {
-      const { rows } = await sql<Record<string, string>>`select current_setting(${setting}) as value`.execute(
-        db,
-      );
+    const setting = async (db: Kysely<DB>) => {
+      const { rows } = await sql<{
+        value: string;
+      }>`select current_setting('idle_in_transaction_session_timeout') as value`.execute(db);
       return rows[0]?.value;
     };
     try {
-      const server = await show('synchronous_commit', single.db);
-      const inside = await single.exclusiveTransaction(
-        'dialect-test-settings',
-        async (trx) => ({
-          commit: await show('synchronous_commit', trx),
-          idle: await show('idle_in_transaction_session_timeout', trx),
-        }),
-        { durable: false },
-      );
-      expect(inside).toEqual({ commit: 'off', idle: '1min' });
-      const durable = await single.exclusiveTransaction('dialect-test-settings', (trx) =>
-        show('synchronous_commit', trx),
-      );
-      expect(durable).toBe(server);
-      // The same pooled connection after the transactions: the session's own values.
-      expect(await show('synchronous_commit', single.db)).toBe(server);
-      expect(await show('idle_in_transaction_session_timeout', single.db)).toBe('0');
+      const session = await setting(single.db);
+      const ended = single.exclusiveTransaction('dialect-test-ended', async (trx) => {
+        expect(await setting(trx)).toBe('1min');
+        const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+        await exec(sql`select pg_terminate_backend(${rows[0]?.pid})`);
+        await sleep(200);
+        return exec(sql`select 1`, trx);
+      });
+      await expect(ended).rejects.toThrow();
+      // The lock went with the connection, and the pool goes on with a new one, whose
+      // session keeps its own limit.
+      expect(await database.exclusiveTransaction('dialect-test-ended', async () => 'next')).toBe('next');
+      expect(await setting(single.db)).toBe(session);
     } finally {
       await single.close();
     }

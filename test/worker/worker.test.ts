@@ -72,14 +72,29 @@ describe('the worker', () => {
     await pokeRepeatedly(worker);
     expect(calls).toBe(1);
     expect(errors).toEqual(['failing']);
+    // Then it tries again (the back-off is a second).
+    await until(() => calls === 2, { timeoutMs: 5000, message: 'the retry after the back-off' });
     expect(await settlesWithin(worker.stop(), 2000)).toBe(true);
   });
 
-  it('drains until no task has work; work done elsewhere counts as none', async () => {
+  it('drains until no task has work; a task that finds its work taken counts as having none', async () => {
     const busy = scripted([3, 1, 0]);
     const elsewhere = scripted([BUSY_ELSEWHERE, BUSY_ELSEWHERE, BUSY_ELSEWHERE]);
     await new Worker([busy, elsewhere], POLL_MS, log).drain();
     expect(busy.calls).toBe(3);
     expect(elsewhere.calls).toBe(3);
+  });
+
+  it("drains through a task's drainOnce where it has one (it waits for the other process)", async () => {
+    const runs = scripted([BUSY_ELSEWHERE]);
+    const drains = scripted([2, 0]);
+    const task: WorkerTask = {
+      name: 'waiting',
+      runOnce: () => runs.runOnce(),
+      drainOnce: () => drains.runOnce(),
+    };
+    await new Worker([task], POLL_MS, log).drain();
+    expect(drains.calls).toBe(2);
+    expect(runs.calls).toBe(0);
   });
 });
