@@ -49,7 +49,8 @@ import { measureWebhookFanout } from './webhook-fanout.js';
  * which baseline and Custos processes take turns, so that drift on the shared machine hits
  * both alike. Prints throughput, latency and the servers' CPU time per request side by side
  * with the ratio to the baseline. `--scale` then bulk-seeds the database
- * (bench/seed-scale.ts) and measures the hot paths again; `--engine both` runs SQLite then PostgreSQL and compares the reads.
+ * (bench/seed-scale.ts) and measures the hot paths again; `--engine both` runs SQLite then
+ * PostgreSQL and compares the reads.
  */
 const option = (name: string) =>
   process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined;

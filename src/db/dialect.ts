@@ -1045,18 +1045,18 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
     exclusiveTransaction: (lock, fn, options) =>
       db.transaction().execute(async (trx) => {
         shareCompiledQueries(trx, db);
-        // One statement: the settings (for this transaction only) and the lock, or not. A
-        // durable transaction keeps the session's synchronous_commit, whatever it is.
+        // One statement: the settings (for this transaction only) and the lock, tried or
+        // waited for. A durable transaction keeps the session's synchronous_commit.
         const commit = options?.durable === false ? sql`'off'` : sql`current_setting('synchronous_commit')`;
+        const key = sql`hashtext(${lock})`;
+        const take = options?.wait
+          ? sql`(select true from pg_advisory_xact_lock(${key}))`
+          : sql`pg_try_advisory_xact_lock(${key})`;
         const { rows } = await sql<{ locked: boolean }>`select
           set_config('synchronous_commit', ${commit}, true),
           set_config('idle_in_transaction_session_timeout', ${EXCLUSIVE_IDLE_LIMIT}, true),
-          ${options?.wait ? sql`true` : sql`pg_try_advisory_xact_lock(hashtext(${lock}))`} as locked`.execute(
-          trx,
-        );
-        if (options?.wait) await pgAdvisoryLock(trx, lock);
-        else if (!rows[0]?.locked) return undefined;
-        return fn(trx);
+          ${take} as locked`.execute(trx);
+        return rows[0]?.locked ? fn(trx) : undefined;
       }),
     advisoryLock: pgAdvisoryLock,
     skipLocked: (qb) => qb.forUpdate().skipLocked(),

@@ -625,13 +625,30 @@ describe('exclusiveTransaction', () => {
     return { held: held.promise, release: released.resolve, done };
   }
 
+  /** A second caller naming `lock`, appending 2. */
+  const appendTwo = (lock: string, options?: { wait: boolean }) =>
+    database.exclusiveTransaction(
+      lock,
+      async (trx) => {
+        await exec(sql`insert into chain (n) values (2)`, trx);
+        return 2;
+      },
+      options,
+    );
+
+  /** The second caller waits while the first holds the lock, and runs once it has ended. */
+  async function waitsThenRuns(first: ReturnType<typeof holdTurn>, second: Promise<number | undefined>) {
+    expect(await stillPendingAfter(second, 500)).toBe(true);
+    first.release();
+    expect(await first.done).toBe(1);
+    expect(await second).toBe(2);
+    expect(await chain()).toEqual([1, 2]);
+  }
+
   it('PostgreSQL: a second caller naming the lock gets undefined at once; SQLite: its turn after', async () => {
     const first = holdTurn('dialect-test-turn', 1);
     await first.held;
-    const second = database.exclusiveTransaction('dialect-test-turn', async (trx) => {
-      await exec(sql`insert into chain (n) values (2)`, trx);
-      return 2;
-    });
+    const second = appendTwo('dialect-test-turn');
     if (testEngine === 'postgres') {
       // Answered while the first still holds the lock.
       expect(await second).toBeUndefined();
@@ -641,30 +658,14 @@ describe('exclusiveTransaction', () => {
       // The lock ended with the transaction: the next caller runs.
       expect(await database.exclusiveTransaction('dialect-test-turn', async () => 3)).toBe(3);
     } else {
-      expect(await stillPendingAfter(second, 500)).toBe(true);
-      first.release();
-      expect(await first.done).toBe(1);
-      expect(await second).toBe(2);
-      expect(await chain()).toEqual([1, 2]);
+      await waitsThenRuns(first, second);
     }
   });
 
   it('with wait, a second caller waits for the first to end, then runs', async () => {
     const first = holdTurn('dialect-test-wait', 1);
     await first.held;
-    const second = database.exclusiveTransaction(
-      'dialect-test-wait',
-      async (trx) => {
-        await exec(sql`insert into chain (n) values (2)`, trx);
-        return 2;
-      },
-      { wait: true },
-    );
-    expect(await stillPendingAfter(second, 500)).toBe(true);
-    first.release();
-    expect(await first.done).toBe(1);
-    expect(await second).toBe(2);
-    expect(await chain()).toEqual([1, 2]);
+    await waitsThenRuns(first, appendTwo('dialect-test-wait', { wait: true }));
   });
 
   it('other lock names do not exclude each other', async () => {
