@@ -37,9 +37,21 @@ export async function applyPendingConsents(
   database: Database,
   audit: AuditLog,
   receipts: ReceiptService,
-  { limit = 500, wait = false }: { limit?: number; wait?: boolean } = {},
+  {
+    limit = 500,
+    wait = false,
+    likelyPending = false,
+  }: {
+    limit?: number;
+    wait?: boolean;
+    /**
+     * Requests are likely pending (the last batch applied some): open the transaction at
+     * once. Otherwise a cheap read looks first, so that an idle worker's polls open none.
+     */
+    likelyPending?: boolean;
+  } = {},
 ): Promise<ApplyResult> {
-  if (!(await repo.hasPendingRequests(database.db))) return { applied: 0, lagsMs: [] };
+  if (!likelyPending && !(await repo.hasPendingRequests(database.db))) return { applied: 0, lagsMs: [] };
   const result = await database.exclusiveTransaction(
     APPLY_LOCK,
     async (trx) => {

@@ -1,4 +1,14 @@
-import type { CompiledQuery, Kysely, QueryResult } from 'kysely';
+import {
+  type CompiledQuery,
+  createQueryId,
+  InsertQueryNode,
+  type Kysely,
+  PostgresAdapter,
+  type QueryResult,
+  sql,
+  TableNode,
+  ValuesNode,
+} from 'kysely';
 
 /** Runs a hot query outside any transaction on a connection of its own (see openPostgres in dialect.ts). */
 export type HotQueryRunner = (sql: string, parameters: readonly unknown[]) => Promise<QueryResult<unknown>>;
@@ -156,12 +166,15 @@ export type InsertColumns<Row, Filled extends OptionalKeys<Row> = never> = {
 };
 
 /**
- * A hot-path insert of many rows, compiled once per database and row count instead of on
- * every call (building and compiling a 17-row insert cost more than SQLite writing it, and
+ * A hot-path insert of many rows, compiled once per database (on SQLite, and row count)
+ * instead of on every call (building and compiling a 17-row insert cost more than SQLite writing it, and
  * SQLite prepared each new text again). `build` receives placeholder rows, each with
- * `columns` in order, and adds the table and any conflict clause; the rows passed are
- * written in chunks of INSERT_SHAPES rows, every column of each: a value left undefined is
- * written as null, never as the column's default.
+ * `columns` in order, and adds the table and any conflict clause; every column of each row
+ * passed is written: a value left undefined is written as null, never as the column's
+ * default. SQLite writes the rows in chunks of INSERT_SHAPES rows (its statements run at
+ * once, in the process). PostgreSQL writes them in one statement whatever their number, the
+ * rows as one JSON parameter (see jsonRowsInsert): each statement is a round trip, and the
+ * consent applier's transaction waits for each behind a busy server's other work.
  */
 export function compiledInsert<DB, Row extends object, Filled extends OptionalKeys<Row> = never>(
   columnSet: InsertColumns<Row, Filled>,
@@ -171,7 +184,7 @@ export function compiledInsert<DB, Row extends object, Filled extends OptionalKe
   // Each placeholder names its row and column, so the built query's parameters can be checked.
   const placeholders = (rows: number) =>
     Array.from({ length: rows }, (_, r) => Object.fromEntries(columns.map((c) => [c, `${r}.${c}`])));
-  const insert = compiledQueryPerShape<DB, unknown, [rows: number]>((db, rows) => {
+  const checked = (db: Kysely<DB>, rows: number) => {
     const sample = placeholders(rows);
     // Read before build runs: a build may change the rows it is given.
     const expected = sample.flatMap((row) => Object.values(row));
@@ -188,8 +201,17 @@ export function compiledInsert<DB, Row extends object, Filled extends OptionalKe
         `compiledInsert: parameter ${wrong + 1} is ${String(parameters[wrong])}, not ${expected[wrong]}`,
       );
     return query;
-  });
+  };
+  const insert = compiledQueryPerShape<DB, unknown, [rows: number]>(checked);
+  const insertJson = compiledQuery<DB, unknown, [rows: string]>((db) => ({
+    compile: () => jsonRowsInsert(db, checked(db, 1).compile(), columns),
+  }));
   return async (db, rows) => {
+    if (rows.length === 0) return;
+    if (isPostgres(db)) {
+      await insertJson(db, jsonRows(rows, columns));
+      return;
+    }
     let start = 0;
     for (const size of INSERT_SHAPES) {
       while (rows.length - start >= size) {
@@ -204,4 +226,70 @@ export function compiledInsert<DB, Row extends object, Filled extends OptionalKe
       }
     }
   };
+}
+
+const isPostgres = <DB>(db: Kysely<DB>) => db.getExecutor().adapter instanceof PostgresAdapter;
+
+/**
+ * `insert into t (c1, …) values ($1, …)` made `insert into t (c1, …) select c1, … from
+ * json_populate_recordset(null::t, $1::json)`, its other clauses (a conflict's) kept: the
+ * rows arrive as one JSON array of objects keyed by column, each value converted by the
+ * column's own type, as a parameter of that type would be, and are written in the array's
+ * order. One statement and one prepared plan for any number of rows, where a VALUES list
+ * needs one per row count.
+ */
+function jsonRowsInsert<DB>(
+  db: Kysely<DB>,
+  oneRow: CompiledQuery<unknown>,
+  columns: readonly string[],
+): CompiledQuery<unknown> {
+  const node = oneRow.query;
+  // Only the rows' own values, column by column: an expression the build put in VALUES
+  // (`lower(?)`, a constant) would be lost below.
+  const plain =
+    InsertQueryNode.is(node) &&
+    node.values !== undefined &&
+    ValuesNode.is(node.values) &&
+    node.values.values.every((row) => row.kind === 'PrimitiveValueListNode') &&
+    node.columns?.map((c) => c.column.name).join() === columns.join() &&
+    node.into !== undefined &&
+    TableNode.is(node.into);
+  if (!plain)
+    throw new Error('compiledInsert: the build must insert the rows’ values, as given, into a table');
+  const { schema, identifier } = (node.into as TableNode).table;
+  const table = schema ? `${schema.name}.${identifier.name}` : identifier.name;
+  // In the array's order: the table numbers the rows as they come (an inbox's `seq`, the
+  // audit chain's `id`), and that order is what the caller's list says.
+  const rows = sql`select ${sql.join(columns.map((c) => sql.ref(c)))} from json_populate_recordset(null::${sql.table(table)}, ${''}::json) with ordinality as r order by r.ordinality`;
+  const query = db.getExecutor().compileQuery({ ...node, values: rows.toOperationNode() }, createQueryId());
+  if (query.parameters.length !== 1)
+    throw new Error(`compiledInsert: ${query.parameters.length} parameters, not the rows' one`);
+  return query;
+}
+
+/**
+ * Rows as the JSON json_populate_recordset reads: each row an object of its `columns`, a value
+ * left undefined as null, bytes as bytea's hex text (`\x…`), a date as ISO 8601 text, any
+ * other object as its JSON text. Strings and numbers reach each column as the text pg sends
+ * for them as parameters; the hot inserts' columns are text, integers and bytes.
+ */
+function jsonRows(rows: readonly object[], columns: readonly string[]): string {
+  const out: Record<string, unknown>[] = new Array(rows.length);
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r] as Record<string, unknown>;
+    const json: Record<string, unknown> = {};
+    for (const column of columns) {
+      const value = row[column];
+      json[column] =
+        value === undefined || value === null || typeof value !== 'object'
+          ? (value ?? null)
+          : value instanceof Uint8Array
+            ? `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`
+            : value instanceof Date
+              ? value.toISOString()
+              : JSON.stringify(value);
+    }
+    out[r] = json;
+  }
+  return JSON.stringify(out);
 }

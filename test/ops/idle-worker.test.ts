@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { applyPendingConsents } from '../../src/consent/consent-applier.js';
 import { hasDueMessage, insertMessages } from '../../src/webhooks/webhook.repository.js';
 import { consentClient, createTestApp, GMOI_TEXT, type TestApp } from '../helpers/app.js';
 
@@ -61,7 +62,7 @@ describe('an idle worker', () => {
       expect(res.statusCode).toBe(202);
       writes.clear();
       await t.ctx.worker.drain();
-      expect(exclusive).toHaveBeenCalled();
+      expect(exclusive).toHaveBeenCalledTimes(1);
       const config = await t.app.inject({
         method: 'POST',
         url: '/consent-hub/consent-config/get',
@@ -69,8 +70,28 @@ describe('an idle worker', () => {
         payload: { email: 'idle.poll@example.org' },
       });
       expect(config.json()).toMatchObject({ usersChoiceOnMarketingCommunicationOptIn: true });
+
+      // Once a batch has found nothing, polls are reads again.
+      writes.clear();
+      await t.ctx.worker.drain();
+      expect(exclusive).not.toHaveBeenCalled();
     } finally {
       ordinary.mockRestore();
+      exclusive.mockRestore();
+    }
+  });
+
+  it('opens the apply transaction without looking first only when told requests are likely pending', async () => {
+    // The worker says so on PostgreSQL right after a batch that applied requests.
+    const exclusive = vi.spyOn(t.ctx.database, 'exclusiveTransaction');
+    try {
+      const apply = (likelyPending: boolean) =>
+        applyPendingConsents(t.ctx.database, t.ctx.audit, t.ctx.receipts, { likelyPending });
+      expect(await apply(false)).toEqual({ applied: 0, lagsMs: [] });
+      expect(exclusive).not.toHaveBeenCalled();
+      expect(await apply(true)).toEqual({ applied: 0, lagsMs: [] });
+      expect(exclusive).toHaveBeenCalledTimes(1);
+    } finally {
       exclusive.mockRestore();
     }
   });
