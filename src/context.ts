@@ -266,15 +266,15 @@ export async function createContext(config: Config, options: ContextOptions = {}
       log.child({ component: 'jobs' }),
     );
     const jobs = new JobService(database, jobDefinitions);
-    // PostgreSQL: after a batch that applied requests, more are likely pending (under load,
-    // always), and the look for them would be a round trip of its own before the transaction.
-    // SQLite's look is a read in the process; a stopping worker looks first, so as not to
-    // wait for another process's turn with nothing to apply.
+    // After a batch that applied requests, more are likely pending (under load, always), and
+    // where each statement is a round trip the look for them would cost one before the
+    // transaction (SQLite's look is a call in the process). A stopping worker looks first, so
+    // as not to wait for another process's turn with nothing to apply.
     let appliedLast = 0;
     const applyConsents = async (wait: boolean) => {
       const { applied, lagsMs, elsewhere } = await applyPendingConsents(database, audit, receipts, {
         wait,
-        likelyPending: database.engine === 'postgres' && !wait && appliedLast > 0,
+        likelyPending: database.statementsAreRoundTrips && !wait && appliedLast > 0,
       });
       appliedLast = applied;
       for (const lag of lagsMs) metrics.consentApplyLag.observe(lag / 1000);

@@ -167,9 +167,9 @@ export type InsertColumns<Row, Filled extends OptionalKeys<Row> = never> = {
 
 /**
  * A hot-path insert of many rows, compiled once per database (on SQLite, and row count)
- * instead of on every call (building and compiling a 17-row insert cost more than SQLite writing it, and
- * SQLite prepared each new text again). `build` receives placeholder rows, each with
- * `columns` in order, and adds the table and any conflict clause; every column of each row
+ * instead of on every call (building and compiling a 17-row insert cost more than SQLite
+ * writing it, and SQLite prepared each new text again). `build` receives placeholder rows,
+ * each with `columns` in order, and adds the table and any conflict clause; every column of each row
  * passed is written: a value left undefined is written as null, never as the column's
  * default. SQLite writes the rows in chunks of INSERT_SHAPES rows (its statements run at
  * once, in the process). PostgreSQL writes them in one statement whatever their number, the

@@ -38,6 +38,11 @@ export interface Database {
   db: Kysely<DB>;
   engine: Engine;
   /**
+   * Whether each statement is a round trip to another process (PostgreSQL), rather than a
+   * call answered in this one (SQLite): what a read saved before a transaction is worth.
+   */
+  statementsAreRoundTrips: boolean;
+  /**
    * Runs `fn` in a transaction that holds the write lock from its first statement. On
    * SQLite this is `BEGIN IMMEDIATE`, so a transaction that reads before it writes cannot
    * fail to upgrade its lock under concurrency; on PostgreSQL an ordinary transaction.
@@ -251,6 +256,7 @@ function openSqlite(url: string, options: DatabaseOptions): Database {
   return {
     db,
     engine: 'sqlite',
+    statementsAreRoundTrips: false,
     writeTransaction,
     serializedTransaction: (_lock, fn) => writeTransaction(fn),
     exclusiveTransaction: (_lock, fn, options) => writeTransaction(fn, options),
@@ -1030,6 +1036,7 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
   return {
     db,
     engine: 'postgres',
+    statementsAreRoundTrips: true,
     writeTransaction: (fn, options) =>
       db.transaction().execute(async (trx) => {
         shareCompiledQueries(trx, db);
