@@ -1,5 +1,5 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import { compiledInsert } from '../db/compiled.js';
+import { compiledInsert, type InsertPart, insertPart } from '../db/compiled.js';
 import type { AuditEventTable, DB } from '../db/schema.js';
 
 /**
@@ -46,23 +46,27 @@ const appendRows = compiledInsert<DB, Insertable<AuditEventTable>, 'id'>(
   (db, rows) => db.insertInto('audit_events').values(rows as Insertable<AuditEventTable>[]),
 );
 
+/** Appended entries (ids from the table) as a part of a statement that writes other tables too. */
+export function auditEventsPart(rows: NewAuditEvent[]): InsertPart<DB> {
+  return insertPart(appendRows, rows.map(storedHashes));
+}
+
+const storedHashes = (row: NewAuditEvent) => ({
+  ...row,
+  prev_hash: bytesOf(row.prev_hash),
+  hash: bytesOf(row.hash),
+});
+
 export async function insertAuditEvents(db: Kysely<DB>, rows: NewAuditEvent[]) {
   // Appends take their ids from the table; only a test puts entries back with theirs.
   if (rows.every((row) => row.id === undefined)) {
-    await appendRows(
-      db,
-      rows.map((row) => ({ ...row, prev_hash: bytesOf(row.prev_hash), hash: bytesOf(row.hash) })),
-    );
+    await appendRows(db, rows.map(storedHashes));
     return;
   }
   for (let i = 0; i < rows.length; i += 200) {
     await db
       .insertInto('audit_events')
-      .values(
-        rows
-          .slice(i, i + 200)
-          .map((row) => ({ ...row, prev_hash: bytesOf(row.prev_hash), hash: bytesOf(row.hash) })),
-      )
+      .values(rows.slice(i, i + 200).map(storedHashes))
       .execute();
   }
 }

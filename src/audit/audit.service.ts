@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Principal } from '../auth/principal.js';
 import { sha256Hex } from '../crypto/digest.js';
+import { type InsertPart, insertTogether } from '../db/compiled.js';
 import type { Database } from '../db/dialect.js';
 import type { DB } from '../db/schema.js';
 import * as repo from './audit.repository.js';
@@ -110,9 +111,14 @@ export function chainEntries(entries: AuditEntry[], prev: string, at: string): r
   });
 }
 
-async function appendChained(trx: Kysely<DB>, entries: AuditEntry[], at: string): Promise<void> {
+async function appendChained(
+  trx: Kysely<DB>,
+  entries: AuditEntry[],
+  at: string,
+  alongside: InsertPart<DB>[] = [],
+): Promise<void> {
   const tip = (await repo.findLastEvent(trx))?.hash ?? GENESIS_HASH;
-  await repo.insertAuditEvents(trx, chainEntries(entries, tip, at));
+  await insertTogether(trx, [...alongside, repo.auditEventsPart(chainEntries(entries, tip, at))]);
 }
 
 /**
@@ -153,10 +159,19 @@ export class AuditLog {
   /**
    * Appends inside the caller's write transaction, so the entry commits with the change it
    * records. On PostgreSQL the chain lock is taken here; SQLite's writer lock already serializes.
+   * `alongside`: rows of other tables written in the same statement as the entries (see
+   * insertTogether), which saves the caller's own round trips while the chain lock is held.
    */
-  async appendWithin(trx: Kysely<DB>, entries: AuditEntry[]): Promise<void> {
-    if (entries.length === 0) return;
+  async appendWithin(
+    trx: Kysely<DB>,
+    entries: AuditEntry[],
+    alongside: InsertPart<DB>[] = [],
+  ): Promise<void> {
+    if (entries.length === 0) {
+      await insertTogether(trx, alongside);
+      return;
+    }
     await this.lockChainWithin(trx);
-    await appendChained(trx, entries, new Date().toISOString());
+    await appendChained(trx, entries, new Date().toISOString(), alongside);
   }
 }

@@ -1,5 +1,5 @@
 import { type Insertable, type Kysely, type Selectable, sql } from 'kysely';
-import { compiledInsert, compiledQuery } from '../db/compiled.js';
+import { compiledInsert, compiledQuery, type InsertPart, insertPart } from '../db/compiled.js';
 import type { Database } from '../db/dialect.js';
 import type { ConsentChannel, ConsentEventTable, ConsentRequestTable, DB } from '../db/schema.js';
 
@@ -59,22 +59,72 @@ export async function hasPendingRequests(db: Kysely<DB>): Promise<boolean> {
 }
 
 /**
- * The oldest unapplied requests, in the order they were received. The applier holds the
- * turn (consent-applier.ts); the row locks (PostgreSQL) keep a server of an earlier version,
- * which takes no turn, from claiming the same rows.
+ * Claims the oldest unapplied requests and marks them applied at `appliedAt`, returning them
+ * as they were received, in the order they were received. The applier holds the turn
+ * (consent-applier.ts); the row locks (PostgreSQL) keep a server of an earlier version,
+ * which takes no turn, from claiming the same rows. Marking compacts a request: its consent
+ * events, written in the same transaction, hold everything it said, so the row keeps only
+ * who sent it, for whom and when (what the inbox's clean-up and an operator looking at
+ * recent traffic read) until the clean-up deletes it.
+ *
+ * PostgreSQL does both in one statement (each is a round trip: an update of the rows a
+ * locking read picks, returning that read's rows); SQLite reads, then updates (its
+ * statements are calls in the process, and its RETURNING names only the updated table).
  */
-export function claimPendingRequests(
+export async function claimPendingRequests(
   database: Database,
   trx: Kysely<DB>,
   limit: number,
+  appliedAt: string,
 ): Promise<ConsentRequest[]> {
-  const query = trx
-    .selectFrom('consent_requests')
-    .selectAll()
-    .where('applied_at', 'is', null)
-    .orderBy('seq')
-    .limit(limit);
-  return database.skipLocked(query).execute();
+  const pending = database.skipLocked(
+    trx
+      .selectFrom('consent_requests')
+      .selectAll()
+      .where('applied_at', 'is', null)
+      .orderBy('seq')
+      .limit(limit),
+  );
+  if (!database.statementsAreRoundTrips) {
+    const requests = await pending.execute();
+    await markApplied(
+      trx,
+      requests.map((r) => r.seq),
+      appliedAt,
+    );
+    return requests;
+  }
+  const claimed = await trx
+    .with('claimed', () => pending)
+    .updateTable('consent_requests')
+    .from('claimed')
+    .set(compacted(appliedAt))
+    .whereRef('consent_requests.seq', '=', 'claimed.seq')
+    .returningAll('claimed')
+    .execute();
+  // RETURNING's order is not the read's.
+  return claimed.sort((a, b) => Number(a.seq) - Number(b.seq));
+}
+
+/** An applied request as it is kept until the clean-up deletes it (see claimPendingRequests). */
+const compacted = (appliedAt: string) =>
+  ({
+    applied_at: appliedAt,
+    consents: '[]',
+    form_url: null,
+    provider_id: null,
+    remote_addr: '',
+    user_agent: null,
+  }) as const;
+
+async function markApplied(db: Kysely<DB>, seqs: number[], appliedAt: string): Promise<void> {
+  for (let i = 0; i < seqs.length; i += UPDATE_CHUNK) {
+    await db
+      .updateTable('consent_requests')
+      .set(compacted(appliedAt))
+      .where('seq', 'in', seqs.slice(i, i + UPDATE_CHUNK))
+      .execute();
+  }
 }
 
 /** A consent event as the applier records it: the exact text shown, its SHA-256 and notice version. */
@@ -124,26 +174,9 @@ export async function insertEvents(db: Kysely<DB>, rows: NewConsentEvent[]): Pro
   await insertEventRows(db, rows.map(storedEvent));
 }
 
-/**
- * Marks requests applied and compacts them: their consent events now hold everything the
- * request said, so the row keeps only who sent it, for whom and when (what the inbox's
- * clean-up and an operator looking at recent traffic read) until the clean-up deletes it.
- */
-export async function markApplied(db: Kysely<DB>, seqs: number[], appliedAt: string): Promise<void> {
-  for (let i = 0; i < seqs.length; i += UPDATE_CHUNK) {
-    await db
-      .updateTable('consent_requests')
-      .set({
-        applied_at: appliedAt,
-        consents: '[]',
-        form_url: null,
-        provider_id: null,
-        remote_addr: '',
-        user_agent: null,
-      })
-      .where('seq', 'in', seqs.slice(i, i + UPDATE_CHUNK))
-      .execute();
-  }
+/** The events as a part of a statement that writes other tables too (insertTogether). */
+export function eventsPart(rows: NewConsentEvent[]): InsertPart<DB> {
+  return insertPart(insertEventRows, rows.map(storedEvent));
 }
 
 export async function countPendingRequests(db: Kysely<DB>): Promise<number> {

@@ -2,6 +2,7 @@ import { randomUUID, sign } from 'node:crypto';
 import type { Insertable, Kysely } from 'kysely';
 import { sha256Hex } from '../crypto/digest.js';
 import type { KeyRing, PublicJwk, SigningKey } from '../crypto/key-ring.js';
+import { type InsertPart, insertPart } from '../db/compiled.js';
 import type { Database } from '../db/dialect.js';
 import type { ConsentEventTable, ConsentReceiptTable, DB } from '../db/schema.js';
 import { AppError } from '../errors/app-error.js';
@@ -81,7 +82,7 @@ export class ReceiptService {
     return { kid: signer.kid, jws: `${input}.${signature.toString('base64url')}` };
   }
 
-  /** The signing itself, and the parts it is made of (stored as they are by issueForEvents). */
+  /** The signing itself, and the parts it is made of (stored as they are by receiptsForEvents). */
   private signWith(signer: SigningKey, facts: ReceiptFacts): SignedParts & { input: string } {
     const header = receiptHeader(signer.kid);
     const claims = Buffer.from(JSON.stringify(receiptClaims(facts, this.controller)), 'utf8');
@@ -91,12 +92,12 @@ export class ReceiptService {
   }
 
   /**
-   * Signs and stores one receipt per consent event, inside the transaction that appends the
-   * events: a receipt exists exactly when its event does. This is the one place consent
-   * events are turned into receipts, whichever channel recorded them.
+   * Signs one receipt per consent event, to be stored by the caller in the statement that
+   * appends the events (insertTogether): a receipt exists exactly when its event does. This is
+   * the one place consent events are turned into receipts, whichever channel recorded them.
    */
-  async issueForEvents(trx: Kysely<DB>, events: EventRow[]): Promise<void> {
-    if (events.length === 0) return;
+  async receiptsForEvents(events: EventRow[]): Promise<InsertPart<DB>> {
+    if (events.length === 0) return insertPart(repo.insertReceipts, []);
     const rows: Insertable<ConsentReceiptTable>[] = [];
     const issuedAt = new Date().toISOString();
     const key = await this.keys.signer();
@@ -130,7 +131,7 @@ export class ReceiptService {
         ...encodeSigned(key.kid, signed),
       });
     }
-    await repo.insertReceipts(trx, rows);
+    return insertPart(repo.insertReceipts, rows);
   }
 
   /**

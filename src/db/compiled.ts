@@ -179,7 +179,7 @@ export type InsertColumns<Row, Filled extends OptionalKeys<Row> = never> = {
 export function compiledInsert<DB, Row extends object, Filled extends OptionalKeys<Row> = never>(
   columnSet: InsertColumns<Row, Filled>,
   build: (db: Kysely<DB>, rows: Record<string, unknown>[]) => { compile(): CompiledQuery<unknown> },
-): (db: Kysely<DB>, rows: readonly Row[]) => Promise<void> {
+): CompiledInsert<DB, Row> {
   const columns = Object.keys(columnSet);
   // Each placeholder names its row and column, so the built query's parameters can be checked.
   const placeholders = (rows: number) =>
@@ -203,13 +203,20 @@ export function compiledInsert<DB, Row extends object, Filled extends OptionalKe
     return query;
   };
   const insert = compiledQueryPerShape<DB, unknown, [rows: number]>(checked);
-  const insertJson = compiledQuery<DB, unknown, [rows: string]>((db) => ({
-    compile: () => jsonRowsInsert(db, checked(db, 1).compile(), columns),
-  }));
-  return async (db, rows) => {
+  const jsonStatements = new WeakMap<object, CompiledQuery<unknown>>();
+  const jsonStatement = (db: Kysely<DB>) => {
+    let statement = jsonStatements.get(cacheKey(db));
+    if (!statement) {
+      statement = jsonRowsInsert(db, checked(db, 1).compile(), columns);
+      jsonStatements.set(cacheKey(db), statement);
+      nameForPreparing(statement.sql);
+    }
+    return statement;
+  };
+  const hotInsert = async (db: Kysely<DB>, rows: readonly Row[]) => {
     if (rows.length === 0) return;
     if (isPostgres(db)) {
-      await insertJson(db, jsonRows(rows, columns));
+      await execute(db, jsonStatement(db), [jsonRows(rows, columns)]);
       return;
     }
     let start = 0;
@@ -225,6 +232,112 @@ export function compiledInsert<DB, Row extends object, Filled extends OptionalKe
         start += size;
       }
     }
+  };
+  jsonInserts.set(hotInsert, {
+    id: jsonInserts.size + 1,
+    statement: jsonStatement as (db: Kysely<unknown>) => CompiledQuery<unknown>,
+    rows: (rows) => jsonRows(rows, columns),
+  });
+  return hotInsert as CompiledInsert<DB, Row>;
+}
+
+declare const compiled: unique symbol;
+
+/** An insert made by compiledInsert: only these can be written together (insertTogether). */
+export type CompiledInsert<DB, Row> = ((db: Kysely<DB>, rows: readonly Row[]) => Promise<void>) & {
+  readonly [compiled]: true;
+};
+
+/** What insertTogether needs of each compiledInsert: its JSON-rows statement on PostgreSQL. */
+interface JsonInsert {
+  /** Names the insert in the cache key of the statements it is part of. */
+  id: number;
+  statement(db: Kysely<unknown>): CompiledQuery<unknown>;
+  rows(rows: readonly object[]): string;
+}
+
+// A Map rather than a WeakMap: its size numbers the inserts, which are module constants.
+const jsonInserts = new Map<object, JsonInsert>();
+
+declare const part: unique symbol;
+
+/** Rows for one compiledInsert, to be written with others by insertTogether; made by insertPart. */
+export interface InsertPart<DB> {
+  readonly insert: CompiledInsert<DB, never>;
+  readonly rows: readonly object[];
+  readonly [part]: true;
+}
+
+/** Pairs a compiledInsert with its rows, checked against the insert's row type. */
+export function insertPart<DB, Row extends object>(
+  insert: CompiledInsert<DB, Row>,
+  rows: readonly Row[],
+): InsertPart<DB> {
+  return { insert, rows } as unknown as InsertPart<DB>;
+}
+
+/** Combined statements per database, by the ids of the inserts they are made of. */
+const combined = new WeakMap<object, Map<string, CompiledQuery<unknown>>>();
+
+/**
+ * Writes several compiledInserts' rows, each insert's rows in their list's order, all or
+ * none (in the caller's transaction). PostgreSQL: in one statement, each insert but the last a
+ * data-modifying WITH query (`with w1 as (insert …), w2 as (insert …) insert …`), one JSON
+ * parameter each: a transaction that writes three tables waits for one round trip instead of
+ * three. PostgreSQL does not say in which order the inserts run, and they see none of each
+ * other's rows, so each part must be a table of its own (refused otherwise: two parts of one
+ * table would number their rows in either order) and none may depend on another's rows (a
+ * trigger reading another's table); foreign keys are checked at the statement's end and do
+ * see them. SQLite: one insert after another (its statements run in the process).
+ */
+export async function insertTogether<DB>(db: Kysely<DB>, parts: readonly InsertPart<DB>[]): Promise<void> {
+  const written = parts.filter((part) => part.rows.length > 0);
+  const inserts = written.map((part) => {
+    const insert = jsonInserts.get(part.insert);
+    if (!insert) throw new Error('insertTogether: each part must be an insert made by compiledInsert');
+    return insert;
+  });
+  if (new Set(inserts.map((insert) => insert.id)).size < inserts.length)
+    throw new Error('insertTogether: two parts write with the same insert');
+  if (!isPostgres(db) || written.length < 2) {
+    for (const part of written) await part.insert(db, part.rows as never[]);
+    return;
+  }
+  const key = inserts.map((insert) => insert.id).join(',');
+  let statements = combined.get(cacheKey(db));
+  if (!statements) {
+    statements = new Map();
+    combined.set(cacheKey(db), statements);
+  }
+  let statement = statements.get(key);
+  if (!statement) {
+    statement = combinedInsert(inserts.map((insert) => insert.statement(db as Kysely<unknown>)));
+    statements.set(key, statement);
+    nameForPreparing(statement.sql);
+  }
+  await execute(
+    db,
+    statement,
+    written.map((part, i) => inserts[i]?.rows(part.rows)),
+  );
+}
+
+/** The JSON-rows inserts as one statement, the n-th insert's rows parameter n. */
+function combinedInsert(statements: CompiledQuery<unknown>[]): CompiledQuery<unknown> {
+  const texts = statements.map((statement, i) => {
+    // Each is jsonRowsInsert's statement: its one parameter, the rows, is $1.
+    const placeholders = statement.sql.match(/\$\d+/g) ?? [];
+    if (placeholders.length !== 1 || placeholders[0] !== '$1')
+      throw new Error(`insertTogether: insert ${i + 1} has parameters ${placeholders.join(', ')}, not $1`);
+    return statement.sql.replace('$1', `$${i + 1}`);
+  });
+  const last = statements.at(-1) as CompiledQuery<unknown>;
+  const withs = texts.slice(0, -1).map((text, i) => `w${i + 1} as (${text})`);
+  return {
+    ...last,
+    sql: `with ${withs.join(', ')} ${texts.at(-1)}`,
+    parameters: [],
+    queryId: createQueryId(),
   };
 }
 

@@ -7,7 +7,14 @@ import SQLite from 'better-sqlite3';
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { compiledInsert, compiledQuery, compiledQueryPerShape, preparedName } from '../../src/db/compiled.js';
+import {
+  compiledInsert,
+  compiledQuery,
+  compiledQueryPerShape,
+  insertPart,
+  insertTogether,
+  preparedName,
+} from '../../src/db/compiled.js';
 import {
   type Database,
   DatabaseBusyError,
@@ -1398,6 +1405,90 @@ describe('compiledInsert', () => {
       expect(stored.rows.map((r) => r.label)).toEqual(labels);
     } finally {
       await exec(sql`drop table dialect_ordered`);
+    }
+  });
+
+  it('insertTogether: writes several inserts’ rows, each in its order; on PostgreSQL in one prepared statement', async () => {
+    interface Together {
+      dialect_inserts: Row;
+      dialect_chained: { id?: number; label: string };
+    }
+    const id =
+      testEngine === 'postgres'
+        ? 'id bigint generated always as identity primary key'
+        : 'id integer primary key';
+    await exec(sql`create table dialect_chained (${sql.raw(id)}, label text not null)`);
+    const inserts = compiledInsert<Together, Row>({ id: true, label: true, note: true }, (db, rows) =>
+      db.insertInto('dialect_inserts').values(rows as Row[]),
+    );
+    const chained = compiledInsert<Together, Together['dialect_chained'], 'id'>({ label: true }, (db, rows) =>
+      db.insertInto('dialect_chained').values(rows as Together['dialect_chained'][]),
+    );
+    const labels = Array.from({ length: 120 }, (_, i) => `${(i * 37) % 120}`.padStart(3, '0'));
+    const rows = labels.map((label, i) => ({ id: i + 1, label, note: i % 3 === 0 ? null : `n${i}` }));
+    // One pooled connection, so the catalogue query in the transaction sees its statements.
+    const single = openDatabase(testDb.url, { pgPoolSize: 1 });
+    try {
+      const prepared = await single.writeTransaction(async (trx) => {
+        const db = trx as unknown as Kysely<Together>;
+        await insertTogether(db, [
+          insertPart(inserts, rows),
+          insertPart(chained, []),
+          insertPart(
+            chained,
+            labels.map((label) => ({ label })),
+          ),
+        ]);
+        return testEngine === 'postgres'
+          ? (await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(trx)).rows
+          : [];
+      });
+      expect(await read()).toEqual(rows);
+      const stored = await sql<{ label: string }>`select label from dialect_chained order by id`.execute(
+        database.db,
+      );
+      expect(stored.rows.map((r) => r.label)).toEqual(labels);
+      if (testEngine === 'postgres') {
+        // The empty part is left out: one statement of two inserts, the rows its two parameters.
+        expect(prepared).toHaveLength(1);
+        expect(prepared[0]?.statement).toMatch(
+          /^with w1 as \(insert into "dialect_inserts".*\$1::json.*\) insert into "dialect_chained".*\$2::json/s,
+        );
+      }
+      // A failing part, first or last, fails the call and its transaction writes nothing.
+      for (const duplicateFirst of [true, false]) {
+        const parts = [
+          insertPart(inserts, [{ id: 1, label: 'a duplicate id', note: null }]),
+          insertPart(chained, [{ label: 'lost' }]),
+        ];
+        await expect(
+          single.writeTransaction((trx) =>
+            insertTogether(trx as unknown as Kysely<Together>, duplicateFirst ? parts : parts.reverse()),
+          ),
+        ).rejects.toThrow();
+      }
+      expect(await read()).toEqual(rows);
+      expect((await sql`select label from dialect_chained`.execute(database.db)).rows).toHaveLength(120);
+      // Two parts of one insert (which would number their rows in either order) are refused,
+      // and so is an insert not made by compiledInsert, on either engine, before any write.
+      const scratchDb = single.db as unknown as Kysely<Together>;
+      await expect(
+        insertTogether(scratchDb, [
+          insertPart(chained, [{ label: 'x' }]),
+          insertPart(chained, [{ label: 'y' }]),
+        ]),
+      ).rejects.toThrow(/same insert/);
+      const plain = (async () => {}) as unknown as typeof chained;
+      await expect(
+        insertTogether(scratchDb, [
+          insertPart(plain, [{ label: 'y' }]),
+          insertPart(chained, [{ label: 'x' }]),
+        ]),
+      ).rejects.toThrow(/made by compiledInsert/);
+      expect((await sql`select label from dialect_chained`.execute(database.db)).rows).toHaveLength(120);
+    } finally {
+      await single.close();
+      await exec(sql`drop table dialect_chained`);
     }
   });
 
