@@ -66,6 +66,7 @@ export async function applyPendingConsents(
       for (const request of requests) {
         // A request received while the claim was on its way to PostgreSQL may be in the batch:
         // its event never says it was applied before it was received.
+        // biome-ignore lint/complexity/useMathMinMax: ISO 8601 times, compared as text.
         const eventAppliedAt = request.received_at > appliedAt ? request.received_at : appliedAt;
         // A choice made in the privacy centre is the person's own act; the API's, the client's.
         const actor: AuditActor =

@@ -81,15 +81,26 @@ export function registerDirectReader(db: object, reader: DirectReader): void {
 export function compiledQuery<DB, Row, Params extends unknown[]>(
   build: (db: Kysely<DB>) => { compile(): CompiledQuery<Row> },
 ): (db: Kysely<DB>, ...params: Params) => Promise<QueryResult<Row>> {
+  const compiled = compiledOnce((db: Kysely<DB>) => build(db).compile());
+  return (db, ...params) => execute(db, compiled(db), params);
+}
+
+/**
+ * A statement made once per database (its transactions included) and prepared under a name
+ * on PostgreSQL: the cache behind compiledQuery and compiledInsert's JSON-rows statement.
+ */
+function compiledOnce<DB, Row>(
+  make: (db: Kysely<DB>) => CompiledQuery<Row>,
+): (db: Kysely<DB>) => CompiledQuery<Row> {
   const cache = new WeakMap<object, CompiledQuery<Row>>();
-  return (db, ...params) => {
+  return (db) => {
     let compiled = cache.get(cacheKey(db));
     if (!compiled) {
-      compiled = build(db).compile();
+      compiled = make(db);
       cache.set(cacheKey(db), compiled);
       nameForPreparing(compiled.sql);
     }
-    return execute(db, compiled, params);
+    return compiled;
   };
 }
 
@@ -169,9 +180,9 @@ export type InsertColumns<Row, Filled extends OptionalKeys<Row> = never> = {
  * A hot-path insert of many rows, compiled once per database (on SQLite, and row count)
  * instead of on every call (building and compiling a 17-row insert cost more than SQLite
  * writing it, and SQLite prepared each new text again). `build` receives placeholder rows,
- * each with `columns` in order, and adds the table and any conflict clause; every column of each row
- * passed is written: a value left undefined is written as null, never as the column's
- * default. SQLite writes the rows in chunks of INSERT_SHAPES rows (its statements run at
+ * each with `columns` in order, and adds the table and any conflict clause; every column of
+ * each row passed is written: a value left undefined is written as null, never as the
+ * column's default. SQLite writes the rows in chunks of INSERT_SHAPES rows (its statements run at
  * once, in the process). PostgreSQL writes them in one statement whatever their number, the
  * rows as one JSON parameter (see jsonRowsInsert): each statement is a round trip, and the
  * consent applier's transaction waits for each behind a busy server's other work.
@@ -203,16 +214,9 @@ export function compiledInsert<DB, Row extends object, Filled extends OptionalKe
     return query;
   };
   const insert = compiledQueryPerShape<DB, unknown, [rows: number]>(checked);
-  const jsonStatements = new WeakMap<object, CompiledQuery<unknown>>();
-  const jsonStatement = (db: Kysely<DB>) => {
-    let statement = jsonStatements.get(cacheKey(db));
-    if (!statement) {
-      statement = jsonRowsInsert(db, checked(db, 1).compile(), columns);
-      jsonStatements.set(cacheKey(db), statement);
-      nameForPreparing(statement.sql);
-    }
-    return statement;
-  };
+  const jsonStatement = compiledOnce((db: Kysely<DB>) =>
+    jsonRowsInsert(db, checked(db, 1).compile(), columns),
+  );
   const hotInsert = async (db: Kysely<DB>, rows: readonly Row[]) => {
     if (rows.length === 0) return;
     if (isPostgres(db)) {

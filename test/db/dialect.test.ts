@@ -1339,6 +1339,12 @@ describe('compiledInsert', () => {
       (r) => ({ ...r, id: Number(r.id) }),
     );
 
+  /** An id the table fills in, one after another: an identity column, or SQLite's rowid. */
+  const identityId =
+    testEngine === 'postgres'
+      ? 'id bigint generated always as identity primary key'
+      : 'id integer primary key';
+
   beforeAll(() =>
     exec(sql`create table dialect_inserts (id integer primary key, label text not null, note text)`),
   );
@@ -1382,11 +1388,7 @@ describe('compiledInsert', () => {
     interface Ordered {
       dialect_ordered: { id?: number; label: string };
     }
-    const id =
-      testEngine === 'postgres'
-        ? 'id bigint generated always as identity primary key'
-        : 'id integer primary key';
-    await exec(sql`create table dialect_ordered (${sql.raw(id)}, label text not null)`);
+    await exec(sql`create table dialect_ordered (${sql.raw(identityId)}, label text not null)`);
     const insert = compiledInsert<Ordered, Ordered['dialect_ordered'], 'id'>({ label: true }, (db, rows) =>
       db.insertInto('dialect_ordered').values(rows as Ordered['dialect_ordered'][]),
     );
@@ -1413,11 +1415,7 @@ describe('compiledInsert', () => {
       dialect_inserts: Row;
       dialect_chained: { id?: number; label: string };
     }
-    const id =
-      testEngine === 'postgres'
-        ? 'id bigint generated always as identity primary key'
-        : 'id integer primary key';
-    await exec(sql`create table dialect_chained (${sql.raw(id)}, label text not null)`);
+    await exec(sql`create table dialect_chained (${sql.raw(identityId)}, label text not null)`);
     const inserts = compiledInsert<Together, Row>({ id: true, label: true, note: true }, (db, rows) =>
       db.insertInto('dialect_inserts').values(rows as Row[]),
     );
