@@ -1,4 +1,4 @@
-import { type Insertable, type Kysely, type Selectable, sql } from 'kysely';
+import { type Insertable, type Kysely, type QueryCreator, type Selectable, sql } from 'kysely';
 import { compiledInsert, compiledQuery, type InsertPart, insertPart } from '../db/compiled.js';
 import type { Database } from '../db/dialect.js';
 import type { ConsentChannel, ConsentEventTable, ConsentRequestTable, DB } from '../db/schema.js';
@@ -77,16 +77,8 @@ export async function claimPendingRequests(
   limit: number,
   appliedAt: string,
 ): Promise<ConsentRequest[]> {
-  const pending = database.skipLocked(
-    trx
-      .selectFrom('consent_requests')
-      .selectAll()
-      .where('applied_at', 'is', null)
-      .orderBy('seq')
-      .limit(limit),
-  );
   if (!database.statementsAreRoundTrips) {
-    const requests = await pending.execute();
+    const requests = await database.skipLocked(pendingRequests(trx, limit)).execute();
     await markApplied(
       trx,
       requests.map((r) => r.seq),
@@ -94,27 +86,41 @@ export async function claimPendingRequests(
     );
     return requests;
   }
-  const claimed = await trx
-    .with('claimed', () => pending)
-    .updateTable('consent_requests')
-    .from('claimed')
-    .set(compacted(appliedAt))
-    .whereRef('consent_requests.seq', '=', 'claimed.seq')
-    .returningAll('claimed')
-    .execute();
+  const { rows } = await claimAndMark(trx, limit, appliedAt);
   // RETURNING's order is not the read's.
-  return claimed.sort((a, b) => Number(a.seq) - Number(b.seq));
+  return rows.sort((a, b) => Number(a.seq) - Number(b.seq));
 }
 
-/** An applied request as it is kept until the clean-up deletes it (see claimPendingRequests). */
+const pendingRequests = (db: QueryCreator<DB>, limit: number) =>
+  db.selectFrom('consent_requests').selectAll().where('applied_at', 'is', null).orderBy('seq').limit(limit);
+
+/**
+ * PostgreSQL's claim, compiled and prepared once: its parameters are the limit, then the
+ * time applied (the compacted columns' other values are literals). The row locks are
+ * PostgreSQL's own (`database.skipLocked`'s form there).
+ */
+const claimAndMark = compiledQuery<DB, ConsentRequest, [limit: number, appliedAt: string]>((db) =>
+  db
+    .with('claimed', (db) => pendingRequests(db, 0).forUpdate().skipLocked())
+    .updateTable('consent_requests')
+    .from('claimed')
+    .set(compacted(''))
+    .whereRef('consent_requests.seq', '=', 'claimed.seq')
+    .returningAll('claimed'),
+);
+
+/**
+ * An applied request as it is kept until the clean-up deletes it (see claimPendingRequests):
+ * the time applied is the one parameter, the rest literals.
+ */
 const compacted = (appliedAt: string) =>
   ({
     applied_at: appliedAt,
-    consents: '[]',
-    form_url: null,
-    provider_id: null,
-    remote_addr: '',
-    user_agent: null,
+    consents: sql.lit('[]'),
+    form_url: sql.lit(null),
+    provider_id: sql.lit(null),
+    remote_addr: sql.lit(''),
+    user_agent: sql.lit(null),
   }) as const;
 
 async function markApplied(db: Kysely<DB>, seqs: number[], appliedAt: string): Promise<void> {
