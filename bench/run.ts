@@ -64,6 +64,16 @@ const only = option('--only');
 // With the in-process worker off nothing is applied during the run: the durable POST's own
 // path, measured alone. A choice then never becomes visible, so there is no lag to measure.
 const applying = process.env.CUSTOS_IN_PROCESS_WORKER !== 'false';
+/**
+ * `BENCH_WORKER=apart`: each fleet of Custos servers runs with its in-process worker off and
+ * one `custos worker` process beside it, which applies what they accept (README, Running
+ * several processes); its CPU counts as the fleet's. `in-process` (the default) is `serve`'s
+ * own worker.
+ */
+const workerTopology = process.env.BENCH_WORKER ?? 'in-process';
+if (!['in-process', 'apart'].includes(workerTopology))
+  throw new Error(`BENCH_WORKER must be in-process or apart, got ${workerTopology}`);
+const workerApart = workerTopology === 'apart' && applying;
 // Several parts, comma-separated, select every scenario whose name holds one of them.
 const picked = (name: string) => !only || only.split(',').some((part) => name.includes(part));
 const selected = scenarios.filter((s) => picked(s.name));
@@ -78,8 +88,8 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
 /**
  * Servers of each kind (the bare route, Custos, each ladder layer) in a comparison. Two
  * processes of one build and configuration can differ by a sixth in CPU per request for as
- * long as they run (README, Benchmarks): each kind's figure is taken over all of its
- * processes, which take turns with the other kinds' in the rounds.
+ * long as they run (docs/benchmarks.md#how-the-benchmark-measures): each kind's figure is
+ * taken over all of its processes, which take turns with the other kinds' in the rounds.
  */
 const processes = Number(process.env.BENCH_PROCESSES ?? 2);
 if (!Number.isInteger(processes) || processes < 1)
@@ -139,7 +149,16 @@ function readFrom(file: string, offset: number): string {
   }
 }
 
-function startProcess(args: string[], env: Record<string, string>, logFile: string): Promise<Started> {
+/** A server announces its address; a worker, that it runs. */
+const SERVER_READY = /listening on (http:\/\/\S+)/;
+const WORKER_READY = /Custos worker running/;
+
+function startProcess(
+  args: string[],
+  env: Record<string, string>,
+  logFile: string,
+  ready: RegExp = SERVER_READY,
+): Promise<Started> {
   // The log is shared with the engine's earlier servers and holds a line per request, hundreds
   // of MB after a long run: only what this process writes is read, from the size it had before
   // the process started. (Reading the whole log after spawning took longer than the start-up
@@ -155,10 +174,10 @@ function startProcess(args: string[], env: Record<string, string>, logFile: stri
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const poll = setInterval(() => {
-      const match = /listening on (http:\/\/\S+)/.exec(readFrom(logFile, offset));
-      if (match?.[1]) {
+      const match = ready.exec(readFrom(logFile, offset));
+      if (match) {
         clearInterval(poll);
-        resolve({ child, url: match[1] });
+        resolve({ child, url: match[1] ?? '' });
       } else if (hasEnded(child) || Date.now() - started > 120_000) {
         clearInterval(poll);
         void stopProcess(child);
@@ -211,6 +230,49 @@ async function startFleet(
     stop: () => {
       stopped ??= (async () => {
         for (const server of started) await stopProcess(server.child);
+      })();
+      return stopped;
+    },
+  };
+}
+
+/**
+ * Custos servers (`serve`) on one database, named `name`; with `BENCH_WORKER=apart`, their
+ * in-process worker off and a `custos worker` process beside them, counted with them and
+ * stopped after them (so that it applies what they accepted last).
+ */
+async function startCustosFleet(
+  name: string,
+  env: Record<string, string>,
+  databasePids?: () => Promise<number[]>,
+): Promise<Fleet> {
+  const serve = [...profileArgs, 'dist/cli.js', 'serve'];
+  if (!workerApart) return startFleet(name, serve, env, databasePids);
+  const servers = await startFleet(name, serve, { ...env, CUSTOS_IN_PROCESS_WORKER: 'false' }, databasePids);
+  let worker: Started;
+  try {
+    worker = await startProcess(
+      [...profileArgs, 'dist/cli.js', 'worker'],
+      env,
+      join(work, `${name}-worker.log`),
+      WORKER_READY,
+    );
+  } catch (error) {
+    await servers.stop();
+    throw error;
+  }
+  const serverPids = () => [
+    ...servers.serverPids(),
+    ...(worker.child.pid === undefined ? [] : [worker.child.pid]),
+  ];
+  let stopped: Promise<void> | undefined;
+  return {
+    targets: servers.targets.map((target) => ({ ...target, serverPids })),
+    serverPids,
+    stop: () => {
+      stopped ??= (async () => {
+        await servers.stop();
+        await stopProcess(worker.child);
       })();
       return stopped;
     },
@@ -703,8 +765,7 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
     startFleet(`baseline-${engine}`, ['--import', 'tsx', 'bench/baseline-server.ts'], {
       BENCH_BASELINE: JSON.stringify(baselineBodies),
     });
-  const startCustos = () =>
-    startFleet(`custos-${engine}`, [...profileArgs, 'dist/cli.js', 'serve'], custosEnv, database.backendPids);
+  const startCustos = () => startCustosFleet(`custos-${engine}`, custosEnv, database.backendPids);
   let baseline = noFleet;
   let custos = noFleet;
   /**
@@ -764,6 +825,10 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
     console.log(
       `Custos benchmark on ${engine}: ${connections} connections, ${processes} processes of each kind, ${duration} s per process and measurement in ${rounds} rounds taking turns with the baseline\n`,
     );
+    if (workerApart)
+      console.log(
+        'The servers apply nothing themselves (BENCH_WORKER=apart): a custos worker process beside each fleet does, its CPU counted as the fleet’s\n',
+      );
     if (!applying)
       console.log(
         'Applying is off (CUSTOS_IN_PROCESS_WORKER=false): consents stay in the inbox, 202 → visible is not measured\n',
@@ -805,14 +870,10 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
         console.log('\nThe reads on SQLite and on PostgreSQL, side by side (SQLite’s database from its run)');
         for (const scenario of reads) {
           await freshServers();
-          const sqlite = await startFleet(
-            'custos-sqlite-beside-postgres',
-            [...profileArgs, 'dist/cli.js', 'serve'],
-            {
-              ...lite.env,
-              DATABASE_URL: lite.url,
-            },
-          );
+          const sqlite = await startCustosFleet('custos-sqlite-beside-postgres', {
+            ...lite.env,
+            DATABASE_URL: lite.url,
+          });
           try {
             await settleFleet(sqlite);
             const request = requests.get(scenario.name) as BenchRequest;
@@ -866,9 +927,8 @@ async function runEngine(engine: Engine): Promise<EngineRun> {
       );
       // Both started now, and so of one age for every scenario below.
       custos = await startCustos();
-      smallFleet = await startFleet(
+      smallFleet = await startCustosFleet(
         `custos-${engine}-small`,
-        [...profileArgs, 'dist/cli.js', 'serve'],
         { ...custosEnv, DATABASE_URL: small.url },
         small.backendPids,
       );
@@ -1005,7 +1065,11 @@ async function main() {
     );
     writeFileSync(
       file,
-      JSON.stringify({ duration, rounds, connections, processes, applying, runs }, null, 2),
+      JSON.stringify(
+        { duration, rounds, connections, processes, applying, worker: workerTopology, runs },
+        null,
+        2,
+      ),
     );
     console.log(`\nResults written to ${file.slice(root.length)}`);
   } finally {
