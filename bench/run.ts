@@ -604,7 +604,14 @@ function verdict(s: BenchScenario, custos: Measured, base: Measured): string {
     return `MISS (target ≥ ${pct(s.target.minRatio)})`;
   if (s.target.minRps !== undefined && custos.rps < s.target.minRps)
     return `MISS (target ≥ ${s.target.minRps} req/s)`;
-  return `ok (target ${s.target.minRatio !== undefined ? `≥ ${pct(s.target.minRatio)}` : `≥ ${s.target.minRps} req/s`})`;
+  const cpuBound = s.target.maxCpuRatio;
+  const cpuTimes = (custos.cpuUs + custos.dbCpuUs) / base.cpuUs;
+  const cpuTarget = cpuBound === undefined ? '' : `, CPU ≤ ${cpuBound}× bare`;
+  if (cpuBound !== undefined && cpuTimes > cpuBound)
+    return `MISS (CPU ${cpuTimes.toFixed(2)}× bare; target ≤ ${cpuBound}×)`;
+  const share =
+    s.target.minRatio !== undefined ? `≥ ${pct(s.target.minRatio)}` : `≥ ${s.target.minRps} req/s`;
+  return `ok (target ${share}${cpuTarget}${cpuBound === undefined ? '' : `: ${cpuTimes.toFixed(2)}×`})`;
 }
 
 const pct = (x: number) => `${Math.round(x * 100)} %`;

@@ -12,6 +12,8 @@ export interface BenchTarget {
   minRatio?: number;
   /** Or an absolute floor, in requests per second. */
   minRps?: number;
+  /** Also: Custos's CPU per request (its database's included) at most this many times the baseline's. */
+  maxCpuRatio?: number;
 }
 
 /**

@@ -47,7 +47,7 @@ export const consentConfigGet: BenchScenario = {
     hasUserMadeChoiceOnMarketingCommunicationOptIn: true,
     usersChoiceOnMarketingCommunicationOptIn: true,
   },
-  target: { minRatio: 0.5 },
+  target: { minRatio: 0.5, maxCpuRatio: 2 },
   async setup(env) {
     const auth = await consentAuthorization(env.cli);
     const email = KNOWN_EMAIL;
