@@ -83,7 +83,8 @@ const INFO = 30;
  * accepted, a route pattern, never a URL), so none needs pino's serializers or redaction.
  * On consent-config/get pino's generic path (each key looked up among the serializers and
  * redacted paths, each object through JSON.stringify) cost about 5 % of the server's busy
- * time in CPU profiles under load, this line about 2 % (README, Benchmarks).
+ * time in CPU profiles under load, this line about 2 %
+ * (docs/benchmarks.md#changes-between-the-full-runs-on-51227fe-and-fa2ddf2).
  */
 function completedLine(log: PinoState, request: FastifyRequest, reply: FastifyReply): string {
   const bindings = log[symbols.chindingsSym];
