@@ -95,6 +95,26 @@ const pendingRequests = (db: QueryCreator<DB>, limit: number) =>
   db.selectFrom('consent_requests').selectAll().where('applied_at', 'is', null).orderBy('seq').limit(limit);
 
 /**
+ * The columns the claim returns, named: a prepared statement's result may not change type, so
+ * `claimed.*` would fail once another process's migration added a column to the table.
+ */
+const CLAIMED = {
+  seq: true,
+  email: true,
+  locale: true,
+  form_url: true,
+  provider_id: true,
+  consents: true,
+  client_id: true,
+  remote_addr: true,
+  user_agent: true,
+  received_at: true,
+  applied_at: true,
+  channel: true,
+  account_id: true,
+} as const satisfies Record<keyof ConsentRequest, true>;
+
+/**
  * PostgreSQL's claim, compiled and prepared once: its parameters are the limit, then the
  * time applied (the compacted columns' other values are literals). The row locks are
  * PostgreSQL's own (`database.skipLocked`'s form there).
@@ -106,7 +126,9 @@ const claimAndMark = compiledQuery<DB, ConsentRequest, [limit: number, appliedAt
     .from('claimed')
     .set(compacted(''))
     .whereRef('consent_requests.seq', '=', 'claimed.seq')
-    .returningAll('claimed'),
+    .returning(
+      (Object.keys(CLAIMED) as (keyof ConsentRequest)[]).map((column) => `claimed.${column}` as const),
+    ),
 );
 
 /**

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAuditEvents } from '../../src/audit/audit.repository.js';
 import { countPendingRequests } from '../../src/consent/consent.repository.js';
@@ -99,6 +100,37 @@ describe('two appliers on one database', () => {
     expect(await countPendingRequests(t.ctx.database.db)).toBe(0);
     // Each request once: one audit entry per consent, nothing applied twice.
     expect(await changes()).toBe(2);
+  });
+
+  it("a column another process's migration adds to the inbox does not fail the next claim", async () => {
+    // One pooled connection, so that the claim prepared by the first batch is the one the
+    // second batch runs, after the table has changed (a rolling upgrade).
+    const one = await createTestApp({ CUSTOS_IN_PROCESS_WORKER: 'false', CUSTOS_PG_POOL_SIZE: '1' });
+    try {
+      const client = await consentClient(one);
+      const postTo = async (email: string) => {
+        const res = await one.app.inject({
+          method: 'POST',
+          url: '/consent-hub/consent',
+          headers: { authorization: client.authorization },
+          payload: {
+            email,
+            locale: 'DE',
+            consents: [{ key: 'generalMarketingOptIn', granted: true, displayedText: GMOI_TEXT }],
+          },
+        });
+        expect(res.statusCode).toBe(202);
+      };
+      const apply = () => applyPendingConsents(one.ctx.database, one.ctx.audit, one.ctx.receipts);
+      await postTo('upgrade.one@example.org');
+      expect(await apply()).toMatchObject({ applied: 1 });
+      await sql`alter table consent_requests add column added_later text`.execute(one.ctx.database.db);
+      await postTo('upgrade.two@example.org');
+      expect(await apply()).toMatchObject({ applied: 1 });
+      expect(await countPendingRequests(one.ctx.database.db)).toBe(0);
+    } finally {
+      await one.close();
+    }
   });
 
   it('a worker told to drain (as when its server stops) waits for the other and applies what is left', async () => {
