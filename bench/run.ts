@@ -605,7 +605,7 @@ function verdict(s: BenchScenario, custos: Measured, base: Measured): string {
   if (s.target.minRps !== undefined && custos.rps < s.target.minRps)
     return `MISS (target ≥ ${s.target.minRps} req/s)`;
   const cpuBound = s.target.maxCpuRatio;
-  const cpuTimes = (custos.cpuUs + custos.dbCpuUs) / base.cpuUs;
+  const cpuTimes = (custos.cpuUs + custos.dbCpuUs) / (base.cpuUs + base.dbCpuUs);
   const cpuTarget = cpuBound === undefined ? '' : `, CPU ≤ ${cpuBound}× bare`;
   if (cpuBound !== undefined && cpuTimes > cpuBound)
     return `MISS (CPU ${cpuTimes.toFixed(2)}× bare; target ≤ ${cpuBound}×)`;
@@ -1073,7 +1073,15 @@ async function main() {
     writeFileSync(
       file,
       JSON.stringify(
-        { duration, rounds, connections, processes, applying, worker: workerTopology, runs },
+        {
+          duration,
+          rounds,
+          connections,
+          processes,
+          applying,
+          worker: workerApart ? 'apart' : 'in-process',
+          runs,
+        },
         null,
         2,
       ),
