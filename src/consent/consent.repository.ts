@@ -98,21 +98,7 @@ const pendingRequests = (db: QueryCreator<DB>, limit: number) =>
  * The columns the claim returns, named: a prepared statement's result may not change type, so
  * `claimed.*` would fail once another process's migration added a column to the table.
  */
-const CLAIMED = {
-  seq: true,
-  email: true,
-  locale: true,
-  form_url: true,
-  provider_id: true,
-  consents: true,
-  client_id: true,
-  remote_addr: true,
-  user_agent: true,
-  received_at: true,
-  applied_at: true,
-  channel: true,
-  account_id: true,
-} as const satisfies Record<keyof ConsentRequest, true>;
+const CLAIMED = { ...SENT, seq: true, consents: true } as const satisfies Record<keyof ConsentRequest, true>;
 
 /**
  * PostgreSQL's claim, compiled and prepared once: its parameters are the limit, then the

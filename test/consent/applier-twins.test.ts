@@ -25,11 +25,11 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-async function post(email: string): Promise<void> {
-  const res = await t.app.inject({
+async function post(email: string, app: TestApp = t, auth = authorization): Promise<void> {
+  const res = await app.app.inject({
     method: 'POST',
     url: '/consent-hub/consent',
-    headers: { authorization },
+    headers: { authorization: auth },
     payload: {
       email,
       locale: 'DE',
@@ -108,24 +108,11 @@ describe('two appliers on one database', () => {
     const one = await createTestApp({ CUSTOS_IN_PROCESS_WORKER: 'false', CUSTOS_PG_POOL_SIZE: '1' });
     try {
       const client = await consentClient(one);
-      const postTo = async (email: string) => {
-        const res = await one.app.inject({
-          method: 'POST',
-          url: '/consent-hub/consent',
-          headers: { authorization: client.authorization },
-          payload: {
-            email,
-            locale: 'DE',
-            consents: [{ key: 'generalMarketingOptIn', granted: true, displayedText: GMOI_TEXT }],
-          },
-        });
-        expect(res.statusCode).toBe(202);
-      };
       const apply = () => applyPendingConsents(one.ctx.database, one.ctx.audit, one.ctx.receipts);
-      await postTo('upgrade.one@example.org');
+      await post('upgrade.one@example.org', one, client.authorization);
       expect(await apply()).toMatchObject({ applied: 1 });
       await sql`alter table consent_requests add column added_later text`.execute(one.ctx.database.db);
-      await postTo('upgrade.two@example.org');
+      await post('upgrade.two@example.org', one, client.authorization);
       expect(await apply()).toMatchObject({ applied: 1 });
       expect(await countPendingRequests(one.ctx.database.db)).toBe(0);
     } finally {
