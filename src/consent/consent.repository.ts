@@ -95,8 +95,8 @@ const pendingRequests = (db: QueryCreator<DB>, limit: number) =>
   db.selectFrom('consent_requests').selectAll().where('applied_at', 'is', null).orderBy('seq').limit(limit);
 
 /**
- * The columns the claim returns, named: a prepared statement's result may not change type, so
- * `claimed.*` would fail once another process's migration added a column to the table.
+ * The columns the claim returns, named: a prepared statement's result may not change type,
+ * so `claimed.*` would fail once another process's migration added a column to the table.
  */
 const CLAIMED = { ...SENT, seq: true, consents: true } as const satisfies Record<keyof ConsentRequest, true>;
 

@@ -182,10 +182,11 @@ export type InsertColumns<Row, Filled extends OptionalKeys<Row> = never> = {
  * writing it, and SQLite prepared each new text again). `build` receives placeholder rows,
  * each with `columns` in order, and adds the table and any conflict clause; every column of
  * each row passed is written: a value left undefined is written as null, never as the
- * column's default. SQLite writes the rows in chunks of INSERT_SHAPES rows (its statements run at
- * once, in the process). PostgreSQL writes them in one statement whatever their number, the
- * rows as one JSON parameter (see jsonRowsInsert): each statement is a round trip, and the
- * consent applier's transaction waits for each behind a busy server's other work.
+ * column's default. SQLite writes the rows in chunks of INSERT_SHAPES rows (its statements
+ * run at once, in the process). PostgreSQL writes them in one statement whatever their
+ * number, the rows as one JSON parameter (see jsonRowsInsert): each statement is a round
+ * trip, and the consent applier's transaction waits for each behind a busy server's other
+ * work.
  */
 export function compiledInsert<DB, Row extends object, Filled extends OptionalKeys<Row> = never>(
   columnSet: InsertColumns<Row, Filled>,
