@@ -14,6 +14,8 @@ async function preferenceMessages(accountId: string) {
     .selectFrom('webhook_messages')
     .select(['app_key', 'event_type', 'payload'])
     .where('event_type', '=', 'account.preferences-changed')
+    // In the order written: PostgreSQL returns rows in no set order once deliveries update them.
+    .orderBy('seq')
     .execute();
   return rows.filter((r) => JSON.parse(r.payload).data.accountId === accountId);
 }
